@@ -1,0 +1,135 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting the server reads, validated once at start-up. Each variable is
+ * documented in README.md ("Configuration") with the same default as here.
+ */
+const booleanish = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PUBLIC_BASE_URL: httpUrl.optional(),
+
+  DATA_DIR: z.string().min(1).default('./data'),
+  MEDIA_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+
+  OLLAMA_BASE_URL: httpUrl.default('http://127.0.0.1:11434'),
+  OLLAMA_MODEL: z.string().min(1).default('llama3.2'),
+  OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
+  OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
+
+  IMAGE_BACKEND: z.enum(['none', 'automatic1111']).optional(),
+  AUTOMATIC1111_URL: httpUrl.optional(),
+  AUTOMATIC1111_STEPS: z.coerce.number().int().min(1).max(150).default(20),
+  AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
+  IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
+  IMAGE_HEIGHT: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
+  MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(4096 * 4096),
+
+  GENERATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  MAX_RESUME_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  GRAPHQL_LANDING_PAGE: booleanish.optional(),
+});
+
+export type ImageBackendName = 'none' | 'automatic1111';
+
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  logLevel: string;
+  publicBaseUrl: string | undefined;
+  dataDir: string;
+  mediaDir: string;
+  database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'embedded'; dataDir: string };
+  ollama: {
+    baseUrl: string;
+    model: string;
+    temperature: number;
+    requestTimeoutMs: number;
+    storyMaxChars: number;
+  };
+  images: {
+    backend: ImageBackendName;
+    automatic1111Url: string | undefined;
+    automatic1111Steps: number;
+    automatic1111TimeoutMs: number;
+    width: number;
+    height: number;
+    maxInputPixels: number;
+  };
+  generation: { concurrency: number; maxResumeAttempts: number };
+  graphqlLandingPage: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppConfig {
+  const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== ''));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+  const env = parsed.data;
+
+  // An A1111 URL on its own is a clear enough wish for images; otherwise images stay off.
+  const backend: ImageBackendName = env.IMAGE_BACKEND ?? (env.AUTOMATIC1111_URL ? 'automatic1111' : 'none');
+  if (backend === 'automatic1111' && !env.AUTOMATIC1111_URL) {
+    throw new ConfigError(
+      'Invalid configuration:\n  AUTOMATIC1111_URL: required when IMAGE_BACKEND=automatic1111 (e.g. http://127.0.0.1:7860)',
+    );
+  }
+
+  const dataDir = path.resolve(env.DATA_DIR);
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    publicBaseUrl: env.PUBLIC_BASE_URL,
+    dataDir,
+    mediaDir: path.resolve(env.MEDIA_DIR ?? path.join(dataDir, 'media')),
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
+      : { kind: 'embedded', dataDir: path.join(dataDir, 'pglite') },
+    ollama: {
+      baseUrl: env.OLLAMA_BASE_URL,
+      model: env.OLLAMA_MODEL,
+      temperature: env.OLLAMA_TEMPERATURE,
+      requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
+      storyMaxChars: env.STORY_MAX_CHARS,
+    },
+    images: {
+      backend,
+      automatic1111Url: env.AUTOMATIC1111_URL,
+      automatic1111Steps: env.AUTOMATIC1111_STEPS,
+      automatic1111TimeoutMs: env.AUTOMATIC1111_TIMEOUT_MS,
+      width: env.IMAGE_WIDTH,
+      height: env.IMAGE_HEIGHT,
+      maxInputPixels: env.MAX_INPUT_PIXELS,
+    },
+    generation: { concurrency: env.GENERATION_CONCURRENCY, maxResumeAttempts: env.MAX_RESUME_ATTEMPTS },
+    graphqlLandingPage: env.GRAPHQL_LANDING_PAGE ?? env.NODE_ENV !== 'production',
+  };
+}

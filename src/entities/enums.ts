@@ -1,0 +1,24 @@
+export enum GenerationStatus {
+  PENDING = 'PENDING',
+  GENERATING_STORY = 'GENERATING_STORY',
+  GENERATING_IMAGES = 'GENERATING_IMAGES',
+  COMPLETED = 'COMPLETED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+
+export const RUNNING_STATUSES: readonly GenerationStatus[] = [
+  GenerationStatus.PENDING,
+  GenerationStatus.GENERATING_STORY,
+  GenerationStatus.GENERATING_IMAGES,
+];
+
+export function isTerminal(status: GenerationStatus): boolean {
+  return !RUNNING_STATUSES.includes(status);
+}
+
+export enum ImageType {
+  CHARACTER = 'CHARACTER',
+  BACKGROUND = 'BACKGROUND',
+  COMBINED = 'COMBINED',
+}

@@ -1,0 +1,52 @@
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn, type Relation } from 'typeorm';
+import { GenerationStatus } from './enums.js';
+import { Story } from './story.entity.js';
+
+export interface GenerationOptions {
+  style: string | null;
+  seed: number | null;
+}
+
+@Entity({ name: 'generation_sessions' })
+export class GenerationSession {
+  @PrimaryColumn({ type: 'uuid' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  status: GenerationStatus;
+
+  @Column({ name: 'progress_percentage', type: 'int', default: 0 })
+  progressPercentage: number;
+
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  stage: string | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage: string | null;
+
+  @Column({ type: 'jsonb', default: () => "'[]'::jsonb" })
+  warnings: string[];
+
+  @Column({ type: 'text' })
+  prompt: string;
+
+  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  options: GenerationOptions;
+
+  /** How many times a run has been started; bounds resuming after restarts. */
+  @Column({ type: 'int', default: 0 })
+  attempts: number;
+
+  @Column({ name: 'story_id', type: 'uuid', nullable: true })
+  storyId: string | null;
+
+  @ManyToOne(() => Story, { nullable: true, onDelete: 'SET NULL' })
+  @JoinColumn({ name: 'story_id' })
+  story?: Relation<Story> | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+}

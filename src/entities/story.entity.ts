@@ -1,0 +1,29 @@
+import { Column, CreateDateColumn, Entity, OneToMany, PrimaryColumn, type Relation } from 'typeorm';
+import { GeneratedImage } from './generated-image.entity.js';
+
+@Entity({ name: 'stories' })
+export class Story {
+  @PrimaryColumn({ type: 'uuid' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 200 })
+  title: string;
+
+  @Column({ type: 'text' })
+  prompt: string;
+
+  @Column({ name: 'story_text', type: 'text' })
+  storyText: string;
+
+  @Column({ name: 'character_description', type: 'text', default: '' })
+  characterDescription: string;
+
+  @Column({ name: 'background_description', type: 'text', default: '' })
+  backgroundDescription: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @OneToMany(() => GeneratedImage, (image) => image.story)
+  images?: Relation<GeneratedImage[]>;
+}

@@ -1,0 +1,9 @@
+import type { GenerationService } from '../services/generation/generation-service.js';
+import type { StoryLoaders } from '../services/stories/story-service.js';
+
+/** Built fresh for every GraphQL operation, so DataLoader caches never outlive a request. */
+export interface RequestContext {
+  loaders: StoryLoaders;
+  /** For the subscription's `subscribe`, which runs without a resolver instance. */
+  generations: GenerationService;
+}

@@ -1,0 +1,19 @@
+import { GraphQLError } from 'graphql';
+import type { MiddlewareFn } from 'type-graphql';
+import { InvalidInputError } from '../services/errors.js';
+
+/** Turns a service's InvalidInputError into the BAD_USER_INPUT error clients look for. */
+export function toGraphQLError(error: unknown): unknown {
+  if (error instanceof InvalidInputError) {
+    return new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' }, originalError: error });
+  }
+  return error;
+}
+
+export const mapServiceErrors: MiddlewareFn = async (_data, next) => {
+  try {
+    return await next();
+  } catch (error) {
+    throw toGraphQLError(error);
+  }
+};

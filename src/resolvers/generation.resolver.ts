@@ -1,0 +1,48 @@
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { GenerationProgressView, GenerationSessionView, StartGenerationInput, StoryView } from '../schema/types.js';
+import type { GenerationService, ProgressUpdateForClient } from '../services/generation/generation-service.js';
+import type { RequestContext } from './context.js';
+import { toGraphQLError } from './errors.js';
+import { toProgressView, toSessionView, toStoryView } from './mappers.js';
+
+@Resolver(() => GenerationSessionView)
+export class GenerationResolver {
+  constructor(private readonly generations: GenerationService) {}
+
+  @Query(() => GenerationSessionView, { nullable: true })
+  async generationSession(@Arg('id', () => ID) id: string): Promise<GenerationSessionView | null> {
+    const session = await this.generations.get(id);
+    return session && toSessionView(session);
+  }
+
+  @Mutation(() => GenerationSessionView, { description: 'Returns at once with a PENDING (or later) session; the work runs in the background.' })
+  async startGeneration(@Arg('input', () => StartGenerationInput) input: StartGenerationInput): Promise<GenerationSessionView> {
+    return toSessionView(await this.generations.start(input));
+  }
+
+  @Mutation(() => GenerationSessionView)
+  async cancelGeneration(@Arg('id', () => ID) id: string): Promise<GenerationSessionView> {
+    return toSessionView(await this.generations.cancel(id));
+  }
+
+  @FieldResolver(() => StoryView, { nullable: true, description: 'Set as soon as the story text is saved (before images are done).' })
+  async story(@Root() session: GenerationSessionView, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
+    if (!session.storyId) return null;
+    const story = await loaders.storyById.load(session.storyId);
+    return story && toStoryView(story);
+  }
+
+  @Subscription(() => GenerationProgressView, {
+    // `subscribe` runs without a resolver instance, so the service comes through the context.
+    subscribe: async ({ args, context }) => {
+      try {
+        return await (context as RequestContext).generations.follow(args.sessionId as string);
+      } catch (error) {
+        throw toGraphQLError(error);
+      }
+    },
+  })
+  generationProgress(@Root() update: ProgressUpdateForClient, @Arg('sessionId', () => ID) _sessionId: string): GenerationProgressView {
+    return toProgressView(update);
+  }
+}

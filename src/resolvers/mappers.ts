@@ -1,0 +1,23 @@
+import type { GeneratedImage, GenerationSession, Story } from '../entities/index.js';
+import type { ProgressUpdateForClient } from '../services/generation/generation-service.js';
+import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, StoryView } from '../schema/types.js';
+
+export function toStoryView(story: Story): StoryView {
+  const { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt } = story;
+  return { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt };
+}
+
+export function toImageView(image: GeneratedImage, url: string): GeneratedImageView {
+  const { id, imageType, width, height, promptUsed, seed, createdAt } = image;
+  return { id, imageType, url, width, height, promptUsed, seed, createdAt };
+}
+
+export function toSessionView(session: GenerationSession): GenerationSessionView {
+  const { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt } = session;
+  return { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt, style: session.options.style, seed: session.options.seed };
+}
+
+export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {
+  const { sessionId, status, progressPercentage, stage, storyTextDelta, errorMessage, warnings, storyId } = update;
+  return { sessionId, status, progressPercentage, stage, storyTextDelta, errorMessage, warnings, storyId };
+}

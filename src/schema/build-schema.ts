@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
+import { mapServiceErrors } from '../resolvers/errors.js';
+import { GenerationResolver } from '../resolvers/generation.resolver.js';
+import { StoryResolver } from '../resolvers/story.resolver.js';
+import type { GenerationService } from '../services/generation/generation-service.js';
+import type { StoryService } from '../services/stories/story-service.js';
+
+export interface SchemaServices {
+  generations: GenerationService;
+  stories: StoryService;
+}
+
+const RESOLVERS = [StoryResolver, GenerationResolver] as const;
+
+/**
+ * type-graphql insists on a PubSub even though every subscription here brings
+ * its own `subscribe` (events come from the ProgressBus), so this one refuses use.
+ */
+const noTopicPubSub: PubSub = {
+  publish() {
+    throw new Error('Subscriptions here use the ProgressBus, not topics');
+  },
+  subscribe() {
+    throw new Error('Subscriptions here use the ProgressBus, not topics');
+  },
+};
+
+function build(container: ContainerType): Promise<GraphQLSchema> {
+  return buildSchema({ resolvers: RESOLVERS, container, pubSub: noTopicPubSub, globalMiddlewares: [mapServiceErrors], validate: false });
+}
+
+/** The served schema: a compatible superset of ../shared/api-contract.graphql (a test holds it to that). */
+export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
+  const instances = new Map<Function, object>([
+    [StoryResolver, new StoryResolver(services.stories)],
+    [GenerationResolver, new GenerationResolver(services.generations)],
+  ]);
+  return build({ get: (type: Function) => instances.get(type) });
+}
+
+/** The SDL committed as schema.graphql; printing needs no services. */
+export async function printAppSchema(): Promise<string> {
+  const schema = await build({
+    get: () => {
+      throw new Error('printing the schema resolves nothing');
+    },
+  });
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

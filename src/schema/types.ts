@@ -1,0 +1,141 @@
+import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { GenerationStatus, ImageType } from '../entities/enums.js';
+
+/**
+ * The GraphQL shapes of ../shared/api-contract.graphql. Kept apart from the
+ * entities: these are what clients see, the entities are what is stored.
+ */
+registerEnumType(GenerationStatus, { name: 'GenerationStatus' });
+registerEnumType(ImageType, { name: 'ImageType' });
+
+@ObjectType('GeneratedImage')
+export class GeneratedImageView {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => ImageType)
+  imageType: ImageType;
+
+  @Field(() => String, { description: 'Server-relative or absolute URL; GET returns image/png.' })
+  url: string;
+
+  @Field(() => Int)
+  width: number;
+
+  @Field(() => Int)
+  height: number;
+
+  @Field(() => String)
+  promptUsed: string;
+
+  @Field(() => Int, { nullable: true })
+  seed: number | null;
+
+  @Field(() => GraphQLISODateTime)
+  createdAt: Date;
+}
+
+@ObjectType('Story')
+export class StoryView {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => String)
+  title: string;
+
+  @Field(() => String)
+  prompt: string;
+
+  @Field(() => String)
+  storyText: string;
+
+  @Field(() => String)
+  characterDescription: string;
+
+  @Field(() => String)
+  backgroundDescription: string;
+
+  @Field(() => GraphQLISODateTime)
+  createdAt: Date;
+}
+
+@ObjectType('GenerationSession')
+export class GenerationSessionView {
+  @Field(() => ID, { description: 'A UUID.' })
+  id: string;
+
+  @Field(() => GenerationStatus)
+  status: GenerationStatus;
+
+  @Field(() => Int, { description: '0..100; never decreases during a session.' })
+  progressPercentage: number;
+
+  @Field(() => String, { nullable: true, description: 'Human-readable name of the current step.' })
+  stage: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Set when status is FAILED: what went wrong, in words a user can act on.' })
+  errorMessage: string | null;
+
+  @Field(() => [String], { description: 'Partial-success notes, e.g. that images could not be generated.' })
+  warnings: string[];
+
+  @Field(() => String)
+  prompt: string;
+
+  @Field(() => String, { nullable: true, description: 'The art style asked for, if any.' })
+  style: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'The seed asked for, if any.' })
+  seed: number | null;
+
+  /** Resolved by a field resolver; kept for it. */
+  storyId: string | null;
+
+  @Field(() => GraphQLISODateTime)
+  createdAt: Date;
+
+  @Field(() => GraphQLISODateTime)
+  updatedAt: Date;
+}
+
+@ObjectType('GenerationProgress', {
+  description:
+    "One progress event. The first event a subscriber receives is the session's\ncurrent state; the stream completes after a terminal status\n(COMPLETED, FAILED, CANCELLED).",
+})
+export class GenerationProgressView {
+  @Field(() => ID)
+  sessionId: string;
+
+  @Field(() => GenerationStatus)
+  status: GenerationStatus;
+
+  @Field(() => Int)
+  progressPercentage: number;
+
+  @Field(() => String, { nullable: true })
+  stage: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The next chunk of story text while the story is being written.' })
+  storyTextDelta: string | null;
+
+  @Field(() => String, { nullable: true })
+  errorMessage: string | null;
+
+  @Field(() => [String])
+  warnings: string[];
+
+  @Field(() => ID, { nullable: true, description: 'Set once the story has been saved.' })
+  storyId: string | null;
+}
+
+@InputType('StartGenerationInput')
+export class StartGenerationInput {
+  @Field(() => String, { description: '1 to 2000 characters after trimming; anything else is a BAD_USER_INPUT error and nothing is stored.' })
+  prompt: string;
+
+  @Field(() => String, { nullable: true, description: "Optional art style hint, e.g. 'watercolor'." })
+  style?: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Optional seed for reproducible images.' })
+  seed?: number | null;
+}

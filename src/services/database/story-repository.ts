@@ -1,0 +1,166 @@
+import { In, type DataSource, type EntityManager } from 'typeorm';
+import {
+  GeneratedImage,
+  GenerationSession,
+  GenerationStatus,
+  ImageType,
+  RUNNING_STATUSES,
+  Story,
+  type GenerationOptions,
+} from '../../entities/index.js';
+import { SerialLock } from './serial-lock.js';
+
+export type SessionPatch = Partial<
+  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>
+>;
+
+export interface NewImage {
+  storyId: string;
+  imageType: ImageType;
+  filePath: string;
+  width: number;
+  height: number;
+  promptUsed: string;
+  seed: number | null;
+}
+
+/** The database adapter: every read and write of stories, images and sessions goes through here. */
+export class StoryRepository {
+  private readonly writes: SerialLock | null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: { serializeWrites: boolean },
+  ) {
+    this.writes = options.serializeWrites ? new SerialLock() : null;
+  }
+
+  private write<T>(task: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const run = () => task(this.dataSource.manager);
+    return this.writes ? this.writes.run(run) : run();
+  }
+
+  private transaction<T>(task: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.write(() => this.dataSource.transaction(task));
+  }
+
+  // --- sessions ---------------------------------------------------------------------------
+
+  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string }): Promise<GenerationSession> {
+    await this.write((manager) =>
+      manager.insert(GenerationSession, {
+        id: fields.id,
+        prompt: fields.prompt,
+        options: fields.options,
+        status: GenerationStatus.PENDING,
+        progressPercentage: 0,
+        stage: fields.stage,
+        warnings: [],
+      }),
+    );
+    return this.requireSession(fields.id);
+  }
+
+  findSession(id: string): Promise<GenerationSession | null> {
+    return this.dataSource.manager.findOneBy(GenerationSession, { id });
+  }
+
+  async requireSession(id: string): Promise<GenerationSession> {
+    const session = await this.findSession(id);
+    if (!session) throw new Error(`Generation session ${id} does not exist`);
+    return session;
+  }
+
+  findSessionsOfStory(storyId: string): Promise<GenerationSession[]> {
+    return this.dataSource.manager.findBy(GenerationSession, { storyId });
+  }
+
+  findRunningSessions(): Promise<GenerationSession[]> {
+    return this.dataSource.manager.find(GenerationSession, {
+      where: { status: In([...RUNNING_STATUSES]) },
+      order: { createdAt: 'ASC' },
+    });
+  }
+
+  /** Updates a session only while it is still running, so a cancel can never be overwritten. Returns whether it was. */
+  async updateRunningSession(id: string, patch: SessionPatch): Promise<boolean> {
+    const result = await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(GenerationSession)
+        .set(patch)
+        .where('id = :id AND status IN (:...running)', { id, running: RUNNING_STATUSES })
+        .execute(),
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Counts a new run of the session and returns it, or null when it has already ended. */
+  async beginAttempt(id: string): Promise<GenerationSession | null> {
+    const updated = await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(GenerationSession)
+        .set({ attempts: () => 'attempts + 1' })
+        .where('id = :id AND status IN (:...running)', { id, running: RUNNING_STATUSES })
+        .execute(),
+    );
+    return (updated.affected ?? 0) > 0 ? this.findSession(id) : null;
+  }
+
+  // --- stories ----------------------------------------------------------------------------
+
+  async insertStory(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
+    await this.transaction(async (manager) => {
+      await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '' });
+      await manager.update(GenerationSession, { id: sessionId }, { storyId: story.id });
+    });
+    return this.requireStory(story.id);
+  }
+
+  async updateStoryDescriptions(id: string, descriptions: Partial<Pick<Story, 'characterDescription' | 'backgroundDescription'>>): Promise<void> {
+    await this.write((manager) => manager.update(Story, { id }, descriptions));
+  }
+
+  findStory(id: string): Promise<Story | null> {
+    return this.dataSource.manager.findOneBy(Story, { id });
+  }
+
+  async requireStory(id: string): Promise<Story> {
+    const story = await this.findStory(id);
+    if (!story) throw new Error(`Story ${id} does not exist`);
+    return story;
+  }
+
+  findStoriesByIds(ids: readonly string[]): Promise<Story[]> {
+    return this.dataSource.manager.findBy(Story, { id: In([...ids]) });
+  }
+
+  listStories(limit: number, offset: number): Promise<Story[]> {
+    return this.dataSource.manager.find(Story, { order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
+  }
+
+  /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */
+  async deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }> {
+    return this.transaction(async (manager) => {
+      const images = await manager.find(GeneratedImage, { where: { storyId: id }, select: { filePath: true } });
+      const result = await manager.delete(Story, { id });
+      return { deleted: (result.affected ?? 0) > 0, mediaKeys: images.map((image) => image.filePath) };
+    });
+  }
+
+  // --- images -----------------------------------------------------------------------------
+
+  async insertImage(image: NewImage & { id: string }): Promise<GeneratedImage> {
+    await this.write((manager) => manager.insert(GeneratedImage, image));
+    const saved = await this.dataSource.manager.findOneByOrFail(GeneratedImage, { id: image.id });
+    return saved;
+  }
+
+  findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {
+    return this.dataSource.manager.find(GeneratedImage, {
+      where: { storyId: In([...storyIds]) },
+      order: { createdAt: 'ASC' },
+    });
+  }
+}

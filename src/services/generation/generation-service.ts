@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { GenerationStatus, isTerminal, type GenerationSession } from '../../entities/index.js';
+import type { Logger } from '../../logger.js';
+import type { StoryRepository } from '../database/story-repository.js';
+import { InvalidInputError } from '../errors.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { ProgressBus, ProgressEvent } from '../progress/progress-bus.js';
+import { STAGE } from '../progress/progress-plan.js';
+import { normalizeStartInput, requireUuid, type StartInput } from './input.js';
+
+/** What a subscriber receives; the first one is the session's state when it joined. */
+export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq'>;
+
+/** Starting, cancelling, following and resuming generations. The pipeline does the work. */
+export class GenerationService {
+  constructor(
+    private readonly repository: StoryRepository,
+    private readonly queue: JobQueue,
+    private readonly bus: ProgressBus,
+    private readonly logger: Logger,
+    private readonly maxAttempts: number,
+  ) {}
+
+  async start(input: StartInput): Promise<GenerationSession> {
+    const { prompt, style, seed } = normalizeStartInput(input);
+    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed }, stage: STAGE.queued });
+    await this.queue.enqueue(session.id);
+    this.logger.info({ sessionId: session.id }, 'generation queued');
+    return session;
+  }
+
+  async get(id: string): Promise<GenerationSession | null> {
+    return this.repository.findSession(requireUuid(id, 'session id'));
+  }
+
+  async cancel(id: string): Promise<GenerationSession> {
+    const session = await this.repository.findSession(requireUuid(id, 'session id'));
+    if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
+    if (session.status === GenerationStatus.CANCELLED) return session;
+    if (isTerminal(session.status)) {
+      throw new InvalidInputError(`Generation session ${id} has already ended (${session.status}); there is nothing to cancel`);
+    }
+    const cancelled = await this.repository.updateRunningSession(id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+    await this.queue.cancel(id);
+    const current = await this.repository.requireSession(id);
+    if (cancelled) {
+      await this.bus.publish({ ...this.toUpdate(current), storyTextDelta: null });
+      this.logger.info({ sessionId: id }, 'generation cancelled');
+    }
+    return current;
+  }
+
+  /**
+   * The progress stream of one session: its current state first, then every
+   * event after it, ending after a terminal status. Subscribing before reading
+   * the state is what makes the hand-over gap-free.
+   */
+  async follow(id: string): Promise<AsyncIterable<ProgressUpdateForClient>> {
+    const sessionId = requireUuid(id, 'session id');
+    const subscription = this.bus.subscribe(sessionId);
+    try {
+      const session = await this.repository.findSession(sessionId);
+      if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
+      const live = await this.bus.snapshot(sessionId);
+      return this.stream(subscription, session, live);
+    } catch (error) {
+      subscription.close();
+      throw error;
+    }
+  }
+
+  /** Re-queues sessions a previous process left running; the pipeline resumes each from what was saved. */
+  async resumeInterrupted(): Promise<number> {
+    const running = await this.repository.findRunningSessions();
+    for (const session of running) {
+      await this.queue.enqueue(session.id);
+    }
+    if (running.length > 0) this.logger.info({ count: running.length }, 'resuming generations interrupted by a restart');
+    return running.length;
+  }
+
+  private async *stream(
+    subscription: AsyncIterable<ProgressEvent> & { close(): void },
+    session: GenerationSession,
+    live: Awaited<ReturnType<ProgressBus['snapshot']>>,
+  ): AsyncGenerator<ProgressUpdateForClient> {
+    try {
+      let lastSeq = 0;
+      if (live && !isTerminal(session.status)) {
+        const { storyTextSoFar, seq, ...state } = live;
+        lastSeq = seq;
+        yield { ...state, storyTextDelta: storyTextSoFar || null };
+      } else {
+        yield { ...this.toUpdate(session), storyTextDelta: null };
+        if (isTerminal(session.status)) return;
+      }
+      for await (const event of subscription) {
+        if (event.seq <= lastSeq) continue;
+        const { seq: _seq, ...update } = event;
+        yield update;
+        if (isTerminal(event.status)) return;
+      }
+    } finally {
+      subscription.close();
+    }
+  }
+
+  private toUpdate(session: GenerationSession): Omit<ProgressUpdateForClient, 'storyTextDelta'> {
+    return {
+      sessionId: session.id,
+      status: session.status,
+      progressPercentage: session.progressPercentage,
+      stage: session.stage,
+      errorMessage: session.errorMessage,
+      warnings: session.warnings,
+      storyId: session.storyId,
+    };
+  }
+}

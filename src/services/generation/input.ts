@@ -1,0 +1,40 @@
+import { InvalidInputError } from '../errors.js';
+
+export const PROMPT_MAX_CHARS = 2000;
+export const STYLE_MAX_CHARS = 100;
+const MAX_SEED = 2 ** 31 - 1;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface StartInput {
+  prompt: string;
+  style?: string | null;
+  seed?: number | null;
+}
+
+export interface NormalizedStartInput {
+  prompt: string;
+  style: string | null;
+  seed: number | null;
+}
+
+export function normalizeStartInput(input: StartInput): NormalizedStartInput {
+  const prompt = input.prompt.trim();
+  if (prompt.length === 0) throw new InvalidInputError('The prompt is empty: describe the story you want in 1 to 2000 characters.');
+  if (prompt.length > PROMPT_MAX_CHARS) {
+    throw new InvalidInputError(`The prompt is ${prompt.length} characters long; the limit is ${PROMPT_MAX_CHARS}.`);
+  }
+  const style = input.style?.trim() || null;
+  if (style && style.length > STYLE_MAX_CHARS) {
+    throw new InvalidInputError(`The style is ${style.length} characters long; the limit is ${STYLE_MAX_CHARS}.`);
+  }
+  const seed = input.seed ?? null;
+  if (seed !== null && (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED)) {
+    throw new InvalidInputError(`The seed must be a whole number from 0 to ${MAX_SEED}.`);
+  }
+  return { prompt, style, seed };
+}
+
+export function requireUuid(id: string, what: string): string {
+  if (!UUID.test(id)) throw new InvalidInputError(`"${id.slice(0, 60)}" is not a valid ${what}: expected a UUID.`);
+  return id.toLowerCase();
+}

@@ -1,0 +1,40 @@
+/** What the pipeline needs from an image model; one implementation per backend beside this file. */
+export interface ImageRequest {
+  prompt: string;
+  negativePrompt: string;
+  seed: number;
+  width: number;
+  height: number;
+}
+
+export interface GeneratedPicture {
+  png: Buffer;
+  width: number;
+  height: number;
+  seed: number;
+}
+
+export interface ImageGenerationOptions {
+  signal: AbortSignal;
+  /** 0..1 across the whole call, for progress inside the images stage. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface ImageGenerator {
+  /** Shown in logs and warnings, e.g. "AUTOMATIC1111 at http://127.0.0.1:7860". */
+  readonly description: string;
+  /**
+   * True when several requests are cheaper in one call (one batched model run) than
+   * one call each; the pipeline then waits for both prompts and sends them together.
+   */
+  readonly prefersBatches: boolean;
+  /** One picture per request, in order. */
+  generate(requests: ImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]>;
+}
+
+export class ImageGenerationError extends Error {
+  override name = 'ImageGenerationError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,9 @@
+/** Where generated files live; the HTTP layer serves them under /media. */
+export interface MediaStore {
+  /** Stores the bytes under a generated name and returns its key (a relative path). */
+  save(bytes: Buffer, extension: 'png'): Promise<string>;
+  read(key: string): Promise<Buffer>;
+  remove(key: string): Promise<void>;
+  /** The URL a client fetches the file from. */
+  urlFor(key: string): string;
+}

@@ -1,0 +1,150 @@
+import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
+import type { Logger } from '../../logger.js';
+import type { StoryRepository } from '../database/story-repository.js';
+import type { ProgressBus } from './progress-bus.js';
+import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
+
+/** Deltas arriving closer together than this go out as one event. */
+const COALESCE_WINDOW_MS = 16;
+
+/**
+ * The one place a running generation reports from. Stage changes are saved to
+ * the session row and published; percentages and story text are only
+ * published, so a story costs a handful of writes, not one per token.
+ */
+export class GenerationReporter {
+  private status: GenerationStatus;
+  private percent: number;
+  private stage: string | null;
+  private readonly warnings: string[];
+  private storyId: string | null;
+  private pendingText = '';
+  private flushTimer: NodeJS.Timeout | null = null;
+  private publishing: Promise<void> = Promise.resolve();
+  private readonly sessionId: string;
+
+  constructor(
+    session: GenerationSession,
+    private readonly repository: StoryRepository,
+    private readonly bus: ProgressBus,
+    private readonly signal: AbortSignal,
+    private readonly logger: Logger,
+  ) {
+    this.sessionId = session.id;
+    this.status = session.status;
+    this.percent = session.progressPercentage;
+    this.stage = session.stage;
+    this.warnings = [...session.warnings];
+    this.storyId = session.storyId;
+  }
+
+  get currentPercent(): number {
+    return this.percent;
+  }
+
+  /** Enters a stage: saved and published at once. */
+  async enter(status: GenerationStatus, stage: string, percent: number): Promise<void> {
+    await this.flushText();
+    this.status = status;
+    this.stage = stage;
+    this.percent = nextPercent(this.percent, percent);
+    await this.save({ status, stage, progressPercentage: this.percent });
+    this.publish(null);
+  }
+
+  /** Moves the bar inside the current stage; published only. */
+  progress(percent: number): void {
+    const next = nextPercent(this.percent, percent);
+    if (next === this.percent) return;
+    this.percent = next;
+    this.publish(null);
+  }
+
+  /** Story text as it is written, coalesced over ~16 ms. */
+  storyText(delta: string, percent: number): void {
+    this.percent = nextPercent(this.percent, percent);
+    this.pendingText += delta;
+    this.flushTimer ??= setTimeout(() => void this.flushText(), COALESCE_WINDOW_MS);
+  }
+
+  async flushText(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.pendingText === '') return;
+    const text = this.pendingText;
+    this.pendingText = '';
+    this.publish(text);
+    await this.publishing;
+  }
+
+  /** The story row exists: sessions and subscribers can link to it from now on. */
+  async storySaved(storyId: string): Promise<void> {
+    await this.flushText();
+    this.storyId = storyId;
+    this.percent = nextPercent(this.percent, PERCENT.storySaved);
+    await this.save({ storyId, progressPercentage: this.percent });
+    this.publish(null);
+  }
+
+  async warn(message: string): Promise<void> {
+    this.logger.warn({ warning: message }, 'generation warning');
+    this.warnings.push(message);
+    await this.save({ warnings: [...this.warnings] });
+    this.publish(null);
+  }
+
+  async complete(): Promise<void> {
+    await this.finish(GenerationStatus.COMPLETED, null);
+  }
+
+  async fail(errorMessage: string): Promise<void> {
+    await this.finish(GenerationStatus.FAILED, errorMessage);
+  }
+
+  /** Stops any pending text from going out; used when the run is abandoned. */
+  discard(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.pendingText = '';
+  }
+
+  private async finish(status: GenerationStatus, errorMessage: string | null): Promise<void> {
+    await this.flushText();
+    this.status = status;
+    this.stage = terminalStage(status);
+    if (status === GenerationStatus.COMPLETED) this.percent = PERCENT.completed;
+    const saved = await this.repository.updateRunningSession(this.sessionId, {
+      status,
+      stage: this.stage,
+      progressPercentage: this.percent,
+      errorMessage,
+      warnings: [...this.warnings],
+    });
+    // A cancel that landed first has already ended the session and told subscribers.
+    if (saved) this.publish(null, errorMessage);
+    await this.publishing;
+  }
+
+  private save(patch: Parameters<StoryRepository['updateRunningSession']>[1]): Promise<boolean> {
+    return this.repository.updateRunningSession(this.sessionId, patch);
+  }
+
+  private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
+    // Once cancelled or interrupted, whoever aborted the run speaks for the session.
+    if (this.signal.aborted) return;
+    const update = {
+      sessionId: this.sessionId,
+      status: this.status,
+      progressPercentage: this.percent,
+      stage: this.stage,
+      storyTextDelta,
+      errorMessage,
+      warnings: [...this.warnings],
+      storyId: this.storyId,
+    };
+    // Chained so events leave in the order they were made, whatever the bus's latency.
+    this.publishing = this.publishing.then(() => this.bus.publish(update)).catch((error: unknown) => {
+      this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');
+    });
+  }
+}
