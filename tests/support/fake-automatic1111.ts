@@ -11,6 +11,8 @@ import sharp from 'sharp';
 export interface FakeAutomatic1111Options {
   latencyMs?: number;
   failWith?: { status: number; body: string } | null;
+  /** Limits failWith to the requests this accepts (all when unset). */
+  failWhen?: (call: Txt2ImgCall) => boolean;
 }
 
 export interface Txt2ImgCall {
@@ -91,7 +93,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
     }
 
     // Read at arrival so a test flipping failWith mid-flight affects only later requests.
-    const failure = options.failWith ?? null;
+    const failure = !options.failWhen || options.failWhen(call) ? (options.failWith ?? null) : null;
     const latency = Math.max(0, options.latencyMs ?? 0);
     if (latency > 0 && !(await wait(latency, res))) return;
 
@@ -159,6 +161,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
       new Promise<void>((resolve, reject) => {
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
+        if (!server.listening) return resolve();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),
