@@ -17,10 +17,11 @@ export class StoryResolver {
 
   @Query(() => [StoryView], { description: 'Newest first.' })
   async stories(
-    @Arg('limit', () => Int, { defaultValue: 20 }) limit: number,
-    @Arg('offset', () => Int, { defaultValue: 0 }) offset: number,
+    // Nullable with defaults, as in the contract: an explicit null means the default.
+    @Arg('limit', () => Int, { nullable: true, defaultValue: 20 }) limit: number | null,
+    @Arg('offset', () => Int, { nullable: true, defaultValue: 0 }) offset: number | null,
   ): Promise<StoryView[]> {
-    return (await this.storyService.list(limit, offset)).map(toStoryView);
+    return (await this.storyService.list(limit ?? 20, offset ?? 0)).map(toStoryView);
   }
 
   @Mutation(() => Boolean)

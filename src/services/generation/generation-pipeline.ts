@@ -66,7 +66,9 @@ export class GenerationPipeline {
     const run: Run = { session, reporter, signal, meter: new ImageStageMeter(), logger };
     try {
       if (session.attempts > this.deps.maxAttempts) {
-        await reporter.fail(`Interrupted by a server restart ${session.attempts - 1} times; giving up. Start a new generation.`);
+        await reporter.fail(
+          `Interrupted by a server restart and could not be resumed (${session.attempts - 1} attempts); start a new generation.`,
+        );
         return;
       }
       const story = await this.writeStory(run);

@@ -1,0 +1,25 @@
+import fs from 'node:fs';
+import { buildSchema, findBreakingChanges, findDangerousChanges } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { printAppSchema } from '../../src/schema/build-schema.js';
+
+const SHARED_CONTRACT = new URL('../../../shared/api-contract.graphql', import.meta.url);
+const COMMITTED_CONTRACT = new URL('../contract/api-contract.graphql', import.meta.url);
+
+describe('the served schema', () => {
+  it('keeps the committed copy of the public contract identical to ../shared when that is present', () => {
+    if (!fs.existsSync(SHARED_CONTRACT)) return;
+    expect(fs.readFileSync(COMMITTED_CONTRACT, 'utf8')).toBe(fs.readFileSync(SHARED_CONTRACT, 'utf8'));
+  });
+
+  it('is a compatible superset of the public contract: no breaking or dangerous change', async () => {
+    const contract = buildSchema(fs.readFileSync(COMMITTED_CONTRACT, 'utf8'));
+    const served = buildSchema(await printAppSchema());
+    expect(findBreakingChanges(contract, served)).toEqual([]);
+    expect(findDangerousChanges(contract, served)).toEqual([]);
+  });
+
+  it('matches the committed schema.graphql (run `npm run schema` after changing it)', async () => {
+    expect(fs.readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8')).toBe(await printAppSchema());
+  });
+});
