@@ -34,8 +34,11 @@ export interface TestServer {
   /** Throws on GraphQL errors; returns data. */
   query<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T>;
   subscribe<T, V>(document: TypedDocumentNode<T, V>, variables: V): Subscription<T>;
-  /** Stops the server; keeps the database and data dir when `keepData` is set. */
-  stop(options?: { keepData?: boolean }): Promise<void>;
+  /**
+   * Stops the server; keeps the database and data dir when `keepData` is set.
+   * `graceMs` is how long running generations get before they are interrupted.
+   */
+  stop(options?: { keepData?: boolean; graceMs?: number }): Promise<void>;
 }
 
 export interface Subscription<T> {
@@ -122,9 +125,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         },
       };
     },
-    async stop({ keepData = false } = {}) {
+    async stop({ keepData = false, graceMs = 2000 } = {}) {
       await Promise.all(clients.map((client) => client.dispose()));
-      await app.stop(2000);
+      await app.stop(graceMs);
       if (!keepData) {
         await database.drop();
         await fs.rm(dataDir, { recursive: true, force: true });
