@@ -8,6 +8,7 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
   },
   test: {
+    reporters: ['default', './tests/support/summary-reporter.ts'],
     // Two cores: more workers than that only slows every file down.
     maxWorkers: 2,
     projects: [

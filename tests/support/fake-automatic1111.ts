@@ -11,6 +11,8 @@ import sharp from 'sharp';
 export interface FakeAutomatic1111Options {
   latencyMs?: number;
   failWith?: { status: number; body: string } | null;
+  /** Per-request latency; overrides latencyMs (benchmarks give each picture its own). */
+  latencyFor?: (call: Txt2ImgCall) => number;
   /** Limits failWith to the requests this accepts (all when unset). */
   failWhen?: (call: Txt2ImgCall) => boolean;
 }
@@ -23,6 +25,9 @@ export interface Txt2ImgCall {
   height: number;
   steps: number;
   batch_size: number;
+  /** performance.now() when the request arrived and when it was answered. */
+  receivedAt: number;
+  answeredAt?: number;
 }
 
 export interface FakeAutomatic1111 {
@@ -80,6 +85,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
       height: integer(body.height, 512),
       steps: integer(body.steps, 20),
       batch_size: integer(body.batch_size, 1),
+      receivedAt: performance.now(),
     };
     calls.push(call);
 
@@ -94,7 +100,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
 
     // Read at arrival so a test flipping failWith mid-flight affects only later requests.
     const failure = !options.failWhen || options.failWhen(call) ? (options.failWith ?? null) : null;
-    const latency = Math.max(0, options.latencyMs ?? 0);
+    const latency = Math.max(0, options.latencyFor?.(call) ?? options.latencyMs ?? 0);
     if (latency > 0 && !(await wait(latency, res))) return;
 
     if (failure) {
@@ -110,6 +116,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
     const seeds = Array.from({ length: batch }, (_, k) => seed + k);
     const images = await Promise.all(seeds.map((s) => renderPicture(prompt, s, call.width, call.height)));
     if (res.destroyed) return;
+    call.answeredAt = performance.now();
     sendJson(res, 200, {
       images: images.map((png) => png.toString('base64')),
       parameters: body,

@@ -32,8 +32,16 @@ export interface ChatRequestRecord {
   messages: { role: string; content: string }[];
 }
 
+export interface ChatTiming {
+  agent: Agent;
+  /** performance.now() at the request and at the closing line. */
+  startedAt: number;
+  endedAt?: number;
+}
+
 export interface FakeOllama {
   url: string;
+  timings: ChatTiming[];
   options: FakeOllamaOptions;
   requests: ChatRequestRecord[];
   /** Requests whose client went away before the reply was finished. */
@@ -83,6 +91,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
   const options = defaultFakeOllamaOptions(overrides);
   const requests: ChatRequestRecord[] = [];
   const abandoned: Agent[] = [];
+  const timings: ChatTiming[] = [];
 
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -101,6 +110,8 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     const system = body.messages.find((message) => message.role === 'system')?.content ?? '';
     const agent = agentOf(system);
     requests.push({ agent, model: body.model, stream: body.stream !== false, messages: body.messages });
+    const timing: ChatTiming = { agent, startedAt: performance.now() };
+    timings.push(timing);
 
     if (body.model !== options.model && body.model !== `${options.model}:latest`) {
       return json(404, { error: `model "${body.model}" not found, try pulling it first` });
@@ -140,6 +151,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     }
     if (gone) return;
     if (failure?.kind === 'end-without-done') return void res.end();
+    timing.endedAt = performance.now();
     res.end(line('', true));
   });
 
@@ -150,6 +162,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     options,
     requests,
     abandoned,
+    timings,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
