@@ -70,7 +70,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     compositing: { maxInputPixels: config.images.maxInputPixels },
     maxAttempts: config.generation.maxResumeAttempts,
   });
-  const generations = new GenerationService(repository, queue, bus, logger, config.generation.maxResumeAttempts);
+  const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 
   const schema = await buildAppSchema({ generations, stories });

@@ -150,3 +150,13 @@ describe('terminalStage', () => {
     expect([STAGE.completed, STAGE.cancelled, STAGE.failed]).toEqual(['Completed', 'Cancelled', 'Failed']);
   });
 });
+
+describe('progress arithmetic given a NaN', () => {
+  it('keeps the current percentage instead of turning into NaN', () => {
+    expect(nextPercent(42, Number.NaN)).toBe(42);
+    const meter = new ImageStageMeter();
+    meter.set('characterImage', 0.5);
+    meter.set('characterImage', Number.NaN);
+    expect(meter.percent()).toBe(30 + Math.floor(0.375 * 0.5 * 60));
+  });
+});

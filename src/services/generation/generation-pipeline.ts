@@ -10,7 +10,7 @@ import type { ProgressBus } from '../progress/progress-bus.js';
 import { ImageStageMeter, PERCENT, STAGE, storyWritingPercent, type ImageStagePart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import type { TextGenerator } from '../text/text-generator.js';
-import { describeFailure } from './failure-messages.js';
+import { describeFailure, isExpectedFailure } from './failure-messages.js';
 
 export interface PipelineDependencies {
   repository: StoryRepository;
@@ -81,8 +81,11 @@ export class GenerationPipeline {
         logger.info({ reason: (signal.reason as Error)?.name }, 'generation stopped');
         return;
       }
-      logger.error({ err: error }, 'generation failed');
-      await reporter.fail(describeFailure(error));
+      const message = describeFailure(error);
+      // Failures with a user-facing message are expected operations events; anything else is a bug worth a stack.
+      if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
+      else logger.error({ err: error }, 'generation failed');
+      await reporter.fail(message);
     }
   }
 

@@ -18,7 +18,6 @@ export class GenerationService {
     private readonly queue: JobQueue,
     private readonly bus: ProgressBus,
     private readonly logger: Logger,
-    private readonly maxAttempts: number,
   ) {}
 
   async start(input: StartInput): Promise<GenerationSession> {

@@ -130,8 +130,6 @@ export class GenerationReporter {
   }
 
   private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
-    // Once cancelled or interrupted, whoever aborted the run speaks for the session.
-    if (this.signal.aborted) return;
     const update = {
       sessionId: this.sessionId,
       status: this.status,
@@ -142,8 +140,10 @@ export class GenerationReporter {
       warnings: [...this.warnings],
       storyId: this.storyId,
     };
-    // Chained so events leave in the order they were made, whatever the bus's latency.
-    this.publishing = this.publishing.then(() => this.bus.publish(update)).catch((error: unknown) => {
+    // Chained so events leave in the order they were made, whatever the bus's latency. Once
+    // cancelled or interrupted, whoever aborted the run speaks for the session: checked at
+    // send time, so nothing queued before the abort slips out after it.
+    this.publishing = this.publishing.then(() => (this.signal.aborted ? undefined : this.bus.publish(update))).catch((error: unknown) => {
       this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');
     });
   }

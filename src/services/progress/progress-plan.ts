@@ -48,6 +48,7 @@ export class ImageStageMeter {
   private readonly done = new Map<ImageStagePart, number>();
 
   set(part: ImageStagePart, fraction: number): void {
+    if (Number.isNaN(fraction)) return;
     this.done.set(part, Math.max(this.done.get(part) ?? 0, Math.min(1, Math.max(0, fraction))));
   }
 
@@ -61,6 +62,7 @@ export class ImageStageMeter {
 
 /** Progress never moves backwards, whatever order the parts finish in. */
 export function nextPercent(current: number, proposed: number): number {
+  if (Number.isNaN(proposed)) return current;
   return Math.min(PERCENT.completed, Math.max(current, Math.round(proposed)));
 }
 

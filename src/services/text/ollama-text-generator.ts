@@ -2,7 +2,7 @@ import { ChatOllama } from '@langchain/ollama';
 import type { ChatPromptTemplate } from '@langchain/core/prompts';
 import type { AppConfig } from '../../config.js';
 import { backgroundPrompt, characterPrompt, storyPrompt, styleLine } from './prompts.js';
-import { capStoryText, cleanVisualPrompt, stripThinking, StoryStreamSplitter, titleFromPrompt } from './story-output.js';
+import { capStoryText, cleanVisualPrompt, StoryStreamSplitter, titleFromPrompt } from './story-output.js';
 import { TextGenerationError, type DescribeRequest, type StoryDraft, type TextGenerator, type WriteStoryRequest } from './text-generator.js';
 
 type OllamaSettings = AppConfig['ollama'];
@@ -47,7 +47,7 @@ export class OllamaTextGenerator implements TextGenerator {
     }
     show(splitter.end());
     const { title, storyText } = splitter.result();
-    const text = capStoryText(stripThinking(storyText).trim(), this.settings.storyMaxChars);
+    const text = capStoryText(storyText.trim(), this.settings.storyMaxChars);
     if (text.length < 20) {
       throw new TextGenerationError(`Model ${this.settings.model} returned no usable story text; try again or choose another OLLAMA_MODEL`, 'bad-output');
     }

@@ -22,7 +22,14 @@ export class StoryStreamSplitter {
   push(chunk: string): string {
     if (this.headerDone) return this.emit(chunk);
     this.pending += chunk;
+    // A reasoning model thinks aloud first; that is never part of the story, however long.
+    if (/^\s*<think>/i.test(this.pending)) {
+      const close = this.pending.search(/<\/think>/i);
+      if (close < 0) return '';
+      this.pending = this.pending.slice(close + '</think>'.length);
+    }
     const leading = this.pending.trimStart();
+    if (/^<(t(h(i(nk?)?)?)?)?$/i.test(leading)) return '';
     const newline = leading.indexOf('\n');
     if (newline < 0 && leading.length < 300) return '';
     return this.resolveHeader(leading, newline);
@@ -31,7 +38,7 @@ export class StoryStreamSplitter {
   /** Call once the stream has ended; returns any text still held back. */
   end(): string {
     if (this.headerDone) return '';
-    const leading = this.pending.trimStart();
+    const leading = stripThinking(this.pending).trimStart();
     return this.resolveHeader(leading, leading.indexOf('\n'));
   }
 
@@ -91,20 +98,28 @@ export function stripThinking(text: string): string {
 export function cleanVisualPrompt(raw: string): string | null {
   const lines = stripThinking(raw)
     .split('\n')
-    .map((line) => line.trim())
+    .map(cleanPromptLine)
     .filter((line) => line !== '')
     // "Here is the prompt:" and similar lead-ins carry no visual content.
     .filter((line) => !/^(here('|’)?s|here is|sure|certainly|okay|ok)\b.*:$/i.test(line));
   const text = lines
     .join(', ')
-    .replace(/^(?:\*\*)?(?:image\s+)?prompt(?:\*\*)?\s*:\s*/i, '')
-    .replace(/^[-*•]\s*/, '')
-    .replace(/^["'“”`]+|["'“”`]+$/g, '')
     .replace(/\s+/g, ' ')
     .replace(/(,\s*){2,}/g, ', ')
     .trim();
   if (!/[a-z]/i.test(text)) return null;
   return capAtWord(text, VISUAL_PROMPT_MAX_CHARS);
+}
+
+/** One line of a reply without markdown, list bullets, quotes or a "Prompt:" label. */
+function cleanPromptLine(line: string): string {
+  return line
+    .replace(/[*_`#]+/g, '')
+    .trim()
+    .replace(/^[-•]\s*/, '')
+    .replace(/^(?:(?:image|visual|stable diffusion|sd)\s+)?prompt\s*:\s*/i, '')
+    .replace(/^["'“”]+|["'“”]+$/g, '')
+    .trim();
 }
 
 /** Caps text at a sentence end where possible, so a long story does not stop mid-word. */

@@ -1,0 +1,148 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+function configError(environment: Record<string, string>): ConfigError {
+  try {
+    loadConfig(environment);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(environment)}`);
+}
+
+describe('loadConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    const dataDir = path.resolve('./data');
+    expect(config.port).toBe(4000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.env).toBe('development');
+    expect(config.logLevel).toBe('info');
+    expect(config.dataDir).toBe(dataDir);
+    expect(config.database).toEqual({ kind: 'embedded', dataDir: path.join(dataDir, 'pglite') });
+    expect(config.mediaDir).toBe(path.join(dataDir, 'media'));
+    expect(config.images.backend).toBe('none');
+    expect(config.images.automatic1111Url).toBeUndefined();
+    expect(config.images.width).toBe(512);
+    expect(config.images.height).toBe(512);
+    expect(config.ollama.baseUrl).toBe('http://127.0.0.1:11434');
+    expect(config.ollama.model).toBe('llama3.2');
+    expect(config.generation.concurrency).toBe(2);
+    expect(config.publicBaseUrl).toBeUndefined();
+    expect(config.graphqlLandingPage).toBe(true);
+  });
+
+  it('resolves the data, database and media directories to absolute paths', () => {
+    const config = loadConfig({ DATA_DIR: 'relative/dir' });
+    expect(path.isAbsolute(config.dataDir)).toBe(true);
+    expect(config.dataDir).toBe(path.resolve('relative/dir'));
+    expect(config.database).toEqual({ kind: 'embedded', dataDir: path.resolve('relative/dir/pglite') });
+    expect(config.mediaDir).toBe(path.resolve('relative/dir/media'));
+  });
+
+  it('puts the media directory under DATA_DIR unless MEDIA_DIR is set', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/story' }).mediaDir).toBe(path.resolve('/srv/story/media'));
+    expect(loadConfig({ DATA_DIR: '/srv/story', MEDIA_DIR: '/mnt/pictures' }).mediaDir).toBe(path.resolve('/mnt/pictures'));
+  });
+
+  it('selects postgres when DATABASE_URL is set', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://user:pw@db:5432/stories' });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://user:pw@db:5432/stories', poolSize: 10 });
+  });
+
+  it('rejects a DATABASE_URL that is not postgres, naming the variable', () => {
+    expect(configError({ DATABASE_URL: 'mysql://db/stories' }).message).toContain('DATABASE_URL');
+  });
+
+  it('selects automatic1111 when only AUTOMATIC1111_URL is set', () => {
+    const config = loadConfig({ AUTOMATIC1111_URL: 'http://gpu:7860' });
+    expect(config.images.backend).toBe('automatic1111');
+    expect(config.images.automatic1111Url).toBe('http://gpu:7860');
+  });
+
+  it('keeps images off when IMAGE_BACKEND=none even if AUTOMATIC1111_URL is set', () => {
+    expect(loadConfig({ IMAGE_BACKEND: 'none', AUTOMATIC1111_URL: 'http://gpu:7860' }).images.backend).toBe('none');
+  });
+
+  it('rejects IMAGE_BACKEND=automatic1111 without a URL, naming AUTOMATIC1111_URL', () => {
+    const error = configError({ IMAGE_BACKEND: 'automatic1111' });
+    expect(error.message).toContain('AUTOMATIC1111_URL');
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['IMAGE_WIDTH', '100'],
+    ['IMAGE_HEIGHT', '100'],
+    ['OLLAMA_BASE_URL', 'ftp://x'],
+    ['OLLAMA_BASE_URL', 'not a url'],
+    ['AUTOMATIC1111_URL', 'ftp://gpu'],
+    ['GENERATION_CONCURRENCY', '0'],
+    ['LOG_LEVEL', 'loud'],
+    ['GRAPHQL_LANDING_PAGE', 'maybe'],
+  ])('rejects %s=%s with a ConfigError that names the variable', (name, value) => {
+    expect(configError({ [name]: value }).message).toContain(name);
+  });
+
+  it('lists every bad variable in one error', () => {
+    const message = configError({ PORT: 'abc', IMAGE_WIDTH: '100', OLLAMA_BASE_URL: 'ftp://x' }).message;
+    expect(message).toContain('PORT');
+    expect(message).toContain('IMAGE_WIDTH');
+    expect(message).toContain('OLLAMA_BASE_URL');
+  });
+
+  it('accepts image sizes that are multiples of 8', () => {
+    const config = loadConfig({ IMAGE_WIDTH: '768', IMAGE_HEIGHT: '1024' });
+    expect(config.images.width).toBe(768);
+    expect(config.images.height).toBe(1024);
+  });
+
+  it('treats empty-string variables as unset', () => {
+    const config = loadConfig({
+      PORT: '',
+      DATABASE_URL: '',
+      AUTOMATIC1111_URL: '',
+      IMAGE_BACKEND: '',
+      OLLAMA_BASE_URL: '',
+      OLLAMA_MODEL: '',
+      MEDIA_DIR: '',
+    });
+    expect(config.port).toBe(4000);
+    expect(config.database.kind).toBe('embedded');
+    expect(config.images.backend).toBe('none');
+    expect(config.ollama.baseUrl).toBe('http://127.0.0.1:11434');
+    expect(config.ollama.model).toBe('llama3.2');
+    expect(config.mediaDir).toBe(path.join(config.dataDir, 'media'));
+  });
+
+  it('strips trailing slashes from URLs', () => {
+    const config = loadConfig({
+      OLLAMA_BASE_URL: 'http://ollama:11434/',
+      AUTOMATIC1111_URL: 'https://gpu.example/sd//',
+      PUBLIC_BASE_URL: 'https://stories.example/',
+    });
+    expect(config.ollama.baseUrl).toBe('http://ollama:11434');
+    expect(config.images.automatic1111Url).toBe('https://gpu.example/sd');
+    expect(config.publicBaseUrl).toBe('https://stories.example');
+  });
+
+  it('reads numbers and booleans from their string forms', () => {
+    const config = loadConfig({ PORT: '8080', GENERATION_CONCURRENCY: '5', GRAPHQL_LANDING_PAGE: 'no', OLLAMA_TEMPERATURE: '0.3' });
+    expect(config.port).toBe(8080);
+    expect(config.generation.concurrency).toBe(5);
+    expect(config.graphqlLandingPage).toBe(false);
+    expect(config.ollama.temperature).toBe(0.3);
+  });
+
+  it('turns the landing page off by default in production', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).graphqlLandingPage).toBe(false);
+  });
+});
+
+describe('blank variables', () => {
+  it('treats a variable of only spaces as unset, so PORT="  " is the default port, not 0', () => {
+    expect(loadConfig({ PORT: '  ' }).port).toBe(4000);
+  });
+});

@@ -1,0 +1,289 @@
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { GenerationSession } from '../../src/entities/index.js';
+import { GenerationStatus } from '../../src/entities/enums.js';
+import type { SessionPatch, StoryRepository } from '../../src/services/database/story-repository.js';
+import { GenerationReporter } from '../../src/services/progress/generation-reporter.js';
+import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
+import type { ProgressEvent } from '../../src/services/progress/progress-bus.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
+
+const SESSION_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+
+/** Lets every pending promise callback run; fake timers do not move. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await Promise.resolve();
+}
+
+/** The only repository method the reporter uses; records every call. */
+class FakeRepository {
+  readonly calls: { id: string; patch: SessionPatch }[] = [];
+  answer = true;
+
+  async updateRunningSession(id: string, patch: SessionPatch): Promise<boolean> {
+    this.calls.push({ id, patch });
+    return this.answer;
+  }
+}
+
+function setup(start: Partial<GenerationSession> = {}) {
+  const session = {
+    id: SESSION_ID,
+    status: GenerationStatus.PENDING,
+    progressPercentage: 0,
+    stage: STAGE.queued,
+    warnings: [] as string[],
+    storyId: null,
+    ...start,
+  } as GenerationSession;
+  const repository = new FakeRepository();
+  const bus = new InProcessProgressBus();
+  const controller = new AbortController();
+  const events: ProgressEvent[] = [];
+  const subscription = bus.subscribe(SESSION_ID);
+  void (async () => {
+    for await (const event of subscription) events.push(event);
+  })();
+  const reporter = new GenerationReporter(
+    session,
+    repository as unknown as StoryRepository,
+    bus,
+    controller.signal,
+    pino({ level: 'silent' }),
+  );
+  return { reporter, repository, bus, controller, events };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('GenerationReporter', () => {
+  describe('storyText', () => {
+    it('sends deltas arriving within 16 ms as one event carrying their concatenation', async () => {
+      const { reporter, events } = setup();
+      reporter.storyText('Once ', 11);
+      await vi.advanceTimersByTimeAsync(5);
+      reporter.storyText('upon ', 12);
+      await vi.advanceTimersByTimeAsync(5);
+      reporter.storyText('a time', 13);
+      await settle();
+      expect(events).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(7);
+      await settle();
+      expect(events).toHaveLength(1);
+      expect(events[0].storyTextDelta).toBe('Once upon a time');
+      expect(events[0].progressPercentage).toBe(13);
+    });
+
+    it('sends deltas spaced more than 16 ms apart as separate events, in order', async () => {
+      const { reporter, events } = setup();
+      reporter.storyText('Once ', 11);
+      await vi.advanceTimersByTimeAsync(20);
+      reporter.storyText('upon ', 12);
+      await vi.advanceTimersByTimeAsync(20);
+      reporter.storyText('a time', 13);
+      await vi.advanceTimersByTimeAsync(20);
+      await settle();
+      expect(events.map((event) => event.storyTextDelta)).toEqual(['Once ', 'upon ', 'a time']);
+      expect(events.map((event) => event.seq)).toEqual([1, 2, 3]);
+    });
+
+    it('never writes to the repository, however many deltas arrive', async () => {
+      const { reporter, repository, events } = setup();
+      for (let i = 0; i < 100; i++) {
+        reporter.storyText(`w${i} `, 10 + Math.floor(i / 10));
+        await vi.advanceTimersByTimeAsync(5);
+      }
+      await vi.advanceTimersByTimeAsync(50);
+      await settle();
+      expect(repository.calls).toEqual([]);
+      expect(events.length).toBeGreaterThan(1);
+      expect(events.map((event) => event.storyTextDelta).join('')).toBe(Array.from({ length: 100 }, (_, i) => `w${i} `).join(''));
+    });
+
+    it('flushText() sends pending text at once, without waiting for the window', async () => {
+      const { reporter, events } = setup();
+      reporter.storyText('abc', 11);
+      await reporter.flushText();
+      await settle();
+      expect(events.map((event) => event.storyTextDelta)).toEqual(['abc']);
+      await vi.advanceTimersByTimeAsync(50);
+      await settle();
+      expect(events).toHaveLength(1);
+    });
+
+    it('discard() drops pending text so it never goes out', async () => {
+      const { reporter, events } = setup();
+      reporter.storyText('abandoned', 11);
+      reporter.discard();
+      await vi.advanceTimersByTimeAsync(50);
+      await settle();
+      expect(events).toEqual([]);
+    });
+  });
+
+  describe('enter', () => {
+    it('writes the session row and publishes the new stage', async () => {
+      const { reporter, repository, events } = setup();
+      await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, 10);
+      await settle();
+      expect(repository.calls).toEqual([
+        { id: SESSION_ID, patch: { status: GenerationStatus.GENERATING_STORY, stage: STAGE.writingStory, progressPercentage: 10 } },
+      ]);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        sessionId: SESSION_ID,
+        status: GenerationStatus.GENERATING_STORY,
+        stage: STAGE.writingStory,
+        progressPercentage: 10,
+        storyTextDelta: null,
+      });
+    });
+
+    it('sends pending story text before the new stage', async () => {
+      const { reporter, events } = setup();
+      reporter.storyText('the end.', 28);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await settle();
+      expect(events.map((event) => [event.storyTextDelta, event.status])).toEqual([
+        ['the end.', GenerationStatus.PENDING],
+        [null, GenerationStatus.GENERATING_IMAGES],
+      ]);
+    });
+  });
+
+  describe('progress', () => {
+    it('never goes backwards, whether asked by progress(), storyText() or enter()', async () => {
+      const { reporter, repository, events } = setup();
+      reporter.progress(50);
+      await settle();
+      expect(events.map((event) => event.progressPercentage)).toEqual([50]);
+
+      reporter.progress(40);
+      await settle();
+      expect(events).toHaveLength(1);
+      expect(reporter.currentPercent).toBe(50);
+
+      reporter.storyText('x', 12);
+      await vi.advanceTimersByTimeAsync(20);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await settle();
+      expect(repository.calls.at(-1)!.patch.progressPercentage).toBe(50);
+      expect(events.map((event) => event.progressPercentage)).toEqual([50, 50, 50]);
+      expect(reporter.currentPercent).toBe(50);
+    });
+
+    it('publishes only when the percentage actually moves, and never writes it to the repository', async () => {
+      const { reporter, repository, events } = setup({ progressPercentage: 30 });
+      reporter.progress(30);
+      reporter.progress(31);
+      reporter.progress(31);
+      reporter.progress(45);
+      await settle();
+      expect(events.map((event) => event.progressPercentage)).toEqual([31, 45]);
+      expect(repository.calls).toEqual([]);
+    });
+  });
+
+  describe('storySaved and warn', () => {
+    it('storySaved() records the story id at 30 % in the row and in the event', async () => {
+      const storyId = '11111111-2222-4333-8444-555555555555';
+      const { reporter, repository, events } = setup({ progressPercentage: 25 });
+      await reporter.storySaved(storyId);
+      await settle();
+      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 30 } }]);
+      expect(events[0]).toMatchObject({ storyId, progressPercentage: 30 });
+    });
+
+    it('warn() saves and publishes every warning so far', async () => {
+      const { reporter, repository, events } = setup({ warnings: ['first'] });
+      await reporter.warn('second');
+      await settle();
+      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { warnings: ['first', 'second'] } }]);
+      expect(events[0].warnings).toEqual(['first', 'second']);
+    });
+  });
+
+  describe('complete and fail', () => {
+    it('complete() sets 100 % and COMPLETED in the row and in the event', async () => {
+      const { reporter, repository, bus, events } = setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 87 });
+      await reporter.complete();
+      await settle();
+      expect(repository.calls).toEqual([
+        {
+          id: SESSION_ID,
+          patch: {
+            status: GenerationStatus.COMPLETED,
+            stage: STAGE.completed,
+            progressPercentage: 100,
+            errorMessage: null,
+            warnings: [],
+          },
+        },
+      ]);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, stage: STAGE.completed });
+      expect(await bus.snapshot(SESSION_ID)).toBeNull();
+    });
+
+    it('fail() sets FAILED with the message and keeps the percentage', async () => {
+      const { reporter, repository, events } = setup({ status: GenerationStatus.GENERATING_STORY, progressPercentage: 17 });
+      await reporter.fail('Ollama is not running');
+      await settle();
+      expect(repository.calls[0].patch).toMatchObject({
+        status: GenerationStatus.FAILED,
+        stage: STAGE.failed,
+        progressPercentage: 17,
+        errorMessage: 'Ollama is not running',
+      });
+      expect(events[0]).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: 'Ollama is not running', progressPercentage: 17 });
+    });
+
+    it('does not publish the terminal event when the row was no longer running (cancelled meanwhile)', async () => {
+      const { reporter, repository, events } = setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 60 });
+      reporter.progress(61);
+      await settle();
+      expect(events).toHaveLength(1);
+      repository.answer = false;
+      await reporter.complete();
+      await settle();
+      expect(repository.calls).toHaveLength(1);
+      expect(events.map((event) => event.status)).toEqual([GenerationStatus.GENERATING_IMAGES]);
+    });
+  });
+
+  describe('after the signal is aborted', () => {
+    it('publishes nothing more, whatever it is asked to report', async () => {
+      const { reporter, controller, events } = setup();
+      await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, 10);
+      await settle();
+      expect(events).toHaveLength(1);
+
+      controller.abort();
+      reporter.storyText('late text', 20);
+      await vi.advanceTimersByTimeAsync(50);
+      reporter.progress(25);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.storySaved('11111111-2222-4333-8444-555555555555');
+      await reporter.warn('late warning');
+      await reporter.complete();
+      await reporter.fail('late failure');
+      await settle();
+      expect(events).toHaveLength(1);
+    });
+
+    it('drops story text that was still waiting in the coalescing window', async () => {
+      const { reporter, controller, events } = setup();
+      reporter.storyText('pending', 11);
+      controller.abort();
+      await vi.advanceTimersByTimeAsync(50);
+      await settle();
+      expect(events).toEqual([]);
+    });
+  });
+});
