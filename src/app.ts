@@ -80,6 +80,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
       schema,
       createContext,
       mediaDir: config.mediaDir,
+      webDir: config.webDir,
       landingPage: config.graphqlLandingPage,
       checkHealth: async () => {
         await dataSource.query('SELECT 1');

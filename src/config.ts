@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 /**
@@ -47,7 +48,11 @@ const environmentSchema = z.object({
   GENERATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   MAX_RESUME_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
+  WEB_DIR: z.string().min(1).optional(),
 });
+
+/** Where `npm run build` puts the web page, relative to the project, not the working directory. */
+const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist/web', import.meta.url));
 
 export type ImageBackendName = 'none' | 'automatic1111';
 
@@ -59,6 +64,8 @@ export interface AppConfig {
   publicBaseUrl: string | undefined;
   dataDir: string;
   mediaDir: string;
+  /** The built web page; null to serve none. */
+  webDir: string | null;
   database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'embedded'; dataDir: string };
   ollama: {
     baseUrl: string;
@@ -111,6 +118,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     publicBaseUrl: env.PUBLIC_BASE_URL,
     dataDir,
     mediaDir: path.resolve(env.MEDIA_DIR ?? path.join(dataDir, 'media')),
+    webDir: env.WEB_DIR === 'off' ? null : path.resolve(env.WEB_DIR ?? DEFAULT_WEB_DIR),
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
       : { kind: 'embedded', dataDir: path.join(dataDir, 'pglite') },

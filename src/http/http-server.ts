@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -18,6 +19,8 @@ export interface HttpServerOptions {
   schema: GraphQLSchema;
   createContext: () => RequestContext;
   mediaDir: string;
+  /** The built web page (`npm run build`), served at `/` when the folder exists. */
+  webDir: string | null;
   landingPage: boolean;
   /** Answers /healthz; throws when a dependency the server needs is down. */
   checkHealth: () => Promise<void>;
@@ -82,6 +85,10 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     '/media',
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
+
+  if (options.webDir && fs.existsSync(options.webDir)) {
+    app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
+  }
 
   app.use('/graphql', express.json({ limit: '100kb' }), expressMiddleware(apollo, { context: async () => options.createContext() }));
 
