@@ -1,4 +1,4 @@
-import type { Logger as TypeOrmLogger } from 'typeorm';
+import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
 import { createDataSource, openDatabase } from './db/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
@@ -10,22 +10,35 @@ import { GenerationPipeline } from './services/generation/generation-pipeline.js
 import { GenerationService } from './services/generation/generation-service.js';
 import { Automatic1111ImageGenerator } from './services/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './services/images/image-generator.js';
+import { BullMqJobQueue } from './services/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './services/jobs/in-process-job-queue.js';
 import type { JobQueue } from './services/jobs/job-queue.js';
 import { LocalMediaStore } from './services/media/local-media-store.js';
 import { InProcessProgressBus } from './services/progress/in-process-progress-bus.js';
 import type { ProgressBus } from './services/progress/progress-bus.js';
+import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
+import { createRedis } from './services/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
 import { OllamaTextGenerator } from './services/text/ollama-text-generator.js';
 import type { TextGenerator } from './services/text/text-generator.js';
 
+/**
+ * The composition root: the one place that turns configuration into adapters
+ * and services, and starts the roles a process plays.
+ *   api:        GraphQL over HTTP/WebSocket; enqueues work, relays progress.
+ *   worker:     runs generations from the queue.
+ *   all-in-one: both (npm start).
+ */
+export type Role = 'api' | 'worker' | 'all-in-one';
+
 export interface AppOptions {
+  role?: Role;
   logger?: Logger;
   /** Sees every SQL query; tests count queries with it. */
   databaseLogger?: TypeOrmLogger;
 }
 
-/** The composition root: the one place that turns configuration into adapters and services. */
+/** The image backend IMAGE_BACKEND names; null for none. */
 export function createImageGenerator(config: AppConfig['images']): ImageGenerator | null {
   switch (config.backend) {
     case 'automatic1111':
@@ -37,42 +50,94 @@ export function createImageGenerator(config: AppConfig['images']): ImageGenerato
 
 export interface App {
   config: AppConfig;
+  role: Role;
   logger: Logger;
-  http: RunningHttpServer;
+  /** Null in a worker, which serves no HTTP. */
+  http: RunningHttpServer | null;
   generations: GenerationService;
   stories: StoryService;
   bus: ProgressBus;
   queue: JobQueue;
   text: TextGenerator;
-  /** Stops taking work, lets running generations finish (up to timeoutMs), then closes everything. */
+  /** Stops taking work, lets running generations finish (up to timeoutMs, else hands them back), then closes everything. */
   stop(timeoutMs?: number): Promise<void>;
 }
 
+interface Backbone {
+  bus: ProgressBus;
+  queue: JobQueue;
+  close(): Promise<void>;
+}
+
+/** Queue and bus: in this process by default, on Redis when REDIS_URL is set. */
+function createBackbone(config: AppConfig, logger: Logger): Backbone {
+  if (!config.redis) {
+    return { bus: new InProcessProgressBus(), queue: new InProcessJobQueue(config.generation.retry, logger), close: async () => {} };
+  }
+  const { url, prefix, lockDurationMs, stalledIntervalMs } = config.redis;
+  const commands = createRedis(url, logger, 'commands');
+  const busSubscriber = createRedis(url, logger, 'progress-subscriber');
+  const cancelSubscriber = createRedis(url, logger, 'cancel-subscriber');
+  const queue = new BullMqJobQueue(
+    commands,
+    cancelSubscriber,
+    { prefix, retry: config.generation.retry, lockDurationMs, stalledIntervalMs, maxStalledCount: config.generation.maxRunsPerSession },
+    logger,
+  );
+  return {
+    bus: new RedisProgressBus(commands, busSubscriber, prefix, logger),
+    queue,
+    async close() {
+      await Promise.all([commands, busSubscriber, cancelSubscriber].map((connection) => connection.quit().catch(() => connection.disconnect())));
+    },
+  };
+}
+
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const role = options.role ?? 'all-in-one';
+  const logger = (options.logger ?? createLogger(config.logLevel)).child({ role });
   const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }));
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
   const repository = new StoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
-  const bus = new InProcessProgressBus();
-  const queue = new InProcessJobQueue(config.generation.concurrency, logger);
+  const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
   const text = new OllamaTextGenerator(config.ollama);
-  const images = createImageGenerator(config.images);
-  const pipeline = new GenerationPipeline({
-    repository,
-    text,
-    images,
-    media,
-    bus,
-    logger,
-    imageSize: { width: config.images.width, height: config.images.height },
-    compositing: { maxInputPixels: config.images.maxInputPixels },
-    maxAttempts: config.generation.maxResumeAttempts,
-  });
   const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 
+  const http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger });
+  const worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    role,
+    logger,
+    http,
+    generations,
+    stories,
+    bus,
+    queue,
+    text,
+    stop(timeoutMs = config.generation.shutdownTimeoutMs) {
+      stopping ??= (async () => {
+        worker?.stopRecovery();
+        await queue.close(timeoutMs);
+        await http?.close();
+        await bus.close();
+        await closeBackbone();
+        await dataSource.destroy();
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function startApi(
+  config: AppConfig,
+  { generations, stories, dataSource, logger }: { generations: GenerationService; stories: StoryService; dataSource: DataSource; logger: Logger },
+): Promise<RunningHttpServer> {
   const schema = await buildAppSchema({ generations, stories });
   const createContext = (): RequestContext => ({ loaders: stories.createLoaders(), generations });
   const http = await startHttpServer(
@@ -89,7 +154,35 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     },
     { host: config.host, port: config.port },
   );
+  logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
+  return http;
+}
 
+interface WorkerParts {
+  repository: StoryRepository;
+  bus: ProgressBus;
+  queue: JobQueue;
+  media: LocalMediaStore;
+  text: TextGenerator & { checkAvailable(): Promise<void> };
+  generations: GenerationService;
+  logger: Logger;
+}
+
+async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<{ stopRecovery(): void }> {
+  const { repository, bus, queue, media, text, generations, logger } = parts;
+  const images = createImageGenerator(config.images);
+  const pipeline = new GenerationPipeline({
+    repository,
+    text,
+    images,
+    media,
+    bus,
+    logger,
+    imageSize: { width: config.images.width, height: config.images.height },
+    compositing: { maxInputPixels: config.images.maxInputPixels },
+    maxRunsPerSession: config.generation.maxRunsPerSession,
+    heartbeatMs: config.generation.heartbeatMs,
+  });
   if (images) {
     logger.info({ backend: images.description, width: config.images.width, height: config.images.height }, 'images enabled');
   } else {
@@ -102,28 +195,24 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     (error: Error) => logger.warn(error.message),
   );
 
-  await generations.resumeInterrupted();
-  queue.process((sessionId, signal) => pipeline.run(sessionId, signal));
-  logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
-
-  let stopping: Promise<void> | null = null;
-  return {
-    config,
-    logger,
-    http,
-    generations,
-    stories,
-    bus,
-    queue,
-    text,
-    stop(timeoutMs = 10_000) {
-      stopping ??= (async () => {
-        await queue.close(timeoutMs);
-        await http.close();
-        await bus.close();
-        await dataSource.destroy();
-      })();
-      return stopping;
-    },
-  };
+  const concurrency = role === 'worker' ? config.generation.workerConcurrency : config.generation.concurrency;
+  if (!config.redis) {
+    // One process owns every session: whatever is still running was interrupted.
+    await generations.resumeInterrupted();
+    queue.process((job) => pipeline.run(job), concurrency);
+    return { stopRecovery: () => {} };
+  }
+  queue.process((job) => pipeline.run(job), concurrency);
+  // Jobs live in Redis and survive a worker's death; a session whose job did not
+  // (Redis restarted without persistence) goes silent and is queued again.
+  const silentForMs = config.generation.heartbeatMs * 3;
+  const recover = () =>
+    generations.requeueAbandoned(silentForMs, queue.activeSessions()).catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not check for abandoned sessions');
+    });
+  await recover();
+  const timer = setInterval(recover, config.generation.heartbeatMs);
+  timer.unref();
+  logger.info({ concurrency }, 'worker is taking generations');
+  return { stopRecovery: () => clearInterval(timer) };
 }

@@ -46,7 +46,20 @@ const environmentSchema = z.object({
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(4096 * 4096),
 
   GENERATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
-  MAX_RESUME_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  MAX_RUNS_PER_SESSION: z.coerce.number().int().min(1).max(50).default(5),
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SESSION_HEARTBEAT_MS: z.coerce.number().int().min(100).default(10_000),
+
+  REDIS_URL: z
+    .string()
+    .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only').default('story-agent'),
+  JOB_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
+  JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
 });
@@ -83,7 +96,20 @@ export interface AppConfig {
     height: number;
     maxInputPixels: number;
   };
-  generation: { concurrency: number; maxResumeAttempts: number };
+  generation: {
+    /** Runs at once in an all-in-one process. */
+    concurrency: number;
+    /** Runs at once in a worker process (`npm run start:worker`); 1 suits one GPU. */
+    workerConcurrency: number;
+    /** Runs a session may get in all, retries and resumes after restarts together; bounds crash loops. */
+    maxRunsPerSession: number;
+    retry: { attempts: number; backoffMs: number };
+    shutdownTimeoutMs: number;
+    /** A running session's row is touched this often; one untouched for 3× this is taken as abandoned. */
+    heartbeatMs: number;
+  };
+  /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
+  redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
 }
 
@@ -138,7 +164,17 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       height: env.IMAGE_HEIGHT,
       maxInputPixels: env.MAX_INPUT_PIXELS,
     },
-    generation: { concurrency: env.GENERATION_CONCURRENCY, maxResumeAttempts: env.MAX_RESUME_ATTEMPTS },
+    generation: {
+      concurrency: env.GENERATION_CONCURRENCY,
+      workerConcurrency: env.WORKER_CONCURRENCY,
+      maxRunsPerSession: env.MAX_RUNS_PER_SESSION,
+      retry: { attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS },
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      heartbeatMs: env.SESSION_HEARTBEAT_MS,
+    },
+    redis: env.REDIS_URL
+      ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
+      : null,
     graphqlLandingPage: env.GRAPHQL_LANDING_PAGE ?? env.NODE_ENV !== 'production',
   };
 }

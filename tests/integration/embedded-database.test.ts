@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function graphql(query: string, variables: Record<string, unknown> = {}) {
-  const response = await fetch(`${app.http.url}/graphql`, {
+  const response = await fetch(`${app.http!.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ query, variables }),

@@ -65,10 +65,10 @@ describe('a server restart', () => {
   });
 
   it('marks a session FAILED ("interrupted by a server restart") once it has used up its resume attempts', async () => {
-    const first = await server({ MAX_RESUME_ATTEMPTS: '1' });
+    const first = await server({ MAX_RUNS_PER_SESSION: '1' });
     const sessionId = await interruptDuringImages(first);
 
-    const second = await server({ MAX_RESUME_ATTEMPTS: '1' }, first);
+    const second = await server({ MAX_RUNS_PER_SESSION: '1' }, first);
     const events = await second.subscribe(GenerationProgressDocument, { sessionId }).done;
     const last = events.at(-1)!.generationProgress;
     expect(last.status).toBe('FAILED');

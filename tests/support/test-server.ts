@@ -61,10 +61,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     DATA_DIR: dataDir,
     DATABASE_URL: database.url,
     OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+    // One attempt: a failure shows at once; retry tests ask for more.
+    JOB_ATTEMPTS: '1',
     ...options.env,
   });
   const app = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), databaseLogger: options.databaseLogger });
-  const url = app.http.url;
+  const url = app.http!.url;
   const clients: Client[] = [];
 
   const request = async <T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>> => {

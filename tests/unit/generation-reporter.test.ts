@@ -26,7 +26,7 @@ class FakeRepository {
   }
 }
 
-function setup(start: Partial<GenerationSession> = {}) {
+async function setup(start: Partial<GenerationSession> = {}) {
   const session = {
     id: SESSION_ID,
     status: GenerationStatus.PENDING,
@@ -40,7 +40,7 @@ function setup(start: Partial<GenerationSession> = {}) {
   const bus = new InProcessProgressBus();
   const controller = new AbortController();
   const events: ProgressEvent[] = [];
-  const subscription = bus.subscribe(SESSION_ID);
+  const subscription = await bus.subscribe(SESSION_ID);
   void (async () => {
     for await (const event of subscription) events.push(event);
   })();
@@ -65,7 +65,7 @@ afterEach(() => {
 describe('GenerationReporter', () => {
   describe('storyText', () => {
     it('sends deltas arriving within 16 ms as one event carrying their concatenation', async () => {
-      const { reporter, events } = setup();
+      const { reporter, events } = await setup();
       reporter.storyText('Once ', 11);
       await vi.advanceTimersByTimeAsync(5);
       reporter.storyText('upon ', 12);
@@ -81,7 +81,7 @@ describe('GenerationReporter', () => {
     });
 
     it('sends deltas spaced more than 16 ms apart as separate events, in order', async () => {
-      const { reporter, events } = setup();
+      const { reporter, events } = await setup();
       reporter.storyText('Once ', 11);
       await vi.advanceTimersByTimeAsync(20);
       reporter.storyText('upon ', 12);
@@ -94,7 +94,7 @@ describe('GenerationReporter', () => {
     });
 
     it('never writes to the repository, however many deltas arrive', async () => {
-      const { reporter, repository, events } = setup();
+      const { reporter, repository, events } = await setup();
       for (let i = 0; i < 100; i++) {
         reporter.storyText(`w${i} `, 10 + Math.floor(i / 10));
         await vi.advanceTimersByTimeAsync(5);
@@ -107,7 +107,7 @@ describe('GenerationReporter', () => {
     });
 
     it('flushText() sends pending text at once, without waiting for the window', async () => {
-      const { reporter, events } = setup();
+      const { reporter, events } = await setup();
       reporter.storyText('abc', 11);
       await reporter.flushText();
       await settle();
@@ -118,7 +118,7 @@ describe('GenerationReporter', () => {
     });
 
     it('discard() drops pending text so it never goes out', async () => {
-      const { reporter, events } = setup();
+      const { reporter, events } = await setup();
       reporter.storyText('abandoned', 11);
       reporter.discard();
       await vi.advanceTimersByTimeAsync(50);
@@ -129,7 +129,7 @@ describe('GenerationReporter', () => {
 
   describe('enter', () => {
     it('writes the session row and publishes the new stage', async () => {
-      const { reporter, repository, events } = setup();
+      const { reporter, repository, events } = await setup();
       await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, 10);
       await settle();
       expect(repository.calls).toEqual([
@@ -146,7 +146,7 @@ describe('GenerationReporter', () => {
     });
 
     it('sends pending story text before the new stage', async () => {
-      const { reporter, events } = setup();
+      const { reporter, events } = await setup();
       reporter.storyText('the end.', 28);
       await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
       await settle();
@@ -159,7 +159,7 @@ describe('GenerationReporter', () => {
 
   describe('progress', () => {
     it('never goes backwards, whether asked by progress(), storyText() or enter()', async () => {
-      const { reporter, repository, events } = setup();
+      const { reporter, repository, events } = await setup();
       reporter.progress(50);
       await settle();
       expect(events.map((event) => event.progressPercentage)).toEqual([50]);
@@ -179,7 +179,7 @@ describe('GenerationReporter', () => {
     });
 
     it('publishes only when the percentage actually moves, and never writes it to the repository', async () => {
-      const { reporter, repository, events } = setup({ progressPercentage: 30 });
+      const { reporter, repository, events } = await setup({ progressPercentage: 30 });
       reporter.progress(30);
       reporter.progress(31);
       reporter.progress(31);
@@ -193,7 +193,7 @@ describe('GenerationReporter', () => {
   describe('storySaved and warn', () => {
     it('storySaved() records the story id at 30 % in the row and in the event', async () => {
       const storyId = '11111111-2222-4333-8444-555555555555';
-      const { reporter, repository, events } = setup({ progressPercentage: 25 });
+      const { reporter, repository, events } = await setup({ progressPercentage: 25 });
       await reporter.storySaved(storyId);
       await settle();
       expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 30 } }]);
@@ -201,7 +201,7 @@ describe('GenerationReporter', () => {
     });
 
     it('warn() saves and publishes every warning so far', async () => {
-      const { reporter, repository, events } = setup({ warnings: ['first'] });
+      const { reporter, repository, events } = await setup({ warnings: ['first'] });
       await reporter.warn('second');
       await settle();
       expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { warnings: ['first', 'second'] } }]);
@@ -211,7 +211,7 @@ describe('GenerationReporter', () => {
 
   describe('complete and fail', () => {
     it('complete() sets 100 % and COMPLETED in the row and in the event', async () => {
-      const { reporter, repository, bus, events } = setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 87 });
+      const { reporter, repository, bus, events } = await setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 87 });
       await reporter.complete();
       await settle();
       expect(repository.calls).toEqual([
@@ -232,7 +232,7 @@ describe('GenerationReporter', () => {
     });
 
     it('fail() sets FAILED with the message and keeps the percentage', async () => {
-      const { reporter, repository, events } = setup({ status: GenerationStatus.GENERATING_STORY, progressPercentage: 17 });
+      const { reporter, repository, events } = await setup({ status: GenerationStatus.GENERATING_STORY, progressPercentage: 17 });
       await reporter.fail('Ollama is not running');
       await settle();
       expect(repository.calls[0].patch).toMatchObject({
@@ -245,7 +245,7 @@ describe('GenerationReporter', () => {
     });
 
     it('does not publish the terminal event when the row was no longer running (cancelled meanwhile)', async () => {
-      const { reporter, repository, events } = setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 60 });
+      const { reporter, repository, events } = await setup({ status: GenerationStatus.GENERATING_IMAGES, progressPercentage: 60 });
       reporter.progress(61);
       await settle();
       expect(events).toHaveLength(1);
@@ -259,7 +259,7 @@ describe('GenerationReporter', () => {
 
   describe('after the signal is aborted', () => {
     it('publishes nothing more, whatever it is asked to report', async () => {
-      const { reporter, controller, events } = setup();
+      const { reporter, controller, events } = await setup();
       await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, 10);
       await settle();
       expect(events).toHaveLength(1);
@@ -278,7 +278,7 @@ describe('GenerationReporter', () => {
     });
 
     it('drops story text that was still waiting in the coalescing window', async () => {
-      const { reporter, controller, events } = setup();
+      const { reporter, controller, events } = await setup();
       reporter.storyText('pending', 11);
       controller.abort();
       await vi.advanceTimersByTimeAsync(50);

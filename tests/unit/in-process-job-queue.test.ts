@@ -22,7 +22,7 @@ class Jobs {
 
   constructor(private readonly honourAbort = true) {}
 
-  readonly handler: JobHandler = (sessionId, signal) => {
+  readonly handler: JobHandler = ({ sessionId, signal }) => {
     this.started.push(sessionId);
     this.signals.set(sessionId, signal);
     this.running++;
@@ -46,6 +46,8 @@ class Jobs {
   }
 }
 
+const NO_RETRIES = { attempts: 1, backoffMs: 1000 };
+
 function silentLogger() {
   return pino({ level: 'silent' });
 }
@@ -57,8 +59,8 @@ afterEach(() => {
 describe('InProcessJobQueue', () => {
   it('runs jobs in FIFO order', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 1);
     for (const id of ['a', 'b', 'c', 'd']) await queue.enqueue(id);
     expect(jobs.started).toEqual(['a']);
     await jobs.finish('a');
@@ -70,19 +72,19 @@ describe('InProcessJobQueue', () => {
 
   it('holds jobs enqueued before process() until a handler is given, then starts them in order', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(2, silentLogger());
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
     await queue.enqueue('a');
     await queue.enqueue('b');
     await queue.enqueue('c');
     expect(jobs.started).toEqual([]);
-    queue.process(jobs.handler);
+    queue.process(jobs.handler, 2);
     expect(jobs.started).toEqual(['a', 'b']);
   });
 
   it('never runs more than `concurrency` jobs at once, and starts the next as soon as one ends', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(2, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 2);
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     for (const id of ids) await queue.enqueue(id);
     expect(jobs.running).toBe(2);
@@ -98,8 +100,8 @@ describe('InProcessJobQueue', () => {
 
   it('ignores enqueueing a session that is already queued', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     await queue.enqueue('b');
@@ -112,8 +114,8 @@ describe('InProcessJobQueue', () => {
 
   it('ignores enqueueing a session that is already running, but runs it again once it has ended', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(2, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 2);
     await queue.enqueue('a');
     await queue.enqueue('a');
     expect(jobs.started).toEqual(['a']);
@@ -125,8 +127,8 @@ describe('InProcessJobQueue', () => {
 
   it('drops a cancelled queued job: its handler is never called', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     await queue.enqueue('c');
@@ -139,8 +141,8 @@ describe('InProcessJobQueue', () => {
 
   it('aborts a cancelled running job with a GenerationCancelled reason and then moves on', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     const signal = jobs.signals.get('a')!;
@@ -155,8 +157,8 @@ describe('InProcessJobQueue', () => {
 
   it('does nothing when cancelling an unknown session', async () => {
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, silentLogger());
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+    queue.process(jobs.handler, 1);
     await queue.enqueue('a');
     await expect(queue.cancel('nope')).resolves.toBeUndefined();
     expect(jobs.signals.get('a')!.aborted).toBe(false);
@@ -166,8 +168,8 @@ describe('InProcessJobQueue', () => {
     const logger = silentLogger();
     const logged = vi.spyOn(logger, 'error');
     const jobs = new Jobs();
-    const queue = new InProcessJobQueue(1, logger);
-    queue.process(jobs.handler);
+    const queue = new InProcessJobQueue(NO_RETRIES, logger);
+    queue.process(jobs.handler, 1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     await jobs.fail('a', new Error('boom'));
@@ -180,16 +182,16 @@ describe('InProcessJobQueue', () => {
 
   describe('close(timeoutMs)', () => {
     it('resolves at once when nothing is running', async () => {
-      const queue = new InProcessJobQueue(1, silentLogger());
-      queue.process(new Jobs().handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(new Jobs().handler, 1);
       await expect(queue.close(10_000)).resolves.toBeUndefined();
     });
 
     it('waits for running jobs that finish in time, without aborting them', async () => {
       vi.useFakeTimers();
       const jobs = new Jobs();
-      const queue = new InProcessJobQueue(2, silentLogger());
-      queue.process(jobs.handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(jobs.handler, 2);
       await queue.enqueue('a');
       await queue.enqueue('b');
       let closed = false;
@@ -208,8 +210,8 @@ describe('InProcessJobQueue', () => {
     it('aborts jobs still running after the timeout with a ShutdownInterrupted reason', async () => {
       vi.useFakeTimers();
       const jobs = new Jobs();
-      const queue = new InProcessJobQueue(2, silentLogger());
-      queue.process(jobs.handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(jobs.handler, 2);
       await queue.enqueue('quick');
       await queue.enqueue('slow');
       let closed = false;
@@ -230,8 +232,8 @@ describe('InProcessJobQueue', () => {
     it('waits for aborted jobs to wind down before resolving', async () => {
       vi.useFakeTimers();
       const jobs = new Jobs(false); // ignores its signal until told to finish
-      const queue = new InProcessJobQueue(1, silentLogger());
-      queue.process(jobs.handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(jobs.handler, 1);
       await queue.enqueue('a');
       let closed = false;
       const closing = queue.close(100).then(() => (closed = true));
@@ -246,8 +248,8 @@ describe('InProcessJobQueue', () => {
     it('drops queued jobs: they never start, even after the running ones end', async () => {
       vi.useFakeTimers();
       const jobs = new Jobs();
-      const queue = new InProcessJobQueue(1, silentLogger());
-      queue.process(jobs.handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(jobs.handler, 1);
       await queue.enqueue('a');
       await queue.enqueue('b');
       await queue.enqueue('c');
@@ -260,8 +262,8 @@ describe('InProcessJobQueue', () => {
 
     it('rejects new enqueues once closing has begun', async () => {
       const jobs = new Jobs();
-      const queue = new InProcessJobQueue(1, silentLogger());
-      queue.process(jobs.handler);
+      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+      queue.process(jobs.handler, 1);
       await queue.close(1000);
       await expect(queue.enqueue('late')).rejects.toThrow(/shutting down/);
       await settle();

@@ -33,8 +33,8 @@ function collect(subscription: ProgressSubscription): { events: ProgressEvent[];
 describe('InProcessProgressBus', () => {
   it('numbers events 1, 2, 3… per session, independently for each session', async () => {
     const bus = new InProcessProgressBus();
-    const a = collect(bus.subscribe('a'));
-    const b = collect(bus.subscribe('b'));
+    const a = collect(await bus.subscribe('a'));
+    const b = collect(await bus.subscribe('b'));
     await bus.publish(update('a'));
     await bus.publish(update('b'));
     await bus.publish(update('a'));
@@ -48,7 +48,7 @@ describe('InProcessProgressBus', () => {
 
   it("delivers only the subscriber's own session's events, in publish order", async () => {
     const bus = new InProcessProgressBus();
-    const a = collect(bus.subscribe('a'));
+    const a = collect(await bus.subscribe('a'));
     for (let percent = 10; percent <= 15; percent++) {
       await bus.publish(update('a', { progressPercentage: percent }));
       await bus.publish(update('other', { progressPercentage: 99 }));
@@ -62,7 +62,7 @@ describe('InProcessProgressBus', () => {
   it('buffers events published after subscribe() but before iteration starts', async () => {
     const bus = new InProcessProgressBus();
     await bus.publish(update('a', { stage: 'before subscribe' }));
-    const subscription = bus.subscribe('a');
+    const subscription = await bus.subscribe('a');
     await bus.publish(update('a', { stage: 'one' }));
     await bus.publish(update('a', { stage: 'two' }));
     const { events } = collect(subscription);
@@ -75,8 +75,8 @@ describe('InProcessProgressBus', () => {
 
   it('delivers every event to every subscriber of the session', async () => {
     const bus = new InProcessProgressBus();
-    const first = collect(bus.subscribe('a'));
-    const second = collect(bus.subscribe('a'));
+    const first = collect(await bus.subscribe('a'));
+    const second = collect(await bus.subscribe('a'));
     await bus.publish(update('a', { progressPercentage: 11 }));
     await bus.publish(update('a', { progressPercentage: 12 }));
     await settle();
@@ -119,7 +119,7 @@ describe('InProcessProgressBus', () => {
     'snapshot() is null after a %s event, which subscribers still receive',
     async (status) => {
       const bus = new InProcessProgressBus();
-      const a = collect(bus.subscribe('a'));
+      const a = collect(await bus.subscribe('a'));
       await bus.publish(update('a', { storyTextDelta: 'text' }));
       expect(await bus.snapshot('a')).not.toBeNull();
       await bus.publish(update('a', { status, progressPercentage: 100 }));
@@ -133,8 +133,8 @@ describe('InProcessProgressBus', () => {
 
   it('close() ends every open iterator and clears the snapshots', async () => {
     const bus = new InProcessProgressBus();
-    const a = collect(bus.subscribe('a'));
-    const b = collect(bus.subscribe('b'));
+    const a = collect(await bus.subscribe('a'));
+    const b = collect(await bus.subscribe('b'));
     await bus.publish(update('a'));
     await settle();
     await bus.close();
@@ -146,7 +146,7 @@ describe('InProcessProgressBus', () => {
 
   it('a closed subscription receives nothing published afterwards, and its iterator ends', async () => {
     const bus = new InProcessProgressBus();
-    const subscription = bus.subscribe('a');
+    const subscription = await bus.subscribe('a');
     const { events, ended } = collect(subscription);
     await bus.publish(update('a', { stage: 'seen' }));
     await settle();
@@ -158,7 +158,7 @@ describe('InProcessProgressBus', () => {
 
   it('a subscription closed before anyone iterates it yields nothing published afterwards', async () => {
     const bus = new InProcessProgressBus();
-    const subscription = bus.subscribe('a');
+    const subscription = await bus.subscribe('a');
     subscription.close();
     await bus.publish(update('a'));
     const { events, ended } = collect(subscription);
@@ -168,8 +168,8 @@ describe('InProcessProgressBus', () => {
 
   it('breaking out of a for-await loop unsubscribes, while other subscribers keep receiving', async () => {
     const bus = new InProcessProgressBus();
-    const first = bus.subscribe('a');
-    const other = collect(bus.subscribe('a'));
+    const first = await bus.subscribe('a');
+    const other = collect(await bus.subscribe('a'));
     await bus.publish(update('a', { stage: 'one' }));
     for await (const event of first) {
       expect(event.stage).toBe('one');

@@ -24,6 +24,9 @@ export interface NewImage {
   seed: number | null;
 }
 
+/** Rolls back a story insert that lost the race to another run of the same session. */
+class StoryAlreadySaved extends Error {}
+
 /** The database adapter: every read and write of stories, images and sessions goes through here. */
 export class StoryRepository {
   private readonly writes: SerialLock | null;
@@ -95,6 +98,28 @@ export class StoryRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** Marks a running session as alive; see findAbandonedSessions. */
+  async touchSession(id: string): Promise<void> {
+    await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(GenerationSession)
+        .set({ updatedAt: () => 'now()' })
+        .where('id = :id AND status IN (:...running)', { id, running: RUNNING_STATUSES })
+        .execute(),
+    );
+  }
+
+  /** Running sessions nobody has touched for `silentForMs`: their runner is gone. */
+  findAbandonedSessions(silentForMs: number): Promise<GenerationSession[]> {
+    return this.dataSource.manager
+      .createQueryBuilder(GenerationSession, 'session')
+      .where('session.status IN (:...running)', { running: RUNNING_STATUSES })
+      .andWhere(`session.updated_at < now() - make_interval(secs => :seconds)`, { seconds: silentForMs / 1000 })
+      .orderBy('session.created_at', 'ASC')
+      .getMany();
+  }
+
   /** Counts a new run of the session and returns it, or null when it has already ended. */
   async beginAttempt(id: string): Promise<GenerationSession | null> {
     const updated = await this.write((manager) =>
@@ -110,12 +135,29 @@ export class StoryRepository {
 
   // --- stories ----------------------------------------------------------------------------
 
-  async insertStory(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
-    await this.transaction(async (manager) => {
-      await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '' });
-      await manager.update(GenerationSession, { id: sessionId }, { storyId: story.id });
-    });
-    return this.requireStory(story.id);
+  /**
+   * Saves the session's story unless it already has one, and returns the story
+   * that counts. Two runs of one session racing here (a worker taken for dead
+   * that was not) still leave exactly one story.
+   */
+  async saveStoryOnce(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
+    try {
+      await this.transaction(async (manager) => {
+        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '' });
+        const linked = await manager
+          .createQueryBuilder()
+          .update(GenerationSession)
+          .set({ storyId: story.id })
+          .where('id = :sessionId AND story_id IS NULL', { sessionId })
+          .execute();
+        if (!linked.affected) throw new StoryAlreadySaved();
+      });
+      return this.requireStory(story.id);
+    } catch (error) {
+      if (!(error instanceof StoryAlreadySaved)) throw error;
+      const session = await this.requireSession(sessionId);
+      return this.requireStory(session.storyId!);
+    }
   }
 
   async updateStoryDescriptions(id: string, descriptions: Partial<Pick<Story, 'characterDescription' | 'backgroundDescription'>>): Promise<void> {

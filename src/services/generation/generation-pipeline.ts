@@ -11,6 +11,8 @@ import { ImageStageMeter, PERCENT, STAGE, storyWritingPercent, type ImageStagePa
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import type { TextGenerator } from '../text/text-generator.js';
 import { describeFailure, isExpectedFailure } from './failure-messages.js';
+import { RetryLater, type Job } from '../jobs/job-queue.js';
+import { TextGenerationError } from '../text/text-generator.js';
 
 export interface PipelineDependencies {
   repository: StoryRepository;
@@ -22,7 +24,8 @@ export interface PipelineDependencies {
   logger: Logger;
   imageSize: { width: number; height: number };
   compositing: CompositingLimits;
-  maxAttempts: number;
+  maxRunsPerSession: number;
+  heartbeatMs: number;
 }
 
 type Role = 'character' | 'background';
@@ -58,16 +61,21 @@ const MAX_SEED = 2 ** 31 - 1;
 export class GenerationPipeline {
   constructor(private readonly deps: PipelineDependencies) {}
 
-  async run(sessionId: string, signal: AbortSignal): Promise<void> {
+  async run({ sessionId, attempt, maxAttempts, signal }: Job): Promise<void> {
     const session = await this.deps.repository.beginAttempt(sessionId);
     if (!session) return;
-    const logger = this.deps.logger.child({ sessionId });
+    const logger = this.deps.logger.child({ sessionId, attempt });
     const reporter = new GenerationReporter(session, this.deps.repository, this.deps.bus, signal, logger);
     const run: Run = { session, reporter, signal, meter: new ImageStageMeter(), logger };
+    // Other processes tell a live run from an abandoned one by this.
+    const heartbeat = setInterval(() => {
+      this.deps.repository.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
+    }, this.deps.heartbeatMs);
+    heartbeat.unref();
     try {
-      if (session.attempts > this.deps.maxAttempts) {
+      if (session.attempts > this.deps.maxRunsPerSession) {
         await reporter.fail(
-          `Interrupted by a server restart and could not be resumed (${session.attempts - 1} attempts); start a new generation.`,
+          `Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`,
         );
         return;
       }
@@ -82,10 +90,17 @@ export class GenerationPipeline {
         return;
       }
       const message = describeFailure(error);
+      // Only a run that showed no story text may start over: subscribers cannot un-see text.
+      if (error instanceof TextGenerationError && error.transient && attempt < maxAttempts && !reporter.hasShownStoryText) {
+        await reporter.note(`Retrying (attempt ${attempt + 1} of ${maxAttempts}): ${message}`);
+        throw new RetryLater(message, { cause: error });
+      }
       // Failures with a user-facing message are expected operations events; anything else is a bug worth a stack.
       if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
       else logger.error({ err: error }, 'generation failed');
       await reporter.fail(message);
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
@@ -109,7 +124,7 @@ export class GenerationPipeline {
     });
     await reporter.flushText();
     signal.throwIfAborted();
-    const story = await this.deps.repository.insertStory(
+    const story = await this.deps.repository.saveStoryOnce(
       { id: randomUUID(), title: draft.title, prompt: session.prompt, storyText: draft.storyText },
       session.id,
     );

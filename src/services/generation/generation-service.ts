@@ -4,12 +4,12 @@ import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../database/story-repository.js';
 import { InvalidInputError } from '../errors.js';
 import type { JobQueue } from '../jobs/job-queue.js';
-import type { ProgressBus, ProgressEvent } from '../progress/progress-bus.js';
+import { isAfter, type ProgressBus, type ProgressEvent } from '../progress/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
 import { normalizeStartInput, requireUuid, type StartInput } from './input.js';
 
 /** What a subscriber receives; the first one is the session's state when it joined. */
-export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq'>;
+export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq' | 'epoch'>;
 
 /** Starting, cancelling, following and resuming generations. The pipeline does the work. */
 export class GenerationService {
@@ -56,7 +56,7 @@ export class GenerationService {
    */
   async follow(id: string): Promise<AsyncIterable<ProgressUpdateForClient>> {
     const sessionId = requireUuid(id, 'session id');
-    const subscription = this.bus.subscribe(sessionId);
+    const subscription = await this.bus.subscribe(sessionId);
     try {
       const session = await this.repository.findSession(sessionId);
       if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
@@ -78,24 +78,32 @@ export class GenerationService {
     return running.length;
   }
 
+  /** Queues again the running sessions nobody has touched for `silentForMs` (their runner and job are gone). */
+  async requeueAbandoned(silentForMs: number, runningHere: ReadonlySet<string>): Promise<number> {
+    const abandoned = (await this.repository.findAbandonedSessions(silentForMs)).filter((session) => !runningHere.has(session.id));
+    for (const session of abandoned) await this.queue.enqueue(session.id);
+    if (abandoned.length > 0) this.logger.info({ count: abandoned.length }, 'queued abandoned generations again');
+    return abandoned.length;
+  }
+
   private async *stream(
     subscription: AsyncIterable<ProgressEvent> & { close(): void },
     session: GenerationSession,
     live: Awaited<ReturnType<ProgressBus['snapshot']>>,
   ): AsyncGenerator<ProgressUpdateForClient> {
     try {
-      let lastSeq = 0;
+      let covered: { epoch: string; seq: number } | null = null;
       if (live && !isTerminal(session.status)) {
-        const { storyTextSoFar, seq, ...state } = live;
-        lastSeq = seq;
+        const { storyTextSoFar, seq, epoch, ...state } = live;
+        covered = { epoch, seq };
         yield { ...state, storyTextDelta: storyTextSoFar || null };
       } else {
         yield { ...this.toUpdate(session), storyTextDelta: null };
         if (isTerminal(session.status)) return;
       }
       for await (const event of subscription) {
-        if (event.seq <= lastSeq) continue;
-        const { seq: _seq, ...update } = event;
+        if (!isAfter(event, covered)) continue;
+        const { seq: _seq, epoch: _epoch, ...update } = event;
         yield update;
         if (isTerminal(event.status)) return;
       }

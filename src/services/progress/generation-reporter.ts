@@ -38,6 +38,9 @@ export class GenerationReporter {
     this.storyId = session.storyId;
   }
 
+  /** Whether any story text has gone out to subscribers in this run. */
+  hasShownStoryText = false;
+
   get currentPercent(): number {
     return this.percent;
   }
@@ -73,6 +76,7 @@ export class GenerationReporter {
     if (this.pendingText === '') return;
     const text = this.pendingText;
     this.pendingText = '';
+    this.hasShownStoryText = true;
     this.publish(text);
     await this.publishing;
   }
@@ -83,6 +87,14 @@ export class GenerationReporter {
     this.storyId = storyId;
     this.percent = nextPercent(this.percent, PERCENT.storySaved);
     await this.save({ storyId, progressPercentage: this.percent });
+    this.publish(null);
+  }
+
+  /** Replaces the stage text, e.g. to say a retry is coming; saved and published. */
+  async note(stage: string): Promise<void> {
+    await this.flushText();
+    this.stage = stage;
+    await this.save({ stage });
     this.publish(null);
   }
 

@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { isTerminal } from '../../entities/index.js';
 import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, ProgressUpdate } from './progress-bus.js';
 
-/** Queue of events for one subscriber; the iterator waits when it is empty. */
-class Subscriber implements ProgressSubscription {
+/** Queue of events for one subscriber; the iterator waits when it is empty. Shared with the Redis bus. */
+export class Subscriber implements ProgressSubscription {
   private readonly buffered: ProgressEvent[] = [];
   private wake: (() => void) | null = null;
   private closed = false;
@@ -43,10 +44,12 @@ class Subscriber implements ProgressSubscription {
 export class InProcessProgressBus implements ProgressBus {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly live = new Map<string, LiveSnapshot>();
+  /** Counters live as long as this object, so one epoch covers them all. */
+  private readonly epoch = randomUUID();
 
   async publish(update: ProgressUpdate): Promise<void> {
     const previous = this.live.get(update.sessionId);
-    const event: ProgressEvent = { ...update, seq: (previous?.seq ?? 0) + 1 };
+    const event: ProgressEvent = { ...update, epoch: this.epoch, seq: (previous?.seq ?? 0) + 1 };
     const { storyTextDelta, ...state } = event;
     if (isTerminal(event.status)) {
       this.live.delete(event.sessionId);
@@ -56,7 +59,7 @@ export class InProcessProgressBus implements ProgressBus {
     for (const subscriber of this.subscribers.get(event.sessionId) ?? []) subscriber.push(event);
   }
 
-  subscribe(sessionId: string): ProgressSubscription {
+  async subscribe(sessionId: string): Promise<ProgressSubscription> {
     const subscriber = new Subscriber((closed) => {
       const set = this.subscribers.get(sessionId);
       set?.delete(closed);

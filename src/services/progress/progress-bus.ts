@@ -1,8 +1,13 @@
 import type { GenerationStatus } from '../../entities/index.js';
 
-/** One step of a generation as clients see it; `seq` orders events within a session. */
+/**
+ * One step of a generation as clients see it. `seq` orders events within a
+ * session and `epoch` names the counter it comes from, so a counter that had to
+ * start again (a Redis restart) is never mistaken for a replay.
+ */
 export interface ProgressEvent {
   sessionId: string;
+  epoch: string;
   seq: number;
   status: GenerationStatus;
   progressPercentage: number;
@@ -13,7 +18,7 @@ export interface ProgressEvent {
   storyId: string | null;
 }
 
-export type ProgressUpdate = Omit<ProgressEvent, 'seq'>;
+export type ProgressUpdate = Omit<ProgressEvent, 'seq' | 'epoch'>;
 
 /** The latest state of a live session, with all story text streamed so far. */
 export interface LiveSnapshot extends Omit<ProgressEvent, 'storyTextDelta'> {
@@ -24,12 +29,17 @@ export interface ProgressSubscription extends AsyncIterable<ProgressEvent> {
   close(): void;
 }
 
-/** Carries progress from whoever runs a generation to every subscriber of it. */
+/** Carries progress from whoever runs a generation to every subscriber of it, in this process or any other. */
 export interface ProgressBus {
   publish(update: ProgressUpdate): Promise<void>;
-  /** Starts buffering events at once, so nothing published after this call is missed. */
-  subscribe(sessionId: string): ProgressSubscription;
+  /** Resolves once events are being received, so nothing published after it resolves is missed. */
+  subscribe(sessionId: string): Promise<ProgressSubscription>;
   /** Null when the session is not running (not started yet, or finished). */
   snapshot(sessionId: string): Promise<LiveSnapshot | null>;
   close(): Promise<void>;
+}
+
+/** True when `event` comes after what `snapshot` already covered. */
+export function isAfter(event: ProgressEvent, snapshot: { epoch: string; seq: number } | null): boolean {
+  return !snapshot || event.epoch !== snapshot.epoch || event.seq > snapshot.seq;
 }
