@@ -18,6 +18,6 @@ export function toSessionView(session: GenerationSession): GenerationSessionView
 }
 
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {
-  const { sessionId, status, progressPercentage, stage, storyTextDelta, errorMessage, warnings, storyId } = update;
-  return { sessionId, status, progressPercentage, stage, storyTextDelta, errorMessage, warnings, storyId };
+  const { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId } = update;
+  return { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId };
 }

@@ -118,6 +118,12 @@ export class GenerationProgressView {
   @Field(() => String, { nullable: true, description: 'The next chunk of story text while the story is being written.' })
   storyTextDelta: string | null;
 
+  @Field(() => Boolean, {
+    description:
+      'True when the story text received so far is void: replace it with this event\'s storyTextDelta. Set on a subscriber\'s first event (which carries all text so far) and when a story is written again from the start after a crash.',
+  })
+  storyTextReset: boolean;
+
   @Field(() => String, { nullable: true })
   errorMessage: string | null;
 

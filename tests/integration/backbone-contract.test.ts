@@ -90,6 +90,7 @@ function update(sessionId: string, overrides: Partial<ProgressUpdate> = {}): Pro
     progressPercentage: 10,
     stage: 'Writing the story',
     storyTextDelta: null,
+    storyTextReset: false,
     errorMessage: null,
     warnings: [],
     storyId: null,
@@ -127,6 +128,7 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
       expect(new Set(events.map((event) => event.epoch)).size).toBe(1);
     });
 
+
     it("keeps a snapshot of the latest state with all story text so far, readable from any instance, until a terminal event", async () => {
       const { a, b } = backbone.bus();
       const session = randomUUID();
@@ -151,6 +153,15 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
         [mine, 15],
         [mine, 16],
       ]);
+    });
+
+    it('starts the snapshot text over when an event says the story text was reset', async () => {
+      const { a, b } = backbone.bus();
+      const session = randomUUID();
+      await a.publish(update(session, { storyTextDelta: 'A first try that ' }));
+      await a.publish(update(session, { storyTextDelta: 'Once', storyTextReset: true }));
+      await a.publish(update(session, { storyTextDelta: ' upon a time.' }));
+      expect((await b.snapshot(session))!.storyTextSoFar).toBe('Once upon a time.');
     });
   });
 

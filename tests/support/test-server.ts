@@ -1,15 +1,14 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print, type GraphQLFormattedError } from 'graphql';
-import { createClient, type Client } from 'graphql-ws';
 import { pino } from 'pino';
 import type { Logger as TypeOrmLogger } from 'typeorm';
-import WebSocket from 'ws';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { createTestClient, type TestClient } from './test-client.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+export type { GraphQLResult, Subscription } from './test-client.js';
 
 export interface TestServerOptions {
   /** Environment on top of the test defaults (database, port, data dir). */
@@ -20,34 +19,17 @@ export interface TestServerOptions {
   dataDir?: string;
 }
 
-export interface GraphQLResult<T> {
-  data?: T | null;
-  errors?: GraphQLFormattedError[];
-}
-
-export interface TestServer {
+/** An all-in-one server in this process on a fresh database, with a typed client for it. */
+export interface TestServer extends Omit<TestClient, 'close'> {
   app: App;
   url: string;
   database: TestDatabase;
   dataDir: string;
-  request<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>>;
-  /** Throws on GraphQL errors; returns data. */
-  query<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T>;
-  subscribe<T, V>(document: TypedDocumentNode<T, V>, variables: V): Subscription<T>;
   /**
    * Stops the server; keeps the database and data dir when `keepData` is set.
    * `graceMs` is how long running generations get before they are interrupted.
    */
   stop(options?: { keepData?: boolean; graceMs?: number }): Promise<void>;
-}
-
-export interface Subscription<T> {
-  events: T[];
-  /** Resolves when the server completes the stream; rejects on an error. */
-  done: Promise<T[]>;
-  /** Resolves once an event matches. */
-  waitFor(predicate: (event: T) => boolean): Promise<T>;
-  dispose(): void;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -67,68 +49,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const app = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), databaseLogger: options.databaseLogger });
   const url = app.http!.url;
-  const clients: Client[] = [];
-
-  const request = async <T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>> => {
-    const response = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-      body: JSON.stringify({ query: print(document), variables }),
-    });
-    return (await response.json()) as GraphQLResult<T>;
-  };
+  const client = createTestClient(url);
 
   return {
     app,
     url,
     database,
     dataDir,
-    request,
-    async query(document, variables) {
-      const result = await request(document, variables);
-      if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-      return result.data!;
-    },
-    subscribe<T, V>(document: TypedDocumentNode<T, V>, variables: V): Subscription<T> {
-      const client = createClient({ url: `${url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
-      clients.push(client);
-      const events: T[] = [];
-      const waiters: { predicate: (event: T) => boolean; resolve: (event: T) => void }[] = [];
-      let dispose = () => {};
-      const done = new Promise<T[]>((resolve, reject) => {
-        dispose = client.subscribe<T>(
-          { query: print(document), variables: variables as Record<string, unknown> },
-          {
-            next: (result) => {
-              if (result.errors?.length) return reject(new Error(JSON.stringify(result.errors)));
-              const event = result.data as T;
-              events.push(event);
-              for (const waiter of [...waiters]) {
-                if (waiter.predicate(event)) {
-                  waiters.splice(waiters.indexOf(waiter), 1);
-                  waiter.resolve(event);
-                }
-              }
-            },
-            error: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
-            complete: () => resolve(events),
-          },
-        );
-      });
-      done.catch(() => undefined);
-      return {
-        events,
-        done,
-        dispose: () => dispose(),
-        waitFor: (predicate) => {
-          const seen = events.find(predicate);
-          if (seen) return Promise.resolve(seen);
-          return new Promise((resolve) => waiters.push({ predicate, resolve }));
-        },
-      };
-    },
+    request: client.request,
+    query: client.query,
+    subscribe: client.subscribe,
     async stop({ keepData = false, graceMs = 2000 } = {}) {
-      await Promise.all(clients.map((client) => client.dispose()));
+      await client.close();
       await app.stop(graceMs);
       if (!keepData) {
         await database.drop();

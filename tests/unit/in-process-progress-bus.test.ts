@@ -14,6 +14,7 @@ function update(sessionId: string, patch: Partial<ProgressUpdate> = {}): Progres
     progressPercentage: 10,
     stage: 'Writing the story',
     storyTextDelta: null,
+    storyTextReset: false,
     errorMessage: null,
     warnings: [],
     storyId: null,

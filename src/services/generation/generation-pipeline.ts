@@ -111,7 +111,7 @@ export class GenerationPipeline {
       const saved = await this.deps.repository.findStory(session.storyId);
       if (saved) return saved;
     }
-    await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, PERCENT.storyStart);
+    await reporter.beginStory(STAGE.writingStory, PERCENT.storyStart);
     let written = 0;
     const draft = await this.deps.text.writeStory({
       prompt: session.prompt,

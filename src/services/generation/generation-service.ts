@@ -43,7 +43,7 @@ export class GenerationService {
     await this.queue.cancel(id);
     const current = await this.repository.requireSession(id);
     if (cancelled) {
-      await this.bus.publish({ ...this.toUpdate(current), storyTextDelta: null });
+      await this.bus.publish({ ...this.toUpdate(current), storyTextDelta: null, storyTextReset: false });
       this.logger.info({ sessionId: id }, 'generation cancelled');
     }
     return current;
@@ -96,9 +96,10 @@ export class GenerationService {
       if (live && !isTerminal(session.status)) {
         const { storyTextSoFar, seq, epoch, ...state } = live;
         covered = { epoch, seq };
-        yield { ...state, storyTextDelta: storyTextSoFar || null };
+        // All text so far in one event: it replaces whatever a reconnecting client had.
+        yield { ...state, storyTextDelta: storyTextSoFar || null, storyTextReset: true };
       } else {
-        yield { ...this.toUpdate(session), storyTextDelta: null };
+        yield { ...this.toUpdate(session), storyTextDelta: null, storyTextReset: false };
         if (isTerminal(session.status)) return;
       }
       for await (const event of subscription) {
@@ -112,7 +113,7 @@ export class GenerationService {
     }
   }
 
-  private toUpdate(session: GenerationSession): Omit<ProgressUpdateForClient, 'storyTextDelta'> {
+  private toUpdate(session: GenerationSession): Omit<ProgressUpdateForClient, 'storyTextDelta' | 'storyTextReset'> {
     return {
       sessionId: session.id,
       status: session.status,

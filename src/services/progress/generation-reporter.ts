@@ -38,6 +38,8 @@ export class GenerationReporter {
     this.storyId = session.storyId;
   }
 
+  private resetStoryText = false;
+
   /** Whether any story text has gone out to subscribers in this run. */
   hasShownStoryText = false;
 
@@ -141,13 +143,22 @@ export class GenerationReporter {
     return this.repository.updateRunningSession(this.sessionId, patch);
   }
 
+  /** Starts (or starts over) the story: subscribers drop any text they have. */
+  async beginStory(stage: string, percent: number): Promise<void> {
+    this.resetStoryText = true;
+    await this.enter(GenerationStatus.GENERATING_STORY, stage, percent);
+  }
+
   private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
+    const storyTextReset = this.resetStoryText;
+    this.resetStoryText = false;
     const update = {
       sessionId: this.sessionId,
       status: this.status,
       progressPercentage: this.percent,
       stage: this.stage,
       storyTextDelta,
+      storyTextReset,
       errorMessage,
       warnings: [...this.warnings],
       storyId: this.storyId,

@@ -50,11 +50,11 @@ export class InProcessProgressBus implements ProgressBus {
   async publish(update: ProgressUpdate): Promise<void> {
     const previous = this.live.get(update.sessionId);
     const event: ProgressEvent = { ...update, epoch: this.epoch, seq: (previous?.seq ?? 0) + 1 };
-    const { storyTextDelta, ...state } = event;
+    const { storyTextDelta, storyTextReset, ...state } = event;
     if (isTerminal(event.status)) {
       this.live.delete(event.sessionId);
     } else {
-      this.live.set(event.sessionId, { ...state, storyTextSoFar: (previous?.storyTextSoFar ?? '') + (storyTextDelta ?? '') });
+      this.live.set(event.sessionId, { ...state, storyTextSoFar: (storyTextReset ? '' : (previous?.storyTextSoFar ?? '')) + (storyTextDelta ?? '') });
     }
     for (const subscriber of this.subscribers.get(event.sessionId) ?? []) subscriber.push(event);
   }

@@ -13,6 +13,12 @@ export interface ProgressEvent {
   progressPercentage: number;
   stage: string | null;
   storyTextDelta: string | null;
+  /**
+   * The story text so far is void: the story is being written from the start
+   * again (after a crash), or this event carries all of it (a subscriber's first
+   * event). Clients replace what they have with this event's delta.
+   */
+  storyTextReset: boolean;
   errorMessage: string | null;
   warnings: string[];
   storyId: string | null;
@@ -21,7 +27,7 @@ export interface ProgressEvent {
 export type ProgressUpdate = Omit<ProgressEvent, 'seq' | 'epoch'>;
 
 /** The latest state of a live session, with all story text streamed so far. */
-export interface LiveSnapshot extends Omit<ProgressEvent, 'storyTextDelta'> {
+export interface LiveSnapshot extends Omit<ProgressEvent, 'storyTextDelta' | 'storyTextReset'> {
   storyTextSoFar: string;
 }
 

@@ -9,7 +9,7 @@ import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, Pr
  * Numbers the event, keeps the live snapshot and publishes, in one atomic step,
  * so every instance sees the same order and a snapshot never runs ahead of the
  * events it covers.
- * KEYS: seq, epoch, state, text, channel. ARGV: event JSON (no seq/epoch), delta, terminal, fresh epoch, ttl seconds.
+ * KEYS: seq, epoch, state, text, channel. ARGV: event JSON (no seq/epoch), delta, terminal, fresh epoch, ttl seconds, reset.
  */
 const PUBLISH_SCRIPT = `
 local seq = redis.call('INCR', KEYS[1])
@@ -18,6 +18,7 @@ local epoch = redis.call('GET', KEYS[2])
 local event = cjson.decode(ARGV[1])
 event['seq'] = seq
 event['epoch'] = epoch
+if ARGV[6] == '1' then redis.call('DEL', KEYS[4]) end
 if ARGV[2] ~= '' then redis.call('APPEND', KEYS[4], ARGV[2]) end
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
@@ -68,6 +69,7 @@ export class RedisProgressBus implements ProgressBus {
       isTerminal(update.status) ? '1' : '0',
       randomUUID(),
       String(SNAPSHOT_TTL_SECONDS),
+      update.storyTextReset ? '1' : '0',
     );
   }
 
@@ -94,7 +96,7 @@ export class RedisProgressBus implements ProgressBus {
     const k = this.keys(sessionId);
     const [state, text] = await this.redis.mget(k.state, k.text);
     if (!state) return null;
-    const { storyTextDelta: _delta, ...event } = parseEvent(state);
+    const { storyTextDelta: _delta, storyTextReset: _reset, ...event } = parseEvent(state);
     return { ...event, storyTextSoFar: text ?? '' };
   }
 
