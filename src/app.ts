@@ -10,6 +10,7 @@ import { GenerationPipeline } from './services/generation/generation-pipeline.js
 import { GenerationService } from './services/generation/generation-service.js';
 import { Automatic1111ImageGenerator } from './services/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './services/images/image-generator.js';
+import { OnnxImageGenerator } from './services/images/onnx/onnx-image-generator.js';
 import { BullMqJobQueue } from './services/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './services/jobs/in-process-job-queue.js';
 import type { JobQueue } from './services/jobs/job-queue.js';
@@ -39,10 +40,15 @@ export interface AppOptions {
 }
 
 /** The image backend IMAGE_BACKEND names; null for none. */
-export function createImageGenerator(config: AppConfig['images']): ImageGenerator | null {
+export function createImageGenerator(config: AppConfig['images'], logger: Logger = createLogger('info')): ImageGenerator | null {
   switch (config.backend) {
     case 'automatic1111':
       return new Automatic1111ImageGenerator({ url: config.automatic1111Url!, steps: config.automatic1111Steps, timeoutMs: config.automatic1111TimeoutMs });
+    case 'onnx':
+      return new OnnxImageGenerator(
+        { modelDir: config.sdModelDir, providers: config.ortExecutionProviders, steps: config.numInferenceSteps, guidanceScale: config.guidanceScale },
+        logger,
+      );
     case 'none':
       return null;
   }
@@ -96,7 +102,7 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const role = options.role ?? 'all-in-one';
   const logger = (options.logger ?? createLogger(config.logLevel)).child({ role });
-  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }));
+  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database);
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
   const repository = new StoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
@@ -170,7 +176,7 @@ interface WorkerParts {
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<{ stopRecovery(): void }> {
   const { repository, bus, queue, media, text, generations, logger } = parts;
-  const images = createImageGenerator(config.images);
+  const images = createImageGenerator(config.images, logger);
   const pipeline = new GenerationPipeline({
     repository,
     text,
@@ -187,7 +193,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     logger.info({ backend: images.description, width: config.images.width, height: config.images.height }, 'images enabled');
   } else {
     logger.info(
-      'images are off (IMAGE_BACKEND=none): stories will be text-only. To paint them, run AUTOMATIC1111/Forge with --api and set IMAGE_BACKEND=automatic1111 AUTOMATIC1111_URL=http://127.0.0.1:7860',
+      `images are off (IMAGE_BACKEND=none): stories will be text-only. To paint them in-process, run \`npm run models:pull\` (downloads a Stable Diffusion ONNX model into ${config.images.sdModelDir}, then restart); or run AUTOMATIC1111/Forge with --api and set IMAGE_BACKEND=automatic1111 AUTOMATIC1111_URL=http://127.0.0.1:7860`,
     );
   }
   text.checkAvailable().then(

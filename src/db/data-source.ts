@@ -27,9 +27,28 @@ export function createDataSource(database: AppConfig['database'], options: DataS
   return new DataSource({ ...common, driver: new PGliteDriver({ dataDir: database.dataDir }).driver });
 }
 
-/** Opens the connection and brings the schema up to date; the same migrations run on PostgreSQL and PGlite. */
-export async function openDatabase(dataSource: DataSource): Promise<DataSource> {
+/** Any fixed number: the key of the advisory lock that lets one process at a time migrate a shared PostgreSQL. */
+const MIGRATION_LOCK_KEY = 7_305_113_201;
+
+/**
+ * Opens the connection and brings the schema up to date; the same migrations
+ * run on PostgreSQL and PGlite. API and worker processes starting together on
+ * one PostgreSQL take turns, so no two run the same migration.
+ */
+export async function openDatabase(dataSource: DataSource, database: AppConfig['database']): Promise<DataSource> {
   await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
+  if (database.kind === 'embedded') {
+    await dataSource.runMigrations({ transaction: 'each' });
+    return dataSource;
+  }
+  const lock = dataSource.createQueryRunner();
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await dataSource.runMigrations({ transaction: 'each' });
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.release();
+  }
   return dataSource;
 }

@@ -57,6 +57,7 @@ export async function createPrivateRedis(): Promise<PrivateRedis> {
   let child: ChildProcess | null = null;
   const ping = async () => {
     const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+    redis.on('error', () => undefined);
     try {
       await redis.connect();
       return (await redis.ping()) === 'PONG';

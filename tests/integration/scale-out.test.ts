@@ -1,0 +1,227 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  CancelGenerationDocument,
+  GenerationProgressDocument,
+  GenerationSessionDocument,
+  StartGenerationDocument,
+  type GenerationProgressSubscription,
+} from '../../src/client/generated/graphql.js';
+import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { startServerProcess, type ProcessRole, type ServerProcess } from '../support/processes.js';
+import { createPrivateRedis, createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
+import { createTestClient, type TestClient } from '../support/test-client.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+/**
+ * Several API and worker processes, as `npm run start:api` / `start:worker`
+ * start them, sharing one PostgreSQL database and one Redis key prefix.
+ */
+type Progress = GenerationProgressSubscription['generationProgress'];
+
+let ollama: FakeOllama;
+let a1111: FakeAutomatic1111;
+let database: TestDatabase;
+let redis: TestRedisNamespace;
+let dataDir: string;
+let processes: ServerProcess[];
+let clients: TestClient[];
+
+beforeEach(async () => {
+  ollama = await startFakeOllama();
+  a1111 = await startFakeAutomatic1111();
+  database = await createTestDatabase();
+  redis = createRedisNamespace();
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-scale-'));
+  processes = [];
+  clients = [];
+});
+
+afterEach(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  await Promise.all(processes.map((child) => child.kill('SIGKILL')));
+  await ollama.close();
+  await a1111.close();
+  await database.drop();
+  await redis.cleanup();
+  await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+async function start(role: ProcessRole, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const started = await startServerProcess(role, {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    // Media written by the worker is served by the API: one folder for all, as shared storage would be.
+    DATA_DIR: dataDir,
+    OLLAMA_BASE_URL: ollama.url,
+    AUTOMATIC1111_URL: a1111.url,
+    IMAGE_WIDTH: '64',
+    IMAGE_HEIGHT: '64',
+    JOB_ATTEMPTS: '1',
+    JOB_LOCK_DURATION_MS: '1500',
+    JOB_STALLED_INTERVAL_MS: '500',
+    SESSION_HEARTBEAT_MS: '300',
+    SHUTDOWN_TIMEOUT_MS: '200',
+    ...env,
+  });
+  processes.push(started);
+  return started;
+}
+
+function client(server: ServerProcess): TestClient {
+  const created = createTestClient(server.url!);
+  clients.push(created);
+  return created;
+}
+
+async function storyRows(): Promise<number> {
+  const [{ count }] = await database.sql<{ count: number }>('SELECT count(*)::int AS count FROM stories');
+  return count;
+}
+
+function textOf(events: Progress[]): string {
+  let text = '';
+  for (const event of events) {
+    if (event.storyTextReset) text = '';
+    text += event.storyTextDelta ?? '';
+  }
+  return text;
+}
+
+describe('two API processes and one worker', () => {
+  it('shows a subscriber on one API every event of a generation started on the other and run by the worker', async () => {
+    ollama.options.tokenDelayMs.story = 5;
+    const [apiA, apiB] = await Promise.all([start('api'), start('api')]);
+    await start('worker');
+
+    const { startGeneration } = await client(apiB).query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
+    const events = (await client(apiA).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).map((event) => event.generationProgress);
+
+    const statuses = events.map((event) => event.status).filter((status, index, all) => status !== all[index - 1]);
+    expect(statuses.filter((status) => status !== 'PENDING')).toEqual(['GENERATING_STORY', 'GENERATING_IMAGES', 'COMPLETED']);
+    const percents = events.map((event) => event.progressPercentage);
+    expect(percents).toEqual([...percents].sort((x, y) => x - y));
+    expect(textOf(events).trim()).toBe(DEFAULT_REPLIES.story.split('\n').slice(2).join('\n'));
+    expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, warnings: [] });
+
+    // A third view, through the other API, agrees; images are served by an API process.
+    const { generationSession } = await client(apiB).query(GenerationSessionDocument, { id: startGeneration.id });
+    expect(generationSession!.story!.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
+    const png = await fetch(`${apiA.url}${generationSession!.story!.combinedImage!.url}`);
+    expect(png.headers.get('content-type')).toBe('image/png');
+  });
+
+  it('cancels, from an API process, a generation running on the worker', async () => {
+    ollama.options.tokenDelayMs.story = 100;
+    const api = await start('api');
+    await start('worker');
+    const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'a slow story' } });
+    const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+    await subscription.waitFor((event) => (event.generationProgress.storyTextDelta ?? '') !== '');
+    await client(api).query(CancelGenerationDocument, { id: startGeneration.id });
+    expect((await subscription.done).at(-1)!.generationProgress.status).toBe('CANCELLED');
+    await expect.poll(() => ollama.abandoned).toContain('story');
+  });
+});
+
+describe('a worker that dies', () => {
+  it.each([
+    ['mid-story', (event: Progress) => (event.storyTextDelta ?? '') !== '' && event.status === 'GENERATING_STORY'],
+    ['mid-images', (event: Progress) => event.stage === 'Painting the character and the background'],
+  ] as const)('is replaced when killed with SIGKILL %s: a new worker finishes, one story row, images complete', async (_when, moment) => {
+    ollama.options.tokenDelayMs.story = 20;
+    a1111.options.latencyMs = 1000;
+    const api = await start('api');
+    const doomed = await start('worker');
+    const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
+    const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+    await subscription.waitFor((event) => moment(event.generationProgress));
+    await doomed.kill('SIGKILL');
+    a1111.options.latencyMs = 0;
+
+    await start('worker');
+    const events = (await subscription.done).map((event) => event.generationProgress);
+    expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100 });
+    expect(textOf(events).trim()).toBe(DEFAULT_REPLIES.story.split('\n').slice(2).join('\n'));
+    expect(await storyRows()).toBe(1);
+    const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });
+    expect(generationSession!.story!.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
+  });
+
+  it('exits 0 on SIGTERM and hands its job to another worker, which finishes it', async () => {
+    ollama.options.tokenDelayMs.story = 20;
+    const api = await start('api');
+    const leaving = await start('worker');
+    const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
+    const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+    await subscription.waitFor((event) => (event.generationProgress.storyTextDelta ?? '') !== '');
+
+    expect(await leaving.kill('SIGTERM')).toBe(0);
+    await start('worker');
+    const events = (await subscription.done).map((event) => event.generationProgress);
+    expect(events.at(-1)!.status).toBe('COMPLETED');
+    expect(await storyRows()).toBe(1);
+  });
+});
+
+describe('Redis restarted during a run', () => {
+  it('loses no queued session: a job that vanished with Redis is queued again from the database', async () => {
+    const privateRedis = await createPrivateRedis();
+    await privateRedis.start();
+    try {
+      redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
+      const api = await start('api');
+      const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'queued while Redis restarts' } });
+      // Redis keeps nothing on disk here: the waiting job is gone after this.
+      await privateRedis.stop();
+      await privateRedis.start();
+      await start('worker');
+      await expect
+        .poll(
+          async () => (await client(api).query(GenerationSessionDocument, { id: startGeneration.id })).generationSession!.status,
+          { timeout: 20_000, interval: 200 },
+        )
+        .toBe('COMPLETED');
+      expect(await storyRows()).toBe(1);
+    } finally {
+      await Promise.all(processes.splice(0).map((child) => child.kill('SIGKILL')));
+      await privateRedis.stop();
+    }
+  });
+
+  it('loses no running session: the generation completes once Redis is back', async () => {
+    const privateRedis = await createPrivateRedis();
+    await privateRedis.start();
+    try {
+      redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
+      ollama.options.tokenDelayMs.story = 20;
+      a1111.options.latencyMs = 800;
+      const api = await start('api');
+      await start('worker');
+      const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
+      const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+      await subscription.waitFor((event) => (event.generationProgress.storyTextDelta ?? '') !== '');
+
+      await privateRedis.stop();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await privateRedis.start();
+
+      await expect
+        .poll(
+          async () => (await client(api).query(GenerationSessionDocument, { id: startGeneration.id })).generationSession!.status,
+          { timeout: 20_000, interval: 200 },
+        )
+        .toBe('COMPLETED');
+      expect(await storyRows()).toBe(1);
+      const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });
+      expect(generationSession!.story!.images).toHaveLength(3);
+    } finally {
+      await Promise.all(processes.splice(0).map((child) => child.kill('SIGKILL')));
+      await privateRedis.stop();
+    }
+  });
+});
