@@ -10,6 +10,7 @@ import {
 } from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 type Progress = GenerationProgressSubscription['generationProgress'];
@@ -17,204 +18,222 @@ type Progress = GenerationProgressSubscription['generationProgress'];
 let ollama: FakeOllama;
 let a1111: FakeAutomatic1111;
 let server: TestServer;
+let redis: TestRedisNamespace | null;
 
-beforeEach(async () => {
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-  server = await startTestServer({
-    env: { OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'automatic1111', AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '128', IMAGE_HEIGHT: '96' },
-  });
-});
+/** Every behaviour here holds for both: the default in-process queue and bus, and BullMQ + Redis pub/sub. */
+const BACKBONES = [
+  ['in-process', false],
+  ['Redis', true],
+] as const;
 
-afterEach(async () => {
-  await server.stop();
-  await ollama.close();
-  await a1111.close();
-});
-
-async function start(prompt = 'a lighthouse keeper who befriends a storm', extra: { style?: string; seed?: number } = {}) {
-  const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt, ...extra } });
-  return startGeneration;
-}
-
-async function follow(sessionId: string): Promise<Progress[]> {
-  const events = await server.subscribe(GenerationProgressDocument, { sessionId }).done;
-  return events.map((event) => event.generationProgress);
-}
-
-function expectNeverDecreasing(events: Progress[]) {
-  const percents = events.map((event) => event.progressPercentage);
-  expect(percents).toEqual([...percents].sort((a, b) => a - b));
-}
-
-describe('a generation with every backend up', () => {
-  it('streams the story, paints three images and completes, with progress that never goes back', async () => {
-    ollama.options.tokenDelayMs.story = 5;
-    const session = await start('a lighthouse keeper who befriends a storm', { style: 'watercolor', seed: 42 });
-    expect(session.status).toBe('PENDING');
-
-    const events = await follow(session.id);
-    expect(events[0].sessionId).toBe(session.id);
-    const statuses = [...new Set(events.map((event) => event.status))];
-    expect(statuses.filter((status) => status !== 'PENDING')).toEqual(['GENERATING_STORY', 'GENERATING_IMAGES', 'COMPLETED']);
-    expectNeverDecreasing(events);
-    expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, warnings: [] });
-
-    const deltas = events.filter((event) => event.storyTextDelta).map((event) => event.storyTextDelta);
-    expect(deltas.length).toBeGreaterThan(3);
-    expect(events.filter((event) => event.storyTextDelta).every((event) => event.status === 'GENERATING_STORY')).toBe(true);
-    const streamed = deltas.join('');
-    expect(streamed).not.toContain('Title:');
-
-    const storyPercents = events.filter((event) => event.status === 'GENERATING_STORY').map((event) => event.progressPercentage);
-    expect(Math.min(...storyPercents)).toBeGreaterThanOrEqual(10);
-    expect(Math.max(...storyPercents)).toBeLessThanOrEqual(30);
-
-    const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
-    const story = generationSession!.story!;
-    expect(story.title).toBe('The Lighthouse Keeper and the Storm');
-    expect(story.storyText).toBe(streamed.trim());
-    expect(story.storyText.startsWith('Mara had kept the lighthouse')).toBe(true);
-    expect(story.characterDescription).toBe(DEFAULT_REPLIES.character);
-    expect(story.backgroundDescription).toBe(DEFAULT_REPLIES.background);
-    expect(events.at(-1)!.storyId).toBe(story.id);
-
-    expect(story.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
-    expect(story.characterImage).toMatchObject({ width: 128, height: 96, seed: 42 });
-    expect(story.backgroundImage).toMatchObject({ width: 128, height: 96, seed: 43 });
-    expect(story.characterImage!.promptUsed).toBe(`${DEFAULT_REPLIES.character}, watercolor style`);
-    for (const image of story.images) {
-      const response = await fetch(`${server.url}${image.url}`);
-      expect(response.status).toBe(200);
-      expect(response.headers.get('content-type')).toBe('image/png');
-      const metadata = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
-      expect({ format: metadata.format, width: metadata.width, height: metadata.height }).toEqual({ format: 'png', width: 128, height: 96 });
-    }
-
-    // Both description agents ran after the story, and each got the story text.
-    expect(ollama.requests.map((request) => request.agent)).toEqual(expect.arrayContaining(['story', 'character', 'background']));
-    expect(ollama.requests.filter((request) => request.agent !== 'story').every((request) => request.messages.some((m) => m.content.includes('Mara had kept')))).toBe(true);
-    expect(a1111.calls.map((call) => call.seed).sort()).toEqual([42, 43]);
+describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis) => {
+  beforeEach(async () => {
+    ollama = await startFakeOllama();
+    a1111 = await startFakeAutomatic1111();
+    redis = useRedis ? createRedisNamespace() : null;
+    server = await startTestServer({
+      env: {
+        OLLAMA_BASE_URL: ollama.url,
+        IMAGE_BACKEND: 'automatic1111',
+        AUTOMATIC1111_URL: a1111.url,
+        IMAGE_WIDTH: '128',
+        IMAGE_HEIGHT: '96',
+        ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}),
+      },
+    });
   });
 
-  it('gives a subscriber who joins after completion the final state, then completes the stream', async () => {
-    const session = await start();
-    await follow(session.id);
-
-    const late = await follow(session.id);
-    expect(late).toHaveLength(1);
-    expect(late[0]).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, storyTextDelta: null });
-    expect(late[0].storyId).toBeTruthy();
-  });
-
-  it('gives a subscriber who joins mid-story the text so far in its first event, then the rest without gaps', async () => {
-    ollama.options.tokenDelayMs.story = 15;
-    const session = await start();
-    const first = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
-    await first.waitFor((event) => (event.generationProgress.storyTextDelta ?? '').length > 0 && event.generationProgress.progressPercentage >= 10);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-
-    const late = (await follow(session.id)).filter((event) => event.storyTextDelta);
-    const all = (await first.done).map((event) => event.generationProgress);
-    const lateText = late.map((event) => event.storyTextDelta).join('');
-    const fullText = all.map((event) => event.storyTextDelta ?? '').join('');
-    expect(late.length).toBeGreaterThan(1);
-    expect(lateText).toBe(fullText);
-  });
-
-  it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async () => {
-    ollama.options.tokenDelayMs.story = 50;
-    const session = await start();
-    const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
-    await subscription.waitFor((event) => event.generationProgress.status === 'GENERATING_STORY');
-
-    const { cancelGeneration } = await server.query(CancelGenerationDocument, { id: session.id });
-    expect(cancelGeneration.status).toBe('CANCELLED');
-    const events = (await subscription.done).map((event) => event.generationProgress);
-    expect(events.at(-1)!.status).toBe('CANCELLED');
-
-    await expect.poll(() => ollama.abandoned).toContain('story');
-    const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
-    expect(generationSession).toMatchObject({ status: 'CANCELLED', story: null });
-    expect(a1111.calls).toHaveLength(0);
-  });
-});
-
-describe('when a dependency fails', () => {
-  it('fails the session with an actionable message when Ollama is not reachable', async () => {
+  afterEach(async () => {
+    await server.stop();
     await ollama.close();
-    const session = await start();
-    const events = await follow(session.id);
-    expect(events.at(-1)).toMatchObject({ status: 'FAILED', storyId: null });
-    expect(events.at(-1)!.errorMessage).toBe(
-      `Ollama is not reachable at ${ollama.url}: start it with \`ollama serve\` (or set OLLAMA_BASE_URL to where it runs)`,
-    );
-    const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
-    expect(generationSession).toMatchObject({ status: 'FAILED', story: null });
+    await a1111.close();
+    await redis?.cleanup();
   });
 
-  it('fails with the model name and the pull command when Ollama lacks the model', async () => {
-    ollama.options.model = 'some-other-model';
-    const session = await start();
-    const events = await follow(session.id);
-    expect(events.at(-1)!.errorMessage).toContain('does not have the model "llama3.2": run `ollama pull llama3.2`');
+  async function start(prompt = 'a lighthouse keeper who befriends a storm', extra: { style?: string; seed?: number } = {}) {
+    const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt, ...extra } });
+    return startGeneration;
+  }
+
+  async function follow(sessionId: string): Promise<Progress[]> {
+    const events = await server.subscribe(GenerationProgressDocument, { sessionId }).done;
+    return events.map((event) => event.generationProgress);
+  }
+
+  function expectNeverDecreasing(events: Progress[]) {
+    const percents = events.map((event) => event.progressPercentage);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+  }
+
+  describe('a generation with every backend up', () => {
+    it('streams the story, paints three images and completes, with progress that never goes back', async () => {
+      ollama.options.tokenDelayMs.story = 5;
+      const session = await start('a lighthouse keeper who befriends a storm', { style: 'watercolor', seed: 42 });
+      expect(session.status).toBe('PENDING');
+
+      const events = await follow(session.id);
+      expect(events[0].sessionId).toBe(session.id);
+      const statuses = [...new Set(events.map((event) => event.status))];
+      expect(statuses.filter((status) => status !== 'PENDING')).toEqual(['GENERATING_STORY', 'GENERATING_IMAGES', 'COMPLETED']);
+      expectNeverDecreasing(events);
+      expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, warnings: [] });
+
+      const deltas = events.filter((event) => event.storyTextDelta).map((event) => event.storyTextDelta);
+      expect(deltas.length).toBeGreaterThan(3);
+      expect(events.filter((event) => event.storyTextDelta).every((event) => event.status === 'GENERATING_STORY')).toBe(true);
+      const streamed = deltas.join('');
+      expect(streamed).not.toContain('Title:');
+
+      const storyPercents = events.filter((event) => event.status === 'GENERATING_STORY').map((event) => event.progressPercentage);
+      expect(Math.min(...storyPercents)).toBeGreaterThanOrEqual(10);
+      expect(Math.max(...storyPercents)).toBeLessThanOrEqual(30);
+
+      const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
+      const story = generationSession!.story!;
+      expect(story.title).toBe('The Lighthouse Keeper and the Storm');
+      expect(story.storyText).toBe(streamed.trim());
+      expect(story.storyText.startsWith('Mara had kept the lighthouse')).toBe(true);
+      expect(story.characterDescription).toBe(DEFAULT_REPLIES.character);
+      expect(story.backgroundDescription).toBe(DEFAULT_REPLIES.background);
+      expect(events.at(-1)!.storyId).toBe(story.id);
+
+      expect(story.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
+      expect(story.characterImage).toMatchObject({ width: 128, height: 96, seed: 42 });
+      expect(story.backgroundImage).toMatchObject({ width: 128, height: 96, seed: 43 });
+      expect(story.characterImage!.promptUsed).toBe(`${DEFAULT_REPLIES.character}, watercolor style`);
+      for (const image of story.images) {
+        const response = await fetch(`${server.url}${image.url}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toBe('image/png');
+        const metadata = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
+        expect({ format: metadata.format, width: metadata.width, height: metadata.height }).toEqual({ format: 'png', width: 128, height: 96 });
+      }
+
+      // Both description agents ran after the story, and each got the story text.
+      expect(ollama.requests.map((request) => request.agent)).toEqual(expect.arrayContaining(['story', 'character', 'background']));
+      expect(ollama.requests.filter((request) => request.agent !== 'story').every((request) => request.messages.some((m) => m.content.includes('Mara had kept')))).toBe(true);
+      expect(a1111.calls.map((call) => call.seed).sort()).toEqual([42, 43]);
+    });
+
+    it('gives a subscriber who joins after completion the final state, then completes the stream', async () => {
+      const session = await start();
+      await follow(session.id);
+
+      const late = await follow(session.id);
+      expect(late).toHaveLength(1);
+      expect(late[0]).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, storyTextDelta: null });
+      expect(late[0].storyId).toBeTruthy();
+    });
+
+    it('gives a subscriber who joins mid-story the text so far in its first event, then the rest without gaps', async () => {
+      ollama.options.tokenDelayMs.story = 15;
+      const session = await start();
+      const first = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
+      await first.waitFor((event) => (event.generationProgress.storyTextDelta ?? '').length > 0 && event.generationProgress.progressPercentage >= 10);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const late = (await follow(session.id)).filter((event) => event.storyTextDelta);
+      const all = (await first.done).map((event) => event.generationProgress);
+      const lateText = late.map((event) => event.storyTextDelta).join('');
+      const fullText = all.map((event) => event.storyTextDelta ?? '').join('');
+      expect(late.length).toBeGreaterThan(1);
+      expect(lateText).toBe(fullText);
+    });
+
+    it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async () => {
+      ollama.options.tokenDelayMs.story = 50;
+      const session = await start();
+      const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
+      await subscription.waitFor((event) => event.generationProgress.status === 'GENERATING_STORY');
+
+      const { cancelGeneration } = await server.query(CancelGenerationDocument, { id: session.id });
+      expect(cancelGeneration.status).toBe('CANCELLED');
+      const events = (await subscription.done).map((event) => event.generationProgress);
+      expect(events.at(-1)!.status).toBe('CANCELLED');
+
+      await expect.poll(() => ollama.abandoned).toContain('story');
+      const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
+      expect(generationSession).toMatchObject({ status: 'CANCELLED', story: null });
+      expect(a1111.calls).toHaveLength(0);
+    });
   });
 
-  it('fails when Ollama answers an error, naming the URL and model', async () => {
-    ollama.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
-    const session = await start();
-    const events = await follow(session.id);
-    expect(events.at(-1)!.status).toBe('FAILED');
-    expect(events.at(-1)!.errorMessage).toMatch(new RegExp(`Ollama at ${ollama.url} failed while writing the story with model llama3.2 \\(HTTP 500: CUDA out of memory\\)`));
-  });
+  describe('when a dependency fails', () => {
+    it('fails the session with an actionable message when Ollama is not reachable', async () => {
+      await ollama.close();
+      const session = await start();
+      const events = await follow(session.id);
+      expect(events.at(-1)).toMatchObject({ status: 'FAILED', storyId: null });
+      expect(events.at(-1)!.errorMessage).toBe(
+        `Ollama is not reachable at ${ollama.url}: start it with \`ollama serve\` (or set OLLAMA_BASE_URL to where it runs)`,
+      );
+      const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
+      expect(generationSession).toMatchObject({ status: 'FAILED', story: null });
+    });
 
-  it.each([['drop-mid-stream' as const], ['end-without-done' as const]])(
-    'fails without saving a half-written story when the stream is cut (%s)',
-    async (kind) => {
-      ollama.options.failures.story = { kind };
+    it('fails with the model name and the pull command when Ollama lacks the model', async () => {
+      ollama.options.model = 'some-other-model';
+      const session = await start();
+      const events = await follow(session.id);
+      expect(events.at(-1)!.errorMessage).toContain('does not have the model "llama3.2": run `ollama pull llama3.2`');
+    });
+
+    it('fails when Ollama answers an error, naming the URL and model', async () => {
+      ollama.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
       const session = await start();
       const events = await follow(session.id);
       expect(events.at(-1)!.status).toBe('FAILED');
-      expect(events.at(-1)!.errorMessage).toContain(ollama.url);
-      expect(events.some((event) => event.storyTextDelta)).toBe(true);
-      const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
-      expect(generationSession!.story).toBeNull();
-      const stories = await server.app.stories.list(100, 0);
-      expect(stories).toHaveLength(0);
-    },
-  );
+      expect(events.at(-1)!.errorMessage).toMatch(new RegExp(`Ollama at ${ollama.url} failed while writing the story with model llama3.2 \\(HTTP 500: CUDA out of memory\\)`));
+    });
 
-  it('completes with the story and a warning when the image server fails', async () => {
-    a1111.options.failWith = { status: 500, body: '{"error":"RuntimeError","detail":"out of VRAM"}' };
-    const session = await start();
-    const events = await follow(session.id);
-    const last = events.at(-1)!;
-    expect(last.status).toBe('COMPLETED');
-    expect(last.warnings.some((warning) => warning.includes(`AUTOMATIC1111 at ${a1111.url} answered HTTP 500`))).toBe(true);
-    const { story } = await server.query(StoryDocument, { id: last.storyId! });
-    expect(story!.storyText).toContain('Mara');
-    expect(story!.images).toHaveLength(0);
-  });
+    it.each([['drop-mid-stream' as const], ['end-without-done' as const]])(
+      'fails without saving a half-written story when the stream is cut (%s)',
+      async (kind) => {
+        ollama.options.failures.story = { kind };
+        const session = await start();
+        const events = await follow(session.id);
+        expect(events.at(-1)!.status).toBe('FAILED');
+        expect(events.at(-1)!.errorMessage).toContain(ollama.url);
+        expect(events.some((event) => event.storyTextDelta)).toBe(true);
+        const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
+        expect(generationSession!.story).toBeNull();
+        const stories = await server.app.stories.list(100, 0);
+        expect(stories).toHaveLength(0);
+      },
+    );
 
-  it('keeps the image that did succeed when the other fails, and skips the composite', async () => {
-    a1111.options.failWith = { status: 503, body: 'busy' };
-    a1111.options.failWhen = (call) => call.prompt.includes('lighthouse on a rocky point');
-    const session = await start();
-    const last = (await follow(session.id)).at(-1)!;
-    expect(last.status).toBe('COMPLETED');
-    const { story } = await server.query(StoryDocument, { id: last.storyId! });
-    expect(story!.images.map((image) => image.imageType)).toEqual(['CHARACTER']);
-    expect(last.warnings).toEqual([
-      `The background image could not be generated: AUTOMATIC1111 at ${a1111.url} answered HTTP 503 to txt2img: busy`,
-      'The combined illustration was skipped because the character or background image is missing.',
-    ]);
-  });
+    it('completes with the story and a warning when the image server fails', async () => {
+      a1111.options.failWith = { status: 500, body: '{"error":"RuntimeError","detail":"out of VRAM"}' };
+      const session = await start();
+      const events = await follow(session.id);
+      const last = events.at(-1)!;
+      expect(last.status).toBe('COMPLETED');
+      expect(last.warnings.some((warning) => warning.includes(`AUTOMATIC1111 at ${a1111.url} answered HTTP 500`))).toBe(true);
+      const { story } = await server.query(StoryDocument, { id: last.storyId! });
+      expect(story!.storyText).toContain('Mara');
+      expect(story!.images).toHaveLength(0);
+    });
 
-  it('completes with a warning when the image server is not reachable', async () => {
-    await a1111.close();
-    const session = await start();
-    const last = (await follow(session.id)).at(-1)!;
-    expect(last.status).toBe('COMPLETED');
-    expect(last.warnings.join('\n')).toContain(`AUTOMATIC1111 at ${a1111.url} is not reachable`);
+    it('keeps the image that did succeed when the other fails, and skips the composite', async () => {
+      a1111.options.failWith = { status: 503, body: 'busy' };
+      a1111.options.failWhen = (call) => call.prompt.includes('lighthouse on a rocky point');
+      const session = await start();
+      const last = (await follow(session.id)).at(-1)!;
+      expect(last.status).toBe('COMPLETED');
+      const { story } = await server.query(StoryDocument, { id: last.storyId! });
+      expect(story!.images.map((image) => image.imageType)).toEqual(['CHARACTER']);
+      expect(last.warnings).toEqual([
+        `The background image could not be generated: AUTOMATIC1111 at ${a1111.url} answered HTTP 503 to txt2img: busy`,
+        'The combined illustration was skipped because the character or background image is missing.',
+      ]);
+    });
+
+    it('completes with a warning when the image server is not reachable', async () => {
+      await a1111.close();
+      const session = await start();
+      const last = (await follow(session.id)).at(-1)!;
+      expect(last.status).toBe('COMPLETED');
+      expect(last.warnings.join('\n')).toContain(`AUTOMATIC1111 at ${a1111.url} is not reachable`);
+    });
   });
 });
