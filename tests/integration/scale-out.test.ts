@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   CancelGenerationDocument,
   GenerationProgressDocument,
@@ -125,6 +126,29 @@ describe('two API processes and one worker', () => {
     await client(api).query(CancelGenerationDocument, { id: startGeneration.id });
     expect((await subscription.done).at(-1)!.generationProgress.status).toBe('CANCELLED');
     await expect.poll(() => ollama.abandoned).toContain('story');
+  });
+});
+
+describe('an API process told to stop', () => {
+  it('closes open subscriptions with 1001 (going away) and exits 0 on SIGTERM', async () => {
+    ollama.options.tokenDelayMs.story = 200;
+    const api = await start('api');
+    const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'a long story' } });
+    const closed = new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${api.url!.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+      socket.on('message', (data) => {
+        if (JSON.parse(String(data)).type === 'connection_ack') {
+          socket.send(
+            JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription ($id: ID!) { generationProgress(sessionId: $id) { status } }', variables: { id: startGeneration.id } } }),
+          );
+          void api.kill('SIGTERM');
+        }
+      });
+      socket.on('close', (code) => resolve(code));
+    });
+    expect(await closed).toBe(1001);
+    expect(await api.exited).toBe(0);
   });
 });
 
