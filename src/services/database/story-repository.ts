@@ -193,10 +193,10 @@ export class StoryRepository {
 
   // --- images -----------------------------------------------------------------------------
 
-  async insertImage(image: NewImage & { id: string }): Promise<GeneratedImage> {
-    await this.write((manager) => manager.insert(GeneratedImage, image));
-    const saved = await this.dataSource.manager.findOneByOrFail(GeneratedImage, { id: image.id });
-    return saved;
+  /** Saves an image unless the story already has one of that type (a racing run saved it first); returns the one that counts. */
+  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+    await this.write((manager) => manager.createQueryBuilder().insert().into(GeneratedImage).values(image).orIgnore().execute());
+    return this.dataSource.manager.findOneByOrFail(GeneratedImage, { storyId: image.storyId, imageType: image.imageType });
   }
 
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {

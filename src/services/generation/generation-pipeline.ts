@@ -275,7 +275,7 @@ export class GenerationPipeline {
     seed: number | null,
   ): Promise<GeneratedImage> {
     const filePath = await this.deps.media.save(picture.png, 'png');
-    return this.deps.repository.insertImage({
+    const saved = await this.deps.repository.saveImageOnce({
       id: randomUUID(),
       storyId: story.id,
       imageType,
@@ -285,6 +285,9 @@ export class GenerationPipeline {
       promptUsed,
       seed: seed !== null && seed >= 0 && seed <= MAX_SEED ? seed : null,
     });
+    // Another run got there first: its file is the one on record.
+    if (saved.filePath !== filePath) await this.deps.media.remove(filePath);
+    return saved;
   }
 
   private advance(run: Run, part: ImageStagePart, fraction: number): void {
