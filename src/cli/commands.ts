@@ -1,0 +1,218 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import WebSocket from 'ws';
+import {
+  CancelGenerationDocument,
+  StartGenerationDocument,
+  StoryDocument,
+  StoryListDocument,
+  type StoryFieldsFragment,
+} from '../client/generated/graphql.js';
+import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
+import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
+import { exportStoryHtml, paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
+import { createProgressDisplay, type OutputStream } from './progress-display.js';
+
+/** Exit codes: 0 done, 1 the server or generation failed, 2 bad input, 130 interrupted (Ctrl+C). */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
+
+export interface Io {
+  stdout: OutputStream;
+  stderr: OutputStream;
+}
+
+/** An error whose message is for the user as it stands, with the exit code to use. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function connect(url: string): GraphQLClient {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`--url must be an http(s) address such as http://localhost:4000, not "${url}".`, EXIT.badInput);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new CliError(`--url must be an http(s) address such as http://localhost:4000, not "${url}".`, EXIT.badInput);
+  }
+  return createGraphQLClient({ baseUrl: parsed.href.replace(/\/graphql\/?$/, '') });
+}
+
+/** GraphQL and network errors as CliErrors with the server's message. */
+export function asCliError(error: unknown, url: string): CliError {
+  if (error instanceof CliError) return error;
+  if (error instanceof GraphQLRequestError) return new CliError(error.message, error.code === 'BAD_USER_INPUT' ? EXIT.badInput : EXIT.failed);
+  if (error instanceof ServerUnreachableError) {
+    return new CliError(`Cannot reach Story Agent at ${url}: start it with \`npm start\`, or pass --url to where it runs.`);
+  }
+  if (error instanceof ProgressStreamError) return new CliError(error.message);
+  return new CliError(error instanceof Error ? error.message : String(error));
+}
+
+export interface GenerateOptions {
+  style?: string;
+  seed?: number;
+  out?: string;
+}
+
+function webSocketUrl(client: GraphQLClient): string {
+  return client.endpoint.replace(/^http/, 'ws');
+}
+
+async function fetchStory(client: GraphQLClient, id: string): Promise<StoryFieldsFragment> {
+  const { story } = await client.request(StoryDocument, { id });
+  if (!story) throw new CliError(`No story has the id ${id}.`);
+  return story;
+}
+
+/** `generate PROMPT`: start, stream the story to stdout, save the pictures into --out. */
+export async function generate(client: GraphQLClient, prompt: string, options: GenerateOptions, io: Io): Promise<number> {
+  const { startGeneration: session } = await client.request(StartGenerationDocument, {
+    input: { prompt, style: options.style ?? null, seed: options.seed ?? null },
+  });
+  const display = createProgressDisplay(io.stdout, io.stderr);
+  display.note(`Generation ${session.id} started at ${client.baseUrl}.`);
+
+  let interrupted = false;
+  const follower = followProgress({
+    url: webSocketUrl(client),
+    sessionId: session.id,
+    webSocketImpl: WebSocket,
+    maxRetries: 8,
+    onEvent: (_event, { state }) => display.update(state),
+    onConnectionLost: ({ attempt, delayMs, reason }) => display.note(`Lost the connection (${reason}); reconnecting in ${delayMs} ms (try ${attempt}).`),
+    onReconnected: () => display.note('Reconnected; resuming.'),
+  });
+
+  // First Ctrl+C cancels the generation on the server; a second one leaves at once.
+  const onSigint = () => {
+    if (interrupted) process.exit(EXIT.interrupted);
+    interrupted = true;
+    display.note('Cancelling… (Ctrl+C again to leave without waiting)');
+    client.request(CancelGenerationDocument, { id: session.id }).catch((error: unknown) => {
+      display.note(`Could not cancel: ${asCliError(error, client.baseUrl).message}`);
+      follower.stop();
+    });
+  };
+  process.on('SIGINT', onSigint);
+
+  let final: ProgressState;
+  try {
+    final = await follower.done;
+  } catch (error) {
+    display.finish();
+    throw asCliError(error, client.baseUrl);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  display.finish();
+
+  for (const warning of final.warnings) io.stderr.write(`Warning: ${warning}\n`);
+  if (final.status === 'FAILED') {
+    throw new CliError(`The generation failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
+  }
+  if (final.status === 'CANCELLED' || interrupted) {
+    io.stderr.write('The generation was cancelled.\n');
+    return interrupted ? EXIT.interrupted : EXIT.failed;
+  }
+  if (!final.storyId) throw new CliError('The generation completed without a story; see the server log.');
+
+  const story = await fetchStory(client, final.storyId);
+  io.stderr.write(`“${story.title}” is story ${story.id}.\n`);
+  if (options.out) {
+    for (const saved of await saveStory(client, story, options.out)) io.stderr.write(`Saved ${saved}\n`);
+  } else {
+    for (const { image } of storyPictures(story)) io.stderr.write(`${image.imageType.toLowerCase()}: ${client.resolve(image.url)}\n`);
+    if (story.images.length) io.stderr.write('(pass --out DIR to save the pictures)\n');
+  }
+  return EXIT.ok;
+}
+
+/** Writes the text and every picture of a story into `dir`; returns the paths written. */
+export async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir: string): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const base = storyFileName(story, '').replace(/\.$/, '');
+  const written: string[] = [];
+  const textPath = path.join(dir, `${base}.txt`);
+  await fs.writeFile(textPath, `${story.title}\n\n${story.storyText}\n`);
+  written.push(textPath);
+  for (const { image } of storyPictures(story)) {
+    const url = client.resolve(image.url);
+    const response = await fetch(url).catch(() => null);
+    if (!response?.ok) throw new CliError(`Could not download the ${image.imageType.toLowerCase()} picture from ${url}${response ? ` (HTTP ${response.status})` : ''}.`);
+    const file = path.join(dir, `${base}-${image.imageType.toLowerCase()}.png`);
+    await fs.writeFile(file, Buffer.from(await response.arrayBuffer()));
+    written.push(file);
+  }
+  return written;
+}
+
+/** `list`: newest first, one story a line: id, date, title. */
+export async function list(client: GraphQLClient, options: { limit: number; offset: number; json?: boolean }, io: Io): Promise<number> {
+  const { stories } = await client.request(StoryListDocument, { limit: options.limit, offset: options.offset });
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(stories, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (stories.length === 0) {
+    io.stderr.write(options.offset > 0 ? 'No more stories.\n' : 'No stories yet: make one with `story-agent generate "a prompt"`.\n');
+    return EXIT.ok;
+  }
+  for (const story of stories) {
+    io.stdout.write(`${story.id}  ${formatDate(story.createdAt)}  ${story.title}\n`);
+  }
+  return EXIT.ok;
+}
+
+/** `show ID`: title, text, prompt and picture URLs. */
+export async function show(client: GraphQLClient, id: string, options: { json?: boolean }, io: Io): Promise<number> {
+  const story = await fetchStory(client, id);
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(story, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const lines = [
+    story.title,
+    '='.repeat(Math.min(story.title.length, 80)),
+    '',
+    paragraphs(story.storyText).join('\n\n'),
+    '',
+    `Prompt:  ${story.prompt}`,
+    `Written: ${formatDate(story.createdAt)}`,
+    `Id:      ${story.id}`,
+    ...storyPictures(story).map(({ image }) => `${image.imageType.toLowerCase().padEnd(10)} ${client.resolve(image.url)}`),
+  ];
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}
+
+/** `export ID --format html`: one self-contained file (pictures embedded). */
+export async function exportStory(client: GraphQLClient, id: string, options: { format: string; out?: string }, io: Io): Promise<number> {
+  if (options.format !== 'html') throw new CliError(`Unknown format "${options.format}": only html is supported.`, EXIT.badInput);
+  const story = await fetchStory(client, id);
+  const { html, missing } = await exportStoryHtml(story, { resolve: (url) => client.resolve(url) });
+  for (const line of missing) io.stderr.write(`Warning: ${line}\n`);
+  if (options.out === '-') {
+    io.stdout.write(html);
+    return EXIT.ok;
+  }
+  const file = options.out ?? storyFileName(story, 'html');
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await fs.writeFile(file, html);
+  io.stderr.write(`Saved ${file}\n`);
+  return EXIT.ok;
+}
+
+function formatDate(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}

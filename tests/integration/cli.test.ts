@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, StoryListDocument } from '../../src/client/generated/graphql.js';
+import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+/** `story-agent` (bin/story-agent.js) as a user runs it: a child process against a real server. */
+
+const root = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(root, 'bin/story-agent.js');
+const TITLE = 'The Lighthouse Keeper and the Storm';
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function storyAgent(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? root,
+      env: { ...process.env, NO_COLOR: '1', STORY_AGENT_URL: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-cli-'));
+});
+
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('story-agent against a server with every backend up', () => {
+  let ollama: FakeOllama;
+  let a1111: FakeAutomatic1111;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    ollama = await startFakeOllama();
+    a1111 = await startFakeAutomatic1111();
+    server = await startTestServer({
+      env: { OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'automatic1111', AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '128', IMAGE_HEIGHT: '96' },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await ollama?.close();
+    await a1111?.close();
+  });
+
+  it('generate streams the story to stdout, reports the stages on stderr, saves text and three pictures into --out, and exits 0', async () => {
+    ollama.options.tokenDelayMs.story = 5;
+    const out = path.join(tmp, 'out');
+    const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--style', 'watercolor', '--seed', '7', '--out', out, '--url', server.url]);
+    expect(run.stderr).not.toContain('story-agent:');
+    expect(run.code).toBe(0);
+
+    const { stories } = await server.query(StoryListDocument, { limit: 1 });
+    const { story } = await server.query(StoryDocument, { id: stories[0].id });
+    expect(story!.title).toBe(TITLE);
+    expect(run.stdout.trim()).toBe(story!.storyText);
+    expect(run.stdout).not.toContain('Title:');
+
+    // Without a terminal the bar becomes one line per stage, in order.
+    const stages = run.stderr.split('\n').filter((line) => /^\[\s*\d+%\]/.test(line));
+    expect(stages[0]).toMatch(/^\[\s*\d+%\] /);
+    expect(stages).toContain('[ 10%] Writing the story');
+    expect(stages.at(-1)).toBe('[100%] Completed');
+    expect(run.stderr).toContain(`“${TITLE}” is story ${story!.id}.`);
+
+    const files = (await fs.readdir(out)).sort();
+    const base = 'the-lighthouse-keeper-and-the-storm';
+    expect(files).toEqual([`${base}-background.png`, `${base}-character.png`, `${base}-combined.png`, `${base}.txt`]);
+    for (const file of files.filter((name) => name.endsWith('.png'))) {
+      const bytes = await fs.readFile(path.join(out, file));
+      expect(bytes.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+      expect(await sharp(bytes).metadata()).toMatchObject({ format: 'png', width: 128, height: 96 });
+      expect(run.stderr).toContain(`Saved ${path.join(out, file)}`);
+    }
+    expect(await fs.readFile(path.join(out, `${base}.txt`), 'utf8')).toBe(`${TITLE}\n\n${story!.storyText}\n`);
+    expect(a1111.calls.map((call) => call.seed).sort()).toEqual([7, 8]);
+    expect(a1111.calls[0].prompt).toContain('watercolor');
+  });
+
+  it('list prints the stories newest first, show prints one, export writes it as self-contained HTML', async () => {
+    ollama.options.replies.story = 'Title: The Second Story\n\nA short second story. It ends here.';
+    const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a second story' } });
+    await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
+    ollama.options.replies.story = DEFAULT_REPLIES.story;
+    const { stories } = await server.query(StoryListDocument, { limit: 10 });
+
+    const listed = await storyAgent(['list', '--url', server.url]);
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    expect(lines).toHaveLength(stories.length);
+    expect(lines[0]).toMatch(new RegExp(`^${stories[0].id}  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  The Second Story$`));
+    expect(lines.map((line) => line.split('  ')[0])).toEqual(stories.map((story) => story.id));
+
+    const shown = await storyAgent(['show', stories[0].id, '--url', server.url]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('The Second Story\n================\n\nA short second story. It ends here.\n');
+    expect(shown.stdout).toContain(`combined   ${server.url}/media/`);
+
+    const json = await storyAgent(['show', stories[0].id, '--json', '--url', server.url]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: stories[0].id, title: 'The Second Story' });
+
+    const file = path.join(tmp, 'exported.html');
+    const exported = await storyAgent(['export', stories[0].id, '--format', 'html', '--out', file, '--url', server.url]);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toContain(`Saved ${file}`);
+    const html = await fs.readFile(file, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<h1>The Second Story</h1>');
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(3);
+    expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
+
+    // Without --out the file is named after the title, in the working directory.
+    const named = await storyAgent(['export', stories[0].id, '--url', server.url], { cwd: tmp });
+    expect(named.code).toBe(0);
+    expect(await fs.readFile(path.join(tmp, 'the-second-story.html'), 'utf8')).toBe(html);
+  });
+
+  it('exits 2 with the server’s message for an empty prompt, an unknown story, or an unknown format', async () => {
+    const empty = await storyAgent(['generate', '   ', '--url', server.url]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toBe('story-agent: The prompt is empty: describe the story you want in 1 to 2000 characters.\n');
+    expect(empty.stdout).toBe('');
+
+    const malformed = await storyAgent(['show', 'not-an-id', '--url', server.url]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toBe('story-agent: "not-an-id" is not a valid story id: expected a UUID.\n');
+
+    const missing = await storyAgent(['show', '00000000-0000-4000-8000-000000000000', '--url', server.url]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
+
+    const format = await storyAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'pdf', '--url', server.url]);
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain("argument 'pdf' is invalid. Allowed choices are html.");
+  });
+});
+
+describe('story-agent when something is down', () => {
+  it('exits 1 with the server’s error message on stderr when Ollama is not running', async () => {
+    const ollama = await startFakeOllama();
+    await ollama.close();
+    const server = await startTestServer({ env: { OLLAMA_BASE_URL: ollama.url } });
+    try {
+      const out = path.join(tmp, 'failed');
+      const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--out', out, '--url', server.url]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        `story-agent: The generation failed: Ollama is not reachable at ${ollama.url}: start it with \`ollama serve\` (or set OLLAMA_BASE_URL to where it runs)\n`,
+      );
+      expect(run.stderr).toMatch(/^\[\s*\d+%\] Failed$/m);
+      expect(run.stdout).toBe('');
+      await expect(fs.access(out)).rejects.toThrow();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('exits 1 and says how to start the server when nothing answers at --url', async () => {
+    const ollama = await startFakeOllama();
+    const url = ollama.url;
+    await ollama.close();
+    const run = await storyAgent(['list', '--url', url]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`story-agent: Cannot reach Story Agent at ${url}: start it with \`npm start\`, or pass --url to where it runs.\n`);
+  });
+});

@@ -1,0 +1,353 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  GenerationProgressDocument,
+  GenerationSessionDocument,
+  StartGenerationDocument,
+  StoryDocument,
+  type StoryFieldsFragment,
+} from '../../src/client/generated/graphql.js';
+import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+/**
+ * The web page end to end: built with Vite from web/, served by a real server
+ * (fake Ollama and AUTOMATIC1111 behind it), driven in Debian's Chromium.
+ */
+
+// Callbacks given to page.evaluate run in the browser. The root tsconfig has no DOM
+// types (Node only), so these module-scoped stand-ins type them loosely here.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const window: any;
+declare const MutationObserver: any;
+
+const root = path.resolve(import.meta.dirname, '../..');
+const artifacts = path.join(root, 'test-artifacts/web');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TITLE = 'The Lighthouse Keeper and the Storm';
+const PROMPT_LABEL = 'What is the story about?';
+
+let webDir: string;
+let browser: Browser;
+let ollama: FakeOllama;
+let a1111: FakeAutomatic1111;
+let server: TestServer;
+let pageErrors: string[] = [];
+const pages: Page[] = [];
+
+beforeAll(async () => {
+  // Always the current sources, built into a folder of our own (dist/web is left alone).
+  webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-'));
+  const [launched] = await Promise.all([
+    chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    }),
+    build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
+    fs.mkdir(artifacts, { recursive: true }),
+  ]);
+  browser = launched;
+  ollama = await startFakeOllama();
+  a1111 = await startFakeAutomatic1111();
+  server = await startTestServer({
+    env: {
+      WEB_DIR: webDir,
+      OLLAMA_BASE_URL: ollama.url,
+      IMAGE_BACKEND: 'automatic1111',
+      AUTOMATIC1111_URL: a1111.url,
+      IMAGE_WIDTH: '256',
+      IMAGE_HEIGHT: '192',
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await ollama?.close();
+  await a1111?.close();
+  if (webDir) await fs.rm(webDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  Object.assign(ollama.options, defaultFakeOllamaOptions());
+  a1111.options.latencyMs = 0;
+  a1111.options.failWith = null;
+  pageErrors = [];
+});
+
+afterEach(async () => {
+  await Promise.all(pages.splice(0).map((page) => page.context().close()));
+  expect(pageErrors).toEqual([]);
+});
+
+async function openPage(hash = '', context: BrowserContextOptions = {}): Promise<Page> {
+  const browserContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, ...context });
+  const page = await browserContext.newPage();
+  pages.push(page);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  await page.goto(`${server.url}/${hash}`);
+  return page;
+}
+
+/** Records every state of the story text with the heading above it, to check what streaming showed. */
+async function recordStoryText(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const records: { title: string; text: string }[] = [];
+    window.storyTextRecords = records;
+    const text = document.getElementById('story-text')!;
+    const title = document.getElementById('story-title')!;
+    const shown = () => Array.from(text.children, (paragraph: any) => paragraph.textContent ?? '').join('\n');
+    new MutationObserver(() => records.push({ title: title.textContent ?? '', text: shown() })).observe(text, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  });
+}
+
+/** The story as the page shows it: one paragraph a line. */
+async function shownText(page: Page): Promise<string> {
+  return page.locator('#story-text p').evaluateAll((paragraphs) => paragraphs.map((paragraph: any) => paragraph.textContent ?? '').join('\n'));
+}
+
+async function storyTextRecords(page: Page): Promise<{ title: string; text: string }[]> {
+  return page.evaluate(() => window.storyTextRecords as { title: string; text: string }[]);
+}
+
+/** Makes a story through the API (not the page), with the story agent's reply given. */
+async function seedStory(title: string): Promise<StoryFieldsFragment> {
+  ollama.options.replies.story = `Title: ${title}\n\nOnce there was a tale called ${title}. It ended well.`;
+  const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: `a story about ${title}` } });
+  const events = await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
+  const storyId = events.at(-1)!.generationProgress.storyId!;
+  ollama.options.replies.story = DEFAULT_REPLIES.story;
+  const { story } = await server.query(StoryDocument, { id: storyId });
+  return story!;
+}
+
+async function loadedImages(page: Page): Promise<number> {
+  return page.locator('#images img').evaluateAll((images) => images.filter((img: any) => img.complete && img.naturalWidth > 0).length);
+}
+
+describe('the web page', () => {
+  it('streams the story text while it is written, then shows the character, background and combined pictures', async () => {
+    ollama.options.tokenDelayMs.story = 25;
+    const character = DEFAULT_REPLIES.character;
+    const setting = DEFAULT_REPLIES.background;
+    const page = await openPage();
+    await recordStoryText(page);
+
+    await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await page.getByLabel('Picture style').selectOption('watercolor');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    // Some text is on the page while the stage is still "Writing the story".
+    await page.waitForFunction(
+      () =>
+        document.getElementById('progress-panel')?.dataset.status === 'GENERATING_STORY' &&
+        (document.getElementById('story-text')?.textContent ?? '').includes('Mara') &&
+        document.getElementById('stage')?.textContent === 'Writing the story',
+    );
+    const partial = await shownText(page);
+
+    await page.getByRole('heading', { name: TITLE }).waitFor();
+    await page.locator('#progress-panel[data-status="COMPLETED"]').waitFor();
+    await page.getByRole('heading', { name: 'Your story is ready' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#images img').length === 3);
+    await page.waitForFunction(() => [...document.querySelectorAll('#images img')].every((img: any) => img.complete && img.naturalWidth > 0));
+    expect(await loadedImages(page)).toBe(3);
+
+    const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())?.[1];
+    expect(storyId).toBeTruthy();
+    const { story } = await server.query(StoryDocument, { id: storyId! });
+    expect(story!.title).toBe(TITLE);
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(story!.storyText.length);
+    expect(await shownText(page)).toBe(story!.storyText);
+    expect(await page.locator('#progress-bar').evaluate((bar: any) => bar.value)).toBe(100);
+
+    // The stream grew the text a piece at a time, and never showed the title line.
+    const streamed = (await storyTextRecords(page)).filter((record) => record.title === 'Your story');
+    expect(streamed.length).toBeGreaterThan(3);
+    for (const record of streamed) expect(story!.storyText.startsWith(record.text)).toBe(true);
+    expect(streamed.at(-1)!.text).toBe(story!.storyText);
+
+    await expect(page.getByRole('img', { name: `The character: ${character}` }).count()).resolves.toBe(1);
+    await expect(page.getByRole('img', { name: `The setting: ${setting}` }).count()).resolves.toBe(1);
+    await expect(page.getByRole('img', { name: `${TITLE}: the character in the scene` }).count()).resolves.toBe(1);
+    await page.locator(`#history-list a[href="#/story/${storyId}"][aria-current="page"]`).waitFor();
+    expect(a1111.calls.at(-1)!.prompt).toContain('watercolor');
+
+    const firstText = await page.evaluate(() => performance.measure('first-text', 'story-agent:submit', 'story-agent:first-text').duration);
+    process.stdout.write(`web: first story text ${firstText.toFixed(0)} ms after Generate (fake servers)\n`);
+    await fs.writeFile(path.join(artifacts, 'timings.json'), `${JSON.stringify({ firstStoryTextMs: Math.round(firstText), at: new Date().toISOString() }, null, 2)}\n`);
+    await page.screenshot({ path: path.join(artifacts, 'story-page.png'), fullPage: true });
+  });
+
+  it('opens a past story from the list, newest first, on a phone-sized screen, and downloads it as one self-contained HTML file', async () => {
+    const older = await seedStory('The Owl Who Counted Stars');
+    const newer = await seedStory('The Baker of Cloud Bread');
+    const page = await openPage('', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+
+    const titles = page.locator('#history-list .history-title');
+    await titles.first().waitFor();
+    expect((await titles.allTextContents()).slice(0, 2)).toEqual([newer.title, older.title]);
+
+    await page.getByRole('link', { name: new RegExp(older.title) }).click();
+    await page.getByRole('heading', { name: older.title, level: 2 }).waitFor();
+    expect(page.url()).toContain(`#/story/${older.id}`);
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('story-title');
+    await page.waitForFunction(() => document.querySelectorAll('#images img').length === 3);
+    await expect(shownText(page)).resolves.toBe(older.storyText);
+    // Nothing sticks out sideways on a phone.
+    await expect(page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).resolves.toBe(true);
+    await page.screenshot({ path: path.join(artifacts, 'story-phone.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as HTML' }).click()]);
+    expect(download.suggestedFilename()).toBe('the-owl-who-counted-stars.html');
+    const html = await fs.readFile((await download.path())!, 'utf8');
+    expect(html).toContain(`<h1>${older.title}</h1>`);
+    expect(html).toContain('It ended well.');
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(3);
+    expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
+  });
+
+  it('can be used with the keyboard alone: generate, then cancel while the story is being written', async () => {
+    ollama.options.tokenDelayMs.story = 150;
+    const page = await openPage();
+
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Skip to the story form');
+    await page.keyboard.press('Enter');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('prompt');
+    await page.keyboard.type('a clockmaker who loses an hour');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('style');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('generate');
+    await page.keyboard.press('Enter');
+
+    // Focus moves to the progress heading; the next Tab reaches Cancel.
+    await page.locator('#progress-title:focus').waitFor();
+    await page.waitForFunction(() => (document.getElementById('story-text')?.textContent ?? '').length > 0);
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('cancel');
+    await page.keyboard.press('Enter');
+
+    await page.getByRole('heading', { name: 'Cancelled' }).waitFor();
+    await page.getByText('The generation was cancelled.').waitFor();
+    await page.locator('#cancel').waitFor({ state: 'hidden' });
+    const sessionId = /#\/session\/([0-9a-f-]+)$/.exec(page.url())![1];
+    const { generationSession } = await server.query(GenerationSessionDocument, { id: sessionId });
+    expect(generationSession).toMatchObject({ status: 'CANCELLED', story: null });
+  });
+
+  it('explains an empty prompt in plain words next to the field, and starts nothing', async () => {
+    const page = await openPage();
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    const error = page.locator('#prompt-error');
+    await error.waitFor();
+    await expect(error.textContent()).resolves.toBe('The prompt is empty: describe the story you want in 1 to 2000 characters.');
+    await expect(page.getByLabel(PROMPT_LABEL).getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('prompt');
+    expect(page.url()).toBe(`${server.url}/`);
+
+    // Typing clears the complaint.
+    await page.getByLabel(PROMPT_LABEL).fill('a fox');
+    await error.waitFor({ state: 'hidden' });
+  });
+
+  it('says in plain words why a story could not be written', async () => {
+    ollama.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
+    const page = await openPage();
+    await page.getByLabel(PROMPT_LABEL).fill('a dragon who is afraid of the dark');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    const alert = page.locator('#alert');
+    await alert.waitFor();
+    const message = await alert.textContent();
+    expect(message).toMatch(/^The story could not be written\. Ollama at http:\/\/127\.0\.0\.1:\d+ failed while writing the story with model llama3\.2 \(HTTP 500: CUDA out of memory\)/);
+    await page.getByRole('heading', { name: 'The story could not be written' }).waitFor();
+    await expect(page.locator('#story').isHidden()).resolves.toBe(true);
+  });
+
+  it('keeps the story and explains in plain words when the pictures could not be painted', async () => {
+    a1111.options.failWith = { status: 500, body: '{"error":"RuntimeError","detail":"out of VRAM"}' };
+    const page = await openPage();
+    await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    await page.getByRole('heading', { name: 'Your story is ready' }).waitFor();
+    const warnings = page.getByRole('region', { name: 'Not everything worked' });
+    await warnings.waitFor();
+    const items = await warnings.getByRole('listitem').allTextContents();
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.some((item) => item.includes(`AUTOMATIC1111 at ${a1111.url} answered HTTP 500`))).toBe(true);
+    await page.getByRole('heading', { name: TITLE }).waitFor();
+    await page.locator('#images').waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Download as HTML' }).waitFor();
+  });
+
+  it('deletes a story only after confirmation', async () => {
+    const story = await seedStory('The Kite That Would Not Land');
+    const page = await openPage(`#/story/${story.id}`);
+    await page.getByRole('heading', { name: story.title, level: 2 }).waitFor();
+
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this story?' });
+    await dialog.waitFor();
+    await expect(dialog.textContent()).resolves.toContain(`“${story.title}” and its pictures will be deleted.`);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await expect(server.query(StoryDocument, { id: story.id }).then((data) => data.story?.id)).resolves.toBe(story.id);
+
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByText(`Deleted “${story.title}”.`).waitFor();
+    await page.locator(`#history-list a[href="#/story/${story.id}"]`).waitFor({ state: 'detached' });
+    await expect(page.locator('#story').isHidden()).resolves.toBe(true);
+    await expect(server.query(StoryDocument, { id: story.id })).resolves.toEqual({ story: null });
+  });
+
+  it('resumes the progress after the WebSocket drops, without losing or repeating story text', async () => {
+    ollama.options.tokenDelayMs.story = 20;
+    const page = await openPage();
+    let connections = 0;
+    await page.routeWebSocket(/\/graphql$/, (ws) => {
+      connections += 1;
+      const upstream = ws.connectToServer();
+      if (connections > 1) return;
+      // The first connection is cut after a few story chunks.
+      let events = 0;
+      upstream.onMessage((message) => {
+        ws.send(message);
+        if (String(message).includes('"storyTextDelta":"') && ++events === 8) {
+          void ws.close({ code: 1001, reason: 'test drops the connection' });
+          void upstream.close();
+        }
+      });
+    });
+    await recordStoryText(page);
+
+    await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.getByRole('heading', { name: 'Your story is ready' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#images img').length === 3);
+    expect(connections).toBe(2);
+
+    const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())![1];
+    const { story } = await server.query(StoryDocument, { id: storyId });
+    const streamed = (await storyTextRecords(page)).filter((record) => record.title === 'Your story');
+    for (const record of streamed) expect(story!.storyText.startsWith(record.text)).toBe(true);
+    expect(streamed.at(-1)!.text).toBe(story!.storyText);
+  });
+});
