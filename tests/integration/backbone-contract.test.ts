@@ -7,9 +7,10 @@ import { BullMqJobQueue } from '../../src/services/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from '../../src/services/jobs/in-process-job-queue.js';
 import { RetryLater, type Job, type JobQueue, type RetryPolicy } from '../../src/services/jobs/job-queue.js';
 import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
-import type { ProgressBus, ProgressEvent, ProgressUpdate } from '../../src/services/progress/progress-bus.js';
+import type { ProgressBus, ProgressEvent } from '../../src/services/progress/progress-bus.js';
 import { RedisProgressBus } from '../../src/services/progress/redis-progress-bus.js';
 import { createRedis } from '../../src/services/redis/redis-connection.js';
+import { progressUpdate } from '../support/progress-updates.js';
 import { createRedisNamespace } from '../support/redis.js';
 
 /**
@@ -83,20 +84,6 @@ const backbones = {
   },
 };
 
-function update(sessionId: string, overrides: Partial<ProgressUpdate> = {}): ProgressUpdate {
-  return {
-    sessionId,
-    status: GenerationStatus.GENERATING_STORY,
-    progressPercentage: 10,
-    stage: 'Writing the story',
-    storyTextDelta: null,
-    storyTextReset: false,
-    errorMessage: null,
-    warnings: [],
-    storyId: null,
-    ...overrides,
-  };
-}
 
 async function take(iterable: AsyncIterable<ProgressEvent>, count: number): Promise<ProgressEvent[]> {
   const events: ProgressEvent[] = [];
@@ -114,9 +101,9 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
       const session = randomUUID();
       const subscription = await b.subscribe(session);
       const received = take(subscription, 3);
-      await a.publish(update(session, { progressPercentage: 10 }));
-      await a.publish(update(session, { progressPercentage: 11, storyTextDelta: 'Once ' }));
-      await a.publish(update(session, { progressPercentage: 12, warnings: ['careful'] }));
+      await a.publish(progressUpdate(session, { progressPercentage: 10 }));
+      await a.publish(progressUpdate(session, { progressPercentage: 11, storyTextDelta: 'Once ' }));
+      await a.publish(progressUpdate(session, { progressPercentage: 12, warnings: ['careful'] }));
       const events = await received;
       expect(events.map((event) => [event.seq, event.progressPercentage, event.storyTextDelta])).toEqual([
         [1, 10, null],
@@ -133,10 +120,10 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
       const { a, b } = backbone.bus();
       const session = randomUUID();
       expect(await b.snapshot(session)).toBeNull();
-      await a.publish(update(session, { storyTextDelta: 'Once upon ' }));
-      await a.publish(update(session, { storyTextDelta: 'a time.', progressPercentage: 20 }));
+      await a.publish(progressUpdate(session, { storyTextDelta: 'Once upon ' }));
+      await a.publish(progressUpdate(session, { storyTextDelta: 'a time.', progressPercentage: 20 }));
       expect(await b.snapshot(session)).toMatchObject({ seq: 2, progressPercentage: 20, storyTextSoFar: 'Once upon a time.', warnings: [] });
-      await a.publish(update(session, { status: GenerationStatus.COMPLETED, progressPercentage: 100 }));
+      await a.publish(progressUpdate(session, { status: GenerationStatus.COMPLETED, progressPercentage: 100 }));
       expect(await b.snapshot(session)).toBeNull();
     });
 
@@ -145,10 +132,10 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
       const [mine, other] = [randomUUID(), randomUUID()];
       const subscription = await b.subscribe(mine);
       const received = take(subscription, 2);
-      await a.publish(update(other));
-      await a.publish(update(mine, { progressPercentage: 15 }));
-      await a.publish(update(other));
-      await a.publish(update(mine, { progressPercentage: 16 }));
+      await a.publish(progressUpdate(other));
+      await a.publish(progressUpdate(mine, { progressPercentage: 15 }));
+      await a.publish(progressUpdate(other));
+      await a.publish(progressUpdate(mine, { progressPercentage: 16 }));
       expect((await received).map((event) => [event.sessionId, event.progressPercentage])).toEqual([
         [mine, 15],
         [mine, 16],
@@ -158,9 +145,9 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
     it('starts the snapshot text over when an event says the story text was reset', async () => {
       const { a, b } = backbone.bus();
       const session = randomUUID();
-      await a.publish(update(session, { storyTextDelta: 'A first try that ' }));
-      await a.publish(update(session, { storyTextDelta: 'Once', storyTextReset: true }));
-      await a.publish(update(session, { storyTextDelta: ' upon a time.' }));
+      await a.publish(progressUpdate(session, { storyTextDelta: 'A first try that ' }));
+      await a.publish(progressUpdate(session, { storyTextDelta: 'Once', storyTextReset: true }));
+      await a.publish(progressUpdate(session, { storyTextDelta: ' upon a time.' }));
       expect((await b.snapshot(session))!.storyTextSoFar).toBe('Once upon a time.');
     });
   });

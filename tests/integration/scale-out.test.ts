@@ -193,35 +193,42 @@ describe('a worker that dies', () => {
 });
 
 describe('Redis restarted during a run', () => {
-  it('loses no queued session: a job that vanished with Redis is queued again from the database', async () => {
+  /** Runs the test against a Redis server of its own, which it may stop and start. */
+  async function withPrivateRedis(test: (redisServer: Awaited<ReturnType<typeof createPrivateRedis>>) => Promise<void>): Promise<void> {
     const privateRedis = await createPrivateRedis();
     await privateRedis.start();
     try {
       redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
-      const api = await start('api');
-      const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'queued while Redis restarts' } });
-      // Redis keeps nothing on disk here: the waiting job is gone after this.
-      await privateRedis.stop();
-      await privateRedis.start();
-      await start('worker');
-      await expect
-        .poll(
-          async () => (await client(api).query(GenerationSessionDocument, { id: startGeneration.id })).generationSession!.status,
-          { timeout: 20_000, interval: 200 },
-        )
-        .toBe('COMPLETED');
-      expect(await storyRows()).toBe(1);
+      await test(privateRedis);
     } finally {
       await Promise.all(processes.splice(0).map((child) => child.kill('SIGKILL')));
       await privateRedis.stop();
     }
-  });
+  }
 
-  it('loses no running session: the generation completes once Redis is back', async () => {
-    const privateRedis = await createPrivateRedis();
-    await privateRedis.start();
-    try {
-      redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
+  async function completes(api: ServerProcess, sessionId: string): Promise<void> {
+    await expect
+      .poll(async () => (await client(api).query(GenerationSessionDocument, { id: sessionId })).generationSession!.status, {
+        timeout: 20_000,
+        interval: 200,
+      })
+      .toBe('COMPLETED');
+  }
+
+  it('loses no queued session: a job that vanished with Redis is queued again from the database', () =>
+    withPrivateRedis(async (redisServer) => {
+      const api = await start('api');
+      const { startGeneration } = await client(api).query(StartGenerationDocument, { input: { prompt: 'queued while Redis restarts' } });
+      // Redis keeps nothing on disk here: the waiting job is gone after this.
+      await redisServer.stop();
+      await redisServer.start();
+      await start('worker');
+      await completes(api, startGeneration.id);
+      expect(await storyRows()).toBe(1);
+    }));
+
+  it('loses no running session: the generation completes once Redis is back', () =>
+    withPrivateRedis(async (redisServer) => {
       ollama.options.tokenDelayMs.story = 20;
       a1111.options.latencyMs = 800;
       const api = await start('api');
@@ -230,22 +237,13 @@ describe('Redis restarted during a run', () => {
       const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
       await subscription.waitFor((event) => (event.generationProgress.storyTextDelta ?? '') !== '');
 
-      await privateRedis.stop();
+      await redisServer.stop();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      await privateRedis.start();
+      await redisServer.start();
 
-      await expect
-        .poll(
-          async () => (await client(api).query(GenerationSessionDocument, { id: startGeneration.id })).generationSession!.status,
-          { timeout: 20_000, interval: 200 },
-        )
-        .toBe('COMPLETED');
+      await completes(api, startGeneration.id);
       expect(await storyRows()).toBe(1);
       const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });
       expect(generationSession!.story!.images).toHaveLength(3);
-    } finally {
-      await Promise.all(processes.splice(0).map((child) => child.kill('SIGKILL')));
-      await privateRedis.stop();
-    }
-  });
+    }));
 });

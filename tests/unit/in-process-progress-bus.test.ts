@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { GenerationStatus } from '../../src/entities/enums.js';
 import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
-import type { ProgressEvent, ProgressSubscription, ProgressUpdate } from '../../src/services/progress/progress-bus.js';
+import type { ProgressEvent, ProgressSubscription } from '../../src/services/progress/progress-bus.js';
+import { progressUpdate } from '../support/progress-updates.js';
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-function update(sessionId: string, patch: Partial<ProgressUpdate> = {}): ProgressUpdate {
-  return {
-    sessionId,
-    status: GenerationStatus.GENERATING_STORY,
-    progressPercentage: 10,
-    stage: 'Writing the story',
-    storyTextDelta: null,
-    storyTextReset: false,
-    errorMessage: null,
-    warnings: [],
-    storyId: null,
-    ...patch,
-  };
-}
 
 /** Iterates a subscription in the background; `ended` resolves when the iterator finishes. */
 function collect(subscription: ProgressSubscription): { events: ProgressEvent[]; ended: Promise<void> } {
@@ -36,11 +23,11 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const a = collect(await bus.subscribe('a'));
     const b = collect(await bus.subscribe('b'));
-    await bus.publish(update('a'));
-    await bus.publish(update('b'));
-    await bus.publish(update('a'));
-    await bus.publish(update('a'));
-    await bus.publish(update('b'));
+    await bus.publish(progressUpdate('a'));
+    await bus.publish(progressUpdate('b'));
+    await bus.publish(progressUpdate('a'));
+    await bus.publish(progressUpdate('a'));
+    await bus.publish(progressUpdate('b'));
     await settle();
     expect(a.events.map((event) => event.seq)).toEqual([1, 2, 3]);
     expect(b.events.map((event) => event.seq)).toEqual([1, 2]);
@@ -51,8 +38,8 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const a = collect(await bus.subscribe('a'));
     for (let percent = 10; percent <= 15; percent++) {
-      await bus.publish(update('a', { progressPercentage: percent }));
-      await bus.publish(update('other', { progressPercentage: 99 }));
+      await bus.publish(progressUpdate('a', { progressPercentage: percent }));
+      await bus.publish(progressUpdate('other', { progressPercentage: 99 }));
     }
     await settle();
     expect(a.events.every((event) => event.sessionId === 'a')).toBe(true);
@@ -62,12 +49,12 @@ describe('InProcessProgressBus', () => {
 
   it('buffers events published after subscribe() but before iteration starts', async () => {
     const bus = new InProcessProgressBus();
-    await bus.publish(update('a', { stage: 'before subscribe' }));
+    await bus.publish(progressUpdate('a', { stage: 'before subscribe' }));
     const subscription = await bus.subscribe('a');
-    await bus.publish(update('a', { stage: 'one' }));
-    await bus.publish(update('a', { stage: 'two' }));
+    await bus.publish(progressUpdate('a', { stage: 'one' }));
+    await bus.publish(progressUpdate('a', { stage: 'two' }));
     const { events } = collect(subscription);
-    await bus.publish(update('a', { stage: 'three' }));
+    await bus.publish(progressUpdate('a', { stage: 'three' }));
     await settle();
     expect(events.map((event) => event.stage)).toEqual(['one', 'two', 'three']);
     expect(events.map((event) => event.seq)).toEqual([2, 3, 4]);
@@ -78,8 +65,8 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const first = collect(await bus.subscribe('a'));
     const second = collect(await bus.subscribe('a'));
-    await bus.publish(update('a', { progressPercentage: 11 }));
-    await bus.publish(update('a', { progressPercentage: 12 }));
+    await bus.publish(progressUpdate('a', { progressPercentage: 11 }));
+    await bus.publish(progressUpdate('a', { progressPercentage: 12 }));
     await settle();
     expect(first.events.map((event) => event.progressPercentage)).toEqual([11, 12]);
     expect(second.events).toEqual(first.events);
@@ -88,9 +75,9 @@ describe('InProcessProgressBus', () => {
 
   it('snapshot() accumulates storyTextSoFar from the deltas and keeps the latest state', async () => {
     const bus = new InProcessProgressBus();
-    await bus.publish(update('a', { storyTextDelta: 'Once ', progressPercentage: 11 }));
-    await bus.publish(update('a', { storyTextDelta: null, progressPercentage: 12 }));
-    await bus.publish(update('a', { storyTextDelta: 'upon a time.', progressPercentage: 13, warnings: ['w1'] }));
+    await bus.publish(progressUpdate('a', { storyTextDelta: 'Once ', progressPercentage: 11 }));
+    await bus.publish(progressUpdate('a', { storyTextDelta: null, progressPercentage: 12 }));
+    await bus.publish(progressUpdate('a', { storyTextDelta: 'upon a time.', progressPercentage: 13, warnings: ['w1'] }));
     const snapshot = await bus.snapshot('a');
     expect(snapshot).toMatchObject({
       sessionId: 'a',
@@ -104,7 +91,7 @@ describe('InProcessProgressBus', () => {
 
   it("snapshot() returns a copy: changing it does not change the bus's state", async () => {
     const bus = new InProcessProgressBus();
-    await bus.publish(update('a', { warnings: ['w1'] }));
+    await bus.publish(progressUpdate('a', { warnings: ['w1'] }));
     const snapshot = (await bus.snapshot('a'))!;
     snapshot.warnings.push('mutated');
     expect((await bus.snapshot('a'))!.warnings).toEqual(['w1']);
@@ -112,7 +99,7 @@ describe('InProcessProgressBus', () => {
 
   it('snapshot() is null for a session never published', async () => {
     const bus = new InProcessProgressBus();
-    await bus.publish(update('a'));
+    await bus.publish(progressUpdate('a'));
     expect(await bus.snapshot('unknown')).toBeNull();
   });
 
@@ -121,9 +108,9 @@ describe('InProcessProgressBus', () => {
     async (status) => {
       const bus = new InProcessProgressBus();
       const a = collect(await bus.subscribe('a'));
-      await bus.publish(update('a', { storyTextDelta: 'text' }));
+      await bus.publish(progressUpdate('a', { storyTextDelta: 'text' }));
       expect(await bus.snapshot('a')).not.toBeNull();
-      await bus.publish(update('a', { status, progressPercentage: 100 }));
+      await bus.publish(progressUpdate('a', { status, progressPercentage: 100 }));
       expect(await bus.snapshot('a')).toBeNull();
       await settle();
       expect(a.events.map((event) => event.status)).toEqual([GenerationStatus.GENERATING_STORY, status]);
@@ -136,7 +123,7 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const a = collect(await bus.subscribe('a'));
     const b = collect(await bus.subscribe('b'));
-    await bus.publish(update('a'));
+    await bus.publish(progressUpdate('a'));
     await settle();
     await bus.close();
     await a.ended;
@@ -149,10 +136,10 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const subscription = await bus.subscribe('a');
     const { events, ended } = collect(subscription);
-    await bus.publish(update('a', { stage: 'seen' }));
+    await bus.publish(progressUpdate('a', { stage: 'seen' }));
     await settle();
     subscription.close();
-    await bus.publish(update('a', { stage: 'after close' }));
+    await bus.publish(progressUpdate('a', { stage: 'after close' }));
     await ended;
     expect(events.map((event) => event.stage)).toEqual(['seen']);
   });
@@ -161,7 +148,7 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const subscription = await bus.subscribe('a');
     subscription.close();
-    await bus.publish(update('a'));
+    await bus.publish(progressUpdate('a'));
     const { events, ended } = collect(subscription);
     await ended;
     expect(events).toEqual([]);
@@ -171,12 +158,12 @@ describe('InProcessProgressBus', () => {
     const bus = new InProcessProgressBus();
     const first = await bus.subscribe('a');
     const other = collect(await bus.subscribe('a'));
-    await bus.publish(update('a', { stage: 'one' }));
+    await bus.publish(progressUpdate('a', { stage: 'one' }));
     for await (const event of first) {
       expect(event.stage).toBe('one');
       break;
     }
-    await bus.publish(update('a', { stage: 'two' }));
+    await bus.publish(progressUpdate('a', { stage: 'two' }));
     const rest = collect(first);
     await rest.ended;
     expect(rest.events).toEqual([]);
