@@ -23,6 +23,12 @@ export interface FakeOllamaOptions {
   /** Delay before the first line. */
   firstTokenDelayMs: Record<Agent, number>;
   failures: Partial<Record<Agent, Failure>>;
+  /**
+   * Load benchmarks: the story is sent as a `Title: Bench` line, then one token per body token of
+   * the reply, each ` t<emission time in ms>` (performance.timeOrigin + performance.now(), sub-ms),
+   * so a client can tell how long each token took to reach it. Off by default.
+   */
+  stampStoryTokens?: boolean;
 }
 
 export interface ChatRequestRecord {
@@ -37,6 +43,8 @@ export interface ChatTiming {
   /** performance.now() at the request and at the closing line. */
   startedAt: number;
   endedAt?: number;
+  /** With stampStoryTokens: how many stamped story tokens were written. */
+  stampsSent?: number;
 }
 
 export interface FakeOllama {
@@ -138,7 +146,8 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
           : {}),
       })}\n`;
 
-    const tokens = tokenize(options.replies[agent]);
+    const stamped = options.stampStoryTokens === true && agent === 'story';
+    const tokens = stamped ? ['Title: Bench\n', ...tokenize(options.replies.story.split('\n').slice(1).join('\n'))] : tokenize(options.replies[agent]);
     await sleep(options.firstTokenDelayMs[agent]);
     for (const [index, token] of tokens.entries()) {
       if (gone) return;
@@ -146,7 +155,12 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
         res.socket?.destroy();
         return;
       }
-      res.write(line(token, false));
+      if (stamped && index > 0) {
+        res.write(line(` t${(performance.timeOrigin + performance.now()).toFixed(3)}`, false));
+        timing.stampsSent = (timing.stampsSent ?? 0) + 1;
+      } else {
+        res.write(line(token, false));
+      }
       if (options.tokenDelayMs[agent] > 0) await sleep(options.tokenDelayMs[agent]);
     }
     if (gone) return;

@@ -64,6 +64,25 @@ afterEach(() => {
 
 describe('GenerationReporter', () => {
   describe('storyText', () => {
+    it('folds text that arrives while a slow bus is still sending into the next event, instead of an event per chunk', async () => {
+      const { reporter, bus, events } = await setup();
+      const publish = bus.publish.bind(bus);
+      // Each publish takes 100 ms, as a Redis round trip under load might.
+      bus.publish = async (update) => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return publish(update);
+      };
+      reporter.storyText('One ', 11);
+      await vi.advanceTimersByTimeAsync(20); // first flush: its publish is now in flight
+      for (const chunk of ['two ', 'three ', 'four ']) {
+        reporter.storyText(chunk, 12);
+        await vi.advanceTimersByTimeAsync(20);
+      }
+      await vi.advanceTimersByTimeAsync(400);
+      await settle();
+      expect(events.map((event) => event.storyTextDelta)).toEqual(['One ', 'two three four ']);
+    });
+
     it('sends deltas arriving within 16 ms as one event carrying their concatenation', async () => {
       const { reporter, events } = await setup();
       reporter.storyText('Once ', 11);

@@ -1,7 +1,7 @@
 import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../database/story-repository.js';
-import type { ProgressBus } from './progress-bus.js';
+import type { ProgressBus, ProgressUpdate } from './progress-bus.js';
 import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */
@@ -39,6 +39,8 @@ export class GenerationReporter {
   }
 
   private resetStoryText = false;
+  private textQueued = false;
+  private sentPercent = 0;
 
   /** Whether any story text has gone out to subscribers in this run. */
   hasShownStoryText = false;
@@ -75,11 +77,19 @@ export class GenerationReporter {
   async flushText(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    if (this.pendingText === '') return;
-    const text = this.pendingText;
-    this.pendingText = '';
-    this.hasShownStoryText = true;
-    this.publish(text);
+    if (this.pendingText !== '' && !this.textQueued) {
+      this.textQueued = true;
+      // The text is taken when its turn to be sent comes, so whatever arrives while a slow
+      // bus is still sending earlier events rides along instead of queueing an event per chunk.
+      this.send(() => {
+        this.textQueued = false;
+        const text = this.pendingText;
+        this.pendingText = '';
+        if (text === '') return null;
+        this.hasShownStoryText = true;
+        return this.update(text, null);
+      });
+    }
     await this.publishing;
   }
 
@@ -150,9 +160,14 @@ export class GenerationReporter {
   }
 
   private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
+    const update = this.update(storyTextDelta, errorMessage);
+    this.send(() => update);
+  }
+
+  private update(storyTextDelta: string | null, errorMessage: string | null): ProgressUpdate {
     const storyTextReset = this.resetStoryText;
     this.resetStoryText = false;
-    const update = {
+    return {
       sessionId: this.sessionId,
       status: this.status,
       progressPercentage: this.percent,
@@ -163,11 +178,25 @@ export class GenerationReporter {
       warnings: [...this.warnings],
       storyId: this.storyId,
     };
-    // Chained so events leave in the order they were made, whatever the bus's latency. Once
-    // cancelled or interrupted, whoever aborted the run speaks for the session: checked at
-    // send time, so nothing queued before the abort slips out after it.
-    this.publishing = this.publishing.then(() => (this.signal.aborted ? undefined : this.bus.publish(update))).catch((error: unknown) => {
-      this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');
-    });
+  }
+
+  /**
+   * Chained so events leave in the order they were made, whatever the bus's latency. Once
+   * cancelled or interrupted, whoever aborted the run speaks for the session: checked at
+   * send time, so nothing queued before the abort slips out after it.
+   */
+  private send(next: () => ProgressUpdate | null): void {
+    this.publishing = this.publishing
+      .then(() => {
+        const update = this.signal.aborted ? null : next();
+        if (!update) return;
+        // Built at different moments, events still never show the bar going back.
+        update.progressPercentage = Math.max(update.progressPercentage, this.sentPercent);
+        this.sentPercent = update.progressPercentage;
+        return this.bus.publish(update);
+      })
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');
+      });
   }
 }
