@@ -40,7 +40,7 @@ export interface AppOptions {
 }
 
 /** The image backend IMAGE_BACKEND names; null for none. */
-export function createImageGenerator(config: AppConfig['images'], logger: Logger = createLogger('info')): ImageGenerator | null {
+export function createImageGenerator(config: AppConfig['images'], logger: Logger): ImageGenerator | null {
   switch (config.backend) {
     case 'automatic1111':
       return new Automatic1111ImageGenerator({ url: config.automatic1111Url!, steps: config.automatic1111Steps, timeoutMs: config.automatic1111TimeoutMs });

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_PROVIDERS, parseProviderList } from './services/images/onnx/execution-providers.js';
+import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
 
 /**
  * Every setting the server reads, validated once at start-up. Each variable is
@@ -37,13 +39,27 @@ const environmentSchema = z.object({
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
 
-  IMAGE_BACKEND: z.enum(['none', 'automatic1111']).optional(),
+  IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
   AUTOMATIC1111_URL: httpUrl.optional(),
   AUTOMATIC1111_STEPS: z.coerce.number().int().min(1).max(150).default(20),
   AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
   IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   IMAGE_HEIGHT: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(4096 * 4096),
+  SD_MODEL_DIR: z.string().min(1).optional(),
+  ORT_EXECUTION_PROVIDERS: z
+    .string()
+    .default(DEFAULT_PROVIDERS)
+    .transform((value, context) => {
+      try {
+        return parseProviderList(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  NUM_INFERENCE_STEPS: z.coerce.number().int().min(1).max(150).optional(),
+  GUIDANCE_SCALE: z.coerce.number().min(0).max(30).optional(),
 
   GENERATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
@@ -67,7 +83,7 @@ const environmentSchema = z.object({
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
 const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist/web', import.meta.url));
 
-export type ImageBackendName = 'none' | 'automatic1111';
+export type ImageBackendName = 'none' | 'automatic1111' | 'onnx';
 
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
@@ -95,6 +111,13 @@ export interface AppConfig {
     width: number;
     height: number;
     maxInputPixels: number;
+    /** IMAGE_BACKEND=onnx: a Stable Diffusion export in the diffusers/Optimum ONNX layout. */
+    sdModelDir: string;
+    /** Tried in order; the first that loads is used. */
+    ortExecutionProviders: string[];
+    /** Unset: the model's own defaults (turbo 1 step, LCM 4, others 25). */
+    numInferenceSteps: number | undefined;
+    guidanceScale: number | undefined;
   };
   generation: {
     /** Runs at once in an all-in-one process. */
@@ -127,15 +150,17 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
   }
   const env = parsed.data;
 
-  // An A1111 URL on its own is a clear enough wish for images; otherwise images stay off.
-  const backend: ImageBackendName = env.IMAGE_BACKEND ?? (env.AUTOMATIC1111_URL ? 'automatic1111' : 'none');
+  const dataDir = path.resolve(env.DATA_DIR);
+  const sdModelDir = path.resolve(env.SD_MODEL_DIR ?? path.join(dataDir, 'models', 'sd'));
+  // An A1111 URL on its own is a clear enough wish for images; so is a pulled model; otherwise images stay off.
+  const backend: ImageBackendName =
+    env.IMAGE_BACKEND ?? (env.AUTOMATIC1111_URL ? 'automatic1111' : looksLikeModelDir(sdModelDir) ? 'onnx' : 'none');
   if (backend === 'automatic1111' && !env.AUTOMATIC1111_URL) {
     throw new ConfigError(
       'Invalid configuration:\n  AUTOMATIC1111_URL: required when IMAGE_BACKEND=automatic1111 (e.g. http://127.0.0.1:7860)',
     );
   }
 
-  const dataDir = path.resolve(env.DATA_DIR);
   return {
     env: env.NODE_ENV,
     host: env.HOST,
@@ -163,6 +188,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       width: env.IMAGE_WIDTH,
       height: env.IMAGE_HEIGHT,
       maxInputPixels: env.MAX_INPUT_PIXELS,
+      sdModelDir,
+      ortExecutionProviders: env.ORT_EXECUTION_PROVIDERS,
+      numInferenceSteps: env.NUM_INFERENCE_STEPS,
+      guidanceScale: env.GUIDANCE_SCALE,
     },
     generation: {
       concurrency: env.GENERATION_CONCURRENCY,

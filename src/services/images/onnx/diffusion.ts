@@ -1,7 +1,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { LoadedModel, TensorSpec } from './model-loader.js';
 import { createScheduler, guidanceScaleEmbedding } from './schedulers.js';
-import { applyGuidance, BatchNoise, packHalf, toHalfBits, toRgbBytes, unpackHalf } from './tensor-math.js';
+import { applyGuidance, BatchNoise, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf, wallClock } from './tensor-math.js';
 
 /**
  * One batch of pictures, text to pixels: tokenize, encode, denoise, decode.
@@ -36,7 +36,8 @@ export interface DiffusionJob {
   steps: number;
   guidanceScale: number;
   isCancelled(): boolean;
-  onStep(done: number, total: number): void;
+  /** After each denoising step; startedAt/endedAt are wall-clock ms (comparable across threads). */
+  onStep(done: number, total: number, startedAt: number, endedAt: number): void;
   warn(message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -49,6 +50,8 @@ export interface DiffusionResult {
 
 export class DiffusionCancelled extends Error {
   override name = 'DiffusionCancelled';
+  /** Wall-clock ms when the cancel was seen. */
+  readonly stoppedAt = wallClock();
   constructor(readonly stepsDone: number) {
     super(`cancelled after ${stepsDone} denoising steps`);
   }
@@ -74,11 +77,13 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
     const [fh, fw] = io.unet.fixedLatentSize;
     throw new DiffusionInputError(`this export only makes ${fw * 8}×${fh * 8} pictures; set IMAGE_WIDTH=${fw * 8} IMAGE_HEIGHT=${fh * 8}`);
   }
+  // Real UNets halve the latents three times; a size that is not a multiple of 64 fails inside the graph.
+  const sizeHint = latentH % 8 || latentW % 8 ? ` (Stable Diffusion needs IMAGE_WIDTH and IMAGE_HEIGHT to be multiples of 64; they are ${width}×${height})` : '';
   const steps = job.steps;
   const embedsGuidance = io.unet.timestepCond !== null;
   const guided = job.guidanceScale > 1 && !embedsGuidance;
   const rowsPerImage = guided ? 2 : 1;
-  const scheduler = createScheduler(model.folder.scheduler, steps);
+  const scheduler = createScheduler(model.schedulerConfig, steps);
   for (const note of scheduler.notes) job.warn(`scheduler: ${note}`);
 
   // --- text ---------------------------------------------------------------------------------
@@ -110,7 +115,7 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
     perImage,
   );
   noise.fill(latents);
-  if (scheduler.initNoiseSigma !== 1) for (let i = 0; i < latents.length; i++) latents[i] *= scheduler.initNoiseSigma;
+  if (scheduler.initNoiseSigma !== 1) scaleInto(latents, latents, scheduler.initNoiseSigma);
 
   // One UNet call for the whole batch when the batch dimension is dynamic; else one per image.
   const groups = unetGroups(io.unet.fixedBatch, batch, rowsPerImage);
@@ -132,37 +137,49 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
     return { group, rows, sampleData, feeds };
   });
   const guidedOutput = new Float32Array(batch * perImage);
+  const stepNoise = new Float32Array(batch * perImage);
   const timings: StepTiming[] = [];
   const total = scheduler.timesteps.length;
 
+  // Set when the previous step's fused pass already wrote this step's UNet input.
+  let prefilled = false;
   for (let index = 0; index < total; index++) {
     cancelCheck(index);
     const stepStartedAt = performance.now();
     let unetMs = 0;
     const t = scheduler.timesteps[index];
     const scale = scheduler.inputScale(index);
+    // A linear step (Euler, Euler ancestral, DDIM, LCM) is fused with guidance: one pass instead of two.
+    const linear = scheduler.linear(index);
+    if (linear && linear.noise !== 0) noise.fill(stepNoise);
+    const writesNext = linear !== null && !unetIsHalf && index + 1 < total;
+    const nextScale = writesNext ? scheduler.inputScale(index + 1) : 1;
     for (const { group, sampleData, feeds } of prepared) {
       const slice = latents.subarray(group.first * perImage, (group.first + group.count) * perImage);
-      // The same scaled latents for the unconditional and the conditional rows.
-      for (let copy = 0; copy < rowsPerImage; copy++) {
-        const target = sampleData.subarray(copy * slice.length, (copy + 1) * slice.length);
-        if (target instanceof Uint16Array) packHalf(slice, target, scale);
-        else for (let i = 0; i < slice.length; i++) target[i] = slice[i] * scale;
-      }
+      if (!prefilled) fillUnetSample(slice, sampleData, rowsPerImage, scale);
       feeds[io.unet.timestep.name] = timestepTensor(io.unet.timestep, t);
       const runStartedAt = performance.now();
-      const outputs = await run(model.sessions.unet, feeds, 'unet');
+      const outputs = await run(model.sessions.unet, feeds, 'unet', sizeHint);
       unetMs += performance.now() - runStartedAt;
       const out = outputs[io.unet.output.name].data as FloatData;
-      const into = guidedOutput.subarray(group.first * perImage, (group.first + group.count) * perImage);
-      if (guided) applyGuidance(out, job.guidanceScale, into);
-      else if (out instanceof Uint16Array) unpackHalf(out, into);
-      else into.set(out);
+      const [from, to] = [group.first * perImage, (group.first + group.count) * perImage];
+      if (linear) {
+        // The UNet is done with sampleData: its first rows become the next step's input.
+        const next = writesNext ? (sampleData as Float32Array).subarray(0, to - from) : null;
+        guidedLinearStep(out, guided ? job.guidanceScale : null, linear, latents.subarray(from, to), stepNoise.subarray(from, to), next, nextScale);
+        if (next) for (let copy = 1; copy < rowsPerImage; copy++) sampleData.copyWithin(copy * next.length, 0, next.length);
+      } else {
+        const into = guidedOutput.subarray(from, to);
+        if (guided) applyGuidance(out, job.guidanceScale, into);
+        else if (out instanceof Uint16Array) unpackHalf(out, into);
+        else into.set(out);
+      }
       outputs[io.unet.output.name].dispose();
     }
-    scheduler.step(index, guidedOutput, latents, noise);
+    if (!linear) scheduler.step(index, guidedOutput, latents, noise);
+    prefilled = writesNext;
+    job.onStep(index + 1, total, performance.timeOrigin + stepStartedAt, wallClock());
     timings.push({ unetMs, otherMs: performance.now() - stepStartedAt - unetMs });
-    job.onStep(index + 1, total);
   }
   cancelCheck(total);
 
@@ -177,7 +194,7 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
   for (const group of vaeGroups) {
     const slice = latents.subarray(group.first * perImage, (group.first + group.count) * perImage);
     const scaled = new Float32Array(slice.length);
-    for (let i = 0; i < slice.length; i++) scaled[i] = slice[i] * inverse;
+    scaleInto(slice, scaled, inverse);
     const input = floatTensor(io.vaeDecoder.latent, scaled, [group.count, channels, latentH, latentW]);
     const outputs = await run(model.sessions.vaeDecoder, { [io.vaeDecoder.latent.name]: input }, 'vae_decoder');
     const decoded = outputs[io.vaeDecoder.output.name];
@@ -188,6 +205,30 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
   }
   const vaeMs = performance.now() - vaeStartedAt;
   return { images, timings: { textEncoderMs, steps: timings, vaeMs, totalMs: performance.now() - startedAt }, steps, guidanceScale: job.guidanceScale };
+}
+
+// Per-element loops live in small functions of their own: V8 optimizes those at once,
+// whereas the same loop inline in runDiffusion (a long async function) ran ~20× slower.
+
+function scaleInto(source: Float32Array, target: Float32Array, scale: number): void {
+  for (let i = 0; i < source.length; i++) target[i] = source[i] * scale;
+}
+
+/** The same scaled latents for the unconditional and the conditional rows: read once, written `copies` times. */
+function fillUnetSample(latents: Float32Array, sample: FloatData, copies: number, scale: number): void {
+  const n = latents.length;
+  if (sample instanceof Uint16Array) {
+    packHalf(latents, sample.subarray(0, n), scale);
+    for (let copy = 1; copy < copies; copy++) sample.copyWithin(copy * n, 0, n);
+  } else if (copies === 2) {
+    for (let i = 0; i < n; i++) {
+      const value = latents[i] * scale;
+      sample[i] = value;
+      sample[n + i] = value;
+    }
+  } else {
+    for (let copy = 0; copy < copies; copy++) scaleInto(latents, sample.subarray(copy * n, (copy + 1) * n), scale);
+  }
 }
 
 interface Group {
@@ -280,11 +321,11 @@ function timestepTensor(spec: TensorSpec, t: number): Tensor {
   }
 }
 
-async function run(session: InferenceSession, feeds: Record<string, Tensor>, component: string): Promise<InferenceSession.ReturnType> {
+async function run(session: InferenceSession, feeds: Record<string, Tensor>, component: string, hint = ''): Promise<InferenceSession.ReturnType> {
   try {
     return await session.run(feeds);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    throw new Error(`ONNX Runtime failed in ${component}: ${message}`, { cause: error });
+    throw new Error(`ONNX Runtime failed in ${component}: ${message}${hint}`, { cause: error });
   }
 }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
 
 /**
@@ -20,6 +21,11 @@ export function parseProviderList(value: string): ProviderName[] {
   if (unknown.length > 0) throw new Error(`unknown execution provider ${unknown.join(', ')} (known: ${KNOWN_PROVIDERS.join(', ')})`);
   if (names.length === 0) throw new Error(`list at least one execution provider (known: ${KNOWN_PROVIDERS.join(', ')})`);
   return [...new Set(names)] as ProviderName[];
+}
+
+/** Every provider in the list failed: a configuration problem, not a broken model. */
+export class NoProviderError extends Error {
+  override name = 'NoProviderError';
 }
 
 /** Why a provider was passed over, in one line. */
@@ -66,7 +72,7 @@ export class ProviderChain {
     let lastError: unknown = null;
     for (const [index, provider] of candidates.entries()) {
       try {
-        const session = await this.factory.create(modelPath, { ...options, executionProviders: [provider] });
+        const session = await this.factory.create(modelPath, { ...providerDefaults(provider), ...options, executionProviders: [provider] });
         return { session, provider };
       } catch (error) {
         lastError = error;
@@ -78,12 +84,23 @@ export class ProviderChain {
       }
     }
     const tried = [...this.failed.entries()].map(([provider, reason]) => `${provider}: ${reason}`).join('; ');
-    throw new Error(`no execution provider in ORT_EXECUTION_PROVIDERS could open the model (${tried}); add cpu to the list`, { cause: lastError });
+    throw new NoProviderError(`no execution provider in ORT_EXECUTION_PROVIDERS (${this.providers.join(',')}) could be used (${tried}); add cpu to the list`, {
+      cause: lastError,
+    });
   }
 
   get fallbacks(): ProviderFallback[] {
     return [...this.failed.entries()].map(([provider, reason]) => ({ provider, reason }));
   }
+}
+
+/**
+ * On the CPU provider ORT would use every core for one UNet run; one is left to
+ * the server's event loop (and the worker's own JS), or WebSocket progress and
+ * queries stall behind inference on small machines.
+ */
+export function providerDefaults(provider: ProviderName): InferenceSession.SessionOptions {
+  return provider === 'cpu' ? { intraOpNumThreads: Math.max(1, os.availableParallelism() - 1) } : {};
 }
 
 function looksLikeProviderProblem(error: unknown): boolean {

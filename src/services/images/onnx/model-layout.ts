@@ -64,6 +64,8 @@ export interface ModelFolder {
   vaeScalingFactor: number;
   /** A human name: the index's `_name_or_path`, the pulled repository, or the folder name. */
   name: string;
+  /** Everything the model is known as (index name, pulled repository, folder), for recognising its family. */
+  aliases: string[];
   paths: { textEncoder: string; unet: string; vaeDecoder: string; tokenizerDir: string };
 }
 
@@ -98,6 +100,7 @@ export function validateModelDir(dir: string): ModelFolder {
     scheduler,
     vaeScalingFactor: typeof vaeConfig.scaling_factor === 'number' ? vaeConfig.scaling_factor : 0.18215,
     name,
+    aliases: [index._name_or_path, source.repo, path.basename(path.resolve(dir))].filter((alias): alias is string => typeof alias === 'string' && alias !== ''),
     paths: {
       textEncoder: file(MODEL_FILES.textEncoder),
       unet: file(MODEL_FILES.unet),

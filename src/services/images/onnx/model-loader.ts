@@ -1,7 +1,7 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ClipTokenizer } from './clip-tokenizer.js';
-import { ProviderChain, type ProviderFallback, type ProviderName, type SessionFactory } from './execution-providers.js';
-import { ModelLayoutError, validateModelDir, type ModelFolder } from './model-layout.js';
+import { NoProviderError, ProviderChain, type ProviderFallback, type ProviderName, type SessionFactory } from './execution-providers.js';
+import { ModelLayoutError, validateModelDir, type ModelFolder, type SchedulerConfig } from './model-layout.js';
 import { schedulerKindOf, type SchedulerKind } from './schedulers.js';
 
 /**
@@ -33,6 +33,8 @@ export interface LoadedModel {
   folder: ModelFolder;
   tokenizer: ClipTokenizer;
   schedulerKind: SchedulerKind | null;
+  /** scheduler_config.json, with what the model family requires whatever the file says. */
+  schedulerConfig: SchedulerConfig;
   defaults: ModelDefaults;
   sessions: { textEncoder: InferenceSession; unet: InferenceSession; vaeDecoder: InferenceSession };
   providers: { textEncoder: ProviderName; unet: ProviderName; vaeDecoder: ProviderName };
@@ -59,6 +61,8 @@ export interface LoadOptions {
   providers: readonly ProviderName[];
   factory: SessionFactory;
   onFallback: (fallback: ProviderFallback, next: ProviderName | null) => void;
+  /** Things worth a log line that do not stop the load. */
+  onNote?: (message: string) => void;
   sessionOptions?: InferenceSession.SessionOptions;
 }
 
@@ -70,6 +74,7 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     try {
       return await chain.open(file, sessionOptions);
     } catch (error) {
+      if (error instanceof NoProviderError) throw error;
       throw new ModelLayoutError(file, `could not be opened by ONNX Runtime: ${firstLine(error)}`);
     }
   };
@@ -81,11 +86,19 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     const io = describeIo(folder, sessions);
     const tokenizer = ClipTokenizer.fromDirectory(folder.paths.tokenizerDir, io.textEncoder.sequenceLength);
     const schedulerKind = schedulerKindOf(folder.scheduler);
+    const defaults = defaultsFor(folder, schedulerKind, io.unet.timestepCond !== null);
+    let schedulerConfig = folder.scheduler;
+    // Turbo models are distilled at t=999: with "leading" spacing one step would start from t=1, on pure noise.
+    if (defaults.family === 'turbo' && schedulerConfig.timestep_spacing !== 'trailing' && schedulerKind !== 'lcm') {
+      options.onNote?.(`scheduler: ${folder.name} is a turbo model; using trailing timesteps (scheduler_config.json says ${String(schedulerConfig.timestep_spacing ?? 'nothing')})`);
+      schedulerConfig = { ...schedulerConfig, timestep_spacing: 'trailing' };
+    }
     return {
       folder,
       tokenizer,
       schedulerKind,
-      defaults: defaultsFor(folder, schedulerKind, io.unet.timestepCond !== null),
+      schedulerConfig,
+      defaults,
       sessions,
       providers: { textEncoder: textEncoder.provider, unet: unet.provider, vaeDecoder: vaeDecoder.provider },
       fallbacks: chain.fallbacks,
@@ -102,9 +115,10 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
  * turbo models are distilled for 1 step without guidance, LCM for ~4 steps with guidance
  * embedded in the UNet (or none), everything else is a classic 25-step, 7.5-guidance model.
  */
-export function defaultsFor(folder: Pick<ModelFolder, 'name' | 'index'>, schedulerKind: SchedulerKind | null, hasTimestepCond: boolean): ModelDefaults {
-  if (/turbo/i.test(folder.name)) return { family: 'turbo', steps: 1, guidanceScale: 0 };
-  if (schedulerKind === 'lcm' || /\blcm\b|latent.?consistency/i.test(folder.name)) {
+export function defaultsFor(folder: Pick<ModelFolder, 'aliases'>, schedulerKind: SchedulerKind | null, hasTimestepCond: boolean): ModelDefaults {
+  const known = (pattern: RegExp) => folder.aliases.some((alias) => pattern.test(alias));
+  if (schedulerKind !== 'lcm' && known(/turbo/i)) return { family: 'turbo', steps: 1, guidanceScale: 0 };
+  if (schedulerKind === 'lcm' || known(/(^|[^a-z])lcm([^a-z]|$)|latent.?consistency/i)) {
     return { family: 'lcm', steps: 4, guidanceScale: hasTimestepCond ? 8 : 1 };
   }
   return { family: 'sd', steps: 25, guidanceScale: 7.5 };

@@ -6,6 +6,7 @@ import type { Logger } from '../../../logger.js';
 import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../image-generator.js';
 import type { DiffusionTimings } from './diffusion.js';
 import { looksLikeModelDir, PULL_COMMAND } from './model-layout.js';
+import { wallClock } from './tensor-math.js';
 import type { FromWorker, GenerateMessage, ModelInfo } from './worker-protocol.js';
 
 export interface OnnxImageSettings {
@@ -26,6 +27,11 @@ export interface OnnxJobReport {
   timings?: DiffusionTimings;
   steps?: number;
   guidanceScale?: number;
+  /** Wall-clock ms (performance.timeOrigin + now) of each denoising step, as the worker saw them. */
+  stepWindows: [number, number][];
+  /** Wall-clock ms when the cancel flag was set, and when the worker stopped on it. */
+  cancelRequestedAt?: number;
+  stoppedAt?: number;
 }
 
 /**
@@ -108,6 +114,8 @@ interface PendingJob {
   onProgress: (done: number, total: number) => void;
   stepsDone: number;
   totalSteps: number;
+  stepWindows: [number, number][];
+  cancelRequestedAt?: number;
 }
 
 const WORKER_ENTRY = new URL('./ort-worker-entry.mjs', import.meta.url);
@@ -216,11 +224,14 @@ export class OnnxRuntimeHost {
     const flag = new Int32Array(cancel);
     const id = this.nextId++;
     // The worker stops before its next step; we wait for it so the lock is only released once it is idle.
-    const onAbort = () => Atomics.store(flag, 0, 1);
+    const onAbort = () => {
+      Atomics.store(flag, 0, 1);
+      if (this.job?.id === id) this.job.cancelRequestedAt = wallClock();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     worker.ref();
     return new Promise<Extract<FromWorker, { type: 'done' }>>((resolve, reject) => {
-      this.job = { id, resolve, reject, onProgress, stepsDone: 0, totalSteps: 0 };
+      this.job = { id, resolve, reject, onProgress, stepsDone: 0, totalSteps: 0, stepWindows: [] };
       const message: GenerateMessage = {
         type: 'generate',
         id,
@@ -279,19 +290,35 @@ export class OnnxRuntimeHost {
       case 'progress':
         job.stepsDone = message.done;
         job.totalSteps = message.total;
+        job.stepWindows.push([message.startedAt, message.endedAt]);
         job.onProgress(message.done, message.total);
         onnxRuntimeEvents.emit('step', { modelDir: this.modelDir, done: message.done, total: message.total });
         return;
       case 'done':
-        this.report({ outcome: 'completed', stepsDone: message.timings.steps.length, totalSteps: message.timings.steps.length, timings: message.timings, steps: message.steps, guidanceScale: message.guidanceScale });
+        this.report({
+          outcome: 'completed',
+          stepsDone: message.timings.steps.length,
+          totalSteps: message.timings.steps.length,
+          timings: message.timings,
+          steps: message.steps,
+          guidanceScale: message.guidanceScale,
+          stepWindows: job.stepWindows,
+        });
         job.resolve(message);
         return;
       case 'cancelled':
-        this.report({ outcome: 'cancelled', stepsDone: message.stepsDone, totalSteps: job.totalSteps });
+        this.report({
+          outcome: 'cancelled',
+          stepsDone: message.stepsDone,
+          totalSteps: job.totalSteps,
+          stepWindows: job.stepWindows,
+          cancelRequestedAt: job.cancelRequestedAt,
+          stoppedAt: message.stoppedAt,
+        });
         job.reject(new ImageGenerationError('cancelled'));
         return;
       case 'failed':
-        this.report({ outcome: 'failed', stepsDone: job.stepsDone, totalSteps: job.totalSteps });
+        this.report({ outcome: 'failed', stepsDone: job.stepsDone, totalSteps: job.totalSteps, stepWindows: job.stepWindows });
         job.reject(new ImageGenerationError(message.userError ? message.message : `In-process Stable Diffusion failed: ${message.message}`));
         return;
     }

@@ -41,6 +41,7 @@ async function handle(message: ToWorker): Promise<void> {
               ? `ONNX Runtime: execution provider ${provider} unavailable (${reason}); falling back to ${next}`
               : `ONNX Runtime: execution provider ${provider} unavailable (${reason})`,
           }),
+        onNote: (text) => post({ type: 'log', level: 'warn', message: text }),
       });
       const { io } = model;
       post({
@@ -74,12 +75,12 @@ async function handle(message: ToWorker): Promise<void> {
       steps: message.steps ?? model.defaults.steps,
       guidanceScale: message.guidanceScale ?? model.defaults.guidanceScale,
       isCancelled: () => Atomics.load(cancel, 0) === 1,
-      onStep: (done, total) => post({ type: 'progress', id, done, total }),
+      onStep: (done, total, startedAt, endedAt) => post({ type: 'progress', id, done, total, startedAt, endedAt }),
       warn: (text, detail) => post({ type: 'log', level: 'warn', message: text, detail }),
     });
     post({ type: 'done', id, images: result.images, timings: result.timings, steps: result.steps, guidanceScale: result.guidanceScale }, result.images.map((image) => image.rgb.buffer as ArrayBuffer));
   } catch (error) {
-    if (error instanceof DiffusionCancelled) post({ type: 'cancelled', id, stepsDone: error.stepsDone });
+    if (error instanceof DiffusionCancelled) post({ type: 'cancelled', id, stepsDone: error.stepsDone, stoppedAt: error.stoppedAt });
     else post({ type: 'failed', id, message: (error as Error).message, userError: error instanceof DiffusionInputError });
   }
 }

@@ -25,6 +25,27 @@ export interface Scheduler {
   inputScale(index: number): number;
   /** Advances `sample` in place, given the (guided) model output of evaluation `index`. */
   step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void;
+  /**
+   * When step `index` is linear — sample ← a·sample + b·output + c·noise — its coefficients,
+   * so the caller can fold guidance into the same pass over the latents; null when it is not
+   * (PNDM's history, DDIM's clipping). step() gives the same result either way.
+   */
+  linear(index: number): LinearStep | null;
+}
+
+export interface LinearStep {
+  sample: number;
+  output: number;
+  /** 0: the step draws no noise. */
+  noise: number;
+}
+
+/** sample ← a·sample + b·output + c·noise, one pass. */
+function applyLinear(step: LinearStep, modelOutput: Float32Array, sample: Float32Array, fresh: Float32Array | null): void {
+  const { sample: a, output: b, noise: c } = step;
+  const n = sample.length;
+  if (fresh && c !== 0) for (let i = 0; i < n; i++) sample[i] = a * sample[i] + b * modelOutput[i] + c * fresh[i];
+  else for (let i = 0; i < n; i++) sample[i] = a * sample[i] + b * modelOutput[i];
 }
 
 export interface SchedulerConfigInput {
@@ -208,7 +229,7 @@ class EulerScheduler implements Scheduler {
     return 1 / Math.sqrt(sigma * sigma + 1);
   }
 
-  step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
+  linear(index: number): LinearStep {
     const sigma = this.sigmas[index];
     const sigmaNext = this.sigmas[index + 1];
     const [a, b] = sigmaX0Coefficients(this.common.prediction, sigma);
@@ -220,16 +241,17 @@ class EulerScheduler implements Scheduler {
     }
     // prev = x + (x − x0)/σ · (target − σ), with x0 = a·x + b·m, folded into two coefficients.
     const dt = (target - sigma) / sigma;
-    const cx = 1 + (1 - a) * dt;
-    const cm = -b * dt;
-    const n = sample.length;
-    if (sigmaUp > 0) {
-      const fresh = (this.scratch ??= new Float32Array(n));
+    return { sample: 1 + (1 - a) * dt, output: -b * dt, noise: sigmaUp };
+  }
+
+  step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
+    const step = this.linear(index);
+    let fresh: Float32Array | null = null;
+    if (step.noise > 0) {
+      fresh = this.scratch ??= new Float32Array(sample.length);
       noise.fill(fresh);
-      for (let i = 0; i < n; i++) sample[i] = cx * sample[i] + cm * modelOutput[i] + sigmaUp * fresh[i];
-    } else {
-      for (let i = 0; i < n; i++) sample[i] = cx * sample[i] + cm * modelOutput[i];
     }
+    applyLinear(step, modelOutput, sample, fresh);
   }
 }
 
@@ -270,21 +292,27 @@ class DdimScheduler implements Scheduler {
     return 1;
   }
 
-  step(index: number, modelOutput: Float32Array, sample: Float32Array): void {
+  private coefficients(index: number) {
     const t = this.timesteps[index];
     const prevT = t - this.stride;
     const alpha = this.common.alphasCumprod[t];
     const alphaPrev = prevT >= 0 ? this.common.alphasCumprod[prevT] : this.finalAlpha;
     const { x0, eps } = alphaCoefficients(this.common.prediction, alpha);
-    const [sp, sq] = [Math.sqrt(alphaPrev), Math.sqrt(1 - alphaPrev)];
+    return { x0, eps, sp: Math.sqrt(alphaPrev), sq: Math.sqrt(1 - alphaPrev) };
+  }
+
+  linear(index: number): LinearStep | null {
+    if (this.clip !== null) return null;
+    const { x0, eps, sp, sq } = this.coefficients(index);
+    return { sample: sp * x0[0] + sq * eps[0], output: sp * x0[1] + sq * eps[1], noise: 0 };
+  }
+
+  step(index: number, modelOutput: Float32Array, sample: Float32Array): void {
+    const step = this.linear(index);
+    if (step) return applyLinear(step, modelOutput, sample, null);
+    const { x0, eps, sp, sq } = this.coefficients(index);
     const n = sample.length;
-    if (this.clip === null) {
-      const cx = sp * x0[0] + sq * eps[0];
-      const cm = sp * x0[1] + sq * eps[1];
-      for (let i = 0; i < n; i++) sample[i] = cx * sample[i] + cm * modelOutput[i];
-      return;
-    }
-    const range = this.clip;
+    const range = this.clip!;
     for (let i = 0; i < n; i++) {
       const x = sample[i];
       const m = modelOutput[i];
@@ -325,6 +353,10 @@ class PndmScheduler implements Scheduler {
 
   inputScale(): number {
     return 1;
+  }
+
+  linear(): null {
+    return null;
   }
 
   step(index: number, modelOutput: Float32Array, sample: Float32Array): void {
@@ -419,7 +451,7 @@ class LcmScheduler implements Scheduler {
     };
   }
 
-  step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
+  linear(index: number): LinearStep {
     const t = this.timesteps[index];
     const last = index === this.timesteps.length - 1;
     const prevT = last ? t : this.timesteps[index + 1];
@@ -427,17 +459,22 @@ class LcmScheduler implements Scheduler {
     const alphaPrev = prevT >= 0 ? this.common.alphasCumprod[prevT] : this.finalAlpha;
     const { x0 } = alphaCoefficients(this.common.prediction, alpha);
     const { cSkip, cOut } = this.scalings(t);
+    // denoised = dx·x + dm·m; every step but the last re-noises it to the next timestep.
     const dx = cOut * x0[0] + cSkip;
     const dm = cOut * x0[1];
-    const n = sample.length;
-    if (last) {
-      for (let i = 0; i < n; i++) sample[i] = dx * sample[i] + dm * modelOutput[i];
-      return;
-    }
-    const fresh = (this.scratch ??= new Float32Array(n));
-    noise.fill(fresh);
+    if (last) return { sample: dx, output: dm, noise: 0 };
     const [sp, sq] = [Math.sqrt(alphaPrev), Math.sqrt(1 - alphaPrev)];
-    for (let i = 0; i < n; i++) sample[i] = sp * (dx * sample[i] + dm * modelOutput[i]) + sq * fresh[i];
+    return { sample: sp * dx, output: sp * dm, noise: sq };
+  }
+
+  step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
+    const step = this.linear(index);
+    let fresh: Float32Array | null = null;
+    if (step.noise > 0) {
+      fresh = this.scratch ??= new Float32Array(sample.length);
+      noise.fill(fresh);
+    }
+    applyLinear(step, modelOutput, sample, fresh);
   }
 }
 

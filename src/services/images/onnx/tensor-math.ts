@@ -130,8 +130,26 @@ function halfToFloatTable(): Float32Array {
   return halfTable;
 }
 
+let packScratch = new Float32Array(0);
+
+/**
+ * source × scale → IEEE half bits, rounding to nearest even. Normal halves take a
+ * branch-light path on the float's bits (this runs on every UNet input of fp16
+ * exports); zeros, subnormals and overflow go through toHalfBits.
+ */
 export function packHalf(source: Float32Array, into: Uint16Array, scale = 1): void {
-  for (let i = 0; i < source.length; i++) into[i] = toHalfBits(source[i] * scale);
+  const n = source.length;
+  if (packScratch.length < n) packScratch = new Float32Array(n);
+  const scaled = packScratch;
+  for (let i = 0; i < n; i++) scaled[i] = source[i] * scale;
+  const bits = new Uint32Array(scaled.buffer, 0, n);
+  for (let i = 0; i < n; i++) {
+    const x = bits[i];
+    const abs = x & 0x7fffffff;
+    // [2^-14, 65520): the result is a normal half; rebias the exponent and round the 13 dropped bits.
+    if (abs >= 0x38800000 && abs < 0x477ff000) into[i] = ((x >>> 16) & 0x8000) | ((abs - 0x38000000 + 0x0fff + ((abs >>> 13) & 1)) >>> 13);
+    else into[i] = toHalfBits(scaled[i]);
+  }
 }
 
 export function unpackHalf(source: Uint16Array, into: Float32Array): void {
@@ -161,6 +179,75 @@ export function applyGuidance(output: Float32Array | Uint16Array, scale: number,
   }
 }
 
+/**
+ * Guidance and a linear scheduler step in one pass:
+ * latents ← a·latents + b·(u + s·(c − u)) + c·noise, where the UNet output holds
+ * [uncond, cond] rows (guidance null: the output is the prediction itself).
+ * With `next`, the same pass also writes the next step's UNet input (latents × nextScale),
+ * so the latents are read once per step. Together with the input packing, this pass is
+ * the per-step cost that is not the UNet (bench/onnx.ts).
+ */
+export function guidedLinearStep(
+  output: Float32Array | Uint16Array,
+  guidance: number | null,
+  step: { sample: number; output: number; noise: number },
+  latents: Float32Array,
+  fresh: Float32Array | null,
+  next: Float32Array | null = null,
+  nextScale = 1,
+): void {
+  const n = latents.length;
+  const { sample: a, output: b, noise: c } = step;
+  const noise = c !== 0 && fresh ? fresh : ZERO_NOISE.length >= n ? ZERO_NOISE : (ZERO_NOISE = new Float32Array(n));
+  const target = next ?? latents;
+  const targetScale = next ? nextScale : 1;
+  // b·(u + s·(c − u)) = b(1−s)·u + b·s·c; without guidance the cond half does not exist.
+  const bu = guidance === null ? b : b * (1 - guidance);
+  const bc = guidance === null ? 0 : b * guidance;
+  const condOffset = guidance === null ? 0 : n;
+  if (output instanceof Uint16Array) {
+    halfLinearStep(output, halfToFloatTable(), a, bu, bc, condOffset, c, noise, latents, target, targetScale);
+    return;
+  }
+  if (c === 0) {
+    for (let i = 0; i < n; i++) {
+      const x = a * latents[i] + bu * output[i] + bc * output[condOffset + i];
+      latents[i] = x;
+      target[i] = x * targetScale;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const x = a * latents[i] + bu * output[i] + bc * output[condOffset + i] + c * noise[i];
+    latents[i] = x;
+    target[i] = x * targetScale;
+  }
+}
+
+function halfLinearStep(
+  output: Uint16Array,
+  table: Float32Array,
+  a: number,
+  bu: number,
+  bc: number,
+  condOffset: number,
+  c: number,
+  noise: Float32Array,
+  latents: Float32Array,
+  target: Float32Array,
+  targetScale: number,
+): void {
+  const n = latents.length;
+  for (let i = 0; i < n; i++) {
+    const x = a * latents[i] + bu * table[output[i]] + bc * table[output[condOffset + i]] + c * noise[i];
+    latents[i] = x;
+    target[i] = x * targetScale;
+  }
+}
+
+/** Stands in for the noise of steps that draw none, so the fused loop has no branch. */
+let ZERO_NOISE = new Float32Array(0);
+
 /** One image of a VAE output [B, 3, H, W] in −1..1 → interleaved RGB bytes, as diffusers' postprocessing rounds them. */
 export function toRgbBytes(output: Float32Array | Uint16Array, image: number, width: number, height: number): Uint8Array {
   const plane = width * height;
@@ -176,4 +263,9 @@ export function toRgbBytes(output: Float32Array | Uint16Array, image: number, wi
     }
   }
   return rgb;
+}
+
+/** Milliseconds since the epoch with sub-ms precision: one clock for the main thread and the worker. */
+export function wallClock(): number {
+  return performance.timeOrigin + performance.now();
 }

@@ -37,7 +37,7 @@ export type FromWorker =
   | { type: 'log'; level: 'info' | 'warn'; message: string; detail?: Record<string, unknown> }
   | { type: 'loaded'; info: ModelInfo }
   | { type: 'load-failed'; message: string; layout: boolean }
-  | { type: 'progress'; id: number; done: number; total: number }
+  | { type: 'progress'; id: number; done: number; total: number; startedAt: number; endedAt: number }
   | {
       type: 'done';
       id: number;
@@ -46,5 +46,5 @@ export type FromWorker =
       steps: number;
       guidanceScale: number;
     }
-  | { type: 'cancelled'; id: number; stepsDone: number }
+  | { type: 'cancelled'; id: number; stepsDone: number; stoppedAt: number }
   | { type: 'failed'; id: number; message: string; userError: boolean };

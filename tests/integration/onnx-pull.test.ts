@@ -1,0 +1,292 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pullModel, PullError, selectModelFiles } from '../../src/services/images/onnx/hf-download.js';
+import { looksLikeModelDir, SOURCE_FILE, validateModelDir } from '../../src/services/images/onnx/model-layout.js';
+import { buildTinySdModel, type TinyModel } from '../support/tiny-sd-model.js';
+
+/**
+ * `npm run models:pull` against a fake Hugging Face Hub on loopback (HF_ENDPOINT):
+ * the model API with ?blobs=true, /resolve/ with a redirect to a "CDN" for LFS
+ * files, HTTP Range, and failures injected on demand.
+ */
+const COMMIT = 'c0ffee0000000000000000000000000000000001';
+const REPO = 'story-agent/tiny-sd-onnx';
+
+interface HubFileSpec {
+  content: Buffer;
+  lfs: boolean;
+}
+
+interface FakeHub {
+  url: string;
+  files: Map<string, HubFileSpec>;
+  requests: { url: string; range?: string; authorization?: string }[];
+  /** Path → bytes after which the connection is cut (once). */
+  dropAfter: Map<string, number>;
+  /** Paths served with a flipped byte (their listed sha256 stays the true one). */
+  corrupt: Set<string>;
+  requireToken: string | null;
+  close(): Promise<void>;
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const gitBlobId = (data: Buffer) => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+
+async function startFakeHub(files: Map<string, HubFileSpec>): Promise<FakeHub> {
+  const hub: FakeHub = { files, requests: [], dropAfter: new Map(), corrupt: new Set(), requireToken: null, url: '', close: async () => undefined };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://hub');
+    hub.requests.push({ url: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization });
+    if (hub.requireToken && req.headers.authorization !== `Bearer ${hub.requireToken}` && !url.pathname.startsWith('/cdn/')) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      return res.end('{"error":"Access to model is restricted"}');
+    }
+    const api = url.pathname.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/);
+    if (api) {
+      if (api[1] !== REPO) return res.writeHead(404).end('{"error":"Repository not found"}');
+      const siblings = [...hub.files.entries()].map(([rfilename, { content, lfs }]) => ({
+        rfilename,
+        size: content.length,
+        blobId: lfs ? createHash('sha1').update(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(content)}`).digest('hex') : gitBlobId(content),
+        ...(lfs ? { lfs: { sha256: sha256(content), size: content.length, pointerSize: 134 } } : {}),
+      }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ id: REPO, sha: COMMIT, siblings }));
+    }
+    const resolve = url.pathname.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
+    if (resolve) {
+      const file = decodeURIComponent(resolve[3]);
+      const spec = hub.files.get(file);
+      if (resolve[1] !== REPO || !spec) return res.writeHead(404).end('Entry not found');
+      // LFS content comes from elsewhere, as huggingface.co redirects it to its CDN.
+      if (spec.lfs) return res.writeHead(302, { location: `/cdn/${encodeURIComponent(file)}` }).end();
+      return serve(file, spec, req, res);
+    }
+    const cdn = url.pathname.match(/^\/cdn\/(.+)$/);
+    if (cdn) {
+      const file = decodeURIComponent(cdn[1]);
+      return serve(file, hub.files.get(file)!, req, res);
+    }
+    res.writeHead(404).end();
+  });
+
+  function serve(file: string, spec: HubFileSpec, req: http.IncomingMessage, res: http.ServerResponse) {
+    let body = spec.content;
+    if (hub.corrupt.has(file)) {
+      body = Buffer.from(body);
+      body[body.length >> 1] ^= 0xff;
+    }
+    const range = req.headers.range?.match(/^bytes=(\d+)-$/);
+    let start = 0;
+    if (range) {
+      start = Number(range[1]);
+      if (start >= body.length) return res.writeHead(416).end();
+      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+    } else {
+      res.writeHead(200, { 'content-length': body.length });
+    }
+    const cut = hub.dropAfter.get(file);
+    if (cut !== undefined && cut > start) {
+      hub.dropAfter.delete(file);
+      res.write(body.subarray(start, cut), () => res.socket?.destroy());
+      return;
+    }
+    res.end(body.subarray(start));
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  hub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  hub.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return hub;
+}
+
+async function repoFiles(model: TinyModel): Promise<Map<string, HubFileSpec>> {
+  const files = new Map<string, HubFileSpec>();
+  const walk = async (dir: string) => {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else {
+        const relative = path.relative(model.dir, full).split(path.sep).join('/');
+        files.set(relative, { content: await fs.readFile(full), lfs: /\.onnx(_data)?$/.test(relative) });
+      }
+    }
+  };
+  await walk(model.dir);
+  // What real repositories carry besides the ONNX export; none of it is needed.
+  files.set('unet/diffusion_pytorch_model.safetensors', { content: Buffer.alloc(4096, 7), lfs: true });
+  files.set('vae_encoder/model.onnx', { content: Buffer.alloc(2048, 3), lfs: true });
+  files.set('controlnet/model.onnx', { content: Buffer.alloc(2048, 5), lfs: true });
+  files.set('README.md', { content: Buffer.from('# tiny\n'), lfs: false });
+  files.set('Sample.png', { content: Buffer.alloc(512, 1), lfs: true });
+  return files;
+}
+
+let model: TinyModel;
+let files: Map<string, HubFileSpec>;
+let hub: FakeHub;
+let work: string;
+let target: string;
+
+beforeAll(async () => {
+  model = await buildTinySdModel({ externalData: true });
+  files = await repoFiles(model);
+});
+
+afterAll(async () => {
+  await model.remove();
+});
+
+beforeEach(async () => {
+  hub = await startFakeHub(new Map(files));
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-pull-'));
+  target = path.join(work, 'models', 'sd');
+});
+
+afterEach(async () => {
+  await hub.close();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+const pull = (overrides: Partial<Parameters<typeof pullModel>[0]> = {}) =>
+  pullModel({ repo: REPO, targetDir: target, endpoint: hub.url, retryDelayMs: 1, ...overrides });
+
+const resolves = () => hub.requests.filter((request) => request.url.includes('/resolve/'));
+
+describe('models:pull', () => {
+  it('downloads only what the pipeline reads, pinned to the commit, verified, into a folder the loader accepts', async () => {
+    const result = await pull();
+    expect(result.upToDate).toBe(false);
+    expect(result.listing.commit).toBe(COMMIT);
+    const wanted = selectModelFiles([...files.keys()]).sort();
+    expect(result.listing.files.map((file) => file.path)).toEqual(wanted);
+    expect(wanted).toContain('unet/model.onnx_data');
+    expect(wanted).not.toContain('unet/diffusion_pytorch_model.safetensors');
+    expect(wanted).not.toContain('vae_encoder/model.onnx');
+    expect(wanted).not.toContain('controlnet/model.onnx');
+    expect(resolves().every((request) => request.url.includes(`/resolve/${COMMIT}/`))).toBe(true);
+    for (const file of wanted) expect((await fs.readFile(path.join(target, file))).equals(files.get(file)!.content)).toBe(true);
+    expect(looksLikeModelDir(target)).toBe(true);
+    expect(validateModelDir(target).name).toBe('story-agent/tiny-sd');
+    const manifest = JSON.parse(await fs.readFile(path.join(target, SOURCE_FILE), 'utf8')) as { repo: string; commit: string };
+    expect(manifest).toMatchObject({ repo: REPO, commit: COMMIT });
+    await expect(fs.stat(`${target}.download`)).rejects.toThrow();
+  });
+
+  it('resumes a file whose connection dropped, with an HTTP Range request from where it stopped', async () => {
+    const data = files.get('unet/model.onnx_data')!.content;
+    const cut = Math.floor(data.length / 3);
+    hub.dropAfter.set('unet/model.onnx_data', cut);
+    const retries: string[] = [];
+    await pull({ progress: { onRetry: (file) => retries.push(file.path) } });
+    expect(retries).toEqual(['unet/model.onnx_data']);
+    // The Range header travels through the /resolve/ redirect to the CDN, which answers 206.
+    const ranged = hub.requests.filter((request) => request.url.startsWith('/cdn/') && request.url.includes('model.onnx_data') && request.range);
+    expect(ranged.map((request) => request.range)).toEqual([`bytes=${cut}-`]);
+    expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
+  });
+
+  it('resumes a .partial left by an interrupted earlier run', async () => {
+    const data = files.get('unet/model.onnx_data')!.content;
+    const staging = `${target}.download`;
+    await fs.mkdir(path.join(staging, 'unet'), { recursive: true });
+    await fs.writeFile(path.join(staging, '.pulling.json'), JSON.stringify({ repo: REPO, commit: COMMIT }));
+    await fs.writeFile(path.join(staging, 'unet/model.onnx_data.partial'), data.subarray(0, 1000));
+    const result = await pull();
+    expect(hub.requests.find((request) => request.url.startsWith('/cdn/') && request.url.includes('model.onnx_data'))?.range).toBe('bytes=1000-');
+    expect(result.downloadedBytes).toBe(result.totalBytes - 1000);
+    expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
+  });
+
+  it('rejects a file that fails its sha256, names it, and keeps neither it nor a broken model', async () => {
+    hub.corrupt.add('unet/model.onnx');
+    const error = await pull().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PullError);
+    expect((error as Error).message).toMatch(/^unet\/model\.onnx failed its checksum \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); the damaged download was removed, run the pull again$/);
+    await expect(fs.stat(path.join(`${target}.download`, 'unet/model.onnx.partial'))).rejects.toThrow();
+    await expect(fs.stat(target)).rejects.toThrow();
+    // Rerun once the source is healthy: files verified before the failure are kept; the bad one and the rest are fetched.
+    hub.corrupt.clear();
+    hub.requests.length = 0;
+    await pull();
+    const fetched = resolves().map((request) => request.url.replace(`/${REPO}/resolve/${COMMIT}/`, ''));
+    expect(fetched).toEqual(['unet/model.onnx', 'unet/model.onnx_data', 'vae_decoder/config.json', 'vae_decoder/model.onnx']);
+  });
+
+  it('checks small non-LFS files against their git blob id', async () => {
+    hub.corrupt.add('scheduler/scheduler_config.json');
+    await expect(pull()).rejects.toThrow(/scheduler\/scheduler_config\.json failed its checksum \(git blob/);
+  });
+
+  it('does nothing when the model is already there at that commit', async () => {
+    await pull();
+    hub.requests.length = 0;
+    const again = await pull();
+    expect(again.upToDate).toBe(true);
+    expect(resolves()).toHaveLength(0);
+  });
+
+  it('refuses a repository that is not a Stable Diffusion ONNX export, before downloading anything', async () => {
+    hub.files.delete('unet/model.onnx');
+    await expect(pull()).rejects.toThrow(`${REPO} at "main" is not a Stable Diffusion ONNX export in the diffusers/Optimum layout: it has no unet/model.onnx`);
+    expect(resolves()).toHaveLength(0);
+  });
+
+  it('names a repository that does not exist', async () => {
+    await expect(pull({ repo: 'nobody/nothing' })).rejects.toThrow('nobody/nothing at revision "main" was not found');
+  });
+
+  it('sends HF_TOKEN as a bearer token, and says to set it when a gated repository refuses', async () => {
+    hub.requireToken = 'hf_secret';
+    await expect(pull()).rejects.toThrow(/set HF_TOKEN/);
+    hub.requests.length = 0;
+    await pull({ token: 'hf_secret' });
+    expect(hub.requests.filter((request) => !request.url.startsWith('/cdn/')).every((request) => request.authorization === 'Bearer hf_secret')).toBe(true);
+  });
+
+  it('replaces a model it pulled before, and keeps a folder it did not make under another name', async () => {
+    await fs.mkdir(target, { recursive: true });
+    await fs.writeFile(path.join(target, 'my-own-export.txt'), 'precious');
+    const result = await pull();
+    expect(result.previousDirKeptAt).toMatch(/sd\.previous-/);
+    expect(await fs.readFile(path.join(result.previousDirKeptAt!, 'my-own-export.txt'), 'utf8')).toBe('precious');
+    // A pull of another commit replaces ours outright.
+    await fs.writeFile(path.join(target, SOURCE_FILE), JSON.stringify({ repo: REPO, commit: 'older' }));
+    expect((await pull()).previousDirKeptAt).toBeNull();
+    expect(await fs.readdir(work + '/models')).toEqual(expect.arrayContaining(['sd']));
+  });
+});
+
+describe('npm run models:pull (the script)', () => {
+  const run = promisify(execFile);
+  const tsx = path.resolve('node_modules/.bin/tsx');
+
+  it('pulls into SD_MODEL_DIR from HF_ENDPOINT, prints each file and says when it is done', async () => {
+    const { stdout } = await run(tsx, ['src/main/pull-model.ts', REPO], { env: { ...process.env, HF_ENDPOINT: hub.url, SD_MODEL_DIR: target, DATABASE_URL: '' } });
+    expect(stdout).toContain(`Pulling ${REPO} (revision main) into ${target}`);
+    expect(stdout).toContain('  unet/model.onnx_data (');
+    expect(stdout).toMatch(/Done: \d+ files, .* verified, in /);
+    expect(looksLikeModelDir(target)).toBe(true);
+    const again = await run(tsx, ['src/main/pull-model.ts', REPO, '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } });
+    expect(again.stdout).toContain('Already up to date');
+  });
+
+  it('exits 1 with the reason when the pull fails', async () => {
+    const failure = await run(tsx, ['src/main/pull-model.ts', 'nobody/nothing', '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure).toMatchObject({ code: 1 });
+    expect((failure as { stderr: string }).stderr).toContain('models:pull failed: nobody/nothing at revision "main" was not found');
+  });
+});
