@@ -15,6 +15,7 @@ import { BullMqJobQueue } from './services/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './services/jobs/in-process-job-queue.js';
 import type { JobQueue } from './services/jobs/job-queue.js';
 import { LocalMediaStore } from './services/media/local-media-store.js';
+import type { MediaStore } from './services/media/media-store.js';
 import { InProcessProgressBus } from './services/progress/in-process-progress-bus.js';
 import type { ProgressBus } from './services/progress/progress-bus.js';
 import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
@@ -83,10 +84,9 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
   const { url, prefix, lockDurationMs, stalledIntervalMs } = config.redis;
   const commands = createRedis(url, logger, 'commands');
   const busSubscriber = createRedis(url, logger, 'progress-subscriber');
-  const cancelSubscriber = createRedis(url, logger, 'cancel-subscriber');
   const queue = new BullMqJobQueue(
     commands,
-    cancelSubscriber,
+    () => createRedis(url, logger, 'cancel-listener'),
     { prefix, retry: config.generation.retry, lockDurationMs, stalledIntervalMs, maxStalledCount: config.generation.maxRunsPerSession },
     logger,
   );
@@ -94,14 +94,14 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
     bus: new RedisProgressBus(commands, busSubscriber, prefix, logger),
     queue,
     async close() {
-      await Promise.all([commands, busSubscriber, cancelSubscriber].map((connection) => connection.quit().catch(() => connection.disconnect())));
+      await Promise.all([commands, busSubscriber].map((connection) => connection.quit().catch(() => connection.disconnect())));
     },
   };
 }
 
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const role = options.role ?? 'all-in-one';
-  const logger = (options.logger ?? createLogger(config.logLevel)).child({ role });
+  const logger = (options.logger ?? createLogger(config.logLevel, config.env !== 'production')).child({ role });
   const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database);
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
@@ -130,6 +130,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
       stopping ??= (async () => {
         worker?.stopRecovery();
         await queue.close(timeoutMs);
+        await worker?.close();
         await http?.close();
         await bus.close();
         await closeBackbone();
@@ -168,13 +169,20 @@ interface WorkerParts {
   repository: StoryRepository;
   bus: ProgressBus;
   queue: JobQueue;
-  media: LocalMediaStore;
-  text: TextGenerator & { checkAvailable(): Promise<void> };
+  media: MediaStore;
+  text: TextGenerator;
   generations: GenerationService;
   logger: Logger;
 }
 
-async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<{ stopRecovery(): void }> {
+interface RunningWorker {
+  /** Stops looking for silent sessions to queue again. */
+  stopRecovery(): void;
+  /** Releases the image backend, once no generation runs any more. */
+  close(): Promise<void>;
+}
+
+async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
   const { repository, bus, queue, media, text, generations, logger } = parts;
   const images = createImageGenerator(config.images, logger);
   const pipeline = new GenerationPipeline({
@@ -201,24 +209,24 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     (error: Error) => logger.warn(error.message),
   );
 
+  // One process owning every session: whatever is still running was interrupted.
+  if (!config.redis) await generations.resumeInterrupted();
   const concurrency = role === 'worker' ? config.generation.workerConcurrency : config.generation.concurrency;
-  if (!config.redis) {
-    // One process owns every session: whatever is still running was interrupted.
-    await generations.resumeInterrupted();
-    queue.process((job) => pipeline.run(job), concurrency);
-    return { stopRecovery: () => {} };
-  }
   queue.process((job) => pipeline.run(job), concurrency);
-  // Jobs live in Redis and survive a worker's death; a session whose job did not
-  // (Redis restarted without persistence) goes silent and is queued again.
+  // A session whose run died without ending it (a crash inside the run, a job lost
+  // with a Redis restart) stops its heartbeat; it is queued again once silent.
   const silentForMs = config.generation.heartbeatMs * 3;
   const recover = () =>
     generations.requeueAbandoned(silentForMs, queue.activeSessions()).catch((error: unknown) => {
       logger.warn({ err: error }, 'could not check for abandoned sessions');
     });
-  await recover();
   const timer = setInterval(recover, config.generation.heartbeatMs);
   timer.unref();
   logger.info({ concurrency }, 'worker is taking generations');
-  return { stopRecovery: () => clearInterval(timer) };
+  return {
+    stopRecovery: () => clearInterval(timer),
+    close: async () => {
+      await images?.close?.();
+    },
+  };
 }

@@ -149,6 +149,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
   const env = parsed.data;
+  if (env.JOB_ATTEMPTS > env.MAX_RUNS_PER_SESSION) {
+    throw new ConfigError(
+      `Invalid configuration:\n  JOB_ATTEMPTS: ${env.JOB_ATTEMPTS} tries cannot fit in MAX_RUNS_PER_SESSION=${env.MAX_RUNS_PER_SESSION} runs; raise MAX_RUNS_PER_SESSION or lower JOB_ATTEMPTS`,
+    );
+  }
 
   const dataDir = path.resolve(env.DATA_DIR);
   const sdModelDir = path.resolve(env.SD_MODEL_DIR ?? path.join(dataDir, 'models', 'sd'));

@@ -14,6 +14,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
+import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
@@ -40,7 +41,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  // Same bound as HTTP bodies: no GraphQL message of ours comes near it.
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: 100 * 1024 });
   const wsCleanup = useServer(
     {
       schema: options.schema,
@@ -76,13 +78,16 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
       await options.checkHealth();
       res.json({ status: 'ok' });
     } catch (error) {
-      res.status(503).json({ status: 'unavailable', error: (error as Error).message });
+      // The reason is for operators (it may name hosts and users), not for whoever asks.
+      options.logger.error({ err: error }, 'health check failed');
+      res.status(503).json({ status: 'unavailable' });
     }
   });
 
-  // Only generated names live here; dotfiles and directory listings are refused.
+  // Only finished images with generated names: no half-written file, nothing else that may share the folder.
   app.use(
     '/media',
+    (req, res, next) => (MEDIA_KEY_PATTERN.test(req.path.slice(1)) ? next() : res.status(404).type('text/plain').send('Not found')),
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
 

@@ -23,7 +23,7 @@ export async function runProcess(role: Role): Promise<void> {
     process.stderr.write(`npm run start:${role} needs REDIS_URL and DATABASE_URL so processes can share work; for one process use npm start.\n`);
     process.exit(2);
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.env !== 'production');
   const app = await startApp(config, { role, logger });
 
   let stopping = false;

@@ -31,7 +31,7 @@ function build(container: ContainerType): Promise<GraphQLSchema> {
   return buildSchema({ resolvers: RESOLVERS, container, pubSub: noTopicPubSub, globalMiddlewares: [mapServiceErrors], validate: false });
 }
 
-/** The served schema: a compatible superset of ../shared/api-contract.graphql (a test holds it to that). */
+/** The served schema: a compatible superset of the public contract, tests/contract/api-contract.graphql (a test holds it to that). */
 export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
   const instances = new Map<Function, object>([
     [StoryResolver, new StoryResolver(services.stories)],

@@ -2,7 +2,7 @@ import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnum
 import { GenerationStatus, ImageType } from '../entities/enums.js';
 
 /**
- * The GraphQL shapes of ../shared/api-contract.graphql. Kept apart from the
+ * The GraphQL shapes of the public contract (tests/contract/api-contract.graphql). Kept apart from the
  * entities: these are what clients see, the entities are what is stored.
  */
 registerEnumType(GenerationStatus, { name: 'GenerationStatus' });

@@ -11,6 +11,17 @@ export class GenerationCancelled extends Error {
   }
 }
 
+/**
+ * The session row says the session is no longer running (a cancel that reached
+ * the database but not this run's signal): the run stops quietly.
+ */
+export class SessionNoLongerRunning extends Error {
+  override name = 'SessionNoLongerRunning';
+  constructor(sessionId: string) {
+    super(`Session ${sessionId} is no longer running`);
+  }
+}
+
 /** Why a job's signal was aborted: the process is stopping and the session will be resumed later. */
 export class ShutdownInterrupted extends Error {
   override name = 'ShutdownInterrupted';

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger as TypeOrmLogger } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -160,6 +163,17 @@ describe('stories', () => {
 });
 
 describe('http', () => {
+  it('serves only finished images from the media folder: no partial file, nothing else put there', async () => {
+    const images = path.join(server.dataDir, 'media', 'images');
+    await fs.mkdir(images, { recursive: true });
+    const partial = `${randomUUID()}.png.partial`;
+    await fs.writeFile(path.join(images, partial), 'half a picture');
+    await fs.writeFile(path.join(server.dataDir, 'media', 'notes.txt'), 'secret');
+    for (const url of [`/media/images/${partial}`, '/media/notes.txt']) {
+      expect((await fetch(`${server.url}${url}`)).status).toBe(404);
+    }
+  });
+
   it('answers /healthz with 200 once the server accepts requests', async () => {
     const response = await fetch(`${server.url}/healthz`);
     expect(response.status).toBe(200);

@@ -65,17 +65,15 @@ const backbones = {
       cleanups.push(() => namespace.cleanup());
       const make = () => {
         const commands = createRedis(namespace.url, logger, 'test');
-        const subscriber = createRedis(namespace.url, logger, 'test-sub');
         const queue = new BullMqJobQueue(
           commands,
-          subscriber,
+          () => createRedis(namespace.url, logger, 'test-cancel-listener'),
           { prefix: namespace.prefix, retry, lockDurationMs: 2000, stalledIntervalMs: 1000, maxStalledCount: 3 },
           logger,
         );
         cleanups.push(async () => {
           await queue.close(0);
           commands.disconnect();
-          subscriber.disconnect();
         });
         return queue;
       };

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -156,6 +157,24 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(generationSession).toMatchObject({ status: 'CANCELLED', story: null });
       expect(a1111.calls).toHaveLength(0);
     });
+  });
+
+  it.runIf(useRedis)('lets go of the Redis channel as soon as a subscriber leaves, without waiting for the next event', async () => {
+    ollama.options.firstTokenDelayMs.story = 5000;
+    const session = await start();
+    const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
+    await subscription.waitFor(() => true);
+    const channel = `${redis!.prefix}:progress:${session.id}:events`;
+    const watcher = new Redis(redis!.url);
+    try {
+      const listeners = async () => Number(((await watcher.pubsub('NUMSUB', channel)) as [string, number])[1]);
+      expect(await listeners()).toBe(1);
+      subscription.dispose();
+      await expect.poll(listeners, { timeout: 2000 }).toBe(0);
+    } finally {
+      watcher.disconnect();
+      await server.query(CancelGenerationDocument, { id: session.id });
+    }
   });
 
   describe('when a dependency fails', () => {

@@ -241,6 +241,8 @@ describe('Redis restarted during a run', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       await redisServer.start();
 
+      // Events published while the API was cut off are lost to it: its stream ends rather than go on with a gap.
+      await expect(subscription.done).resolves.toBeDefined();
       await completes(api, startGeneration.id);
       expect(await storyRows()).toBe(1);
       const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });

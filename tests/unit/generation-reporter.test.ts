@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GenerationSession } from '../../src/entities/index.js';
 import { GenerationStatus } from '../../src/entities/enums.js';
 import type { SessionPatch, StoryRepository } from '../../src/services/database/story-repository.js';
+import { SessionNoLongerRunning } from '../../src/services/errors.js';
 import { GenerationReporter } from '../../src/services/progress/generation-reporter.js';
 import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
 import type { ProgressEvent } from '../../src/services/progress/progress-bus.js';
@@ -213,10 +214,46 @@ describe('GenerationReporter', () => {
     it('storySaved() records the story id at 30 % in the row and in the event', async () => {
       const storyId = '11111111-2222-4333-8444-555555555555';
       const { reporter, repository, events } = await setup({ progressPercentage: 25 });
-      await reporter.storySaved(storyId);
+      await reporter.storySaved(storyId, '');
       await settle();
       expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 30 } }]);
       expect(events[0]).toMatchObject({ storyId, progressPercentage: 30 });
+    });
+
+    it('storySaved() sends the saved text, flagged as a reset, when it differs from what was streamed', async () => {
+      const { reporter, events } = await setup();
+      reporter.storyText('One sentence. And a cut-off ha', 20);
+      await reporter.flushText();
+      await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'One sentence.');
+      await settle();
+      expect(events.map((event) => [event.storyTextDelta, event.storyTextReset])).toEqual([
+        ['One sentence. And a cut-off ha', false],
+        ['One sentence.', true],
+        [null, false],
+      ]);
+    });
+
+    it('storySaved() sends no text when the saved story is what was streamed', async () => {
+      const { reporter, events } = await setup();
+      reporter.storyText('Once upon a time.\n', 20);
+      await reporter.flushText();
+      await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'Once upon a time.');
+      await settle();
+      expect(events.filter((event) => event.storyTextDelta !== null)).toHaveLength(1);
+    });
+
+    it('ends the run (SessionNoLongerRunning) when the row says the session was ended elsewhere', async () => {
+      const { reporter, repository } = await setup();
+      repository.answer = false;
+      await expect(reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30)).rejects.toBeInstanceOf(SessionNoLongerRunning);
+    });
+
+    it('cuts a stage longer than the column holds', async () => {
+      const { reporter, repository } = await setup();
+      await reporter.note(`Retrying (attempt 2 of 3): ${'x'.repeat(300)}`);
+      const stage = repository.calls.at(-1)!.patch.stage!;
+      expect(stage).toHaveLength(200);
+      expect(stage.endsWith('…')).toBe(true);
     });
 
     it('warn() saves and publishes every warning so far', async () => {
@@ -288,7 +325,7 @@ describe('GenerationReporter', () => {
       await vi.advanceTimersByTimeAsync(50);
       reporter.progress(25);
       await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
-      await reporter.storySaved('11111111-2222-4333-8444-555555555555');
+      await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'late text');
       await reporter.warn('late warning');
       await reporter.complete();
       await reporter.fail('late failure');

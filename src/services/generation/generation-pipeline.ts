@@ -11,6 +11,7 @@ import { ImageStageMeter, PERCENT, STAGE, storyWritingPercent, type ImageStagePa
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import type { TextGenerator } from '../text/text-generator.js';
 import { describeFailure, isExpectedFailure } from './failure-messages.js';
+import { SessionNoLongerRunning } from '../errors.js';
 import { RetryLater, type Job } from '../jobs/job-queue.js';
 import { TextGenerationError } from '../text/text-generator.js';
 
@@ -65,7 +66,8 @@ export class GenerationPipeline {
     const session = await this.deps.repository.beginAttempt(sessionId);
     if (!session) return;
     const logger = this.deps.logger.child({ sessionId, attempt });
-    const reporter = new GenerationReporter(session, this.deps.repository, this.deps.bus, signal, logger);
+    const shown = await this.deps.bus.snapshot(sessionId);
+    const reporter = new GenerationReporter(session, this.deps.repository, this.deps.bus, signal, logger, shown?.progressPercentage);
     const run: Run = { session, reporter, signal, meter: new ImageStageMeter(), logger };
     // Other processes tell a live run from an abandoned one by this.
     const heartbeat = setInterval(() => {
@@ -84,9 +86,9 @@ export class GenerationPipeline {
       await reporter.complete();
       logger.info({ storyId: story.id }, 'generation completed');
     } catch (error) {
-      if (signal.aborted) {
+      if (signal.aborted || error instanceof SessionNoLongerRunning) {
         reporter.discard();
-        logger.info({ reason: (signal.reason as Error)?.name }, 'generation stopped');
+        logger.info({ reason: signal.aborted ? (signal.reason as Error)?.name : 'session ended elsewhere' }, 'generation stopped');
         return;
       }
       const message = describeFailure(error);
@@ -128,7 +130,7 @@ export class GenerationPipeline {
       { id: randomUUID(), title: draft.title, prompt: session.prompt, storyText: draft.storyText },
       session.id,
     );
-    await reporter.storySaved(story.id);
+    await reporter.storySaved(story.id, story.storyText);
     return story;
   }
 

@@ -39,7 +39,13 @@ export class GenerationService {
     if (isTerminal(session.status)) {
       throw new InvalidInputError(`Generation session ${id} has already ended (${session.status}); there is nothing to cancel`);
     }
-    const cancelled = await this.repository.updateRunningSession(id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+    // Subscribers may have seen more than the row holds (percentages are not saved per token).
+    const shown = (await this.bus.snapshot(id))?.progressPercentage ?? 0;
+    const cancelled = await this.repository.updateRunningSession(id, {
+      status: GenerationStatus.CANCELLED,
+      stage: STAGE.cancelled,
+      progressPercentage: Math.max(session.progressPercentage, shown),
+    });
     await this.queue.cancel(id);
     const current = await this.repository.requireSession(id);
     if (cancelled) {
@@ -61,7 +67,18 @@ export class GenerationService {
       const session = await this.repository.findSession(sessionId);
       if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
       const live = await this.bus.snapshot(sessionId);
-      return this.stream(subscription, session, live);
+      const events = this.stream(subscription, session, live);
+      // A generator's return() waits for its pending next(), which waits for the next event;
+      // closing the subscription first ends that wait, so a client that leaves is let go at once.
+      return {
+        [Symbol.asyncIterator]: () => ({
+          next: () => events.next(),
+          return: (value?: unknown) => {
+            subscription.close();
+            return events.return(value as undefined);
+          },
+        }),
+      };
     } catch (error) {
       subscription.close();
       throw error;
@@ -82,7 +99,8 @@ export class GenerationService {
   async requeueAbandoned(silentForMs: number, runningHere: ReadonlySet<string>): Promise<number> {
     const abandoned = (await this.repository.findAbandonedSessions(silentForMs)).filter((session) => !runningHere.has(session.id));
     for (const session of abandoned) await this.queue.enqueue(session.id);
-    if (abandoned.length > 0) this.logger.info({ count: abandoned.length }, 'queued abandoned generations again');
+    // Sessions still waiting in the queue are silent too; re-queueing them is a no-op, so this is no news.
+    if (abandoned.length > 0) this.logger.debug({ count: abandoned.length }, 'queued silent generations again');
     return abandoned.length;
   }
 

@@ -30,6 +30,8 @@ export interface ImageGenerator {
   readonly prefersBatches: boolean;
   /** One picture per request, in order. */
   generate(requests: ImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]>;
+  /** Releases what the backend holds in this process (a model in memory), if anything. */
+  close?(): Promise<void>;
 }
 
 export class ImageGenerationError extends Error {

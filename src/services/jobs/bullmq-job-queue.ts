@@ -28,13 +28,14 @@ export interface BullMqSettings {
 export class BullMqJobQueue implements JobQueue {
   private readonly queue: Queue<GenerationJobData>;
   private worker: Worker<GenerationJobData> | null = null;
+  private cancelListener: Redis | null = null;
   private readonly controllers = new Map<string, AbortController>();
   private readonly cancelChannel: string;
 
   constructor(
     private readonly redis: Redis,
-    /** In subscriber mode, for cancels. */
-    private readonly subscriberConnection: Redis,
+    /** Opens a connection for listening to cancels; only a process that runs jobs needs one. */
+    private readonly openCancelListener: () => Redis,
     private readonly settings: BullMqSettings,
     private readonly logger: Logger,
   ) {
@@ -59,10 +60,15 @@ export class BullMqJobQueue implements JobQueue {
   }
 
   process(handler: JobHandler, concurrency: number): void {
-    this.subscriberConnection.on('message', (channel: string, sessionId: string) => {
+    const listener = this.openCancelListener();
+    this.cancelListener = listener;
+    listener.on('message', (channel: string, sessionId: string) => {
       if (channel === this.cancelChannel) this.controllers.get(sessionId)?.abort(new GenerationCancelled());
     });
-    void this.subscriberConnection.subscribe(this.cancelChannel);
+    listener.subscribe(this.cancelChannel).catch((error: unknown) => {
+      // Cancels still reach the session row, which the run checks at every stage.
+      this.logger.warn({ err: error }, 'could not listen for cancels');
+    });
 
     this.worker = new Worker<GenerationJobData>(QUEUE_NAME, (job, token) => this.run(job, token, handler), {
       connection: this.redis,
@@ -100,6 +106,7 @@ export class BullMqJobQueue implements JobQueue {
       await closing;
     }
     await this.queue.close();
+    await this.cancelListener?.quit().catch(() => this.cancelListener?.disconnect());
   }
 
   private async run(job: BullJob<GenerationJobData>, token: string | undefined, handler: JobHandler): Promise<void> {

@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { MediaStore } from './media-store.js';
 
-const KEY_PATTERN = /^images\/[0-9a-f-]{36}\.png$/;
+/** Every key this store hands out looks like this, and nothing else under MEDIA_DIR is ever served. */
+export const MEDIA_KEY_PATTERN = /^images\/[0-9a-f-]{36}\.png$/;
 
 /** Files under MEDIA_DIR, named by the server only: a key never comes from a user. */
 export class LocalMediaStore implements MediaStore {
@@ -36,7 +37,7 @@ export class LocalMediaStore implements MediaStore {
   }
 
   private resolve(key: string): string {
-    if (!KEY_PATTERN.test(key)) throw new Error(`Not a media key: ${key}`);
+    if (!MEDIA_KEY_PATTERN.test(key)) throw new Error(`Not a media key: ${key}`);
     return path.join(this.root, key);
   }
 }

@@ -1,11 +1,19 @@
 import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../database/story-repository.js';
+import { SessionNoLongerRunning } from '../errors.js';
 import type { ProgressBus, ProgressUpdate } from './progress-bus.js';
 import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */
 const COALESCE_WINDOW_MS = 16;
+
+/** The session row's stage column holds this much; longer text (a retry note quoting a server) is cut. */
+const STAGE_MAX_CHARS = 200;
+
+function fitStage(stage: string): string {
+  return stage.length <= STAGE_MAX_CHARS ? stage : `${stage.slice(0, STAGE_MAX_CHARS - 1)}…`;
+}
 
 /**
  * The one place a running generation reports from. Stage changes are saved to
@@ -29,10 +37,13 @@ export class GenerationReporter {
     private readonly bus: ProgressBus,
     private readonly signal: AbortSignal,
     private readonly logger: Logger,
+    /** What subscribers last saw, which may be ahead of the row (percentages are not saved per token). */
+    shownPercent = 0,
   ) {
     this.sessionId = session.id;
     this.status = session.status;
-    this.percent = session.progressPercentage;
+    this.percent = Math.max(session.progressPercentage, shownPercent);
+    this.sentPercent = this.percent;
     this.stage = session.stage;
     this.warnings = [...session.warnings];
     this.storyId = session.storyId;
@@ -40,7 +51,9 @@ export class GenerationReporter {
 
   private resetStoryText = false;
   private textQueued = false;
-  private sentPercent = 0;
+  private sentPercent: number;
+  /** The story text of this run as handed out, to check against what is saved. */
+  private streamedText = '';
 
   /** Whether any story text has gone out to subscribers in this run. */
   hasShownStoryText = false;
@@ -53,9 +66,9 @@ export class GenerationReporter {
   async enter(status: GenerationStatus, stage: string, percent: number): Promise<void> {
     await this.flushText();
     this.status = status;
-    this.stage = stage;
+    this.stage = fitStage(stage);
     this.percent = nextPercent(this.percent, percent);
-    await this.save({ status, stage, progressPercentage: this.percent });
+    await this.save({ status, stage: this.stage, progressPercentage: this.percent });
     this.publish(null);
   }
 
@@ -71,6 +84,7 @@ export class GenerationReporter {
   storyText(delta: string, percent: number): void {
     this.percent = nextPercent(this.percent, percent);
     this.pendingText += delta;
+    this.streamedText += delta;
     this.flushTimer ??= setTimeout(() => void this.flushText(), COALESCE_WINDOW_MS);
   }
 
@@ -93,9 +107,18 @@ export class GenerationReporter {
     await this.publishing;
   }
 
-  /** The story row exists: sessions and subscribers can link to it from now on. */
-  async storySaved(storyId: string): Promise<void> {
+  /**
+   * The story row exists: sessions and subscribers can link to it from now on.
+   * Where the saved text differs from what was streamed (cut back to a sentence
+   * end, or saved by a run that raced this one), subscribers get the saved text.
+   */
+  async storySaved(storyId: string, savedText: string): Promise<void> {
     await this.flushText();
+    if (savedText !== this.streamedText.trim()) {
+      this.resetStoryText = true;
+      this.streamedText = savedText;
+      this.publish(savedText);
+    }
     this.storyId = storyId;
     this.percent = nextPercent(this.percent, PERCENT.storySaved);
     await this.save({ storyId, progressPercentage: this.percent });
@@ -105,8 +128,8 @@ export class GenerationReporter {
   /** Replaces the stage text, e.g. to say a retry is coming; saved and published. */
   async note(stage: string): Promise<void> {
     await this.flushText();
-    this.stage = stage;
-    await this.save({ stage });
+    this.stage = fitStage(stage);
+    await this.save({ stage: this.stage });
     this.publish(null);
   }
 
@@ -149,13 +172,15 @@ export class GenerationReporter {
     await this.publishing;
   }
 
-  private save(patch: Parameters<StoryRepository['updateRunningSession']>[1]): Promise<boolean> {
-    return this.repository.updateRunningSession(this.sessionId, patch);
+  /** Saves to the row; a row that is no longer running (cancelled elsewhere) ends this run. */
+  private async save(patch: Parameters<StoryRepository['updateRunningSession']>[1]): Promise<void> {
+    if (!(await this.repository.updateRunningSession(this.sessionId, patch))) throw new SessionNoLongerRunning(this.sessionId);
   }
 
   /** Starts (or starts over) the story: subscribers drop any text they have. */
   async beginStory(stage: string, percent: number): Promise<void> {
     this.resetStoryText = true;
+    this.streamedText = '';
     await this.enter(GenerationStatus.GENERATING_STORY, stage, percent);
   }
 

@@ -5,7 +5,6 @@ import { GenerationStatus } from '../../entities/index.js';
  * Pure arithmetic, so it is unit-tested on its own.
  */
 export const PERCENT = {
-  queued: 0,
   storyStart: 10,
   storySaved: 30,
   imagesStart: 30,

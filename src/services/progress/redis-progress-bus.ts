@@ -13,7 +13,11 @@ import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, Pr
  */
 const PUBLISH_SCRIPT = `
 local seq = redis.call('INCR', KEYS[1])
-if seq == 1 then redis.call('SET', KEYS[2], ARGV[4]) end
+if seq == 1 then
+  redis.call('SET', KEYS[2], ARGV[4])
+  -- A new counter (first event, or Redis lost the old one): text left from before is not this epoch's.
+  redis.call('DEL', KEYS[4])
+end
 local epoch = redis.call('GET', KEYS[2])
 local event = cjson.decode(ARGV[1])
 event['seq'] = seq
@@ -50,6 +54,16 @@ export class RedisProgressBus implements ProgressBus {
     private readonly logger: Logger,
   ) {
     this.subscriberConnection.on('messageBuffer', (channel: Buffer, message: Buffer) => this.deliver(channel.toString(), message.toString()));
+    // Whatever was published while the connection was down is lost to its subscribers. Ending
+    // their streams makes clients subscribe again and start from the current state, not go on with a gap.
+    let connectedBefore = this.subscriberConnection.status === 'ready';
+    this.subscriberConnection.on('ready', () => {
+      if (connectedBefore) {
+        this.logger.warn({ subscribers: this.subscribers.size }, 'progress subscriptions ended after a Redis reconnect');
+        void this.close();
+      }
+      connectedBefore = true;
+    });
   }
 
   async publish(update: ProgressUpdate): Promise<void> {
@@ -88,7 +102,14 @@ export class RedisProgressBus implements ProgressBus {
     set.add(subscriber);
     this.subscribers.set(channel, set);
     if (!this.ready.has(channel)) this.ready.set(channel, this.subscriberConnection.subscribe(channel));
-    await this.ready.get(channel);
+    try {
+      await this.ready.get(channel);
+    } catch (error) {
+      // Let the next subscriber try again rather than inherit this failure.
+      this.ready.delete(channel);
+      subscriber.close();
+      throw error;
+    }
     return subscriber;
   }
 

@@ -70,6 +70,11 @@ export class OnnxImageGenerator implements ImageGenerator {
     }
     return OnnxRuntimeHost.for(this.settings, this.logger).generate(requests, this.settings, options);
   }
+
+  /** Unloads the model: its worker thread (and GPU memory) go; a later generate() loads it again. */
+  close(): Promise<void> {
+    return OnnxRuntimeHost.release(this.settings);
+  }
 }
 
 /** FIFO mutex whose waiters can give up (a cancelled generation leaves the queue at once). */
@@ -124,14 +129,25 @@ const WORKER_ENTRY = new URL('./ort-worker-entry.mjs', import.meta.url);
 export class OnnxRuntimeHost {
   private static readonly hosts = new Map<string, OnnxRuntimeHost>();
 
+  private static key(settings: Pick<OnnxImageSettings, 'modelDir' | 'providers'>): string {
+    return `${path.resolve(settings.modelDir)}|${settings.providers.join(',')}`;
+  }
+
   static for(settings: Pick<OnnxImageSettings, 'modelDir' | 'providers'>, logger: Logger): OnnxRuntimeHost {
-    const key = `${path.resolve(settings.modelDir)}|${settings.providers.join(',')}`;
+    const key = OnnxRuntimeHost.key(settings);
     let host = OnnxRuntimeHost.hosts.get(key);
     if (!host) {
       host = new OnnxRuntimeHost(path.resolve(settings.modelDir), settings.providers, logger);
       OnnxRuntimeHost.hosts.set(key, host);
     }
     return host;
+  }
+
+  static async release(settings: Pick<OnnxImageSettings, 'modelDir' | 'providers'>): Promise<void> {
+    const key = OnnxRuntimeHost.key(settings);
+    const host = OnnxRuntimeHost.hosts.get(key);
+    OnnxRuntimeHost.hosts.delete(key);
+    await host?.terminate();
   }
 
   /** Stops every worker (tests and benches; a server keeps its model until it exits). */
