@@ -112,8 +112,17 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 
-  const http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger });
-  const worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
+  let http: RunningHttpServer | null = null;
+  let worker: RunningWorker | null = null;
+  try {
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger });
+    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
+  } catch (error) {
+    // A half-started process (the port taken, say) lets go of what it opened before failing.
+    await Promise.allSettled([queue.close(0), http?.close(), bus.close()]);
+    await Promise.allSettled([closeBackbone(), dataSource.destroy()]);
+    throw error;
+  }
 
   let stopping: Promise<void> | null = null;
   return {

@@ -9,11 +9,12 @@ import {
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
 import express from 'express';
-import type { GraphQLSchema } from 'graphql';
+import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
+import { queryLimitsRule } from './query-limits.js';
 import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
 
 export interface HttpServerOptions {
@@ -46,6 +47,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const wsCleanup = useServer(
     {
       schema: options.schema,
+      validate: (schema, document) => validate(schema, document, [...specifiedRules, queryLimitsRule()]),
       context: () => options.createContext() as unknown as Record<string, unknown>,
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription error');
@@ -57,6 +59,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
     introspection: true,
+    validationRules: [queryLimitsRule()],
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {

@@ -117,6 +117,18 @@ describe('bad input', () => {
     await expect(subscription.done).rejects.toThrow(/BAD_USER_INPUT/);
   });
 
+  it('refuses an operation of a thousand aliased stories fields before running any of it', async () => {
+    const aliases = Array.from({ length: 1000 }, (_, index) => `s${index}: stories(limit: 100) { id }`).join(' ');
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ ${aliases} }` }),
+    });
+    const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(body.errors[0].message).toBe('This operation selects 2000 fields; the limit is 300. Split it into smaller ones.');
+    expect(body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
   it('rejects a page size above 100', async () => {
     const result = await server.request(StoriesDocument, { limit: 101 });
     expect(result.errors![0]).toMatchObject({ message: 'limit must be between 1 and 100.', extensions: { code: 'BAD_USER_INPUT' } });
