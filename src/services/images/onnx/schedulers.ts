@@ -41,6 +41,24 @@ export interface LinearStep {
 }
 
 /** sample ← a·sample + b·output + c·noise, one pass. */
+/** applyLinear for steps that may add noise: draws it into `scratch` (made once, reused) only when the step needs it. */
+function applyNoisyLinear(
+  step: LinearStep,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  noise: NoiseSource,
+  scratch: Float32Array | null,
+): Float32Array | null {
+  if (step.noise <= 0) {
+    applyLinear(step, modelOutput, sample, null);
+    return scratch;
+  }
+  const fresh = scratch ?? new Float32Array(sample.length);
+  noise.fill(fresh);
+  applyLinear(step, modelOutput, sample, fresh);
+  return fresh;
+}
+
 function applyLinear(step: LinearStep, modelOutput: Float32Array, sample: Float32Array, fresh: Float32Array | null): void {
   const { sample: a, output: b, noise: c } = step;
   const n = sample.length;
@@ -245,13 +263,7 @@ class EulerScheduler implements Scheduler {
   }
 
   step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
-    const step = this.linear(index);
-    let fresh: Float32Array | null = null;
-    if (step.noise > 0) {
-      fresh = this.scratch ??= new Float32Array(sample.length);
-      noise.fill(fresh);
-    }
-    applyLinear(step, modelOutput, sample, fresh);
+    this.scratch = applyNoisyLinear(this.linear(index), modelOutput, sample, noise, this.scratch);
   }
 }
 
@@ -468,13 +480,7 @@ class LcmScheduler implements Scheduler {
   }
 
   step(index: number, modelOutput: Float32Array, sample: Float32Array, noise: NoiseSource): void {
-    const step = this.linear(index);
-    let fresh: Float32Array | null = null;
-    if (step.noise > 0) {
-      fresh = this.scratch ??= new Float32Array(sample.length);
-      noise.fill(fresh);
-    }
-    applyLinear(step, modelOutput, sample, fresh);
+    this.scratch = applyNoisyLinear(this.linear(index), modelOutput, sample, noise, this.scratch);
   }
 }
 
