@@ -48,6 +48,14 @@ class Jobs {
 
 const NO_RETRIES = { attempts: 1, backoffMs: 1000 };
 
+/** A queue of the given concurrency, already taking jobs from a fresh Jobs handler. */
+function startQueue(concurrency: number) {
+  const jobs = new Jobs();
+  const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
+  queue.process(jobs.handler, concurrency);
+  return { jobs, queue };
+}
+
 function silentLogger() {
   return pino({ level: 'silent' });
 }
@@ -58,9 +66,7 @@ afterEach(() => {
 
 describe('InProcessJobQueue', () => {
   it('runs jobs in FIFO order', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 1);
+    const { jobs, queue } = startQueue(1);
     for (const id of ['a', 'b', 'c', 'd']) await queue.enqueue(id);
     expect(jobs.started).toEqual(['a']);
     await jobs.finish('a');
@@ -82,9 +88,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('never runs more than `concurrency` jobs at once, and starts the next as soon as one ends', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 2);
+    const { jobs, queue } = startQueue(2);
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     for (const id of ids) await queue.enqueue(id);
     expect(jobs.running).toBe(2);
@@ -99,9 +103,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('ignores enqueueing a session that is already queued', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 1);
+    const { jobs, queue } = startQueue(1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     await queue.enqueue('b');
@@ -113,9 +115,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('ignores enqueueing a session that is already running, but runs it again once it has ended', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 2);
+    const { jobs, queue } = startQueue(2);
     await queue.enqueue('a');
     await queue.enqueue('a');
     expect(jobs.started).toEqual(['a']);
@@ -126,9 +126,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('drops a cancelled queued job: its handler is never called', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 1);
+    const { jobs, queue } = startQueue(1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     await queue.enqueue('c');
@@ -140,9 +138,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('aborts a cancelled running job with a GenerationCancelled reason and then moves on', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 1);
+    const { jobs, queue } = startQueue(1);
     await queue.enqueue('a');
     await queue.enqueue('b');
     const signal = jobs.signals.get('a')!;
@@ -156,9 +152,7 @@ describe('InProcessJobQueue', () => {
   });
 
   it('does nothing when cancelling an unknown session', async () => {
-    const jobs = new Jobs();
-    const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-    queue.process(jobs.handler, 1);
+    const { jobs, queue } = startQueue(1);
     await queue.enqueue('a');
     await expect(queue.cancel('nope')).resolves.toBeUndefined();
     expect(jobs.signals.get('a')!.aborted).toBe(false);
@@ -189,9 +183,7 @@ describe('InProcessJobQueue', () => {
 
     it('waits for running jobs that finish in time, without aborting them', async () => {
       vi.useFakeTimers();
-      const jobs = new Jobs();
-      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-      queue.process(jobs.handler, 2);
+      const { jobs, queue } = startQueue(2);
       await queue.enqueue('a');
       await queue.enqueue('b');
       let closed = false;
@@ -209,9 +201,7 @@ describe('InProcessJobQueue', () => {
 
     it('aborts jobs still running after the timeout with a ShutdownInterrupted reason', async () => {
       vi.useFakeTimers();
-      const jobs = new Jobs();
-      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-      queue.process(jobs.handler, 2);
+      const { jobs, queue } = startQueue(2);
       await queue.enqueue('quick');
       await queue.enqueue('slow');
       let closed = false;
@@ -247,9 +237,7 @@ describe('InProcessJobQueue', () => {
 
     it('drops queued jobs: they never start, even after the running ones end', async () => {
       vi.useFakeTimers();
-      const jobs = new Jobs();
-      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-      queue.process(jobs.handler, 1);
+      const { jobs, queue } = startQueue(1);
       await queue.enqueue('a');
       await queue.enqueue('b');
       await queue.enqueue('c');
@@ -261,9 +249,7 @@ describe('InProcessJobQueue', () => {
     });
 
     it('rejects new enqueues once closing has begun', async () => {
-      const jobs = new Jobs();
-      const queue = new InProcessJobQueue(NO_RETRIES, silentLogger());
-      queue.process(jobs.handler, 1);
+      const { jobs, queue } = startQueue(1);
       await queue.close(1000);
       await expect(queue.enqueue('late')).rejects.toThrow(/shutting down/);
       await settle();
