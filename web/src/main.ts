@@ -239,7 +239,10 @@ function showSession(sessionId: string, focus: boolean): void {
   // Pictures land one by one: refetch the story on each event once it is saved, one request at a time.
   let fetching: Promise<unknown> | null = null;
   let again = false;
+  // Set once the generation has ended: the final render must be the last one.
+  let ended = false;
   const refreshStory = (storyId: string) => {
+    if (ended) return;
     if (fetching) {
       again = true;
       return;
@@ -248,7 +251,7 @@ function showSession(sessionId: string, focus: boolean): void {
       .catch(() => undefined)
       .finally(() => {
         fetching = null;
-        if (again && forView === view) {
+        if (again && forView === view && !ended) {
           again = false;
           refreshStory(storyId);
         }
@@ -281,6 +284,7 @@ function showSession(sessionId: string, focus: boolean): void {
   follower.done.then(
     async (state) => {
       if (forView !== view || !isTerminal(state.status)) return;
+      ended = true;
       ui.cancel.hidden = true;
       ui.storyText.setAttribute('aria-busy', 'false');
       if (state.status === 'COMPLETED' && state.storyId) {
