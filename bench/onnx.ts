@@ -27,7 +27,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { pino } from 'pino';
 import { parseProviderList } from '../src/services/images/onnx/execution-providers.js';
 import { OnnxImageGenerator, onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../src/services/images/onnx/onnx-image-generator.js';
-import type { ImageRequest } from '../src/services/images/image-generator.js';
+import type { ImageRequest } from '../src/ports/image-generator.js';
 import { buildTinySdModel } from '../tests/support/tiny-sd-model.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

@@ -1,28 +1,30 @@
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
-import { createDataSource, openDatabase } from './db/data-source.js';
+import { createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import { createLogger, type Logger } from './logger.js';
 import type { RequestContext } from './resolvers/context.js';
+import { createStoryLoaders } from './resolvers/loaders.js';
 import { buildAppSchema } from './schema/build-schema.js';
-import { StoryRepository } from './services/database/story-repository.js';
+import { TypeOrmStoryRepository } from './adapters/database/story-repository.js';
+import type { StoryRepository } from './ports/story-repository.js';
 import { GenerationPipeline } from './services/generation/generation-pipeline.js';
 import { GenerationService } from './services/generation/generation-service.js';
-import { Automatic1111ImageGenerator } from './services/images/automatic1111-image-generator.js';
-import type { ImageGenerator } from './services/images/image-generator.js';
+import { Automatic1111ImageGenerator } from './adapters/images/automatic1111-image-generator.js';
+import type { ImageGenerator } from './ports/image-generator.js';
 import { OnnxImageGenerator } from './services/images/onnx/onnx-image-generator.js';
-import { BullMqJobQueue } from './services/jobs/bullmq-job-queue.js';
-import { InProcessJobQueue } from './services/jobs/in-process-job-queue.js';
-import type { JobQueue } from './services/jobs/job-queue.js';
-import { LocalMediaStore } from './services/media/local-media-store.js';
-import type { MediaStore } from './services/media/media-store.js';
-import { InProcessProgressBus } from './services/progress/in-process-progress-bus.js';
-import type { ProgressBus } from './services/progress/progress-bus.js';
-import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
-import { createRedis } from './services/redis/redis-connection.js';
+import { BullMqJobQueue } from './adapters/jobs/bullmq-job-queue.js';
+import { InProcessJobQueue } from './adapters/jobs/in-process-job-queue.js';
+import type { JobQueue } from './ports/job-queue.js';
+import { LocalMediaStore } from './adapters/media/local-media-store.js';
+import type { MediaStore } from './ports/media-store.js';
+import { InProcessProgressBus } from './adapters/progress/in-process-progress-bus.js';
+import type { ProgressBus } from './ports/progress-bus.js';
+import { RedisProgressBus } from './adapters/progress/redis-progress-bus.js';
+import { createRedis } from './adapters/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
-import { OllamaTextGenerator } from './services/text/ollama-text-generator.js';
-import type { TextGenerator } from './services/text/text-generator.js';
+import { OllamaTextGenerator } from './adapters/text/ollama-text-generator.js';
+import type { TextGenerator } from './ports/text-generator.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -105,7 +107,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database);
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
-  const repository = new StoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
+  const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
   const text = new OllamaTextGenerator(config.ollama);
@@ -155,7 +157,7 @@ async function startApi(
   { generations, stories, dataSource, logger }: { generations: GenerationService; stories: StoryService; dataSource: DataSource; logger: Logger },
 ): Promise<RunningHttpServer> {
   const schema = await buildAppSchema({ generations, stories });
-  const createContext = (): RequestContext => ({ loaders: stories.createLoaders(), generations });
+  const createContext = (): RequestContext => ({ loaders: createStoryLoaders(stories), generations });
   const http = await startHttpServer(
     {
       schema,

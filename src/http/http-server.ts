@@ -15,7 +15,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
 import { queryLimitsRule } from './query-limits.js';
-import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
+import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;

@@ -1,5 +1,5 @@
 import type { GenerationService } from '../services/generation/generation-service.js';
-import type { StoryLoaders } from '../services/stories/story-service.js';
+import type { StoryLoaders } from './loaders.js';
 
 /** Built fresh for every GraphQL operation, so DataLoader caches never outlive a request. */
 export interface RequestContext {

@@ -1,6 +1,7 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ImageType, type GeneratedImage } from '../entities/index.js';
 import { GeneratedImageView, StoryView } from '../schema/types.js';
+import { requireUuid } from '../services/generation/input.js';
 import type { StoryService } from '../services/stories/story-service.js';
 import type { RequestContext } from './context.js';
 import { toImageView, toStoryView } from './mappers.js';
@@ -11,7 +12,7 @@ export class StoryResolver {
 
   @Query(() => StoryView, { nullable: true })
   async story(@Arg('id', () => ID) id: string, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
-    const story = await this.storyService.get(id, loaders);
+    const story = await loaders.storyById.load(requireUuid(id, 'story id'));
     return story && toStoryView(story);
   }
 

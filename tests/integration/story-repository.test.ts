@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource, openDatabase } from '../../src/db/data-source.js';
+import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { ImageType } from '../../src/entities/enums.js';
-import { StoryRepository } from '../../src/services/database/story-repository.js';
+import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let database: TestDatabase;
 let dataSource: DataSource;
-let repository: StoryRepository;
+let repository: TypeOrmStoryRepository;
 
 beforeAll(async () => {
   database = await createTestDatabase();
   const config = { kind: 'postgres' as const, url: database.url, poolSize: 5 };
   dataSource = await openDatabase(createDataSource(config), config);
-  repository = new StoryRepository(dataSource, { serializeWrites: false });
+  repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: false });
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { GenerationStatus } from '../../src/entities/enums.js';
-import type { ProgressUpdate } from '../../src/services/progress/progress-bus.js';
+import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
 
 /** A progress update mid-story, with whatever the test cares about changed. */
 export function progressUpdate(sessionId: string, overrides: Partial<ProgressUpdate> = {}): ProgressUpdate {

@@ -2,11 +2,11 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GenerationSession } from '../../src/entities/index.js';
 import { GenerationStatus } from '../../src/entities/enums.js';
-import type { SessionPatch, StoryRepository } from '../../src/services/database/story-repository.js';
+import type { SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
 import { SessionNoLongerRunning } from '../../src/services/errors.js';
 import { GenerationReporter } from '../../src/services/progress/generation-reporter.js';
-import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
-import type { ProgressEvent } from '../../src/services/progress/progress-bus.js';
+import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
+import type { ProgressEvent } from '../../src/ports/progress-bus.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 
 const SESSION_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';

@@ -1,8 +1,8 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GenerationCancelled, ShutdownInterrupted } from '../../src/services/errors.js';
-import { InProcessJobQueue } from '../../src/services/jobs/in-process-job-queue.js';
-import type { JobHandler } from '../../src/services/jobs/job-queue.js';
+import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
+import type { JobHandler } from '../../src/ports/job-queue.js';
 
 /** Lets every pending promise callback run (and, under fake timers, nothing else). */
 async function settle(): Promise<void> {

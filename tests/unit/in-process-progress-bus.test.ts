@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GenerationStatus } from '../../src/entities/enums.js';
-import { InProcessProgressBus } from '../../src/services/progress/in-process-progress-bus.js';
-import type { ProgressEvent, ProgressSubscription } from '../../src/services/progress/progress-bus.js';
+import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
+import type { ProgressEvent, ProgressSubscription } from '../../src/ports/progress-bus.js';
 import { progressUpdate } from '../support/progress-updates.js';
 
 async function settle(): Promise<void> {

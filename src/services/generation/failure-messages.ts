@@ -1,6 +1,6 @@
 import { CompositingError } from '../images/compositing.js';
-import { ImageGenerationError } from '../images/image-generator.js';
-import { TextGenerationError } from '../text/text-generator.js';
+import { ImageGenerationError } from '../../ports/image-generator.js';
+import { TextGenerationError } from '../../ports/text-generator.js';
 
 /** Errors whose message was written for users; anything else is a bug and says so. */
 export function isExpectedFailure(error: unknown): error is Error {

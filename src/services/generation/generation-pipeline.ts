@@ -1,19 +1,19 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { GenerationStatus, ImageType, type GeneratedImage, type GenerationSession, type Story } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../database/story-repository.js';
+import type { StoryRepository } from '../../ports/story-repository.js';
 import { compositeCharacter, type CompositingLimits } from '../images/compositing.js';
-import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../images/image-generator.js';
-import type { MediaStore } from '../media/media-store.js';
+import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../../ports/image-generator.js';
+import type { MediaStore } from '../../ports/media-store.js';
 import { GenerationReporter } from '../progress/generation-reporter.js';
-import type { ProgressBus } from '../progress/progress-bus.js';
+import type { ProgressBus } from '../../ports/progress-bus.js';
 import { ImageStageMeter, PERCENT, STAGE, storyWritingPercent, type ImageStagePart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
-import type { TextGenerator } from '../text/text-generator.js';
+import type { TextGenerator } from '../../ports/text-generator.js';
 import { describeFailure, isExpectedFailure } from './failure-messages.js';
 import { SessionNoLongerRunning } from '../errors.js';
-import { RetryLater, type Job } from '../jobs/job-queue.js';
-import { TextGenerationError } from '../text/text-generator.js';
+import { RetryLater, type Job } from '../../ports/job-queue.js';
+import { TextGenerationError } from '../../ports/text-generator.js';
 
 export interface PipelineDependencies {
   repository: StoryRepository;

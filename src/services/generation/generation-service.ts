@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { GenerationStatus, isTerminal, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../database/story-repository.js';
+import type { StoryRepository } from '../../ports/story-repository.js';
 import { InvalidInputError } from '../errors.js';
-import type { JobQueue } from '../jobs/job-queue.js';
-import { isAfter, type ProgressBus, type ProgressEvent } from '../progress/progress-bus.js';
+import type { JobQueue } from '../../ports/job-queue.js';
+import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
 import { normalizeStartInput, requireUuid, type StartInput } from './input.js';
 

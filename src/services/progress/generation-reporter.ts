@@ -1,8 +1,8 @@
 import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../database/story-repository.js';
+import type { StoryRepository } from '../../ports/story-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
-import type { ProgressBus, ProgressUpdate } from './progress-bus.js';
+import type { ProgressBus, ProgressUpdate } from '../../ports/progress-bus.js';
 import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */

@@ -1,18 +1,11 @@
-import DataLoader from 'dataloader';
 import { GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../database/story-repository.js';
+import type { StoryRepository } from '../../ports/story-repository.js';
 import { InvalidInputError } from '../errors.js';
 import { requireUuid } from '../generation/input.js';
-import type { MediaStore } from '../media/media-store.js';
+import type { MediaStore } from '../../ports/media-store.js';
 
 export const MAX_PAGE_SIZE = 100;
-
-/** Per-request batching of the lookups a GraphQL query fans out into, so a page of stories costs a fixed number of queries. */
-export interface StoryLoaders {
-  imagesByStory: DataLoader<string, GeneratedImage[]>;
-  storyById: DataLoader<string, Story | null>;
-}
 
 export class StoryService {
   constructor(
@@ -21,21 +14,16 @@ export class StoryService {
     private readonly logger: Logger,
   ) {}
 
-  createLoaders(): StoryLoaders {
-    return {
-      imagesByStory: new DataLoader(async (storyIds) => {
-        const images = await this.repository.findImagesByStoryIds(storyIds);
-        return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
-      }),
-      storyById: new DataLoader(async (ids) => {
-        const stories = await this.repository.findStoriesByIds(ids);
-        return ids.map((id) => stories.find((story) => story.id === id) ?? null);
-      }),
-    };
+  /** Stories by id, in the order asked; null where none has that id. One query for all of them. */
+  async getMany(ids: readonly string[]): Promise<(Story | null)[]> {
+    const stories = await this.repository.findStoriesByIds(ids);
+    return ids.map((id) => stories.find((story) => story.id === id) ?? null);
   }
 
-  async get(id: string, loaders: StoryLoaders): Promise<Story | null> {
-    return loaders.storyById.load(requireUuid(id, 'story id'));
+  /** Each story's images (character, background, combined), in the order of the ids asked. One query for all of them. */
+  async imagesOfStories(storyIds: readonly string[]): Promise<GeneratedImage[][]> {
+    const images = await this.repository.findImagesByStoryIds(storyIds);
+    return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
   }
 
   async list(limit: number, offset: number): Promise<Story[]> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import type { Logger } from '../../../logger.js';
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../image-generator.js';
+import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../../ports/image-generator.js';
 import type { DiffusionTimings } from './diffusion.js';
 import { looksLikeModelDir, PULL_COMMAND } from './model-layout.js';
 import { wallClock } from './tensor-math.js';

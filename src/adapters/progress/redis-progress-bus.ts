@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { isTerminal } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import { Subscriber } from './in-process-progress-bus.js';
-import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, ProgressUpdate } from './progress-bus.js';
+import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, ProgressUpdate } from '../../ports/progress-bus.js';
 
 /**
  * Numbers the event, keeps the live snapshot and publishes, in one atomic step,

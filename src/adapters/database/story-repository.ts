@@ -8,27 +8,14 @@ import {
   Story,
   type GenerationOptions,
 } from '../../entities/index.js';
+import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { SerialLock } from './serial-lock.js';
-
-export type SessionPatch = Partial<
-  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>
->;
-
-export interface NewImage {
-  storyId: string;
-  imageType: ImageType;
-  filePath: string;
-  width: number;
-  height: number;
-  promptUsed: string;
-  seed: number | null;
-}
 
 /** Rolls back a story insert that lost the race to another run of the same session. */
 class StoryAlreadySaved extends Error {}
 
 /** The database adapter: every read and write of stories, images and sessions goes through here. */
-export class StoryRepository {
+export class TypeOrmStoryRepository implements StoryRepository {
   private readonly writes: SerialLock | null;
 
   constructor(

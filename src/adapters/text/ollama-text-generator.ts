@@ -1,9 +1,9 @@
 import { ChatOllama } from '@langchain/ollama';
 import type { ChatPromptTemplate } from '@langchain/core/prompts';
 import type { AppConfig } from '../../config.js';
-import { backgroundPrompt, characterPrompt, storyPrompt, styleLine } from './prompts.js';
-import { capStoryText, cleanVisualPrompt, StoryStreamSplitter, titleFromPrompt } from './story-output.js';
-import { TextGenerationError, type DescribeRequest, type StoryDraft, type TextGenerator, type WriteStoryRequest } from './text-generator.js';
+import { backgroundPrompt, characterPrompt, storyPrompt, styleLine } from '../../services/text/prompts.js';
+import { capStoryText, cleanVisualPrompt, StoryStreamSplitter, titleFromPrompt } from '../../services/text/story-output.js';
+import { TextGenerationError, type DescribeRequest, type StoryDraft, type TextGenerator, type WriteStoryRequest } from '../../ports/text-generator.js';
 
 type OllamaSettings = AppConfig['ollama'];
 

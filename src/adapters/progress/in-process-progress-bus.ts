@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isTerminal } from '../../entities/index.js';
-import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, ProgressUpdate } from './progress-bus.js';
+import type { LiveSnapshot, ProgressBus, ProgressEvent, ProgressSubscription, ProgressUpdate } from '../../ports/progress-bus.js';
 
 /** Queue of events for one subscriber; the iterator waits when it is empty. Shared with the Redis bus. */
 export class Subscriber implements ProgressSubscription {

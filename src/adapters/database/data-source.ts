@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
-import type { AppConfig } from '../config.js';
-import { ENTITIES } from '../entities/index.js';
+import type { AppConfig } from '../../config.js';
+import { ENTITIES } from '../../entities/index.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 export interface DataSourceOptions {

@@ -1,4 +1,4 @@
-import type { GenerationStatus } from '../../entities/index.js';
+import type { GenerationStatus } from '../entities/index.js';
 
 /**
  * One step of a generation as clients see it. `seq` orders events within a

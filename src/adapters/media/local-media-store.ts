@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { MediaStore } from './media-store.js';
+import type { MediaStore } from '../../ports/media-store.js';
 
 /** Every key this store hands out looks like this, and nothing else under MEDIA_DIR is ever served. */
 export const MEDIA_KEY_PATTERN = /^images\/[0-9a-f-]{36}\.png$/;

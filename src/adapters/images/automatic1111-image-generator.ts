@@ -1,4 +1,4 @@
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from './image-generator.js';
+import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../ports/image-generator.js';
 
 interface Txt2ImgResponse {
   images?: string[];

@@ -1,6 +1,6 @@
 import type { Logger } from '../../logger.js';
-import { GenerationCancelled, ShutdownInterrupted } from '../errors.js';
-import { backoffDelay, RetryLater, type JobHandler, type JobQueue, type RetryPolicy } from './job-queue.js';
+import { GenerationCancelled, ShutdownInterrupted } from '../../services/errors.js';
+import { backoffDelay, RetryLater, type JobHandler, type JobQueue, type RetryPolicy } from '../../ports/job-queue.js';
 
 interface Waiting {
   sessionId: string;

@@ -1,8 +1,8 @@
 import { Queue, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../logger.js';
-import { GenerationCancelled, ShutdownInterrupted } from '../errors.js';
-import type { JobHandler, JobQueue, RetryPolicy } from './job-queue.js';
+import { GenerationCancelled, ShutdownInterrupted } from '../../services/errors.js';
+import type { JobHandler, JobQueue, RetryPolicy } from '../../ports/job-queue.js';
 
 const QUEUE_NAME = 'generations';
 

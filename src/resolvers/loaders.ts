@@ -1,0 +1,18 @@
+import DataLoader from 'dataloader';
+import type { GeneratedImage, Story } from '../entities/index.js';
+import type { StoryService } from '../services/stories/story-service.js';
+
+/** Per-request batching of the lookups a GraphQL query fans out into, so a page of stories costs a fixed number of queries. */
+export interface StoryLoaders {
+  /** Each story's images, in the service's display order. */
+  imagesByStory: DataLoader<string, GeneratedImage[]>;
+  storyById: DataLoader<string, Story | null>;
+}
+
+/** Built once per GraphQL operation: the caches never outlive a request. */
+export function createStoryLoaders(stories: StoryService): StoryLoaders {
+  return {
+    imagesByStory: new DataLoader((storyIds) => stories.imagesOfStories(storyIds)),
+    storyById: new DataLoader((ids) => stories.getMany(ids)),
+  };
+}
