@@ -7,7 +7,7 @@
 # What it does on the GPU machine:
 #   1. records the GPU, driver and the CUDA/cuDNN/Vulkan libraries the loader can see;
 #   2. makes sure onnxruntime-node's CUDA provider is installed: already there, or
-#      `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (needs NuGet),
+#      `npm run install:cuda` (needs NuGet),
 #      or copied from a local onnxruntime-gpu 1.30 Python wheel; else it says why not;
 #   3. runs bench/onnx.ts with ORT_EXECUTION_PROVIDERS=cuda, =webgpu and =cpu (each must
 #      really run on that provider), on the tiny model and on a heavier one;
@@ -80,8 +80,8 @@ if [ -f "$BIN/libonnxruntime_providers_cuda.so" ]; then
   say "Already installed in $BIN."
 else
   if [ "$MODE" = repo ]; then
-    say "Trying: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 (downloads Microsoft.ML.OnnxRuntime.Gpu.Linux 1.30.0 from NuGet)"
-    { timeout 600 npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 2>&1 | tail -n 15; } | block
+    say "Trying: npm run install:cuda (downloads Microsoft.ML.OnnxRuntime.Gpu.Linux 1.30.0 from NuGet)"
+    { timeout 600 npm run install:cuda 2>&1 | tail -n 15; } | block
   fi
   if [ ! -f "$BIN/libonnxruntime_providers_cuda.so" ]; then
     # Offline: the same release's provider libraries from a Python onnxruntime-gpu wheel, if one is installed.
