@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { PROJECT_ROOT } from './project-root.js';
 import { DEFAULT_PROVIDERS, parseProviderList } from './services/images/onnx/execution-providers.js';
 import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
 
@@ -81,7 +81,7 @@ const environmentSchema = z.object({
 });
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
-const DEFAULT_WEB_DIR = fileURLToPath(new URL('../dist/web', import.meta.url));
+const DEFAULT_WEB_DIR = path.join(PROJECT_ROOT, 'dist/web');
 
 export type ImageBackendName = 'none' | 'automatic1111' | 'onnx';
 

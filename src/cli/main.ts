@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { PROJECT_ROOT } from '../project-root.js';
 import { asCliError, connect, EXIT, exportStory, generate, list, show, type Io } from './commands.js';
 
 /**
@@ -11,7 +13,7 @@ const DEFAULT_URL = process.env.STORY_AGENT_URL || 'http://localhost:4000';
 
 function version(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';

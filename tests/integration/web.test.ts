@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { chromium as playwrightChromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
   StoryDocument,
   type StoryFieldsFragment,
 } from '../../src/client/generated/graphql.js';
+import { CHROMIUM_PATH, chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -29,7 +30,6 @@ declare const MutationObserver: any;
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-artifacts/web');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TITLE = 'The Lighthouse Keeper and the Storm';
 const PROMPT_LABEL = 'What is the story about?';
 
@@ -42,11 +42,13 @@ let pageErrors: string[] = [];
 const pages: Page[] = [];
 
 beforeAll(async () => {
+  // Without Chromium every test reports a skip saying how to install it (beforeEach); CI=true fails here instead.
+  if (!toolAvailable(chromium)) return;
   // Always the current sources, built into a folder of our own (dist/web is left alone).
   webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-'));
   const [launched] = await Promise.all([
-    chromium.launch({
-      executablePath: CHROMIUM,
+    playwrightChromium.launch({
+      executablePath: CHROMIUM_PATH,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
     }),
@@ -76,7 +78,8 @@ afterAll(async () => {
   if (webDir) await fs.rm(webDir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
+beforeEach((context) => {
+  skipWithoutTool(chromium, context);
   Object.assign(ollama.options, defaultFakeOllamaOptions());
   a1111.options.latencyMs = 0;
   a1111.options.failWith = null;

@@ -6,7 +6,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 export type ProcessRole = 'api' | 'worker' | 'all-in-one';
 
-/** A server process of ours, started the way `npm run start:<role>` starts it, with its JSON log lines readable. */
+/** A server process of ours, started the way `npm run start:<role>` starts it (compiled JavaScript), with its JSON log lines readable. */
 export interface ServerProcess {
   role: ProcessRole;
   child: ChildProcess;
@@ -19,7 +19,7 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(role: ProcessRole, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main', `${role}.ts`)], {
+  const child = spawn(process.execPath, ['--enable-source-maps', path.join(root, 'dist/server/src/main', `${role}.js`)], {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
