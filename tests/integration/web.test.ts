@@ -186,9 +186,6 @@ describe('the web page', () => {
     await page.locator(`#history-list a[href="#/story/${storyId}"][aria-current="page"]`).waitFor();
     expect(a1111.calls.at(-1)!.prompt).toContain('watercolor');
 
-    const firstText = await page.evaluate(() => performance.measure('first-text', 'story-agent:submit', 'story-agent:first-text').duration);
-    process.stdout.write(`web: first story text ${firstText.toFixed(0)} ms after Generate (fake servers)\n`);
-    await fs.writeFile(path.join(artifacts, 'timings.json'), `${JSON.stringify({ firstStoryTextMs: Math.round(firstText), at: new Date().toISOString() }, null, 2)}\n`);
     await page.screenshot({ path: path.join(artifacts, 'story-page.png'), fullPage: true });
   });
 

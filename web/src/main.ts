@@ -172,7 +172,6 @@ function renderText(text: string): void {
       if (content) paragraph.append(content);
     });
   renderedText = text;
-  if (text.trim() && !performance.getEntriesByName('story-agent:first-text').length) performance.mark('story-agent:first-text');
 }
 
 function renderStory(story: StoryFieldsFragment, { final }: { final: boolean }): void {
@@ -426,8 +425,6 @@ function route(focus: boolean): void {
 
 ui.form.addEventListener('submit', async (event) => {
   event.preventDefault();
-  performance.clearMarks('story-agent:first-text');
-  performance.mark('story-agent:submit');
   clearMessages();
   ui.generate.disabled = true;
   void preconnected?.dispose();
