@@ -5,7 +5,8 @@ import { startRouter } from './routing.js';
 import { clearPromptError, wireForm } from './views/form.js';
 import { showGeneration } from './views/generation.js';
 import { markCurrentStory, refreshHistory } from './views/history.js';
-import { showHome, showStory } from './views/story.js';
+import { emptyScreen, painter } from './views/screen.js';
+import { showStory } from './views/story.js';
 
 /**
  * The page: a form, a live view of one generation (progress, streamed text,
@@ -28,6 +29,7 @@ startRouter(async (route, view) => {
   markCurrentStory(route.kind === 'story' ? route.id : null);
   if (route.kind === 'session') await showGeneration(route.id, view);
   else if (route.kind === 'story') await showStory(route.id, view);
-  else await showHome(view);
+  // No route: the form alone.
+  else painter(view.signal)(emptyScreen());
 });
 void refreshHistory();

@@ -13,7 +13,7 @@ import { byId, formatDate } from '../dom.js';
  * one view to the next, so focus and live regions behave.
  */
 
-export interface ProgressPanel {
+interface ProgressPanel {
   shown: boolean;
   heading: string;
   status: GenerationStatus;
@@ -26,14 +26,14 @@ export interface ProgressPanel {
   onCancel?: () => void;
 }
 
-export interface Picture {
+interface Picture {
   url: string;
   alt: string;
   width: number;
   height: number;
 }
 
-export interface StoryPanel {
+interface StoryPanel {
   shown: boolean;
   title: string;
   meta: string;
@@ -87,7 +87,7 @@ export function savedStory(story: StoryFieldsFragment, { complete }: { complete:
  * dropped. A prefix of the text gives a prefix of the paragraphs (the last one
  * perhaps shorter), so streamed text only ever grows on screen.
  */
-export function textParagraphs(text: string): string[] {
+function textParagraphs(text: string): string[] {
   return text
     .split('\n')
     .map((line) => line.trimStart())

@@ -25,8 +25,3 @@ export async function showStory(id: string, { signal, focus }: ViewContext): Pro
   paint({ ...screen, story: savedStory(story, { complete: true }) });
   if (focus) byId('story-title').focus();
 }
-
-/** No route: the form alone. */
-export async function showHome({ signal }: ViewContext): Promise<void> {
-  painter(signal)(emptyScreen());
-}
