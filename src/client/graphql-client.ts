@@ -13,13 +13,21 @@ export interface GraphQLClientOptions {
   fetch?: typeof fetch;
 }
 
+export interface RequestOptions {
+  /** Aborting it cancels the request: the promise rejects with `signal.reason` (never a ServerUnreachableError). */
+  signal?: AbortSignal;
+}
+
 export interface GraphQLClient {
   /** The base URL as given, without a trailing slash. */
   readonly baseUrl: string;
   /** `…/graphql` over HTTP. */
   readonly endpoint: string;
-  /** Throws GraphQLRequestError (the server said no) or ServerUnreachableError (no answer). */
-  request<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T>;
+  /**
+   * Throws GraphQLRequestError (the server said no) or ServerUnreachableError (no answer);
+   * once `options.signal` is aborted, rejects with its reason and never resolves.
+   */
+  request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, options?: RequestOptions): Promise<T>;
   /** An image `url` from the API (server-relative or absolute) made absolute against the server. */
   resolve(url: string): string;
 }
@@ -74,23 +82,29 @@ export function createGraphQLClient(options: GraphQLClientOptions): GraphQLClien
       if (/^[a-z][a-z0-9+.-]*:/i.test(url) || !baseUrl) return url;
       return `${baseUrl}${url.startsWith('/') ? '' : '/'}${url}`;
     },
-    async request<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T> {
+    async request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, options: RequestOptions = {}): Promise<T> {
+      const { signal } = options;
       let response: Response;
       try {
         response = await fetchImpl(endpoint, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
           body: JSON.stringify({ query: queryText(document as TypedDocumentNode<unknown, unknown>), variables: variables ?? {} }),
+          signal,
         });
       } catch (error) {
+        signal?.throwIfAborted();
         throw new ServerUnreachableError(`Cannot reach the Story Agent server${at}: check that it is running, then try again.`, { cause: error });
       }
       let body: { data?: T | null; errors?: ServerError[] };
       try {
         body = (await response.json()) as typeof body;
       } catch (error) {
+        signal?.throwIfAborted();
         throw new ServerUnreachableError(`The server${at} answered HTTP ${response.status} with something that is not GraphQL.`, { cause: error });
       }
+      // A body that arrived just before the abort is dropped too: an aborted request never answers.
+      signal?.throwIfAborted();
       if (body.errors?.length) {
         const code = body.errors[0].extensions?.code;
         throw new GraphQLRequestError(body.errors, typeof code === 'string' ? code : null);

@@ -80,13 +80,19 @@ export interface FollowProgressOptions {
   maxRetries?: number;
   /** Backoff before retry n (1-based); default 250 ms doubling to 5 s. */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * Aborting it stops following, as stop() does, except that `done` rejects with
+   * `signal.reason`; no callback is called after the abort.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ProgressFollower {
   /**
    * Resolves with the final state once a terminal status arrives (or with the
    * current state after stop()); rejects with ProgressStreamError when the
-   * server refuses the subscription or the connection cannot be restored.
+   * server refuses the subscription or the connection cannot be restored, and
+   * with `signal.reason` when the signal is aborted.
    */
   done: Promise<ProgressState>;
   readonly state: ProgressState;
@@ -149,7 +155,7 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
   let dropped = false;
   let settled = false;
   let resolveDone!: (state: ProgressState) => void;
-  let rejectDone!: (error: Error) => void;
+  let rejectDone!: (error: unknown) => void;
   const done = new Promise<ProgressState>((resolve, reject) => {
     resolveDone = resolve;
     rejectDone = reject;
@@ -165,11 +171,15 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
     void current?.dispose();
   };
 
-  const finish = (error?: Error) => {
+  const { signal } = options;
+  const onAbort = () => finish(signal!.reason);
+
+  const finish = (error?: unknown) => {
     if (settled) return;
     settled = true;
+    signal?.removeEventListener('abort', onAbort);
     release();
-    if (error) rejectDone(error);
+    if (error !== undefined) rejectDone(error);
     else resolveDone(state);
   };
 
@@ -233,7 +243,14 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
     );
   }
 
-  connect();
+  if (signal?.aborted) {
+    void adopted?.dispose();
+    adopted = null;
+    onAbort();
+  } else {
+    signal?.addEventListener('abort', onAbort, { once: true });
+    connect();
+  }
   return {
     done,
     get state() {

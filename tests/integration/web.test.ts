@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium as playwrightChromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { chromium as playwrightChromium, type Browser, type BrowserContextOptions, type Page, type WebSocket } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -189,9 +189,6 @@ describe('the web page', () => {
     await page.locator(`#history-list a[href="#/story/${storyId}"][aria-current="page"]`).waitFor();
     expect(a1111.calls.at(-1)!.prompt).toContain('watercolor');
 
-    const firstText = await page.evaluate(() => performance.measure('first-text', 'story-agent:submit', 'story-agent:first-text').duration);
-    process.stdout.write(`web: first story text ${firstText.toFixed(0)} ms after Generate (fake servers)\n`);
-    await fs.writeFile(path.join(artifacts, 'timings.json'), `${JSON.stringify({ firstStoryTextMs: Math.round(firstText), at: new Date().toISOString() }, null, 2)}\n`);
     await page.screenshot({ path: path.join(artifacts, 'story-page.png'), fullPage: true });
   });
 
@@ -319,6 +316,77 @@ describe('the web page', () => {
     await page.locator(`#history-list a[href="#/story/${story.id}"]`).waitFor({ state: 'detached' });
     await expect(page.locator('#story').isHidden()).resolves.toBe(true);
     await expect(server.query(StoryDocument, { id: story.id })).resolves.toEqual({ story: null });
+  });
+
+  it('shows only the story chosen last: leaving a story that is still loading aborts its request', async () => {
+    const first = await seedStory('The Snail Who Took Her Time');
+    const second = await seedStory('The Hare Who Did Not');
+    const page = await openPage();
+    await page.locator('#history-list .history-title').first().waitFor();
+
+    // The first story's answer is held back until the second story is on screen.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const firstRequestHeld = new Promise<void>((resolve) => (held = resolve));
+    const isFirst = (postData: string | null) => (postData ?? '').includes(first.id);
+    await page.route('**/graphql', async (route) => {
+      if (!isFirst(route.request().postData())) return route.continue();
+      held();
+      await released;
+      // The page gave up on this request; answering it must change nothing.
+      await route.continue().catch(() => undefined);
+    });
+    const firstFailed = page.waitForEvent('requestfailed', (request) => isFirst(request.postData()));
+
+    await page.getByRole('link', { name: new RegExp(first.title) }).click();
+    await firstRequestHeld;
+    await page.getByRole('link', { name: new RegExp(second.title) }).click();
+    await page.getByRole('heading', { name: second.title, level: 2 }).waitFor();
+    expect((await firstFailed).failure()?.errorText).toBe('net::ERR_ABORTED');
+    release();
+
+    await expect(shownText(page)).resolves.toBe(second.storyText);
+    await expect(page.getByRole('heading', { name: first.title, level: 2 }).count()).resolves.toBe(0);
+    await expect(page.locator('#alert').isHidden()).resolves.toBe(true);
+    await page.locator(`#history-list a[href="#/story/${second.id}"][aria-current="page"]`).waitFor();
+    expect(page.url()).toContain(`#/story/${second.id}`);
+  });
+
+  it('closes the progress stream of a generation the reader leaves, and its later events do not touch the story now shown', async () => {
+    const saved = await seedStory('The Patient Heron');
+    ollama.options.tokenDelayMs.story = 40;
+    const page = await openPage();
+    const sockets: WebSocket[] = [];
+    page.on('websocket', (socket) => sockets.push(socket));
+    await recordStoryText(page);
+
+    await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForFunction(
+      () =>
+        document.getElementById('progress-panel')?.dataset.status === 'GENERATING_STORY' && (document.getElementById('story-text')?.textContent ?? '').length > 0,
+    );
+    const sessionId = /#\/session\/([0-9a-f-]+)$/.exec(page.url())![1];
+
+    await page.getByRole('link', { name: new RegExp(saved.title) }).click();
+    await page.getByRole('heading', { name: saved.title, level: 2 }).waitFor();
+    expect(sockets.length).toBeGreaterThan(0);
+    await Promise.all(sockets.map((socket) => (socket.isClosed() ? null : socket.waitForEvent('close'))));
+
+    // The generation goes on without the page; once it is done, the page still shows only the saved story.
+    await expect
+      .poll(async () => (await server.query(GenerationSessionDocument, { id: sessionId })).generationSession?.status, {
+        message: 'the generation the page left finishes on the server',
+        timeout: 20_000,
+      })
+      .toBe('COMPLETED');
+    await expect(shownText(page)).resolves.toBe(saved.storyText);
+    await expect(page.locator('#progress-panel').isHidden()).resolves.toBe(true);
+    const records = await storyTextRecords(page);
+    const shownFrom = records.findIndex((record) => record.title === saved.title);
+    expect(shownFrom).toBeGreaterThan(0);
+    expect(records.slice(shownFrom)).toEqual(records.slice(shownFrom).map(() => ({ title: saved.title, text: saved.storyText })));
   });
 
   it('resumes the progress after the WebSocket drops, without losing or repeating story text', async () => {

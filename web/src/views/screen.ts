@@ -1,0 +1,166 @@
+import { html, nothing, render } from 'lit-html';
+import type { GenerationStatus, ImageType, StoryFieldsFragment } from '../../../src/client/generated/graphql.js';
+import { storyPictures } from '../../../src/client/story-html.js';
+import { confirmDelete, downloadStory } from '../actions.js';
+import { byId, formatDate } from '../dom.js';
+
+/**
+ * The main area below the form: the progress panel, the warnings and the story
+ * (text, pictures, Download and Delete). The generation view and the story view
+ * both describe it as a Screen and paint it here; lit-html turns each paint into
+ * the few DOM changes it needs (a picture already shown is not reloaded, text
+ * that grew only grows), and every element keeps its identity from one paint and
+ * one view to the next, so focus and live regions behave.
+ */
+
+interface ProgressPanel {
+  shown: boolean;
+  heading: string;
+  status: GenerationStatus;
+  /** 0–100. */
+  percent: number;
+  stage: string;
+  /** About a dropped WebSocket; null when there is nothing to say. */
+  connection: string | null;
+  cancel: { shown: boolean; disabled: boolean };
+  onCancel?: () => void;
+}
+
+interface Picture {
+  url: string;
+  alt: string;
+  width: number;
+  height: number;
+}
+
+interface StoryPanel {
+  shown: boolean;
+  title: string;
+  meta: string;
+  /** The story as written so far, one paragraph a line. */
+  text: string;
+  /** True while the text is still being written (aria-busy, and a cursor after it). */
+  busy: boolean;
+  imagesShown: boolean;
+  pictures: ReadonlyMap<ImageType, Picture>;
+  /** The saved story once it is complete: only its pictures are shown, with Download and Delete. */
+  complete: StoryFieldsFragment | null;
+}
+
+export interface Screen {
+  progress: ProgressPanel;
+  warnings: readonly string[];
+  story: StoryPanel;
+}
+
+export function hiddenProgress(): ProgressPanel {
+  return { shown: false, heading: '', status: 'PENDING', percent: 0, stage: '', connection: null, cancel: { shown: false, disabled: false } };
+}
+
+export function emptyStory(): StoryPanel {
+  return { shown: false, title: 'Your story', meta: '', text: '', busy: false, imagesShown: false, pictures: new Map(), complete: null };
+}
+
+export function emptyScreen(): Screen {
+  return { progress: hiddenProgress(), warnings: [], story: emptyStory() };
+}
+
+/** A saved story; `complete` once its generation has ended, when missing pictures are left out rather than awaited. */
+export function savedStory(story: StoryFieldsFragment, { complete }: { complete: boolean }): StoryPanel {
+  const pictures = new Map<ImageType, Picture>(
+    storyPictures(story).map(({ image, alt }) => [image.imageType, { url: image.url, alt, width: image.width, height: image.height }]),
+  );
+  return {
+    shown: true,
+    title: story.title,
+    meta: `From “${story.prompt}”, ${formatDate(story.createdAt)}`,
+    text: story.storyText,
+    busy: false,
+    imagesShown: !complete || pictures.size > 0,
+    pictures,
+    complete: complete ? story : null,
+  };
+}
+
+/**
+ * Paragraphs as the page shows them: one per non-blank line, leading spaces
+ * dropped. A prefix of the text gives a prefix of the paragraphs (the last one
+ * perhaps shorter), so streamed text only ever grows on screen.
+ */
+function textParagraphs(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trimStart())
+    .filter(Boolean);
+}
+
+const SLOTS: readonly { type: ImageType; caption: string; className: string }[] = [
+  { type: 'COMBINED', caption: 'Together', className: 'image-slot combined' },
+  { type: 'CHARACTER', caption: 'The character', className: 'image-slot' },
+  { type: 'BACKGROUND', caption: 'The setting', className: 'image-slot' },
+];
+
+const progressTemplate = (progress: ProgressPanel) => html`
+  <section id="progress-panel" class="card progress-panel" aria-labelledby="progress-title" data-status=${progress.status} ?hidden=${!progress.shown}>
+    <h2 id="progress-title" tabindex="-1">${progress.heading}</h2>
+    <div class="progress-row">
+      <progress id="progress-bar" max="100" .value=${progress.percent} aria-labelledby="progress-title" aria-describedby="stage"></progress>
+      <span id="percent" aria-hidden="true">${progress.percent}%</span>
+    </div>
+    <p id="stage" class="stage" role="status" aria-live="polite">${progress.stage}</p>
+    <p id="connection" class="connection" role="status" aria-live="polite" ?hidden=${!progress.connection}>${progress.connection ?? ''}</p>
+    <button type="button" id="cancel" ?hidden=${!progress.cancel.shown} ?disabled=${progress.cancel.disabled} @click=${progress.onCancel ?? nothing}>Cancel</button>
+  </section>
+`;
+
+const warningsTemplate = (warnings: readonly string[]) => html`
+  <section id="warnings" class="warnings" aria-labelledby="warnings-title" ?hidden=${warnings.length === 0}>
+    <h2 id="warnings-title">Not everything worked</h2>
+    <ul id="warnings-list">
+      ${warnings.map((warning) => html`<li>${warning}</li>`)}
+    </ul>
+  </section>
+`;
+
+const slotTemplate = (slot: (typeof SLOTS)[number], story: StoryPanel) => {
+  const picture = story.pictures.get(slot.type);
+  return html`
+    <figure class=${slot.className} data-state=${picture ? 'ready' : 'waiting'} ?hidden=${story.complete !== null && !picture}>
+      <div class="frame">
+        ${picture
+          ? html`<img src=${picture.url} alt=${picture.alt} decoding="async" width=${picture.width} height=${picture.height} />`
+          : html`<span class="placeholder">Painting…</span>`}
+      </div>
+      <figcaption>${slot.caption}</figcaption>
+    </figure>
+  `;
+};
+
+const actionsTemplate = (story: StoryFieldsFragment) => html`
+  <button type="button" id="download" @click=${(event: Event) => void downloadStory(story, event.currentTarget as HTMLButtonElement)}>Download as HTML</button>
+  <button type="button" id="delete" class="danger" @click=${() => confirmDelete(story)}>Delete…</button>
+`;
+
+// #story-text keeps white-space: pre-wrap, so nothing but the paragraphs goes inside it.
+const storyTemplate = (story: StoryPanel) => html`
+  <article id="story" class="card story" aria-labelledby="story-title" ?hidden=${!story.shown}>
+    <h2 id="story-title" tabindex="-1">${story.title}</h2>
+    <p id="story-meta" class="meta">${story.meta}</p>
+    <div id="story-text" class="story-text" aria-live="polite" aria-busy=${String(story.busy)}>${textParagraphs(story.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+    <div id="images" class="images" ?hidden=${!story.imagesShown}>${SLOTS.map((slot) => slotTemplate(slot, story))}</div>
+    <div id="story-actions" class="actions" ?hidden=${!story.complete}>${story.complete ? actionsTemplate(story.complete) : nothing}</div>
+  </article>
+`;
+
+
+/**
+ * The painter of one view: paints the screen into <main>, after the form and
+ * the messages, until the view's signal is aborted, then never again, so a late
+ * answer for a view the reader has left cannot overwrite the one now shown.
+ */
+export function painter(signal: AbortSignal): (screen: Screen) => void {
+  return (screen) => {
+    if (signal.aborted) return;
+    render(html`${progressTemplate(screen.progress)}${warningsTemplate(screen.warnings)}${storyTemplate(screen.story)}`, byId('main'));
+  };
+}

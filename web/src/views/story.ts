@@ -1,0 +1,27 @@
+import { StoryDocument, type StoryFieldsFragment } from '../../../src/client/generated/graphql.js';
+import { plainMessage } from '../../../src/client/graphql-client.js';
+import { client } from '../api.js';
+import { byId, showAlert } from '../dom.js';
+import type { ViewContext } from '../routing.js';
+import { emptyScreen, painter, savedStory } from './screen.js';
+
+/** One saved story (#/story/<id>): its text, its pictures, Download and Delete. */
+export async function showStory(id: string, { signal, focus }: ViewContext): Promise<void> {
+  const paint = painter(signal);
+  const screen = emptyScreen();
+  paint(screen);
+  let story: StoryFieldsFragment | null;
+  try {
+    ({ story } = await client.request(StoryDocument, { id }, { signal }));
+  } catch (error) {
+    signal.throwIfAborted();
+    showAlert(plainMessage(error));
+    return;
+  }
+  if (!story) {
+    showAlert('This story does not exist any more: it may have been deleted.');
+    return;
+  }
+  paint({ ...screen, story: savedStory(story, { complete: true }) });
+  if (focus) byId('story-title').focus();
+}
