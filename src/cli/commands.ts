@@ -8,6 +8,7 @@ import {
   StoryListDocument,
   type StoryFieldsFragment,
 } from '../client/generated/graphql.js';
+import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
 import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
 import { exportStoryHtml, paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
@@ -48,7 +49,7 @@ export function connect(url: string): GraphQLClient {
 /** GraphQL and network errors as CliErrors with the server's message. */
 export function asCliError(error: unknown, url: string): CliError {
   if (error instanceof CliError) return error;
-  if (error instanceof GraphQLRequestError) return new CliError(error.message, error.code === 'BAD_USER_INPUT' ? EXIT.badInput : EXIT.failed);
+  if (error instanceof GraphQLRequestError) return new CliError(error.message, error.code === ErrorCode.BAD_USER_INPUT ? EXIT.badInput : EXIT.failed);
   if (error instanceof ServerUnreachableError) {
     return new CliError(`Cannot reach Story Agent at ${url}: start it with \`npm start\`, or pass --url to where it runs.`);
   }

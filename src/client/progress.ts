@@ -1,4 +1,4 @@
-import { createClient, type Client } from 'graphql-ws';
+import { CloseCode, createClient, type Client } from 'graphql-ws';
 import { GenerationProgressDocument, type GenerationProgressSubscription, type GenerationStatus } from './generated/graphql.js';
 import { queryText } from './graphql-client.js';
 
@@ -111,7 +111,17 @@ export class ProgressStreamError extends Error {
 }
 
 /** Close codes after which trying again cannot help (graphql-ws protocol errors). */
-const FATAL_CLOSE_CODES = new Set([4004, 4005, 4400, 4401, 4403, 4406, 4409, 4429, 4500]);
+const FATAL_CLOSE_CODES = new Set<number>([
+  CloseCode.BadResponse,
+  CloseCode.InternalClientError,
+  CloseCode.BadRequest,
+  CloseCode.Unauthorized,
+  CloseCode.Forbidden,
+  CloseCode.SubprotocolNotAcceptable,
+  CloseCode.SubscriberAlreadyExists,
+  CloseCode.TooManyInitialisationRequests,
+  CloseCode.InternalServerError,
+]);
 
 interface CloseLike {
   code: number;

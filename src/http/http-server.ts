@@ -14,6 +14,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
+import { WebSocketCloseCode } from './close-codes.js';
 import { queryLimitsRule } from './query-limits.js';
 import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
 
@@ -111,7 +112,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     url: `http://${host}:${port}`,
     port,
     async close() {
-      for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
+      for (const client of wsServer.clients) client.close(WebSocketCloseCode.GoingAway, 'Server shutting down');
       await apollo.stop();
     },
   };

@@ -10,6 +10,7 @@ import {
   StartGenerationDocument,
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
+import { WebSocketCloseCode } from '../../src/http/close-codes.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startServerProcess, type ProcessRole, type ServerProcess } from '../support/processes.js';
@@ -147,7 +148,7 @@ describe('an API process told to stop', () => {
       });
       socket.on('close', (code) => resolve(code));
     });
-    expect(await closed).toBe(1001);
+    expect(await closed).toBe(WebSocketCloseCode.GoingAway);
     expect(await api.exited).toBe(0);
   });
 });

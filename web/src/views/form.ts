@@ -1,3 +1,4 @@
+import { ErrorCode } from '../../../src/client/error-codes.js';
 import { GraphQLRequestError, plainMessage } from '../../../src/client/graphql-client.js';
 import { startGeneration } from '../actions.js';
 import { byId, clearMessages, showAlert } from '../dom.js';
@@ -40,7 +41,7 @@ export function wireForm(): void {
       const sessionId = await startGeneration({ prompt: prompt.value, style: style.value || null });
       location.hash = routeHash({ kind: 'session', id: sessionId });
     } catch (error) {
-      if (error instanceof GraphQLRequestError && error.code === 'BAD_USER_INPUT') showPromptError(error.message);
+      if (error instanceof GraphQLRequestError && error.code === ErrorCode.BAD_USER_INPUT) showPromptError(error.message);
       else showAlert(plainMessage(error));
     } finally {
       generate.disabled = false;
