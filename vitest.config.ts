@@ -12,7 +12,7 @@ export default defineConfig({
     // Two cores: more workers than that only slows every file down.
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts', 'packages/*/tests/**/*.test.ts'] } },
       {
         extends: true,
         test: {

@@ -1,6 +1,6 @@
 /**
  * In-process Stable Diffusion (IMAGE_BACKEND=onnx) on a tiny random-weight model
- * built at run time (tests/support/tiny-sd-model.ts), at 512×512 pictures
+ * built at run time (packages/onnx-diffusion/tests/support/tiny-sd-model.ts), at 512×512 pictures
  * (64×64 latents), two pictures per batch with classifier-free guidance, so each
  * UNet call has 4 rows as with a real model. Measures:
  *   - per denoising step: the UNet run vs everything else (input packing,
@@ -25,10 +25,10 @@ import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { pino } from 'pino';
-import { parseProviderList } from '../src/services/images/onnx/execution-providers.js';
-import { OnnxImageGenerator, onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../src/services/images/onnx/onnx-image-generator.js';
+import { parseProviderList } from '../packages/onnx-diffusion/src/index.js';
+import { OnnxImageGenerator, onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../src/adapters/images/onnx-image-generator.js';
 import type { ImageRequest } from '../src/services/images/image-generator.js';
-import { buildTinySdModel } from '../tests/support/tiny-sd-model.js';
+import { buildTinySdModel } from '../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const STEPS = Number(process.env.BENCH_STEPS ?? 10);

@@ -10,7 +10,7 @@ import { GenerationPipeline } from './services/generation/generation-pipeline.js
 import { GenerationService } from './services/generation/generation-service.js';
 import { Automatic1111ImageGenerator } from './services/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './services/images/image-generator.js';
-import { OnnxImageGenerator } from './services/images/onnx/onnx-image-generator.js';
+import { OnnxImageGenerator } from './adapters/images/onnx-image-generator.js';
 import { BullMqJobQueue } from './services/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './services/jobs/in-process-job-queue.js';
 import type { JobQueue } from './services/jobs/job-queue.js';

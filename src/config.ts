@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { DEFAULT_PROVIDERS, parseProviderList } from './services/images/onnx/execution-providers.js';
-import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
+import { DEFAULT_PROVIDERS, looksLikeModelDir, parseProviderList } from '../packages/onnx-diffusion/src/index.js';
 
 /**
  * Every setting the server reads, validated once at start-up. Each variable is

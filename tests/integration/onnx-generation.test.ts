@@ -12,10 +12,10 @@ import {
   StoryDocument,
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
-import { onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../../src/services/images/onnx/onnx-image-generator.js';
+import { onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../../src/adapters/images/onnx-image-generator.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
-import { buildTinySdModel, type TinyModel } from '../support/tiny-sd-model.js';
+import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
 /**
  * IMAGE_BACKEND=onnx end to end, on tiny random-weight models built at test time:

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createScheduler } from '../../src/services/images/onnx/schedulers.js';
-import { applyGuidance, BatchNoise, GaussianRandom, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf } from '../../src/services/images/onnx/tensor-math.js';
+import { createScheduler } from '../src/schedulers.js';
+import { applyGuidance, BatchNoise, GaussianRandom, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf } from '../src/tensor-math.js';
 
 describe('seeded noise', () => {
   it('repeats for a seed and differs between seeds', () => {

@@ -2,12 +2,9 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
-import type { Logger } from '../../../logger.js';
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../image-generator.js';
-import type { DiffusionTimings } from './diffusion.js';
-import { looksLikeModelDir, PULL_COMMAND } from './model-layout.js';
-import { wallClock } from './tensor-math.js';
-import type { FromWorker, GenerateMessage, ModelInfo } from './worker-protocol.js';
+import type { Logger } from '../../logger.js';
+import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../services/images/image-generator.js';
+import { looksLikeModelDir, PULL_COMMAND, wallClock, type DiffusionTimings, type FromWorker, type GenerateMessage, type ModelInfo } from '../../../packages/onnx-diffusion/src/index.js';
 
 export interface OnnxImageSettings {
   modelDir: string;
@@ -123,7 +120,7 @@ interface PendingJob {
   cancelRequestedAt?: number;
 }
 
-const WORKER_ENTRY = new URL('./ort-worker-entry.mjs', import.meta.url);
+const WORKER_ENTRY = new URL('../../../packages/onnx-diffusion/src/ort-worker-entry.mjs', import.meta.url);
 
 /** One worker (and one copy of the model) per model folder and provider list, for the life of the process. */
 export class OnnxRuntimeHost {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createScheduler, guidanceScaleEmbedding, roundHalfEven, type NoiseSource } from '../../src/services/images/onnx/schedulers.js';
+import { createScheduler, guidanceScaleEmbedding, roundHalfEven, type NoiseSource } from '../src/schedulers.js';
 
 /**
  * Hand-computed checks. "Constant" is a 10-step schedule with β = 0.1 everywhere, so
