@@ -1,6 +1,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { LoadedModel, TensorSpec } from './model-loader.js';
-import { createScheduler, guidanceScaleEmbedding } from './schedulers.js';
+import { guidanceScaleEmbedding } from './schedulers/lcm.js';
+import { createScheduler } from './schedulers/scheduler-factory.js';
 import { applyGuidance, BatchNoise, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf, wallClock } from './tensor-math.js';
 
 /**

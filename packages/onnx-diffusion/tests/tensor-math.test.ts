@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createScheduler } from '../src/schedulers.js';
+import { createScheduler } from '../src/schedulers/scheduler-factory.js';
 import { applyGuidance, BatchNoise, GaussianRandom, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf } from '../src/tensor-math.js';
 
 describe('seeded noise', () => {
