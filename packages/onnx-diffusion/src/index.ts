@@ -17,5 +17,5 @@ export {
 } from './model-layout.js';
 export type { DiffusionRequest, DiffusionTimings, StepTiming } from './diffusion.js';
 export type { ModelDefaults, ModelFamily } from './model-loader.js';
-export { wallClock } from './tensor-math.js';
+export { wallClock } from './clock.js';
 export type { FromWorker, GenerateMessage, LoadMessage, ModelInfo, ToWorker } from './worker-protocol.js';
