@@ -1,8 +1,25 @@
 /**
  * @story-agent/onnx-diffusion: Stable Diffusion on onnxruntime-node, from a
- * diffusers/Optimum ONNX export. The one entry point of the library; everything
- * else in src/ is internal.
+ * diffusers/Optimum ONNX export, in a worker thread. The one entry point of the
+ * library; every other module in src/ is internal. See ../README.md.
  */
+export {
+  DiffusionErrorCode,
+  DiffusionWorker,
+  DiffusionWorkerError,
+  type DiffusionGenerateOptions,
+  type DiffusionLogger,
+  type DiffusionOutput,
+  type DiffusionWorkerOptions,
+} from './diffusion-worker.js';
+export {
+  DIAGNOSTICS_CHANNELS,
+  JobOutcome,
+  type DiffusionJobReport,
+  type DiffusionLoadedEvent,
+  type DiffusionStepEvent,
+} from './diagnostics.js';
+export type { DiffusionRequest, DiffusionTimings, StepTiming } from './diffusion.js';
 export { DEFAULT_PROVIDERS, KNOWN_PROVIDERS, parseProviderList, type ProviderName } from './execution-providers.js';
 export {
   COMPONENT_DIRS,
@@ -15,7 +32,5 @@ export {
   validateModelDir,
   type ModelFolder,
 } from './model-layout.js';
-export type { DiffusionRequest, DiffusionTimings, StepTiming } from './diffusion.js';
 export type { ModelDefaults, ModelFamily } from './model-loader.js';
-export { wallClock } from './clock.js';
-export type { FromWorker, GenerateMessage, LoadMessage, ModelInfo, ToWorker } from './worker-protocol.js';
+export type { ModelInfo } from './worker-protocol.js';
