@@ -27,9 +27,9 @@ make_kit() {
   local banner="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
   node_modules/.bin/esbuild bench/onnx.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
     --external:onnxruntime-node --external:sharp --banner:js="$banner" --outfile="$kit/bench.mjs" || return 1
-  node_modules/.bin/esbuild src/services/images/onnx/ort-worker.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
-    --external:onnxruntime-node --banner:js="$banner" --outfile="$kit/ort-worker.js" || return 1
-  cp src/services/images/onnx/ort-worker-entry.mjs "$kit/"
+  # The bundled bench starts its worker thread from ./worker-thread.js beside it (DiffusionWorker resolves its own file).
+  node_modules/.bin/esbuild packages/onnx-diffusion/src/worker-thread.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+    --external:onnxruntime-node --banner:js="$banner" --outfile="$kit/worker-thread.js" || return 1
   cp -r node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist "$kit/node_modules/onnxruntime-node/"
   cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 "$kit/node_modules/onnxruntime-node/bin/napi-v6/linux/"
   cp -r node_modules/onnxruntime-common node_modules/sharp node_modules/detect-libc node_modules/semver "$kit/node_modules/"

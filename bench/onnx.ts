@@ -1,6 +1,6 @@
 /**
  * In-process Stable Diffusion (IMAGE_BACKEND=onnx) on a tiny random-weight model
- * built at run time (tests/support/tiny-sd-model.ts), at 512×512 pictures
+ * built at run time (packages/onnx-diffusion/tests/support/tiny-sd-model.ts), at 512×512 pictures
  * (64×64 latents), two pictures per batch with classifier-free guidance, so each
  * UNet call has 4 rows as with a real model. Measures:
  *   - per denoising step: the UNet run vs everything else (input packing,
@@ -20,15 +20,16 @@
  * Results go to stdout and into bench/RESULTS.md between the markers of the provider used
  * (BENCH_WRITE=0 leaves RESULTS.md alone; BENCH_OUT=file.md also writes the block there).
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { pino } from 'pino';
-import { parseProviderList } from '../src/services/images/onnx/execution-providers.js';
-import { OnnxImageGenerator, onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../src/services/images/onnx/onnx-image-generator.js';
+import { DIAGNOSTICS_CHANNELS, parseProviderList, type DiffusionJobReport } from '../packages/onnx-diffusion/src/index.js';
+import { OnnxImageGenerator, OnnxRuntimeHost } from '../src/adapters/images/onnx-image-generator.js';
 import type { ImageRequest } from '../src/ports/image-generator.js';
-import { buildTinySdModel } from '../tests/support/tiny-sd-model.js';
+import { buildTinySdModel } from '../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const STEPS = Number(process.env.BENCH_STEPS ?? 10);
@@ -49,8 +50,18 @@ const requests: ImageRequest[] = [
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const ms = (value: number, digits = 2) => `${value.toFixed(digits)} ms`;
 
-async function generateOnce(): Promise<{ report: OnnxJobReport; loop: IntervalHistogram; wallMs: number; pngs: Buffer[] }> {
-  const job = new Promise<OnnxJobReport>((resolve) => onnxRuntimeEvents.once('job', resolve));
+function nextJob(): Promise<DiffusionJobReport> {
+  return new Promise((resolve) => {
+    const listener = (report: unknown) => {
+      unsubscribe(DIAGNOSTICS_CHANNELS.job, listener);
+      resolve(report as DiffusionJobReport);
+    };
+    subscribe(DIAGNOSTICS_CHANNELS.job, listener);
+  });
+}
+
+async function generateOnce(): Promise<{ report: DiffusionJobReport; loop: IntervalHistogram; wallMs: number; pngs: Buffer[] }> {
+  const job = nextJob();
   const loop = monitorEventLoopDelay({ resolution: 1 });
   // A timer the event loop must keep serving, as a server's sockets would be.
   const ticker = setInterval(() => undefined, 5);

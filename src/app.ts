@@ -12,7 +12,7 @@ import { GenerationPipeline } from './services/generation/generation-pipeline.js
 import { GenerationService } from './services/generation/generation-service.js';
 import { Automatic1111ImageGenerator } from './adapters/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './ports/image-generator.js';
-import { OnnxImageGenerator } from './services/images/onnx/onnx-image-generator.js';
+import { OnnxImageGenerator } from './adapters/images/onnx-image-generator.js';
 import { BullMqJobQueue } from './adapters/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './adapters/jobs/in-process-job-queue.js';
 import type { JobQueue } from './ports/job-queue.js';

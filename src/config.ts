@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from './project-root.js';
-import { DEFAULT_PROVIDERS, parseProviderList } from './services/images/onnx/execution-providers.js';
-import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
+import { DEFAULT_PROVIDERS, looksLikeModelDir, parseProviderList } from '../packages/onnx-diffusion/src/index.js';
 
 /**
  * Every setting the server reads, validated once at start-up. Each variable is

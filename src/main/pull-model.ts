@@ -2,7 +2,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { DEFAULT_REPO, DEFAULT_REVISION, pullModel, PullError, type HubFile } from '../services/images/onnx/hf-download.js';
+import { DEFAULT_REPO, DEFAULT_REVISION, pullModel, PullError, type HubFile } from './hf-download.js';
 
 /**
  * `npm run models:pull [-- <repo> [--revision R] [--dir D]]`: downloads a Stable

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -12,10 +13,11 @@ import {
   StoryDocument,
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
-import { onnxRuntimeEvents, OnnxRuntimeHost, type OnnxJobReport } from '../../src/services/images/onnx/onnx-image-generator.js';
+import { DIAGNOSTICS_CHANNELS, type DiffusionJobReport, type DiffusionStepEvent } from '../../packages/onnx-diffusion/src/index.js';
+import { OnnxRuntimeHost } from '../../src/adapters/images/onnx-image-generator.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
-import { buildTinySdModel, type TinyModel } from '../support/tiny-sd-model.js';
+import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
 /**
  * IMAGE_BACKEND=onnx end to end, on tiny random-weight models built at test time:
@@ -71,15 +73,20 @@ async function imageBytes(target: TestServer, storyId: string): Promise<Record<s
   return Object.fromEntries(entries);
 }
 
-function nextJob(modelDir: string): Promise<OnnxJobReport> {
+/** The next message on a diagnostics channel that `matches`; unsubscribes once it has it. */
+function nextMessage<T>(channel: string, matches: (message: T) => boolean): Promise<T> {
   return new Promise((resolve) => {
-    const listener = (report: OnnxJobReport) => {
-      if (report.modelDir !== path.resolve(modelDir)) return;
-      onnxRuntimeEvents.off('job', listener);
-      resolve(report);
+    const listener = (message: unknown) => {
+      if (!matches(message as T)) return;
+      unsubscribe(channel, listener);
+      resolve(message as T);
     };
-    onnxRuntimeEvents.on('job', listener);
+    subscribe(channel, listener);
   });
+}
+
+function nextJob(modelDir: string): Promise<DiffusionJobReport> {
+  return nextMessage<DiffusionJobReport>(DIAGNOSTICS_CHANNELS.job, (report) => report.modelDir === path.resolve(modelDir));
 }
 
 describe('IMAGE_BACKEND=onnx on a tiny model', () => {
@@ -131,15 +138,7 @@ describe('IMAGE_BACKEND=onnx on a tiny model', () => {
     const { startGeneration } = await target.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
     const subscription = target.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
     const job = nextJob(slow.dir);
-    await new Promise<void>((resolve) => {
-      const listener = ({ modelDir, done }: { modelDir: string; done: number }) => {
-        if (modelDir === path.resolve(slow.dir) && done >= 3) {
-          onnxRuntimeEvents.off('step', listener);
-          resolve();
-        }
-      };
-      onnxRuntimeEvents.on('step', listener);
-    });
+    await nextMessage<DiffusionStepEvent>(DIAGNOSTICS_CHANNELS.step, ({ modelDir, done }) => modelDir === path.resolve(slow.dir) && done >= 3);
     const { cancelGeneration } = await target.query(CancelGenerationDocument, { id: startGeneration.id });
     expect(cancelGeneration.status).toBe('CANCELLED');
 

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { pullModel, PullError, selectModelFiles } from '../../src/services/images/onnx/hf-download.js';
-import { looksLikeModelDir, SOURCE_FILE, validateModelDir } from '../../src/services/images/onnx/model-layout.js';
-import { buildTinySdModel, type TinyModel } from '../support/tiny-sd-model.js';
+import { pullModel, PullError, selectModelFiles } from '../../src/main/hf-download.js';
+import { looksLikeModelDir, SOURCE_FILE, validateModelDir } from '../../packages/onnx-diffusion/src/index.js';
+import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
 /**
  * `npm run models:pull` against a fake Hugging Face Hub on loopback (HF_ENDPOINT):

@@ -1,7 +1,11 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { wallClock } from './clock.js';
+import { packHalf, toHalfBits, unpackHalf } from './float16.js';
 import type { LoadedModel, TensorSpec } from './model-loader.js';
-import { createScheduler, guidanceScaleEmbedding } from './schedulers.js';
-import { applyGuidance, BatchNoise, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf, wallClock } from './tensor-math.js';
+import { BatchNoise } from './noise.js';
+import { guidanceScaleEmbedding } from './schedulers/lcm.js';
+import { createScheduler } from './schedulers/scheduler-factory.js';
+import { applyGuidance, guidedLinearStep, toRgbBytes } from './tensor-math.js';
 
 /**
  * One batch of pictures, text to pixels: tokenize, encode, denoise, decode.

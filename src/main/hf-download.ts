@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from './model-layout.js';
+import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from '../../packages/onnx-diffusion/src/index.js';
 
 /**
  * Downloads a Stable Diffusion ONNX export from the Hugging Face Hub (or a

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createScheduler, guidanceScaleEmbedding, roundHalfEven, type NoiseSource } from '../../src/services/images/onnx/schedulers.js';
+import { guidanceScaleEmbedding } from '../src/schedulers/lcm.js';
+import type { NoiseSource } from '../src/schedulers/scheduler.js';
+import { createScheduler } from '../src/schedulers/scheduler-factory.js';
+import { roundHalfEven } from '../src/schedulers/scheduling-utils.js';
 
 /**
  * Hand-computed checks. "Constant" is a 10-step schedule with β = 0.1 everywhere, so
@@ -60,6 +63,20 @@ describe('timestep spacing (diffusers behaviour)', () => {
 
   it('LCM, 4 steps: 999, 759, 499, 259', () => {
     expect(createScheduler({ _class_name: 'LCMScheduler', ...SD, original_inference_steps: 50 }, 4).timesteps).toEqual([999, 759, 499, 259]);
+  });
+
+  it('builds the scheduler class that scheduler_config.json names (_class_name)', () => {
+    const built = ['EulerDiscreteScheduler', 'EulerAncestralDiscreteScheduler', 'DDIMScheduler', 'PNDMScheduler', 'LCMScheduler'].map((name) => {
+      const scheduler = createScheduler({ _class_name: name, ...SD }, 4);
+      return [scheduler.constructor.name, scheduler.kind, scheduler.notes.length];
+    });
+    expect(built).toEqual([
+      ['EulerDiscreteScheduler', 'euler', 0],
+      ['EulerAncestralDiscreteScheduler', 'euler-ancestral', 0],
+      ['DdimScheduler', 'ddim', 0],
+      ['PndmScheduler', 'pndm', 0],
+      ['LcmScheduler', 'lcm', 0],
+    ]);
   });
 
   it('falls back to Euler for a scheduler it does not implement, and says so', () => {

@@ -2,8 +2,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bytesToUnicode, ClipTokenizer } from '../../src/services/images/onnx/clip-tokenizer.js';
-import { ModelLayoutError } from '../../src/services/images/onnx/model-layout.js';
+import { bytesToUnicode, ClipTokenizer } from '../src/clip-tokenizer.js';
+import { ModelLayoutError } from '../src/model-layout.js';
 
 /**
  * The real CLIP vocabulary (49 408 entries) cannot be downloaded here, so the BPE

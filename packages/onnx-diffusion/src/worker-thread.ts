@@ -12,7 +12,7 @@ import type { FromWorker, ToWorker } from './worker-protocol.js';
  * thread that calls it (inside a setImmediate), which would freeze the server's
  * event loop for the whole UNet run; here it freezes only this thread.
  */
-if (!parentPort) throw new Error('ort-worker must run as a worker thread');
+if (!parentPort) throw new Error('worker-thread.ts must run as a worker thread (DiffusionWorker starts it)');
 const port = parentPort;
 
 // ORT prints a red error line for every provider it cannot load; we report those ourselves, once.

@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { parseProviderList, ProviderChain, summarizeProviderError, type ProviderFallback } from '../../src/services/images/onnx/execution-providers.js';
+import { parseProviderList, ProviderChain, summarizeProviderError, type ProviderFallback } from '../src/execution-providers.js';
 
 const CUDA_MISSING = 'OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library';
 const NO_ADAPTER = '/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 ... Failed to get a WebGPU adapter: No supported adapters';

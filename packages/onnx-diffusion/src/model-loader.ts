@@ -2,7 +2,8 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { NoProviderError, ProviderChain, type ProviderFallback, type ProviderName, type SessionFactory } from './execution-providers.js';
 import { ModelLayoutError, validateModelDir, type ModelFolder, type SchedulerConfig } from './model-layout.js';
-import { schedulerKindOf, type SchedulerKind } from './schedulers.js';
+import type { SchedulerKind } from './schedulers/scheduler.js';
+import { schedulerKindOf } from './schedulers/scheduler-factory.js';
 
 /**
  * Opens a Stable Diffusion export in the diffusers/Optimum ONNX layout: checks

@@ -1,65 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createScheduler } from '../../src/services/images/onnx/schedulers.js';
-import { applyGuidance, BatchNoise, GaussianRandom, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf } from '../../src/services/images/onnx/tensor-math.js';
-
-describe('seeded noise', () => {
-  it('repeats for a seed and differs between seeds', () => {
-    const draw = (seed: number) => Array.from({ length: 8 }, () => new GaussianRandom(seed)).map((g) => g.normal());
-    expect(draw(42)).toEqual(draw(42));
-    const a = new Float32Array(1000);
-    const b = new Float32Array(1000);
-    new GaussianRandom(42).fill(a);
-    new GaussianRandom(43).fill(b);
-    expect(a).not.toEqual(b);
-  });
-
-  it('is standard normal (mean ≈ 0, variance ≈ 1 over 100 000 draws)', () => {
-    const values = new Float32Array(100_000);
-    new GaussianRandom(7).fill(values);
-    const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
-    const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / values.length;
-    expect(Math.abs(mean)).toBeLessThan(0.02);
-    expect(Math.abs(variance - 1)).toBeLessThan(0.02);
-  });
-
-  it('gives each image of a batch the noise of its own seed, whatever its batch mates', () => {
-    const alone = new Float32Array(16);
-    new BatchNoise([5], 16).fill(alone);
-    const pair = new Float32Array(32);
-    new BatchNoise([9, 5], 16).fill(pair);
-    expect(pair.subarray(16)).toEqual(alone);
-  });
-});
-
-describe('float16', () => {
-  it('packs with round-to-nearest-even and unpacks exactly', () => {
-    expect(toHalfBits(1)).toBe(0x3c00);
-    expect(toHalfBits(-2)).toBe(0xc000);
-    expect(toHalfBits(65504)).toBe(0x7bff);
-    expect(toHalfBits(1e6)).toBe(0x7c00);
-    expect(toHalfBits(2 ** -24)).toBe(0x0001);
-    // 1 + 2^-11 is halfway between 1 and the next half (1 + 2^-10): ties go to the even mantissa.
-    expect(toHalfBits(1 + 2 ** -11)).toBe(0x3c00);
-    expect(toHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02);
-    const values = new Float32Array([0, 0.5, -1.25, 3.140625, 1000, 2 ** -20]);
-    const half = new Uint16Array(values.length);
-    packHalf(values, half);
-    const back = new Float32Array(values.length);
-    unpackHalf(half, back);
-    expect(back).toEqual(values);
-  });
-
-  it('packs arrays exactly as toHalfBits does, ties, subnormals and overflow included', () => {
-    const random = new GaussianRandom(11);
-    const values = Float32Array.from({ length: 20_000 }, (_, i) => random.normal() * 10 ** ((i % 12) - 6));
-    values.set([0, -0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14, 2 ** -15, 65504, 65519, 65520, 1e9, -1e9, 2 ** -25], 0);
-    const packed = new Uint16Array(values.length);
-    packHalf(values, packed, 1);
-    expect(Array.from(packed)).toEqual(Array.from(values, (value) => toHalfBits(value)));
-    packHalf(values, packed, 0.5);
-    expect(Array.from(packed)).toEqual(Array.from(values, (value) => toHalfBits(value * 0.5)));
-  });
-});
+import { toHalfBits } from '../src/float16.js';
+import { createScheduler } from '../src/schedulers/scheduler-factory.js';
+import { applyGuidance, guidedLinearStep, toRgbBytes } from '../src/tensor-math.js';
 
 describe('classifier-free guidance', () => {
   it('is uncond + s·(cond − uncond) over [uncond × B, cond × B]', () => {

@@ -1,8 +1,8 @@
 import { InferenceSession } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DiffusionCancelled, runDiffusion, type DiffusionJob, type DiffusionRequest } from '../../src/services/images/onnx/diffusion.js';
-import { loadModel, type LoadedModel } from '../../src/services/images/onnx/model-loader.js';
-import { buildTinySdModel, type TinyModel, type TinyModelOptions } from '../support/tiny-sd-model.js';
+import { DiffusionCancelled, runDiffusion, type DiffusionJob, type DiffusionRequest } from '../src/diffusion.js';
+import { loadModel, type LoadedModel } from '../src/model-loader.js';
+import { buildTinySdModel, type TinyModel, type TinyModelOptions } from './support/tiny-sd-model.js';
 
 /** The denoising loop on tiny models, on this thread (the server runs it in the worker). */
 const built: TinyModel[] = [];

@@ -1,7 +1,7 @@
 import type { DiffusionRequest, DiffusionTimings } from './diffusion.js';
 import type { ModelDefaults } from './model-loader.js';
 
-/** Messages between OnnxRuntimeHost (main thread) and ort-worker.ts. */
+/** Messages between DiffusionWorker (diffusion-worker.ts, main thread) and worker-thread.ts. */
 
 export interface LoadMessage {
   type: 'load';

@@ -2,9 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { looksLikeModelDir, ModelLayoutError, validateModelDir } from '../../src/services/images/onnx/model-layout.js';
-import { defaultsFor, loadModel, type LoadedModel } from '../../src/services/images/onnx/model-loader.js';
-import { buildTinySdModel, type TinyModel, type TinyModelOptions } from '../support/tiny-sd-model.js';
+import { looksLikeModelDir, ModelLayoutError, validateModelDir } from '../src/model-layout.js';
+import { defaultsFor, loadModel, type LoadedModel } from '../src/model-loader.js';
+import { buildTinySdModel, type TinyModel, type TinyModelOptions } from './support/tiny-sd-model.js';
 
 const built: TinyModel[] = [];
 const opened: LoadedModel[] = [];
