@@ -21,7 +21,11 @@ import type { ProgressBus } from './services/progress/progress-bus.js';
 import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
 import { createRedis } from './services/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
-import { OllamaTextGenerator } from './services/text/ollama-text-generator.js';
+import type { ChatBackend } from './services/text/chat-backend.js';
+import { ChatModelClient } from './services/text/chat-model-client.js';
+import { OllamaChatBackend } from './services/text/ollama-chat-backend.js';
+import { OpenAiChatBackend } from './services/text/openai-chat-backend.js';
+import { StoryAgents } from './services/text/story-agents.js';
 import type { TextGenerator } from './services/text/text-generator.js';
 
 /**
@@ -53,6 +57,11 @@ export function createImageGenerator(config: AppConfig['images'], logger: Logger
     case 'none':
       return null;
   }
+}
+
+/** The text backend TEXT_BACKEND names (config has checked that its settings are there). */
+export function createChatBackend(config: AppConfig): ChatBackend {
+  return config.text.backend === 'openai' ? new OpenAiChatBackend(config.openai!) : new OllamaChatBackend(config.ollama);
 }
 
 export interface App {
@@ -108,7 +117,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const repository = new StoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
-  const text = new OllamaTextGenerator(config.ollama);
+  const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
   const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 
@@ -214,7 +223,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     );
   }
   text.checkAvailable().then(
-    () => logger.info({ ollama: config.ollama.baseUrl, model: config.ollama.model }, 'Ollama ready'),
+    () => logger.info({ textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai!.model : config.ollama.model }, 'text model ready'),
     (error: Error) => logger.warn(error.message),
   );
 

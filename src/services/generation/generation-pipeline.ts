@@ -131,6 +131,7 @@ export class GenerationPipeline {
       session.id,
     );
     await reporter.storySaved(story.id, story.storyText);
+    for (const warning of draft.warnings) await reporter.warn(warning);
     return story;
   }
 

@@ -38,6 +38,9 @@ export class StoryStreamSplitter {
   private heldLine = '';
   private atLineStart = true;
 
+  /** `holdChars`: how much untitled text to hold back for a `</think>`; unlimited for a model known to reason. */
+  constructor(private readonly holdChars = REASONING_HOLD_CHARS) {}
+
   /** Returns the story text to show now (may be empty). */
   push(chunk: string): string {
     if (this.headerDone) return this.emitBody(chunk);
@@ -87,7 +90,7 @@ export class StoryStreamSplitter {
       const leading = this.pending.trimStart();
       if (!ended && /^<(t(h(i(nk?)?)?)?)?$/i.test(leading)) return '';
       // A partial "</think>" at the end may complete with the next chunk.
-      if (!ended && /<\/?t?h?i?n?k?$/i.test(leading.slice(-8)) && leading.length < REASONING_HOLD_CHARS) return '';
+      if (!ended && /<\/?t?h?i?n?k?$/i.test(leading.slice(-8)) && leading.length < this.holdChars) return '';
       const newline = leading.indexOf('\n');
       if (newline < 0 && !ended && leading.length < 300) return '';
       const firstLine = (newline < 0 ? leading : leading.slice(0, newline)).trim();
@@ -103,7 +106,7 @@ export class StoryStreamSplitter {
         if (this.pending === '') return this.startBody('');
         continue;
       }
-      if (!ended && leading.length < REASONING_HOLD_CHARS) return '';
+      if (!ended && leading.length < this.holdChars) return '';
       return this.startBody(leading);
     }
   }
