@@ -23,7 +23,11 @@ import type { ProgressBus } from './ports/progress-bus.js';
 import { RedisProgressBus } from './adapters/progress/redis-progress-bus.js';
 import { createRedis } from './adapters/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
-import { OllamaTextGenerator } from './adapters/text/ollama-text-generator.js';
+import type { ChatBackend } from './ports/chat-backend.js';
+import { ChatModelClient } from './services/text/chat-model-client.js';
+import { OllamaChatBackend } from './adapters/text/ollama-chat-backend.js';
+import { OpenAiChatBackend } from './adapters/text/openai-chat-backend.js';
+import { StoryAgents } from './services/text/story-agents.js';
 import type { TextGenerator } from './ports/text-generator.js';
 
 /**
@@ -55,6 +59,11 @@ export function createImageGenerator(config: AppConfig['images'], logger: Logger
     case 'none':
       return null;
   }
+}
+
+/** The text backend TEXT_BACKEND names (config has checked that its settings are there). */
+export function createChatBackend(config: AppConfig): ChatBackend {
+  return config.text.backend === 'openai' ? new OpenAiChatBackend(config.openai!) : new OllamaChatBackend(config.ollama);
 }
 
 export interface App {
@@ -110,7 +119,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
-  const text = new OllamaTextGenerator(config.ollama);
+  const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
   const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 
@@ -216,7 +225,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     );
   }
   text.checkAvailable().then(
-    () => logger.info({ ollama: config.ollama.baseUrl, model: config.ollama.model }, 'Ollama ready'),
+    () => logger.info({ textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai!.model : config.ollama.model }, 'text model ready'),
     (error: Error) => logger.warn(error.message),
   );
 

@@ -37,6 +37,13 @@ const environmentSchema = z.object({
   OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
+  TEXT_BACKEND: z.enum(['ollama', 'openai']).default('ollama'),
+  OPENAI_BASE_URL: httpUrl.optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_MODEL: z.string().min(1).optional(),
+  OPENAI_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
+  OPENAI_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
   AUTOMATIC1111_URL: httpUrl.optional(),
@@ -102,6 +109,20 @@ export interface AppConfig {
     requestTimeoutMs: number;
     storyMaxChars: number;
   };
+  /** TEXT_BACKEND and what every text backend shares. */
+  text: {
+    backend: 'ollama' | 'openai';
+    /** No byte for this long once a model server's response has started: it stopped answering. */
+    stallTimeoutMs: number;
+  };
+  /** TEXT_BACKEND=openai: any server speaking /v1/chat/completions (llama.cpp, vLLM, LM Studio, KoboldCpp, hosted APIs). */
+  openai: {
+    baseUrl: string;
+    apiKey: string | undefined;
+    model: string;
+    temperature: number;
+    requestTimeoutMs: number;
+  } | null;
   images: {
     backend: ImageBackendName;
     automatic1111Url: string | undefined;
@@ -154,6 +175,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     );
   }
 
+  if (env.TEXT_BACKEND === 'openai' && (!env.OPENAI_BASE_URL || !env.OPENAI_MODEL)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  OPENAI_BASE_URL and OPENAI_MODEL: required when TEXT_BACKEND=openai (e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_MODEL=qwen2.5-7b-instruct)',
+    );
+  }
+
   const dataDir = path.resolve(env.DATA_DIR);
   const sdModelDir = path.resolve(env.SD_MODEL_DIR ?? path.join(dataDir, 'models', 'sd'));
   // An A1111 URL on its own is a clear enough wish for images; so is a pulled model; otherwise images stay off.
@@ -184,6 +211,17 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
       storyMaxChars: env.STORY_MAX_CHARS,
     },
+    text: { backend: env.TEXT_BACKEND, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    openai:
+      env.OPENAI_BASE_URL && env.OPENAI_MODEL
+        ? {
+            baseUrl: env.OPENAI_BASE_URL,
+            apiKey: env.OPENAI_API_KEY,
+            model: env.OPENAI_MODEL,
+            temperature: env.OPENAI_TEMPERATURE,
+            requestTimeoutMs: env.OPENAI_REQUEST_TIMEOUT_MS,
+          }
+        : null,
     images: {
       backend,
       automatic1111Url: env.AUTOMATIC1111_URL,

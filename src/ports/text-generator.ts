@@ -1,7 +1,9 @@
-/** What the pipeline needs from a language model; Ollama is the implementation beside it. */
+/** What the pipeline needs from a language model; StoryAgents implements it over any ChatBackend (Ollama, OpenAI-compatible). */
 export interface StoryDraft {
   title: string;
   storyText: string;
+  /** What the user should know about this text (it was cut at a limit, say); shown as session warnings. */
+  warnings: string[];
 }
 
 export interface WriteStoryRequest {
@@ -26,7 +28,15 @@ export interface TextGenerator {
   checkAvailable(signal?: AbortSignal): Promise<void>;
 }
 
-export type TextGenerationFailure = 'unreachable' | 'model-missing' | 'server-error' | 'stream-dropped' | 'bad-output' | 'timeout';
+export type TextGenerationFailure =
+  | 'unreachable'
+  | 'model-missing'
+  | 'server-error'
+  | 'stream-dropped'
+  | 'bad-output'
+  | 'timeout'
+  /** Accepted the request, then sent nothing for MODEL_STALL_TIMEOUT_MS; not retried, so a hung server does not hold a slot again. */
+  | 'stalled';
 
 export class TextGenerationError extends Error {
   override name = 'TextGenerationError';

@@ -15,6 +15,12 @@ export interface FakeAutomatic1111Options {
   latencyFor?: (call: Txt2ImgCall) => number;
   /** Limits failWith to the requests this accepts (all when unset). */
   failWhen?: (call: Txt2ImgCall) => boolean;
+  /** All-black pictures, as a safety filter or a float16 overflow gives, for the requests this accepts. */
+  blackWhen?: (call: Txt2ImgCall) => boolean;
+  /** Encodes pictures as this (servers set to save JPEG or WebP send those); PNG when unset. */
+  format?: 'png' | 'jpeg' | 'webp';
+  /** Paints at this multiple of the asked size (an upscaler or hires fix left on). */
+  scale?: number;
 }
 
 export interface Txt2ImgCall {
@@ -114,7 +120,17 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
     const seed = call.seed >= 0 ? call.seed : hash(`${prompt}|random`) % 4294967295;
     const batch = Math.max(1, Math.min(8, call.batch_size));
     const seeds = Array.from({ length: batch }, (_, k) => seed + k);
-    const images = await Promise.all(seeds.map((s) => renderPicture(prompt, s, call.width, call.height)));
+    const scale = options.scale ?? 1;
+    const black = options.blackWhen?.(call) === true;
+    const images = await Promise.all(
+      seeds.map(async (s) => {
+        const [width, height] = [Math.round(call.width * scale), Math.round(call.height * scale)];
+        const png = black
+          ? await sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer()
+          : await renderPicture(prompt, s, width, height);
+        return options.format && options.format !== 'png' ? sharp(png).toFormat(options.format).toBuffer() : png;
+      }),
+    );
     if (res.destroyed) return;
     call.answeredAt = performance.now();
     sendJson(res, 200, {

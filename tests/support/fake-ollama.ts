@@ -13,7 +13,26 @@ export type Failure =
   /** Sends half the reply, then destroys the socket. */
   | { kind: 'drop-mid-stream' }
   /** Sends the whole reply but never the closing `done` line. */
-  | { kind: 'end-without-done' };
+  | { kind: 'end-without-done' }
+  /** Sends the response headers and then nothing, holding the connection open. */
+  | { kind: 'stall-after-headers' }
+  /** Sends half the reply and then nothing, holding the connection open. */
+  | { kind: 'stall-mid-stream' }
+  /** Stops after this many tokens with `done_reason: "length"`, as when the token limit is reached. */
+  | { kind: 'cut-at-length'; afterTokens: number };
+
+/**
+ * How a reasoning model reasons before answering. `field`: Ollama's separate
+ * `thinking` field (qwen3, deepseek-r1 with thinking on; gpt-oss always);
+ * `bare-close`: reasoning in the content ended by only a closing `</think>`
+ * (the template opened the tag). Reasoning tokens count against the limit.
+ */
+export interface Reasoning {
+  text: string;
+  style: 'field' | 'bare-close';
+  /** Whether the model stops reasoning when asked (`think: false`); gpt-oss does not. */
+  obeysThinkFalse: boolean;
+}
 
 export interface FakeOllamaOptions {
   model: string;
@@ -23,6 +42,12 @@ export interface FakeOllamaOptions {
   /** Delay before the first line. */
   firstTokenDelayMs: Record<Agent, number>;
   failures: Partial<Record<Agent, Failure>>;
+  reasoning: Partial<Record<Agent, Reasoning>>;
+  /**
+   * Replies given verbatim even when structured output (`format`) is asked for;
+   * otherwise a description is wrapped as `{"prompt": …}` the way a constrained model answers.
+   */
+  rawReplies: Partial<Record<Agent, string[]>>;
   /**
    * Load benchmarks: the story is sent as a `Title: Bench` line, then one token per body token of
    * the reply, each ` t<emission time in ms>` (performance.timeOrigin + performance.now(), sub-ms),
@@ -36,6 +61,12 @@ export interface ChatRequestRecord {
   model: string;
   stream: boolean;
   messages: { role: string; content: string }[];
+  /** The token limit asked for (`num_predict` / `max_tokens`). */
+  maxTokens?: number;
+  /** `think` as sent (Ollama); undefined when absent. */
+  think?: boolean;
+  /** Whether structured output (a JSON Schema) was asked for. */
+  structured: boolean;
 }
 
 export interface ChatTiming {
@@ -77,6 +108,8 @@ export function defaultFakeOllamaOptions(overrides: Partial<FakeOllamaOptions> =
     tokenDelayMs: { story: 1, character: 0, background: 0 },
     firstTokenDelayMs: { story: 0, character: 0, background: 0 },
     failures: {},
+    reasoning: {},
+    rawReplies: {},
     ...overrides,
   };
 }
@@ -91,6 +124,37 @@ function agentOf(systemPrompt: string): Agent {
 /** Splits text the way a tokenizer roughly would: words with their leading space, newlines on their own. */
 export function tokenize(text: string): string[] {
   return text.match(/\s*\S+|\s+$/g) ?? [];
+}
+
+/** One reply as a model would produce it: reasoning tokens, answer tokens and why it ended. */
+export interface ScriptedReply {
+  thinking: string[];
+  content: string[];
+  doneReason: 'stop' | 'length';
+}
+
+/**
+ * What the scripted model answers to one request, whatever the protocol:
+ * reasoning first (unless turned off and obeyed), then the answer, both
+ * counting against the token limit, as real servers count them.
+ */
+export function scriptReply(options: FakeOllamaOptions, request: ChatRequestRecord, thinkOff: boolean): ScriptedReply {
+  const { agent } = request;
+  const asked = options.rawReplies[agent];
+  const raw = asked && asked.length > 0 ? asked.length > 1 ? asked.shift()! : asked[0] : null;
+  const answer = raw ?? (request.structured && agent !== 'story' ? JSON.stringify({ prompt: options.replies[agent] }) : options.replies[agent]);
+  const reasoning = options.reasoning[agent];
+  const reasons = reasoning && !(thinkOff && reasoning.obeysThinkFalse);
+  let thinking: string[] = [];
+  let content = tokenize(answer);
+  if (reasons && reasoning.style === 'field') thinking = tokenize(reasoning.text);
+  if (reasons && reasoning.style === 'bare-close') content = [...tokenize(reasoning.text), '\n</think>\n\n', ...content];
+  const failure = options.failures[agent];
+  const limit = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, failure?.kind === 'cut-at-length' ? failure.afterTokens : Number.POSITIVE_INFINITY);
+  if (thinking.length >= limit) return { thinking: thinking.slice(0, limit), content: [], doneReason: 'length' };
+  const room = limit - thinking.length;
+  if (content.length > room) return { thinking, content: content.slice(0, room), doneReason: 'length' };
+  return { thinking, content, doneReason: 'stop' };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -114,10 +178,19 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     }
     if (req.method !== 'POST' || req.url !== '/api/chat') return json(404, { error: 'not found' });
 
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequestRecord & { model: string };
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequestRecord & { model: string; format?: unknown; think?: boolean; options?: { num_predict?: number } };
     const system = body.messages.find((message) => message.role === 'system')?.content ?? '';
     const agent = agentOf(system);
-    requests.push({ agent, model: body.model, stream: body.stream !== false, messages: body.messages });
+    const record: ChatRequestRecord = {
+      agent,
+      model: body.model,
+      stream: body.stream !== false,
+      messages: body.messages,
+      maxTokens: body.options?.num_predict,
+      think: body.think,
+      structured: typeof body.format === 'object' && body.format !== null,
+    };
+    requests.push(record);
     const timing: ChatTiming = { agent, startedAt: performance.now() };
     timings.push(timing);
 
@@ -134,39 +207,47 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
         abandoned.push(agent);
       }
     });
+    const reply = scriptReply(options, record, body.think === false);
+    await sleep(options.firstTokenDelayMs[agent]);
+    if (gone) return;
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    const line = (content: string, done: boolean) =>
+    if (failure?.kind === 'stall-after-headers') return void res.flushHeaders();
+    const line = (message: { content: string; thinking?: string }, done: boolean) =>
       `${JSON.stringify({
         model: body.model,
         created_at: new Date().toISOString(),
-        message: { role: 'assistant', content },
+        message: { role: 'assistant', ...message },
         done,
         ...(done
-          ? { done_reason: 'stop', total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 42, prompt_eval_duration: 1000, eval_count: 100, eval_duration: 1000 }
+          ? { done_reason: reply.doneReason, total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 42, prompt_eval_duration: 1000, eval_count: 100, eval_duration: 1000 }
           : {}),
       })}\n`;
 
+    for (const token of reply.thinking) {
+      if (gone) return;
+      res.write(line({ content: '', thinking: token }, false));
+    }
     const stamped = options.stampStoryTokens === true && agent === 'story';
-    const tokens = stamped ? ['Title: Bench\n', ...tokenize(options.replies.story.split('\n').slice(1).join('\n'))] : tokenize(options.replies[agent]);
-    await sleep(options.firstTokenDelayMs[agent]);
+    const tokens = stamped ? ['Title: Bench\n', ...tokenize(options.replies.story.split('\n').slice(1).join('\n'))] : reply.content;
     for (const [index, token] of tokens.entries()) {
       if (gone) return;
       if (failure?.kind === 'drop-mid-stream' && index === Math.floor(tokens.length / 2)) {
         res.socket?.destroy();
         return;
       }
+      if (failure?.kind === 'stall-mid-stream' && index === Math.floor(tokens.length / 2)) return;
       if (stamped && index > 0) {
-        res.write(line(` t${(performance.timeOrigin + performance.now()).toFixed(3)}`, false));
+        res.write(line({ content: ` t${(performance.timeOrigin + performance.now()).toFixed(3)}` }, false));
         timing.stampsSent = (timing.stampsSent ?? 0) + 1;
       } else {
-        res.write(line(token, false));
+        res.write(line({ content: token }, false));
       }
       if (options.tokenDelayMs[agent] > 0) await sleep(options.tokenDelayMs[agent]);
     }
     if (gone) return;
     if (failure?.kind === 'end-without-done') return void res.end();
     timing.endedAt = performance.now();
-    res.end(line('', true));
+    res.end(line({ content: '' }, true));
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

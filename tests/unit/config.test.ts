@@ -146,3 +146,19 @@ describe('blank variables', () => {
     expect(loadConfig({ PORT: '  ' }).port).toBe(4000);
   });
 });
+
+describe('text backend', () => {
+  it('defaults to Ollama, with a stall limit of a minute', () => {
+    expect(loadConfig({}).text).toEqual({ backend: 'ollama', stallTimeoutMs: 60_000 });
+    expect(loadConfig({}).openai).toBeNull();
+  });
+
+  it('reads the OpenAI-compatible server settings, trimming a trailing slash', () => {
+    const config = loadConfig({ TEXT_BACKEND: 'openai', OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1/', OPENAI_MODEL: 'qwen2.5-7b', OPENAI_API_KEY: 'sk-1' });
+    expect(config.openai).toEqual({ baseUrl: 'http://127.0.0.1:8080/v1', apiKey: 'sk-1', model: 'qwen2.5-7b', temperature: 0.8, requestTimeoutMs: 300_000 });
+  });
+
+  it('refuses TEXT_BACKEND=openai without a base URL and model, naming both', () => {
+    expect(configError({ TEXT_BACKEND: 'openai' }).message).toContain('OPENAI_BASE_URL and OPENAI_MODEL: required when TEXT_BACKEND=openai');
+  });
+});

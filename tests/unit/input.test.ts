@@ -59,6 +59,28 @@ describe('normalizeStartInput', () => {
     expect(error.message).toContain('2147483647');
   });
 
+  it.each([
+    ['prompt', { prompt: 'a fox\u0000 in the snow' }, 'U+0000'],
+    ['prompt', { prompt: 'a fox \u001b[31m red' }, 'U+001B'],
+    ['style', { prompt: 'a fox', style: 'water\u0000color' }, 'U+0000'],
+    ['style', { prompt: 'a fox', style: 'ink \uD800' }, 'U+D800'],
+  ])('rejects a %s holding a character that cannot be stored, naming the field and the character (%j)', (field, input, character) => {
+    const error = rejection(() => normalizeStartInput(input));
+    expect(error.message).toBe(`The ${field} contains the control character ${character}, which cannot be stored; remove it and try again.`);
+  });
+
+  it('keeps tabs, newlines and characters outside the Basic Multilingual Plane', () => {
+    expect(normalizeStartInput({ prompt: 'a fox\tin\r\nthe snow 🦊' }).prompt).toBe('a fox\tin\r\nthe snow 🦊');
+  });
+
+  it.each(['\u200B', '\u200B\u200C\u200D\uFEFF', ' \u2060 \u00AD '])('refuses a prompt of only invisible characters (%j) like an empty one', (prompt) => {
+    expect(rejection(() => normalizeStartInput({ prompt })).message).toMatch(/prompt is empty/i);
+  });
+
+  it('turns a style of only invisible characters into no style', () => {
+    expect(normalizeStartInput({ prompt: 'a fox', style: '\u200B\u200B' }).style).toBeNull();
+  });
+
   it('treats a null seed as no seed', () => {
     expect(normalizeStartInput({ prompt: 'a fox', seed: null }).seed).toBeNull();
   });

@@ -52,12 +52,12 @@ describe('storyPrompt', () => {
 });
 
 describe('characterPrompt', () => {
-  it('asks for the character full body on a plain white background, prompt only', async () => {
+  it('asks for the character full body on a plain white background, prompt as a JSON "prompt" field', async () => {
     const { system } = await format(characterPrompt, { storyText: STORY, styleLine: '' });
     expect(system).toContain('plain white background');
     expect(system).toContain('full body');
     expect(system).toMatch(/no other people/);
-    expect(system).toMatch(/Reply with the prompt only/);
+    expect(system).toMatch(/Reply with a JSON object whose "prompt" field holds the image prompt/);
   });
 
   it('carries the story text and the style line in the human message', async () => {
@@ -68,11 +68,11 @@ describe('characterPrompt', () => {
 });
 
 describe('backgroundPrompt', () => {
-  it('asks for the setting empty of people, prompt only', async () => {
+  it('asks for the setting empty of people, prompt as a JSON "prompt" field', async () => {
     const { system } = await format(backgroundPrompt, { storyText: STORY, styleLine: '' });
     expect(system).toContain('empty of people');
     expect(system).toMatch(/setting/);
-    expect(system).toMatch(/Reply with the prompt only/);
+    expect(system).toMatch(/Reply with a JSON object whose "prompt" field holds the image prompt/);
     expect(system).not.toContain('plain white background');
   });
 

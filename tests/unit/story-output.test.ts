@@ -3,8 +3,10 @@ import {
   capStoryText,
   cleanTitle,
   cleanVisualPrompt,
+  REASONING_HOLD_CHARS,
   StoryStreamSplitter,
   stripThinking,
+  upToLastSentenceEnd,
   TITLE_MAX_CHARS,
   titleFromPrompt,
   VISUAL_PROMPT_MAX_CHARS,
@@ -80,19 +82,19 @@ describe('StoryStreamSplitter', () => {
     expect(storyText).toBe('Once.');
   });
 
-  it('holds text back only until the first newline arrives', () => {
+  it('streams at once after a title line: only the title line is held back', () => {
     const splitter = new StoryStreamSplitter();
-    expect(splitter.push('Once upon a time')).toBe('');
-    expect(splitter.push(' there was\na fox')).toBe('Once upon a time there was\na fox');
-    // After the first line is known every chunk goes straight out.
-    expect(splitter.push(' who ran')).toBe(' who ran');
+    expect(splitter.push('Title: The Fox')).toBe('');
+    expect(splitter.push('\nOnce upon a time')).toBe('Once upon a time');
+    expect(splitter.push(' there was a fox')).toBe(' there was a fox');
   });
 
-  it('holds text back only until 300 characters have arrived without a newline', () => {
+  it(`holds an untitled start back until ${REASONING_HOLD_CHARS} characters have come without a </think>, then streams`, () => {
     const splitter = new StoryStreamSplitter();
-    const first = 'a'.repeat(299);
+    const first = `Once upon a time.\n${'a'.repeat(REASONING_HOLD_CHARS - 20)}`;
     expect(splitter.push(first)).toBe('');
-    expect(splitter.push('b')).toBe(`${first}b`);
+    const rest = 'b'.repeat(REASONING_HOLD_CHARS - first.length);
+    expect(splitter.push(rest)).toBe(first + rest);
     expect(splitter.push('c')).toBe('c');
     expect(splitter.result().title).toBeNull();
   });
@@ -128,6 +130,79 @@ describe('StoryStreamSplitter', () => {
       expect(storyText).toBe(storyText.trimEnd());
       expect(storyText.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('StoryStreamSplitter with reasoning models', () => {
+  const reasoning = 'Okay, the user wants a story about a fox.\nLet me think: Title: maybe "The Fox"? I will write it warmly.\n';
+  const answer = 'Title: The Brave Fox\n\nThe fox ran home.';
+
+  it.each([[[1]], [[3, 7]], [[40]], [[1000]]])('drops everything before a bare </think>, never streaming it (chunks of %j)', (sizes) => {
+    const { streamed, title, storyText } = split(chunked(`${reasoning}</think>\n\n${answer}`, sizes));
+    expect(title).toBe('The Brave Fox');
+    expect(storyText).toBe('The fox ran home.');
+    expect(streamed).toBe('The fox ran home.');
+  });
+
+  it('drops a reasoning block that opens with <think>', () => {
+    const { streamed, title } = split(chunked(`<think>\n${reasoning}</think>\n${answer}`, [5]));
+    expect(title).toBe('The Brave Fox');
+    expect(streamed).toBe('The fox ran home.');
+  });
+
+  it('keeps only what follows a </think> that comes after the story had begun', () => {
+    const long = `Title: Draft\n${'thinking more. '.repeat(100)}</think>\nTitle: The Brave Fox\n\nThe fox ran home.`;
+    const { title, storyText } = split(chunked(long, [9]));
+    expect(title).toBe('The Brave Fox');
+    expect(storyText).toBe('The fox ran home.');
+  });
+});
+
+describe('StoryStreamSplitter with chatty answers', () => {
+  it.each([
+    ['Sure! Here is your story:\n\nTitle: The Fox\n\nThe fox ran home.'],
+    ["Certainly!\nHere's a short story about a fox:\n**Title:** The Fox\n\nThe fox ran home."],
+    ['```\nTitle: The Fox\n\nThe fox ran home.\n```'],
+    ['Sure! Here is your story:\n```text\n**Title: The Fox**\n\nThe fox ran home.\n```\n'],
+  ])('keeps only the title and the story of %j', (text) => {
+    for (const sizes of [[1], [4, 9], [text.length]]) {
+      const { title, storyText, streamed } = split(chunked(text, sizes));
+      expect(title).toBe('The Fox');
+      expect(storyText).toBe('The fox ran home.');
+      expect(streamed.trim()).toBe('The fox ran home.');
+    }
+  });
+
+  it.each([
+    ['Titel: Der Fuchs', 'Der Fuchs'],
+    ['Título: El zorro', 'El zorro'],
+    ['Titre : Le renard', 'Le renard'],
+    ['**Titolo:** La volpe', 'La volpe'],
+    ['タイトル：きつね', 'きつね'],
+    ['标题：狐狸', '狐狸'],
+    ['Название: Лиса', 'Лиса'],
+  ])('takes the title from a label in another language (%j)', (line, expected) => {
+    const { title, storyText } = split([`${line}\n\nOnce upon a time.`]);
+    expect(title).toBe(expected);
+    expect(storyText).toBe('Once upon a time.');
+  });
+
+  it('keeps backticks that are part of a story line', () => {
+    const { storyText } = split(['Title: Code\n\n`hello` said the fox.\n```\n']);
+    expect(storyText).toBe('`hello` said the fox.');
+  });
+});
+
+describe('upToLastSentenceEnd', () => {
+  it.each([
+    ['The fox ran. It jumped over the', 'The fox ran.'],
+    ['狐は走った。森は静かだった。そして', '狐は走った。森は静かだった。'],
+    ['Лиса бежала! Она прыгнула через', 'Лиса бежала!'],
+    ['He said "Stop!" Then he left. And then', 'He said "Stop!" Then he left.'],
+    ['no sentence end at all', ''],
+    ['All done.', 'All done.'],
+  ])('cuts %j back to %j', (text, expected) => {
+    expect(upToLastSentenceEnd(text)).toBe(expected);
   });
 });
 
@@ -198,6 +273,10 @@ describe('stripThinking', () => {
   it('leaves text without think blocks unchanged', () => {
     expect(stripThinking('just a story')).toBe('just a story');
   });
+
+  it('removes reasoning before a bare closing </think> (the template opened the tag)', () => {
+    expect(stripThinking('We need a fox.\n</think>\na red fox')).toBe('\na red fox');
+  });
 });
 
 describe('cleanVisualPrompt', () => {
@@ -252,6 +331,11 @@ describe('cleanVisualPrompt', () => {
 });
 
 describe('capStoryText', () => {
+  it('cuts a Japanese story at its last 。 within the limit', () => {
+    const text = '狐は走った。森は静かだった。そして夜が来て、狐は眠りについた。';
+    expect(capStoryText(text, 20)).toBe('狐は走った。森は静かだった。');
+  });
+
   it('returns text within the limit unchanged', () => {
     expect(capStoryText('Short story.', 100)).toBe('Short story.');
   });

@@ -1,3 +1,4 @@
+import { modelServerCall } from '../http/model-server-fetch.js';
 import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../ports/image-generator.js';
 
 interface Txt2ImgResponse {
@@ -30,9 +31,11 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
 
   private async txt2img(request: ImageRequest, signal: AbortSignal): Promise<GeneratedPicture> {
     const url = `${this.settings.url}/sdapi/v1/txt2img`;
+    // The configured timeout, not Node fetch's 300 s header limit: a server answers only when the picture is done.
+    const http = modelServerCall({ timeoutMs: this.settings.timeoutMs }, signal);
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await http.fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -45,11 +48,10 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
           batch_size: 1,
           n_iter: 1,
         }),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.settings.timeoutMs)]),
       });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      if ((error as Error).name === 'TimeoutError') {
+      if (http.timedOut() || (error as Error).name === 'TimeoutError') {
         throw new ImageGenerationError(`${this.description} did not answer within ${this.settings.timeoutMs} ms (AUTOMATIC1111_TIMEOUT_MS)`, { cause: error });
       }
       throw new ImageGenerationError(

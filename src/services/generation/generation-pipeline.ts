@@ -3,6 +3,7 @@ import { GenerationStatus, ImageType, type GeneratedImage, type GenerationSessio
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { compositeCharacter, type CompositingLimits } from '../images/compositing.js';
+import { checkPicture } from '../images/picture-check.js';
 import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../../ports/image-generator.js';
 import type { MediaStore } from '../../ports/media-store.js';
 import { GenerationReporter } from '../progress/generation-reporter.js';
@@ -49,6 +50,8 @@ interface Run {
 type Painted = { image: GeneratedImage; png: Buffer } | null;
 
 const MAX_SEED = 2 ** 31 - 1;
+/** Seed offset for a second try at a flat picture: far from the first, so not a near-identical noise start. */
+const REPAINT_SEED_STEP = 7919;
 
 /**
  * One generation, top to bottom:
@@ -131,6 +134,7 @@ export class GenerationPipeline {
       session.id,
     );
     await reporter.storySaved(story.id, story.storyText);
+    for (const warning of draft.warnings) await reporter.warn(warning);
     return story;
   }
 
@@ -231,14 +235,63 @@ export class GenerationPipeline {
         await run.reporter.warn(`The ${labels} image could not be generated: ${describeFailure(error)}`);
         for (const { role } of toPaint) found.set(role, null);
       }
-      for (const [index, picture] of pictures.entries()) {
+      const checked = await this.checkPictures(run, images, toPaint, pictures);
+      for (const [index, picture] of checked.entries()) {
         const { role, request } = toPaint[index];
+        if (!picture) {
+          found.set(role, null);
+          continue;
+        }
         const image = await this.saveImage(story, ROLES[role].imageType, picture, request.prompt, picture.seed);
         found.set(role, { image, png: picture.png });
         this.advance(run, role === 'character' ? 'characterImage' : 'backgroundImage', 1);
       }
     }
     return roles.map((role) => found.get(role) ?? null);
+  }
+
+  /**
+   * Every picture decoded and stored as PNG at the size asked for, whatever
+   * the backend sent. A flat one (safety filter, float16 overflow) is painted
+   * once more with another seed, then dropped with a warning. Null where a
+   * picture was dropped or could not be read.
+   */
+  private async checkPictures(
+    run: Run,
+    images: ImageGenerator,
+    toPaint: { role: Role; request: ImageRequest }[],
+    pictures: GeneratedPicture[],
+  ): Promise<(GeneratedPicture | null)[]> {
+    const check = async (picture: GeneratedPicture, { role, request }: { role: Role; request: ImageRequest }) => {
+      try {
+        const checked = await checkPicture(picture.png, request, images.description);
+        return { ...checked, seed: picture.seed };
+      } catch (error) {
+        await run.reporter.warn(`The ${ROLES[role].label} image could not be used: ${describeFailure(error)}`);
+        return null;
+      }
+    };
+    const checked = await Promise.all(pictures.map((picture, index) => check(picture, toPaint[index])));
+    const flat = checked.flatMap((picture, index) => (picture?.flat ? [index] : []));
+    if (flat.length === 0) return checked;
+    const again = flat.map((index) => ({ ...toPaint[index], request: { ...toPaint[index].request, seed: (toPaint[index].request.seed + REPAINT_SEED_STEP) % MAX_SEED } }));
+    let repainted: GeneratedPicture[] = [];
+    try {
+      repainted = await images.generate(again.map((item) => item.request), { signal: run.signal });
+    } catch (error) {
+      run.signal.throwIfAborted();
+      run.logger.warn({ err: error }, 'repainting a flat picture failed');
+    }
+    for (const [position, index] of flat.entries()) {
+      const picture = repainted[position] ? await check(repainted[position], again[position]) : null;
+      checked[index] = picture && !picture.flat ? picture : null;
+      if (!checked[index]) {
+        await run.reporter.warn(
+          `The ${ROLES[toPaint[index].role].label} image came out as one flat colour twice (as a safety filter or a float16 overflow in the model gives), so it was dropped.`,
+        );
+      }
+    }
+    return checked;
   }
 
   private async composite(run: Run, story: Story, existing: GeneratedImage[], character: Painted, background: Painted): Promise<void> {

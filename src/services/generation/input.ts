@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { findUnstorable, removeInvisible } from '../text/storable-text.js';
 
 export const PROMPT_MAX_CHARS = 2000;
 export const STYLE_MAX_CHARS = 100;
@@ -18,12 +19,15 @@ export interface NormalizedStartInput {
 }
 
 export function normalizeStartInput(input: StartInput): NormalizedStartInput {
+  refuseUnstorable(input.prompt, 'prompt');
+  if (input.style) refuseUnstorable(input.style, 'style');
   const prompt = input.prompt.trim();
-  if (prompt.length === 0) throw new InvalidInputError('The prompt is empty: describe the story you want in 1 to 2000 characters.');
+  // Zero-width spaces and the like make a prompt look filled in to a database and empty to a reader.
+  if (removeInvisible(prompt).trim().length === 0) throw new InvalidInputError('The prompt is empty: describe the story you want in 1 to 2000 characters.');
   if (prompt.length > PROMPT_MAX_CHARS) {
     throw new InvalidInputError(`The prompt is ${prompt.length} characters long; the limit is ${PROMPT_MAX_CHARS}.`);
   }
-  const style = input.style?.trim() || null;
+  const style = input.style && removeInvisible(input.style).trim() ? input.style.trim() : null;
   if (style && style.length > STYLE_MAX_CHARS) {
     throw new InvalidInputError(`The style is ${style.length} characters long; the limit is ${STYLE_MAX_CHARS}.`);
   }
@@ -32,6 +36,14 @@ export function normalizeStartInput(input: StartInput): NormalizedStartInput {
     throw new InvalidInputError(`The seed must be a whole number from 0 to ${MAX_SEED}.`);
   }
   return { prompt, style, seed };
+}
+
+/** Characters PostgreSQL refuses (U+0000) or that garble what shows them are the caller's to remove, not ours to guess about. */
+function refuseUnstorable(value: string, field: 'prompt' | 'style'): void {
+  const found = findUnstorable(value);
+  if (found) {
+    throw new InvalidInputError(`The ${field} contains the control character ${found}, which cannot be stored; remove it and try again.`);
+  }
 }
 
 export function requireUuid(id: string, what: string): string {

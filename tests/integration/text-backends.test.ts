@@ -1,0 +1,291 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createChatBackend } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { ChatModelClient, REASONING_ALLOWANCE_TOKENS } from '../../src/services/text/chat-model-client.js';
+import { StoryAgents } from '../../src/services/text/story-agents.js';
+import { TextGenerationError, type StoryDraft } from '../../src/ports/text-generator.js';
+import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../support/fake-ollama.js';
+import { startFakeOpenAi } from '../support/fake-openai.js';
+
+/**
+ * One suite, every text backend: each misbehaviour real model servers show
+ * (reasoning, chatter, cut-off answers, stray characters, stalls, slow
+ * starts, errors) is replayed by a stand-in speaking the backend's real
+ * protocol, and the agents must give the same right answer on each.
+ */
+const BACKENDS = [
+  {
+    name: 'ollama',
+    start: (options?: Partial<FakeOllamaOptions>) => startFakeOllama(options),
+    env: (url: string) => ({ TEXT_BACKEND: 'ollama', OLLAMA_BASE_URL: url }),
+    timeoutVariable: 'OLLAMA_REQUEST_TIMEOUT_MS',
+    label: (url: string) => `Ollama at ${url}`,
+  },
+  {
+    name: 'openai',
+    start: (options?: Partial<FakeOllamaOptions>) => startFakeOpenAi(options),
+    env: (url: string) => ({ TEXT_BACKEND: 'openai', OPENAI_BASE_URL: url, OPENAI_MODEL: 'llama3.2', OPENAI_API_KEY: 'sk-test' }),
+    timeoutVariable: 'OPENAI_REQUEST_TIMEOUT_MS',
+    label: (url: string) => `The OpenAI-compatible server at ${url}`,
+  },
+] as const;
+
+const REASONING = Array.from({ length: 60 }, (_, i) => `Step ${i}: the user wants a story, I should plan it carefully.`).join(' ');
+const SHORT_REASONING = 'Okay, the user wants a story about a lighthouse keeper. I will keep it warm.';
+const STORY_BODY = DEFAULT_REPLIES.story.split('\n').slice(2).join('\n');
+
+describe.each(BACKENDS)('the $name text backend', (backend) => {
+  let fake: FakeOllama;
+
+  beforeEach(async () => {
+    fake = await backend.start();
+  });
+
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  function agents(env: Record<string, string> = {}): StoryAgents {
+    const config = loadConfig({ NODE_ENV: 'test', ...backend.env(fake.url), ...env });
+    return new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
+  }
+
+  async function write(generator = agents()): Promise<StoryDraft & { streamed: string }> {
+    let streamed = '';
+    const draft = await generator.writeStory({ prompt: 'a lighthouse keeper', style: null, signal: new AbortController().signal, onText: (delta) => (streamed += delta) });
+    return { ...draft, streamed };
+  }
+
+  function describeCharacter(generator = agents()): Promise<string> {
+    return generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal });
+  }
+
+  async function failure(run: () => Promise<unknown>): Promise<TextGenerationError> {
+    const error = await run().then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(TextGenerationError);
+    return error as TextGenerationError;
+  }
+
+  it('writes a story and describes the character with a well-behaved model', async () => {
+    const draft = await write();
+    expect(draft).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY, warnings: [] });
+    expect(draft.streamed.trim()).toBe(STORY_BODY);
+    expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+    // The description is asked for as structured output.
+    expect(fake.requests.find((request) => request.agent === 'character')!.structured).toBe(true);
+  });
+
+  describe('reasoning models', () => {
+    it('keeps reasoning that ends with only a closing </think> out of the story, the title and the stream', async () => {
+      fake.options.reasoning.story = { text: SHORT_REASONING, style: 'bare-close', obeysThinkFalse: false };
+      const draft = await write();
+      expect(draft.title).toBe('The Lighthouse Keeper and the Storm');
+      expect(draft.storyText).toBe(STORY_BODY);
+      expect(draft.streamed.trim()).toBe(STORY_BODY);
+      expect(draft.streamed).not.toMatch(/think|Step 0/);
+    });
+
+    it('keeps long reasoning ended by a bare </think> out of the saved story; once the model is known to reason, out of the stream too', async () => {
+      fake.options.reasoning.story = { text: REASONING, style: 'bare-close', obeysThinkFalse: false };
+      const generator = agents();
+      const first = await write(generator);
+      expect(first).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY });
+      const second = await write(generator);
+      expect(second).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY });
+      expect(second.streamed.trim()).toBe(STORY_BODY);
+    });
+
+    it('keeps reasoning that ends with only a closing </think> out of a description', async () => {
+      fake.options.rawReplies.character = [`${SHORT_REASONING}\n</think>\n${JSON.stringify({ prompt: DEFAULT_REPLIES.character })}`];
+      expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+    });
+
+    it('asks again with room to answer when reasoning inline used up the limit before the answer', async () => {
+      fake.options.reasoning.character = { text: REASONING, style: 'bare-close', obeysThinkFalse: false };
+      expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+      expect(fake.requests.filter((request) => request.agent === 'character').map((request) => request.maxTokens)).toEqual([400, 400 + REASONING_ALLOWANCE_TOKENS]);
+    });
+
+    it('gives a model that reasons in a field of its own, and cannot be told not to, room to answer', async () => {
+      // 60 sentences of reasoning are more than the description's own token limit.
+      fake.options.reasoning.character = { text: REASONING, style: 'field', obeysThinkFalse: false };
+      expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+      const limits = fake.requests.filter((request) => request.agent === 'character').map((request) => request.maxTokens);
+      expect(limits).toEqual([400, 400 + REASONING_ALLOWANCE_TOKENS]);
+      // Once known to reason, the next call gets the room at once.
+      await describeCharacter(agents());
+      const generator = agents();
+      await describeCharacter(generator);
+      await describeCharacter(generator);
+      expect(fake.requests.filter((request) => request.agent === 'character').at(-1)!.maxTokens).toBe(400 + REASONING_ALLOWANCE_TOKENS);
+    });
+
+    it('never shows reasoning sent in a field of its own', async () => {
+      fake.options.reasoning.story = { text: REASONING, style: 'field', obeysThinkFalse: false };
+      const draft = await write();
+      expect(draft.streamed.trim()).toBe(STORY_BODY);
+      expect(draft.storyText).toBe(STORY_BODY);
+    });
+
+    it('names reasoning as the cause when a model reasons past every limit and never answers', async () => {
+      fake.options.reasoning.character = { text: `${REASONING} `.repeat(12), style: 'field', obeysThinkFalse: false };
+      const error = await failure(() => describeCharacter());
+      expect(error.failure).toBe('bad-output');
+      expect(error.message).toMatch(/^Model llama3\.2 spent its whole token limit reasoning and gave no answer while describing the character; choose a model that can answer without reasoning/);
+    });
+  });
+
+  describe('chatty answers', () => {
+    it('strips a lead-in, code fences and a markdown title from the story', async () => {
+      fake.options.replies.story = `Sure! Here is your story:\n\n\`\`\`\n**Title:** The Lighthouse Keeper and the Storm\n\n${STORY_BODY}\n\`\`\`\n`;
+      const draft = await write();
+      expect(draft.title).toBe('The Lighthouse Keeper and the Storm');
+      expect(draft.storyText).toBe(STORY_BODY);
+      expect(draft.streamed.trim()).toBe(STORY_BODY);
+    });
+
+    it('takes a title labelled in another language', async () => {
+      fake.options.replies.story = `Titel: Der Leuchtturmwärter\n\n${STORY_BODY}`;
+      expect(await write()).toMatchObject({ title: 'Der Leuchtturmwärter', storyText: STORY_BODY });
+    });
+
+    it('repairs a description that came back as chatter instead of JSON, asking once more', async () => {
+      fake.options.rawReplies.character = [`Sure! Here's the prompt:\n\`\`\`\n${DEFAULT_REPLIES.character}\n\`\`\``, JSON.stringify({ prompt: DEFAULT_REPLIES.character })];
+      expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+      const [, repair] = fake.requests.filter((request) => request.agent === 'character');
+      expect(repair.messages.at(-1)!.content).toMatch(/^Your answer could not be used: the answer held no JSON object\./);
+    });
+
+    it('reads a JSON answer wrapped in fences and chatter', async () => {
+      fake.options.rawReplies.character = [`Here you go:\n\`\`\`json\n{"prompt": "${DEFAULT_REPLIES.character}"}\n\`\`\``];
+      expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
+      expect(fake.requests.filter((request) => request.agent === 'character')).toHaveLength(1);
+    });
+
+    it('fails with the last problem when the repair does not help either', async () => {
+      fake.options.rawReplies.character = ['{"description": "a fox"}'];
+      const error = await failure(() => describeCharacter());
+      expect(error.message).toBe(
+        'Model llama3.2 did not give the JSON answer asked for while describing the character (twice; last: prompt: Invalid input: expected string, received undefined); try again or choose another ' +
+          (backend.name === 'ollama' ? 'OLLAMA_MODEL' : 'OPENAI_MODEL'),
+      );
+    });
+  });
+
+  describe('cut-off answers', () => {
+    it('cuts a story stopped at the token limit back to its last full sentence, with a warning', async () => {
+      // Token 30 falls inside the second sentence of the body.
+      fake.options.failures.story = { kind: 'cut-at-length', afterTokens: 30 };
+      const draft = await write();
+      expect(draft.storyText).toBe('Mara had kept the lighthouse on Gull Point for eleven winters, and she had never once spoken to the storm.');
+      expect(draft.warnings).toEqual([
+        'The story was cut short: the model llama3.2 stopped at its token limit mid-sentence, so the story ends at its last full sentence.',
+      ]);
+    });
+
+    it('cuts a Japanese story at 。 when STORY_MAX_CHARS is reached, with a warning', async () => {
+      const sentence = '灯台守のマラは十一回の冬を岬で過ごし、嵐と話したことは一度もなかった。';
+      fake.options.replies.story = `タイトル：灯台守と嵐\n\n${sentence.repeat(12)}`;
+      const draft = await write(agents({ STORY_MAX_CHARS: '200' }));
+      expect(draft.title).toBe('灯台守と嵐');
+      expect(draft.storyText).toBe(sentence.repeat(Math.floor(200 / sentence.length)));
+      expect(draft.warnings).toEqual(['The story reached STORY_MAX_CHARS (200 characters) and was cut after its last full sentence.']);
+    });
+  });
+
+  describe('characters a database or terminal cannot take', () => {
+    it('removes NUL and other control characters from the story, its title, what is streamed and descriptions', async () => {
+      fake.options.replies.story = `Title: The Light\u0000house Keeper\n\nMara\u0000 had kept the light\u0007house for eleven winters, and she had never once spoken to the storm.`;
+      fake.options.replies.character = 'an elderly\u0000 lighthouse keeper';
+      const draft = await write();
+      expect(draft.title).toBe('The Lighthouse Keeper');
+      expect(draft.storyText).toBe('Mara had kept the lighthouse for eleven winters, and she had never once spoken to the storm.');
+      expect(draft.streamed).not.toMatch(/[\u0000\u0007]/);
+      expect(await describeCharacter()).toBe('an elderly lighthouse keeper');
+    });
+  });
+
+  describe('slow and stalled servers', () => {
+    it.each([['stall-mid-stream' as const], ['stall-after-headers' as const]])(
+      'says the model server stopped answering when it goes silent (%s), without waiting for the total timeout',
+      async (kind) => {
+        fake.options.failures.story = { kind };
+        const error = await failure(() => write(agents({ MODEL_STALL_TIMEOUT_MS: '300' })));
+        expect(error.failure).toBe('stalled');
+        expect(error.transient).toBe(false);
+        expect(error.message).toBe(
+          `${backend.label(fake.url)} stopped answering while writing the story (model llama3.2): nothing arrived for 0 s (MODEL_STALL_TIMEOUT_MS); check that the server is not stuck, then try again`,
+        );
+      },
+    );
+
+    it('applies the configured request timeout to a server slow to send its first header', async () => {
+      fake.options.firstTokenDelayMs.story = 5000;
+      const error = await failure(() => write(agents({ [backend.timeoutVariable]: '1000' })));
+      expect(error.failure).toBe('timeout');
+      expect(error.message).toBe(
+        `${backend.label(fake.url)} did not finish writing the story within 1000 ms (model llama3.2); raise ${backend.timeoutVariable} or use a smaller model`,
+      );
+    });
+
+    it('waits past the stall limit for a server that has not answered yet (a model loading)', async () => {
+      fake.options.firstTokenDelayMs.story = 600;
+      const draft = await write(agents({ MODEL_STALL_TIMEOUT_MS: '200' }));
+      expect(draft.storyText).toBe(STORY_BODY);
+    });
+  });
+
+  describe('errors a user can act on', () => {
+    it('says when the server is not reachable', async () => {
+      await fake.close();
+      const error = await failure(() => write());
+      expect(error.failure).toBe('unreachable');
+      expect(error.message).toMatch(new RegExp(`^${backend.label(fake.url).replace(' at ', ' is not reachable at ').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: start it`));
+    });
+
+    it('says when the model is missing, naming the setting to change', async () => {
+      fake.options.model = 'another-model';
+      const error = await failure(() => write());
+      expect(error.failure).toBe('model-missing');
+      expect(error.message).toContain('"llama3.2"');
+      expect(error.message).toContain(backend.name === 'ollama' ? 'ollama pull llama3.2' : 'set OPENAI_MODEL');
+      await expect(agents().checkAvailable()).rejects.toMatchObject({ failure: 'model-missing' });
+    });
+
+    it('passes on a server error with its status and message', async () => {
+      fake.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
+      const error = await failure(() => write());
+      expect(error.failure).toBe('server-error');
+      expect(error.message).toContain(`${backend.label(fake.url)} failed while writing the story with model llama3.2 (HTTP 500: `);
+      expect(error.message).toContain('CUDA out of memory');
+    });
+
+    it('does not save a story whose stream ended without its closing line', async () => {
+      fake.options.failures.story = { kind: 'end-without-done' };
+      const error = await failure(() => write());
+      expect(error.failure).toBe('stream-dropped');
+      expect(error.message).toContain(fake.url);
+    });
+
+    it('finds the model on a server that has it', async () => {
+      await expect(agents().checkAvailable()).resolves.toBeUndefined();
+    });
+  });
+});
+
+describe('the Ollama backend', () => {
+  it('asks reasoning models not to think, and a model that obeys spends no tokens on it', async () => {
+    const fake = await startFakeOllama({ reasoning: { character: { text: REASONING, style: 'field', obeysThinkFalse: true } } });
+    try {
+      const config = loadConfig({ NODE_ENV: 'test', OLLAMA_BASE_URL: fake.url });
+      const generator = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
+      expect(await generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(DEFAULT_REPLIES.character);
+      expect(fake.requests.map((request) => [request.think, request.maxTokens])).toEqual([[false, 400]]);
+    } finally {
+      await fake.close();
+    }
+  });
+});
