@@ -24,6 +24,7 @@ import { RedisProgressBus } from './adapters/progress/redis-progress-bus.js';
 import { createRedis } from './adapters/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
 import type { ChatBackend } from './ports/chat-backend.js';
+import { modelServerCall } from './adapters/http/model-server-fetch.js';
 import { ChatModelClient } from './services/text/chat-model-client.js';
 import { OllamaChatBackend } from './adapters/text/ollama-chat-backend.js';
 import { OpenAiChatBackend } from './adapters/text/openai-chat-backend.js';
@@ -119,7 +120,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
-  const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
+  const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   const generations = new GenerationService(repository, queue, bus, logger);
   const stories = new StoryService(repository, media, logger);
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createChatBackend } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { modelServerCall } from '../../src/adapters/http/model-server-fetch.js';
 import { ChatModelClient, REASONING_ALLOWANCE_TOKENS } from '../../src/services/text/chat-model-client.js';
 import { StoryAgents } from '../../src/services/text/story-agents.js';
 import { TextGenerationError, type StoryDraft } from '../../src/ports/text-generator.js';
@@ -47,7 +48,7 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
 
   function agents(env: Record<string, string> = {}): StoryAgents {
     const config = loadConfig({ NODE_ENV: 'test', ...backend.env(fake.url), ...env });
-    return new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
+    return new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   }
 
   async function write(generator = agents()): Promise<StoryDraft & { streamed: string }> {
@@ -281,7 +282,7 @@ describe('the Ollama backend', () => {
     const fake = await startFakeOllama({ reasoning: { character: { text: REASONING, style: 'field', obeysThinkFalse: true } } });
     try {
       const config = loadConfig({ NODE_ENV: 'test', OLLAMA_BASE_URL: fake.url });
-      const generator = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs), config.ollama.storyMaxChars);
+      const generator = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
       expect(await generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(DEFAULT_REPLIES.character);
       expect(fake.requests.map((request) => [request.think, request.maxTokens])).toEqual([[false, 400]]);
     } finally {

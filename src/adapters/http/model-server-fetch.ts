@@ -1,4 +1,5 @@
 import { Agent, fetch as undiciFetch } from 'undici';
+import type { ModelServerCall, ModelServerLimits } from '../../ports/model-server-call.js';
 
 /**
  * fetch for calls to model servers (Ollama, OpenAI-compatible, AUTOMATIC1111).
@@ -16,21 +17,6 @@ import { Agent, fetch as undiciFetch } from 'undici';
  * timeout. The wait for the headers is bounded by the total timeout only:
  * Ollama sends none while it loads a model, which may take minutes.
  */
-export interface ModelServerLimits {
-  /** The whole exchange, request to last byte (ms). */
-  timeoutMs: number;
-  /** Longest silence allowed once the response has started (ms). Unset: none. */
-  stallTimeoutMs?: number;
-}
-
-export interface ModelServerCall {
-  fetch: typeof globalThis.fetch;
-  /** Whether a request of this call was aborted for silence (MODEL_STALL_TIMEOUT_MS). */
-  stalled(): boolean;
-  /** Whether a request of this call ran past timeoutMs. */
-  timedOut(): boolean;
-}
-
 /** The abort reason of a call that went silent. */
 export class ModelServerStalled extends Error {
   override name = 'ModelServerStalled';

@@ -1,6 +1,6 @@
 import { AIMessage, HumanMessage, type AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import type { z } from 'zod';
-import { modelServerCall, type ModelServerCall } from '../../adapters/http/model-server-fetch.js';
+import type { ModelServerCall, OpenModelServerCall } from '../../ports/model-server-call.js';
 import { FinishReason, type ChatBackend } from '../../ports/chat-backend.js';
 import { removeUnstorable } from './storable-text.js';
 import { jsonSchemaOf, parseJsonAnswer, repairInstruction } from './structured-output.js';
@@ -51,6 +51,7 @@ export class ChatModelClient {
   constructor(
     readonly backend: ChatBackend,
     private readonly stallTimeoutMs: number,
+    private readonly openCall: OpenModelServerCall,
   ) {}
 
   /** Streams one reply. Throws TextGenerationError (or the signal's reason when cancelled). */
@@ -133,7 +134,7 @@ export class ChatModelClient {
 
   /** Throws a TextGenerationError with an actionable message when the model cannot be used. */
   async checkAvailable(signal?: AbortSignal): Promise<void> {
-    const http = modelServerCall({ timeoutMs: 5000 }, signal);
+    const http = this.openCall({ timeoutMs: 5000 }, signal);
     await this.call('listing models', signal ?? new AbortController().signal, http, () => this.backend.checkAvailable(http.fetch));
   }
 
@@ -147,7 +148,7 @@ export class ChatModelClient {
   }
 
   private httpCall(signal: AbortSignal): ModelServerCall {
-    return modelServerCall({ timeoutMs: this.backend.requestTimeoutMs, stallTimeoutMs: this.stallTimeoutMs }, signal);
+    return this.openCall({ timeoutMs: this.backend.requestTimeoutMs, stallTimeoutMs: this.stallTimeoutMs }, signal);
   }
 
   /** Runs a model call and turns whatever went wrong into a TextGenerationError a user can act on. */
