@@ -48,10 +48,11 @@ export interface AppOptions {
 }
 
 /** The image backend IMAGE_BACKEND names; null for none. */
-export function createImageGenerator(config: AppConfig['images'], logger: Logger): ImageGenerator | null {
+function createImageGenerator(config: AppConfig['images'], logger: Logger): ImageGenerator | null {
   switch (config.backend) {
     case 'automatic1111':
-      return new Automatic1111ImageGenerator({ url: config.automatic1111Url!, steps: config.automatic1111Steps, timeoutMs: config.automatic1111TimeoutMs });
+      if (!config.automatic1111Url) throw new Error('IMAGE_BACKEND=automatic1111 needs AUTOMATIC1111_URL');
+      return new Automatic1111ImageGenerator({ url: config.automatic1111Url, steps: config.automatic1111Steps, timeoutMs: config.automatic1111TimeoutMs });
     case 'onnx':
       return new OnnxImageGenerator(
         { modelDir: config.sdModelDir, providers: config.ortExecutionProviders, steps: config.numInferenceSteps, guidanceScale: config.guidanceScale },
@@ -64,7 +65,9 @@ export function createImageGenerator(config: AppConfig['images'], logger: Logger
 
 /** The text backend TEXT_BACKEND names (config has checked that its settings are there). */
 export function createChatBackend(config: AppConfig): ChatBackend {
-  return config.text.backend === 'openai' ? new OpenAiChatBackend(config.openai!) : new OllamaChatBackend(config.ollama);
+  if (config.text.backend === 'ollama') return new OllamaChatBackend(config.ollama);
+  if (!config.openai) throw new Error('TEXT_BACKEND=openai needs OPENAI_BASE_URL and OPENAI_MODEL');
+  return new OpenAiChatBackend(config.openai);
 }
 
 export interface App {
@@ -226,7 +229,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     );
   }
   text.checkAvailable().then(
-    () => logger.info({ textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai!.model : config.ollama.model }, 'text model ready'),
+    () => logger.info({ textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai?.model : config.ollama.model }, 'text model ready'),
     (error: Error) => logger.warn(error.message),
   );
 

@@ -89,7 +89,7 @@ const environmentSchema = z.object({
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
 const DEFAULT_WEB_DIR = path.join(PROJECT_ROOT, 'dist/web');
 
-export type ImageBackendName = 'none' | 'automatic1111' | 'onnx';
+type ImageBackendName = 'none' | 'automatic1111' | 'onnx';
 
 export interface AppConfig {
   env: 'development' | 'production' | 'test';

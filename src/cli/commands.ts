@@ -137,7 +137,7 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
 }
 
 /** Writes the text and every picture of a story into `dir`; returns the paths written. */
-export async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir: string): Promise<string[]> {
+async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir: string): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
   const base = storyFileName(story, '').replace(/\.$/, '');
   const written: string[] = [];

@@ -116,7 +116,7 @@ export function createProgressDisplay(stdout: OutputStream, stderr: OutputStream
 }
 
 /** Cuts streamed text into lines of at most `width` characters, at spaces where it can. */
-export class LineWrapper {
+class LineWrapper {
   private pending = '';
 
   constructor(private readonly width: number) {}

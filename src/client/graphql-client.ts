@@ -13,7 +13,7 @@ export interface GraphQLClientOptions {
   fetch?: typeof fetch;
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   /** Aborting it cancels the request: the promise rejects with `signal.reason` (never a ServerUnreachableError). */
   signal?: AbortSignal;
 }

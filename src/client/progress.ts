@@ -31,7 +31,7 @@ export interface ProgressState {
   storyId: string | null;
 }
 
-export function initialProgressState(sessionId: string): ProgressState {
+function initialProgressState(sessionId: string): ProgressState {
   return { sessionId, status: 'PENDING', percent: 0, stage: null, text: '', errorMessage: null, warnings: [], storyId: null };
 }
 
@@ -40,7 +40,7 @@ export function initialProgressState(sessionId: string): ProgressState {
  * replaces the text so far: the first event of a (re)subscription, which
  * carries all of it, and a story started over after a server crash.
  */
-export function applyProgress(state: ProgressState, event: ProgressEvent): ProgressState {
+function applyProgress(state: ProgressState, event: ProgressEvent): ProgressState {
   const delta = event.storyTextDelta ?? '';
   const text = event.storyTextReset ? delta : state.text + delta;
   return {
@@ -56,7 +56,7 @@ export function applyProgress(state: ProgressState, event: ProgressEvent): Progr
   };
 }
 
-export interface ConnectionLost {
+interface ConnectionLost {
   /** 1 for the first retry after a drop; reset by every event received. */
   attempt: number;
   delayMs: number;
@@ -182,7 +182,7 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
   };
 
   const { signal } = options;
-  const onAbort = () => finish(signal!.reason);
+  const onAbort = () => finish(signal?.reason);
 
   const finish = (error?: unknown) => {
     if (settled) return;

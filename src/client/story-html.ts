@@ -6,7 +6,7 @@ import type { ImageFieldsFragment, ImageType, StoryFieldsFragment } from './gene
  * button and `story-agent export`; no Node-only imports.
  */
 
-export interface EmbeddedImage {
+interface EmbeddedImage {
   imageType: ImageType;
   /** `data:image/png;base64,…` */
   dataUri: string;
@@ -38,7 +38,7 @@ export function storyPictures(story: StoryFieldsFragment): { image: ImageFieldsF
   return pictures;
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
 
@@ -63,7 +63,7 @@ export function storyFileName(story: Pick<StoryFieldsFragment, 'id' | 'title'>, 
   return `${slug || `story-${story.id.slice(0, 8)}`}.${extension}`;
 }
 
-export function bytesToBase64(bytes: Uint8Array): string {
+function bytesToBase64(bytes: Uint8Array): string {
   let binary = '';
   const chunk = 0x8000;
   for (let i = 0; i < bytes.length; i += chunk) {
@@ -72,7 +72,7 @@ export function bytesToBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
-export function renderStoryHtml(story: StoryFieldsFragment, images: EmbeddedImage[]): string {
+function renderStoryHtml(story: StoryFieldsFragment, images: EmbeddedImage[]): string {
   const combined = images.find((image) => image.imageType === 'COMBINED');
   const parts = images.filter((image) => image.imageType !== 'COMBINED');
   const figure = (image: EmbeddedImage, caption: string) =>

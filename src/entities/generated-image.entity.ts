@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, type Relation } from 'typeorm';
-import { ImageType } from './enums.js';
+import type { ImageType } from './enums.js';
 import { Story } from './story.entity.js';
 
 @Entity({ name: 'generated_images' })

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn, type Relation } from 'typeorm';
-import { GenerationStatus } from './enums.js';
+import type { GenerationStatus } from './enums.js';
 import { Story } from './story.entity.js';
 
 export interface GenerationOptions {

@@ -5,7 +5,7 @@ import { GraphQLError, Kind, type ASTVisitor, type FragmentDefinitionNode, type 
  * but a thousand aliased `stories` fields would still be a thousand queries; the
  * page and the CLI use a few dozen fields and depth 4.
  */
-export const QUERY_LIMITS = { maxFields: 300, maxDepth: 8 } as const;
+const QUERY_LIMITS = { maxFields: 300, maxDepth: 8 } as const;
 
 export function queryLimitsRule(limits: { maxFields: number; maxDepth: number } = QUERY_LIMITS) {
   return (context: ValidationContext): ASTVisitor => {

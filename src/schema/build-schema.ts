@@ -33,11 +33,11 @@ function build(container: ContainerType): Promise<GraphQLSchema> {
 
 /** The served schema: a compatible superset of the public contract, tests/contract/api-contract.graphql (a test holds it to that). */
 export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
-  const instances = new Map<Function, object>([
+  const instances = new Map<unknown, object>([
     [StoryResolver, new StoryResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
   ]);
-  return build({ get: (type: Function) => instances.get(type) });
+  return build({ get: (type: unknown) => instances.get(type) });
 }
 
 /** The SDL committed as schema.graphql; printing needs no services. */

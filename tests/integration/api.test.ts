@@ -98,7 +98,7 @@ describe('bad input', () => {
   ] as const)('rejects a malformed id in %s with BAD_USER_INPUT', async (_field, document) => {
     const result = await server.request<unknown, { id: string }>(document, { id: 'not-a-uuid' });
     expect(result.errors![0].extensions!.code).toBe('BAD_USER_INPUT');
-    expect(result.errors![0].message).toBe('"not-a-uuid" is not a valid ' + (_field.includes('tory') ? 'story id' : 'session id') + ': expected a UUID.');
+    expect(result.errors![0].message).toBe(`"not-a-uuid" is not a valid ${_field.includes('tory') ? 'story id' : 'session id'}: expected a UUID.`);
   });
 
   it('answers null for unknown ids in queries and BAD_USER_INPUT in mutations', async () => {

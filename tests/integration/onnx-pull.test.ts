@@ -264,7 +264,7 @@ describe('models:pull', () => {
     // A pull of another commit replaces ours outright.
     await fs.writeFile(path.join(target, SOURCE_FILE), JSON.stringify({ repo: REPO, commit: 'older' }));
     expect((await pull()).previousDirKeptAt).toBeNull();
-    expect(await fs.readdir(work + '/models')).toEqual(expect.arrayContaining(['sd']));
+    expect(await fs.readdir(`${work}/models`)).toEqual(expect.arrayContaining(['sd']));
   });
 });
 

@@ -204,7 +204,8 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       const draft = await write();
       expect(draft.title).toBe('The Lighthouse Keeper');
       expect(draft.storyText).toBe('Mara had kept the lighthouse for eleven winters, and she had never once spoken to the storm.');
-      expect(draft.streamed).not.toMatch(/[\u0000\u0007]/);
+      expect(draft.streamed).not.toContain('\u0000');
+      expect(draft.streamed).not.toContain('\u0007');
       expect(await describeCharacter()).toBe('an elderly lighthouse keeper');
     });
   });

@@ -23,7 +23,7 @@ export interface FakeAutomatic1111Options {
   scale?: number;
 }
 
-export interface Txt2ImgCall {
+interface Txt2ImgCall {
   prompt: string;
   negative_prompt: string;
   seed: number;

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 
 /** The Redis server tests use; each test gets a key prefix of its own, deleted afterwards. */
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestRedisNamespace {
   url: string;

@@ -3,12 +3,12 @@ import { print, type GraphQLFormattedError } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 
-export interface GraphQLResult<T> {
+interface GraphQLResult<T> {
   data?: T | null;
   errors?: GraphQLFormattedError[];
 }
 
-export interface Subscription<T> {
+interface Subscription<T> {
   events: T[];
   /** Resolves when the server completes the stream; rejects on an error. */
   done: Promise<T[]>;

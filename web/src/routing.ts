@@ -20,7 +20,7 @@ export interface ViewContext {
 /** Shows a route; a rejection after the view was left is the abort itself and is dropped. */
 export type ShowRoute = (route: Route, view: ViewContext) => Promise<void>;
 
-export function parseRoute(hash: string): Route {
+function parseRoute(hash: string): Route {
   const match = /^#\/(session|story)\/([^/?#]+)$/.exec(hash);
   if (!match) return HOME;
   return { kind: match[1] as 'session' | 'story', id: decodeURIComponent(match[2]) };
@@ -34,11 +34,12 @@ let show: ShowRoute | null = null;
 let current: AbortController | null = null;
 
 function enter(focus: boolean): void {
+  if (!show) throw new Error('startRouter() has not run yet');
   current?.abort(new DOMException('The reader left this view.', 'AbortError'));
   const controller = new AbortController();
   current = controller;
   const { signal } = controller;
-  show!(parseRoute(location.hash), { signal, focus }).catch((error: unknown) => {
+  show(parseRoute(location.hash), { signal, focus }).catch((error: unknown) => {
     if (!signal.aborted) throw error;
   });
 }

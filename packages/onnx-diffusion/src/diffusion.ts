@@ -272,7 +272,7 @@ async function encodeText(model: LoadedModel, rows: number[][]): Promise<{ data:
   for (const row of rows) parts.push(await encodeRows([row]));
   const width = parts[0].width;
   const data = new Float32Array(rows.length * sequenceLength * width);
-  parts.forEach((part, index) => data.set(part.values, index * sequenceLength * width));
+  for (const [index, part] of parts.entries()) data.set(part.values, index * sequenceLength * width);
   return { data, width, length: sequenceLength };
 }
 

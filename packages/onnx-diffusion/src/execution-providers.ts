@@ -99,7 +99,7 @@ export class ProviderChain {
  * the server's event loop (and the worker's own JS), or WebSocket progress and
  * queries stall behind inference on small machines.
  */
-export function providerDefaults(provider: ProviderName): InferenceSession.SessionOptions {
+function providerDefaults(provider: ProviderName): InferenceSession.SessionOptions {
   return provider === 'cpu' ? { intraOpNumThreads: Math.max(1, os.availableParallelism() - 1) } : {};
 }
 

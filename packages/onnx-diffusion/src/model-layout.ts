@@ -44,7 +44,7 @@ export function looksLikeModelDir(dir: string): boolean {
   }
 }
 
-export interface ModelIndex {
+interface ModelIndex {
   _class_name?: string;
   _name_or_path?: string;
   scheduler?: [string | null, string | null];

@@ -12,7 +12,7 @@ import { schedulerKindOf } from './schedulers/scheduler-factory.js';
  * sessions themselves, because exports differ (int64 or float timesteps,
  * float16 or float32 tensors, fixed or dynamic batch and size).
  */
-export type TensorType = 'float32' | 'float16' | 'int32' | 'int64';
+type TensorType = 'float32' | 'float16' | 'int32' | 'int64';
 
 export interface TensorSpec {
   name: string;

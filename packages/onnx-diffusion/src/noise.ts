@@ -77,6 +77,6 @@ export class BatchNoise {
   }
 
   fill(out: Float32Array): void {
-    this.generators.forEach((generator, index) => generator.fill(out, index * this.perImage, (index + 1) * this.perImage));
+    for (const [index, generator] of this.generators.entries()) generator.fill(out, index * this.perImage, (index + 1) * this.perImage);
   }
 }

@@ -45,7 +45,8 @@ export function guidedLinearStep(
 ): void {
   const n = latents.length;
   const { sample: a, output: b, noise: c } = step;
-  const noise = c !== 0 && fresh ? fresh : ZERO_NOISE.length >= n ? ZERO_NOISE : (ZERO_NOISE = new Float32Array(n));
+  if (ZERO_NOISE.length < n) ZERO_NOISE = new Float32Array(n);
+  const noise = c !== 0 && fresh ? fresh : ZERO_NOISE;
   const target = next ?? latents;
   const targetScale = next ? nextScale : 1;
   // b·(u + s·(c − u)) = b(1−s)·u + b·s·c; without guidance the cond half does not exist.

@@ -3,7 +3,7 @@ import type { ModelDefaults } from './model-loader.js';
 
 /** Messages between DiffusionWorker (diffusion-worker.ts, main thread) and worker-thread.ts. */
 
-export interface LoadMessage {
+interface LoadMessage {
   type: 'load';
   modelDir: string;
   providers: string[];

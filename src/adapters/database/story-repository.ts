@@ -3,7 +3,6 @@ import {
   GeneratedImage,
   GenerationSession,
   GenerationStatus,
-  ImageType,
   RUNNING_STATUSES,
   Story,
   type GenerationOptions,
@@ -142,8 +141,9 @@ export class TypeOrmStoryRepository implements StoryRepository {
       return this.requireStory(story.id);
     } catch (error) {
       if (!(error instanceof StoryAlreadySaved)) throw error;
-      const session = await this.requireSession(sessionId);
-      return this.requireStory(session.storyId!);
+      const { storyId } = await this.requireSession(sessionId);
+      if (!storyId) throw new Error(`Session ${sessionId} lost a story race but names no story`, { cause: error });
+      return this.requireStory(storyId);
     }
   }
 

@@ -18,7 +18,7 @@ import type { ModelServerCall, ModelServerLimits } from '../../ports/model-serve
  * Ollama sends none while it loads a model, which may take minutes.
  */
 /** The abort reason of a call that went silent. */
-export class ModelServerStalled extends Error {
+class ModelServerStalled extends Error {
   override name = 'ModelServerStalled';
   constructor(readonly silentMs: number) {
     super(`no data from the model server for ${silentMs} ms`);

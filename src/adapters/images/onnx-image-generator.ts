@@ -152,10 +152,16 @@ export class OnnxRuntimeHost {
               .toBuffer(),
           ),
         );
-        group.forEach((request, index) => pictures.set(request, { png: encoded[index], width: request.width, height: request.height, seed: request.seed }));
+        for (const [index, request] of group.entries()) {
+          pictures.set(request, { png: encoded[index], width: request.width, height: request.height, seed: request.seed });
+        }
       }
       onProgress?.(1);
-      return requests.map((request) => pictures.get(request)!);
+      return requests.map((request) => {
+        const picture = pictures.get(request);
+        if (!picture) throw new ImageGenerationError('The model returned fewer pictures than were asked for');
+        return picture;
+      });
     } finally {
       release();
     }

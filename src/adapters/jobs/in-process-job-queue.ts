@@ -69,8 +69,10 @@ export class InProcessJobQueue implements JobQueue {
   private drain(): void {
     const handler = this.handler;
     if (!handler) return;
-    while (!this.closing && this.running.size < this.concurrency && this.waiting.length > 0) {
-      const { sessionId, attempt } = this.waiting.shift()!;
+    while (!this.closing && this.running.size < this.concurrency) {
+      const next = this.waiting.shift();
+      if (!next) break;
+      const { sessionId, attempt } = next;
       const controller = new AbortController();
       const done = handler({ sessionId, attempt, maxAttempts: this.retry.attempts, signal: controller.signal })
         .catch((error: unknown) => {

@@ -22,7 +22,7 @@ export interface RgbaImage {
   height: number;
 }
 
-export interface Box {
+interface Box {
   left: number;
   top: number;
   width: number;

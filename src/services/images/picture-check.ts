@@ -6,7 +6,7 @@ import { ImageGenerationError } from '../../ports/image-generator.js';
  * flat colour. A safety filter's black frame or a float16 overflow's
  * all-black/all-NaN decode has 0; any real illustration has tens.
  */
-export const FLAT_PICTURE_MAX_STDEV = 2;
+const FLAT_PICTURE_MAX_STDEV = 2;
 
 export interface CheckedPicture {
   /** PNG at exactly the size asked for. */

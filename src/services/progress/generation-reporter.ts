@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import type { ProgressBus, ProgressUpdate } from '../../ports/progress-bus.js';
-import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
+import { nextPercent, PERCENT, terminalStage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */
 const COALESCE_WINDOW_MS = 16;

@@ -1,11 +1,11 @@
-import { GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
+import { type GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { InvalidInputError } from '../errors.js';
 import { requireUuid } from '../generation/input.js';
 import type { MediaStore } from '../../ports/media-store.js';
 
-export const MAX_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 100;
 
 export class StoryService {
   constructor(

@@ -5,6 +5,7 @@
  * non-characters U+FFFE/U+FFFF are stored but garble logs, terminals and JSON
  * consumers, so they are treated the same way.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is what this expression is for.
 const UNSTORABLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/gu;
 
 /**

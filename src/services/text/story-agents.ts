@@ -7,13 +7,13 @@ import { REASONING_HOLD_CHARS, capStoryText, cleanVisualPrompt, endsWithSentence
 import { TextGenerationError, type DescribeRequest, type StoryDraft, type TextGenerator, type WriteStoryRequest } from '../../ports/text-generator.js';
 
 /** The description agents answer with this object (JSON Schema through the server's structured output). */
-export const visualPromptAnswer = z.object({ prompt: z.string().min(1).max(VISUAL_PROMPT_MAX_CHARS * 2) });
+const visualPromptAnswer = z.object({ prompt: z.string().min(1).max(VISUAL_PROMPT_MAX_CHARS * 2) });
 
 /** Tokens for a description: 60 words and the JSON around them, with room to spare. */
 const DESCRIPTION_TOKENS = 400;
 
 /** Token limit for a story of `maxChars`: ~4 characters a token, with room for the title line. */
-export function storyTokenLimit(maxChars: number): number {
+function storyTokenLimit(maxChars: number): number {
   return Math.ceil(maxChars / 3) + 64;
 }
 

@@ -49,10 +49,14 @@ export class DdimScheduler implements Scheduler {
 
   step(index: number, modelOutput: Float32Array, sample: Float32Array): void {
     const step = this.linear(index);
-    if (step) return applyLinear(step, modelOutput, sample, null);
+    if (step) {
+      applyLinear(step, modelOutput, sample, null);
+      return;
+    }
     const { x0, eps, sp, sq } = this.coefficients(index);
     const n = sample.length;
-    const range = this.clip!;
+    // linear() answers null only when clipping is on.
+    const range = this.clip ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < n; i++) {
       const x = sample[i];
       const m = modelOutput[i];

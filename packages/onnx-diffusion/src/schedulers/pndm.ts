@@ -52,7 +52,8 @@ export class PndmScheduler implements Scheduler {
       prevT = t;
       t = t + this.stride;
     }
-    const output = (this.combined ??= new Float32Array(n));
+    this.combined ??= new Float32Array(n);
+    const output = this.combined;
     const e = this.ets;
     const k = e.length;
     let base = sample;
@@ -61,7 +62,7 @@ export class PndmScheduler implements Scheduler {
       this.currentSample = Float32Array.from(sample);
     } else if (k === 1 && index === 1) {
       for (let i = 0; i < n; i++) output[i] = (modelOutput[i] + e[0][i]) / 2;
-      base = this.currentSample!;
+      base = this.currentSample ?? sample;
       this.currentSample = null;
     } else if (k === 2) {
       for (let i = 0; i < n; i++) output[i] = (3 * e[1][i] - e[0][i]) / 2;

@@ -61,10 +61,10 @@ export interface TinyModel {
   remove(): Promise<void>;
 }
 
-export const TINY_SEQUENCE_LENGTH = 77;
+const TINY_SEQUENCE_LENGTH = 77;
 
 /** A vocabulary that covers every byte (so any text tokenizes) plus a few whole words. */
-export function tinyTokenizerFiles(): { vocab: Record<string, number>; merges: string[] } {
+function tinyTokenizerFiles(): { vocab: Record<string, number>; merges: string[] } {
   const vocab: Record<string, number> = {};
   const byteChars = bytesToUnicode();
   let next = 0;
@@ -311,7 +311,7 @@ export async function buildTinySdModel(options: TinyModelOptions = {}): Promise<
   }
 
   await write('tokenizer/vocab.json', JSON.stringify(vocab));
-  await write('tokenizer/merges.txt', ['#version: 0.2', ...merges].join('\n') + '\n');
+  await write('tokenizer/merges.txt', `${['#version: 0.2', ...merges].join('\n')}\n`);
   await write(
     'tokenizer/special_tokens_map.json',
     JSON.stringify({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', unk_token: '<|endoftext|>' }),
