@@ -45,7 +45,15 @@ const server = await startTestServer({
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 
 try {
@@ -59,7 +67,8 @@ try {
     document.addEventListener('submit', () => (window.benchTimes = { submit: performance.now() }), true);
     new MutationObserver(() => {
       const times = window.benchTimes;
-      if (times.submit !== undefined && times.shown === undefined && (document.getElementById('story-text')?.textContent ?? '').trim()) times.shown = performance.now();
+      if (times.submit !== undefined && times.shown === undefined && (document.getElementById('story-text')?.textContent ?? '').trim())
+        times.shown = performance.now();
     }).observe(document, { childList: true, characterData: true, subtree: true });
     window.WebSocket = class extends Native {
       constructor(url: string, protocols?: string | string[]) {

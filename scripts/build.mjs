@@ -30,9 +30,7 @@ function newest(entry) {
 }
 
 const from = (...parts) => path.join(root, ...parts);
-const packageSources = fs.existsSync(from('packages'))
-  ? fs.readdirSync(from('packages')).map((name) => from('packages', name, 'src'))
-  : [];
+const packageSources = fs.existsSync(from('packages')) ? fs.readdirSync(from('packages')).map((name) => from('packages', name, 'src')) : [];
 
 const targets = [
   {

@@ -229,7 +229,11 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     );
   }
   text.checkAvailable().then(
-    () => logger.info({ textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai?.model : config.ollama.model }, 'text model ready'),
+    () =>
+      logger.info(
+        { textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai?.model : config.ollama.model },
+        'text model ready',
+      ),
     (error: Error) => logger.warn(error.message),
   );
 

@@ -27,8 +27,7 @@ export function queryLimitsRule(limits: { maxFields: number; maxDepth: number } 
             deepest = Math.max(deepest, inner.depth);
           }
         } else {
-          const next =
-            selection.kind === Kind.INLINE_FRAGMENT ? selection.selectionSet : fragments.get(selection.name.value)?.selectionSet;
+          const next = selection.kind === Kind.INLINE_FRAGMENT ? selection.selectionSet : fragments.get(selection.name.value)?.selectionSet;
           // A fragment spread inside itself is reported by graphql's own rules; here it just stops.
           const key = selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : null;
           if (!next || (key && seen.has(key))) continue;
@@ -43,7 +42,9 @@ export function queryLimitsRule(limits: { maxFields: number; maxDepth: number } 
       OperationDefinition(operation) {
         const { fields, depth } = measure(operation.selectionSet, 1, new Set());
         if (fields > limits.maxFields) {
-          context.reportError(new GraphQLError(`This operation selects ${fields} fields; the limit is ${limits.maxFields}. Split it into smaller ones.`, { nodes: [operation] }));
+          context.reportError(
+            new GraphQLError(`This operation selects ${fields} fields; the limit is ${limits.maxFields}. Split it into smaller ones.`, { nodes: [operation] }),
+          );
         }
         if (depth > limits.maxDepth) {
           context.reportError(new GraphQLError(`This operation nests ${depth} levels deep; the limit is ${limits.maxDepth}.`, { nodes: [operation] }));

@@ -1,8 +1,6 @@
 import type { GeneratedImage, GenerationOptions, GenerationSession, ImageType, Story } from '../entities/index.js';
 
-export type SessionPatch = Partial<
-  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>
->;
+export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
 
 export interface NewImage {
   storyId: string;

@@ -1,6 +1,11 @@
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GenerationProgressDocument, GenerationSessionDocument, StartGenerationDocument, type GenerationProgressSubscription } from '../../src/client/generated/graphql.js';
+import {
+  GenerationProgressDocument,
+  GenerationSessionDocument,
+  StartGenerationDocument,
+  type GenerationProgressSubscription,
+} from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
@@ -33,7 +38,9 @@ describe.each([
 
   async function generate(input: { prompt: string; seed?: number } = { prompt: 'a lighthouse keeper who befriends a storm', seed: 42 }) {
     const { startGeneration } = await server.query(StartGenerationDocument, { input });
-    const events: Progress[] = (await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).map((event) => event.generationProgress);
+    const events: Progress[] = (await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).map(
+      (event) => event.generationProgress,
+    );
     const { generationSession } = await server.query(GenerationSessionDocument, { id: startGeneration.id });
     return { events, last: events.at(-1)!, session: generationSession! };
   }

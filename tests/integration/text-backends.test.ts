@@ -53,7 +53,12 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
 
   async function write(generator = agents()): Promise<StoryDraft & { streamed: string }> {
     let streamed = '';
-    const draft = await generator.writeStory({ prompt: 'a lighthouse keeper', style: null, signal: new AbortController().signal, onText: (delta) => (streamed += delta) });
+    const draft = await generator.writeStory({
+      prompt: 'a lighthouse keeper',
+      style: null,
+      signal: new AbortController().signal,
+      onText: (delta) => (streamed += delta),
+    });
     return { ...draft, streamed };
   }
 
@@ -107,7 +112,10 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
     it('asks again with room to answer when reasoning inline used up the limit before the answer', async () => {
       fake.options.reasoning.character = { text: REASONING, style: 'bare-close', obeysThinkFalse: false };
       expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
-      expect(fake.requests.filter((request) => request.agent === 'character').map((request) => request.maxTokens)).toEqual([400, 400 + REASONING_ALLOWANCE_TOKENS]);
+      expect(fake.requests.filter((request) => request.agent === 'character').map((request) => request.maxTokens)).toEqual([
+        400,
+        400 + REASONING_ALLOWANCE_TOKENS,
+      ]);
     });
 
     it('gives a model that reasons in a field of its own, and cannot be told not to, room to answer', async () => {
@@ -135,7 +143,9 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       fake.options.reasoning.character = { text: `${REASONING} `.repeat(12), style: 'field', obeysThinkFalse: false };
       const error = await failure(() => describeCharacter());
       expect(error.failure).toBe('bad-output');
-      expect(error.message).toMatch(/^Model llama3\.2 spent its whole token limit reasoning and gave no answer while describing the character; choose a model that can answer without reasoning/);
+      expect(error.message).toMatch(
+        /^Model llama3\.2 spent its whole token limit reasoning and gave no answer while describing the character; choose a model that can answer without reasoning/,
+      );
     });
   });
 
@@ -154,7 +164,10 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
     });
 
     it('repairs a description that came back as chatter instead of JSON, asking once more', async () => {
-      fake.options.rawReplies.character = [`Sure! Here's the prompt:\n\`\`\`\n${DEFAULT_REPLIES.character}\n\`\`\``, JSON.stringify({ prompt: DEFAULT_REPLIES.character })];
+      fake.options.rawReplies.character = [
+        `Sure! Here's the prompt:\n\`\`\`\n${DEFAULT_REPLIES.character}\n\`\`\``,
+        JSON.stringify({ prompt: DEFAULT_REPLIES.character }),
+      ];
       expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
       const [, repair] = fake.requests.filter((request) => request.agent === 'character');
       expect(repair.messages.at(-1)!.content).toMatch(/^Your answer could not be used: the answer held no JSON object\./);
@@ -245,7 +258,14 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       await fake.close();
       const error = await failure(() => write());
       expect(error.failure).toBe('unreachable');
-      expect(error.message).toMatch(new RegExp(`^${backend.label(fake.url).replace(' at ', ' is not reachable at ').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: start it`));
+      expect(error.message).toMatch(
+        new RegExp(
+          `^${backend
+            .label(fake.url)
+            .replace(' at ', ' is not reachable at ')
+            .replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: start it`,
+        ),
+      );
     });
 
     it('says when the model is missing, naming the setting to change', async () => {
@@ -283,7 +303,10 @@ describe('the Ollama backend', () => {
     const fake = await startFakeOllama({ reasoning: { character: { text: REASONING, style: 'field', obeysThinkFalse: true } } });
     try {
       const config = loadConfig({ NODE_ENV: 'test', OLLAMA_BASE_URL: fake.url });
-      const generator = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
+      const generator = new StoryAgents(
+        new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall),
+        config.ollama.storyMaxChars,
+      );
       expect(await generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(DEFAULT_REPLIES.character);
       expect(fake.requests.map((request) => [request.think, request.maxTokens])).toEqual([[false, 400]]);
     } finally {

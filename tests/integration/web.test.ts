@@ -50,7 +50,15 @@ beforeAll(async () => {
     playwrightChromium.launch({
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     }),
     build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
     fs.mkdir(artifacts, { recursive: true }),
@@ -275,7 +283,9 @@ describe('the web page', () => {
     const alert = page.locator('#alert');
     await alert.waitFor();
     const message = await alert.textContent();
-    expect(message).toMatch(/^The story could not be written\. Ollama at http:\/\/127\.0\.0\.1:\d+ failed while writing the story with model llama3\.2 \(HTTP 500: CUDA out of memory\)/);
+    expect(message).toMatch(
+      /^The story could not be written\. Ollama at http:\/\/127\.0\.0\.1:\d+ failed while writing the story with model llama3\.2 \(HTTP 500: CUDA out of memory\)/,
+    );
     await page.getByRole('heading', { name: 'The story could not be written' }).waitFor();
     await expect(page.locator('#story').isHidden()).resolves.toBe(true);
   });
@@ -365,7 +375,8 @@ describe('the web page', () => {
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForFunction(
       () =>
-        document.getElementById('progress-panel')?.dataset.status === 'GENERATING_STORY' && (document.getElementById('story-text')?.textContent ?? '').length > 0,
+        document.getElementById('progress-panel')?.dataset.status === 'GENERATING_STORY' &&
+        (document.getElementById('story-text')?.textContent ?? '').length > 0,
     );
     const sessionId = /#\/session\/([0-9a-f-]+)$/.exec(page.url())![1];
 

@@ -126,7 +126,9 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
       seeds.map(async (s) => {
         const [width, height] = [Math.round(call.width * scale), Math.round(call.height * scale)];
         const png = black
-          ? await sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer()
+          ? await sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+              .png()
+              .toBuffer()
           : await renderPicture(prompt, s, width, height);
         return options.format && options.format !== 'png' ? sharp(png).toFormat(options.format).toBuffer() : png;
       }),
@@ -240,10 +242,10 @@ function hsl(h: number, s: number, l: number): Rgb {
 
 function renderPicture(prompt: string, seed: number, width: number, height: number): Promise<Buffer> {
   // The character agent asks for a full-body figure; anything else is a setting.
-  const pixels = /full body|standing|portrait/i.test(prompt)
-    ? drawCharacter(seed, prompt, width, height)
-    : drawLandscape(seed, prompt, width, height);
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const pixels = /full body|standing|portrait/i.test(prompt) ? drawCharacter(seed, prompt, width, height) : drawLandscape(seed, prompt, width, height);
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** Sky fading to a pale horizon over a ground band, so a standing figure has a floor. */

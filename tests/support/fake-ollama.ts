@@ -141,7 +141,7 @@ export interface ScriptedReply {
 export function scriptReply(options: FakeOllamaOptions, request: ChatRequestRecord, thinkOff: boolean): ScriptedReply {
   const { agent } = request;
   const asked = options.rawReplies[agent];
-  const raw = asked && asked.length > 0 ? asked.length > 1 ? asked.shift()! : asked[0] : null;
+  const raw = asked && asked.length > 0 ? (asked.length > 1 ? asked.shift()! : asked[0]) : null;
   const answer = raw ?? (request.structured && agent !== 'story' ? JSON.stringify({ prompt: options.replies[agent] }) : options.replies[agent]);
   const reasoning = options.reasoning[agent];
   const reasons = reasoning && !(thinkOff && reasoning.obeysThinkFalse);
@@ -178,7 +178,12 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     }
     if (req.method !== 'POST' || req.url !== '/api/chat') return json(404, { error: 'not found' });
 
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequestRecord & { model: string; format?: unknown; think?: boolean; options?: { num_predict?: number } };
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequestRecord & {
+      model: string;
+      format?: unknown;
+      think?: boolean;
+      options?: { num_predict?: number };
+    };
     const system = body.messages.find((message) => message.role === 'system')?.content ?? '';
     const agent = agentOf(system);
     const record: ChatRequestRecord = {
@@ -219,7 +224,15 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
         message: { role: 'assistant', ...message },
         done,
         ...(done
-          ? { done_reason: reply.doneReason, total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 42, prompt_eval_duration: 1000, eval_count: 100, eval_duration: 1000 }
+          ? {
+              done_reason: reply.doneReason,
+              total_duration: 1_000_000,
+              load_duration: 1000,
+              prompt_eval_count: 42,
+              prompt_eval_duration: 1000,
+              eval_count: 100,
+              eval_duration: 1000,
+            }
           : {}),
       })}\n`;
 

@@ -1,6 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { defaultFakeOllamaOptions, scriptReply, type Agent, type ChatRequestRecord, type ChatTiming, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
+import {
+  defaultFakeOllamaOptions,
+  scriptReply,
+  type Agent,
+  type ChatRequestRecord,
+  type ChatTiming,
+  type FakeOllama,
+  type FakeOllamaOptions,
+} from './fake-ollama.js';
 
 /**
  * A stand-in for an OpenAI-compatible server (llama.cpp's server, vLLM, LM

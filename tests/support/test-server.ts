@@ -8,7 +8,6 @@ import { loadConfig } from '../../src/config.js';
 import { createTestClient, type TestClient } from './test-client.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
-
 export interface TestServerOptions {
   /** Environment on top of the test defaults (database, port, data dir). */
   env?: Record<string, string | undefined>;

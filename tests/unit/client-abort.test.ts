@@ -112,7 +112,13 @@ describe('following progress with a signal', () => {
     const { client, calls, send } = recordingClient();
     const controller = new AbortController();
     const seen: string[] = [];
-    const follower = followProgress({ url: 'ws://unused', sessionId: 's1', client, signal: controller.signal, onEvent: (event) => seen.push(event.storyTextDelta ?? '') });
+    const follower = followProgress({
+      url: 'ws://unused',
+      sessionId: 's1',
+      client,
+      signal: controller.signal,
+      onEvent: (event) => seen.push(event.storyTextDelta ?? ''),
+    });
     send({ storyTextDelta: 'Once', storyTextReset: true });
     const reason = new Error('left the view');
     controller.abort(reason);

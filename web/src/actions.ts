@@ -1,10 +1,5 @@
 import type { Client } from 'graphql-ws';
-import {
-  CancelGenerationDocument,
-  DeleteStoryDocument,
-  StartGenerationDocument,
-  type StoryFieldsFragment,
-} from '../../src/client/generated/graphql.js';
+import { CancelGenerationDocument, DeleteStoryDocument, StartGenerationDocument, type StoryFieldsFragment } from '../../src/client/generated/graphql.js';
 import { plainMessage } from '../../src/client/graphql-client.js';
 import { preconnect } from '../../src/client/progress.js';
 import { exportStoryHtml, storyFileName } from '../../src/client/story-html.js';

@@ -1,12 +1,5 @@
 import { In, type DataSource, type EntityManager } from 'typeorm';
-import {
-  GeneratedImage,
-  GenerationSession,
-  GenerationStatus,
-  RUNNING_STATUSES,
-  Story,
-  type GenerationOptions,
-} from '../../entities/index.js';
+import { GeneratedImage, GenerationSession, GenerationStatus, RUNNING_STATUSES, Story, type GenerationOptions } from '../../entities/index.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { SerialLock } from './serial-lock.js';
 

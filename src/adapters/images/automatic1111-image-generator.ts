@@ -1,5 +1,11 @@
 import { modelServerCall } from '../http/model-server-fetch.js';
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../ports/image-generator.js';
+import {
+  ImageGenerationError,
+  type GeneratedPicture,
+  type ImageGenerationOptions,
+  type ImageGenerator,
+  type ImageRequest,
+} from '../../ports/image-generator.js';
 
 interface Txt2ImgResponse {
   images?: string[];
@@ -54,10 +60,9 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
       if (http.timedOut() || (error as Error).name === 'TimeoutError') {
         throw new ImageGenerationError(`${this.description} did not answer within ${this.settings.timeoutMs} ms (AUTOMATIC1111_TIMEOUT_MS)`, { cause: error });
       }
-      throw new ImageGenerationError(
-        `${this.description} is not reachable: start it with the --api flag (or set AUTOMATIC1111_URL to where it runs)`,
-        { cause: error },
-      );
+      throw new ImageGenerationError(`${this.description} is not reachable: start it with the --api flag (or set AUTOMATIC1111_URL to where it runs)`, {
+        cause: error,
+      });
     }
     if (!response.ok) {
       const detail = (await response.text().catch(() => '')).slice(0, 300);

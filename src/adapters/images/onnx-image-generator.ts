@@ -9,7 +9,13 @@ import {
   type ModelInfo,
 } from '../../../packages/onnx-diffusion/src/index.js';
 import type { Logger } from '../../logger.js';
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../ports/image-generator.js';
+import {
+  ImageGenerationError,
+  type GeneratedPicture,
+  type ImageGenerationOptions,
+  type ImageGenerator,
+  type ImageRequest,
+} from '../../ports/image-generator.js';
 
 export interface OnnxImageSettings {
   modelDir: string;
@@ -46,7 +52,9 @@ export class OnnxImageGenerator implements ImageGenerator {
     options.signal.throwIfAborted();
     if (requests.length === 0) return [];
     if (!looksLikeModelDir(this.settings.modelDir)) {
-      throw new ImageGenerationError(`No Stable Diffusion model in ${this.settings.modelDir}: run \`${PULL_COMMAND}\` to download one (or point SD_MODEL_DIR at an ONNX export)`);
+      throw new ImageGenerationError(
+        `No Stable Diffusion model in ${this.settings.modelDir}: run \`${PULL_COMMAND}\` to download one (or point SD_MODEL_DIR at an ONNX export)`,
+      );
     }
     return OnnxRuntimeHost.for(this.settings, this.logger).generate(requests, this.settings, options);
   }
@@ -131,7 +139,11 @@ export class OnnxRuntimeHost {
 
   private constructor(private readonly engine: DiffusionWorker) {}
 
-  async generate(requests: ImageRequest[], settings: Pick<OnnxImageSettings, 'steps' | 'guidanceScale'>, options: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+  async generate(
+    requests: ImageRequest[],
+    settings: Pick<OnnxImageSettings, 'steps' | 'guidanceScale'>,
+    options: ImageGenerationOptions,
+  ): Promise<GeneratedPicture[]> {
     const { signal, onProgress } = options;
     const release = await this.lock.acquire(signal);
     try {

@@ -48,7 +48,14 @@ export class OllamaChatBackend implements ChatBackend {
     const reasoning = chunk.additional_kwargs?.reasoning_content;
     const metadata = chunk.response_metadata as { done?: boolean; done_reason?: string } | undefined;
     // Only the closing line carries `done`; a stream cut short never gets it.
-    const finish = metadata?.done === true ? (metadata.done_reason === 'length' ? FinishReason.Length : metadata.done_reason === 'stop' || !metadata.done_reason ? FinishReason.Stop : FinishReason.Other) : null;
+    const finish =
+      metadata?.done === true
+        ? metadata.done_reason === 'length'
+          ? FinishReason.Length
+          : metadata.done_reason === 'stop' || !metadata.done_reason
+            ? FinishReason.Stop
+            : FinishReason.Other
+        : null;
     return { text: typeof chunk.content === 'string' ? chunk.content : '', reasoning: typeof reasoning === 'string' ? reasoning : '', finish };
   }
 

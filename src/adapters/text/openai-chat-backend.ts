@@ -52,7 +52,9 @@ export class OpenAiChatBackend implements ChatBackend {
       maxRetries: 0,
       timeout: this.config.requestTimeoutMs,
       configuration: { baseURL: this.config.baseUrl, fetch },
-      modelKwargs: jsonSchema ? { response_format: { type: 'json_schema', json_schema: { name: jsonSchema.name, schema: jsonSchema.schema, strict: true } } } : {},
+      modelKwargs: jsonSchema
+        ? { response_format: { type: 'json_schema', json_schema: { name: jsonSchema.name, schema: jsonSchema.schema, strict: true } } }
+        : {},
     });
   }
 
@@ -87,7 +89,10 @@ export class OpenAiChatBackend implements ChatBackend {
     const url = `${this.config.baseUrl}/models`;
     const response = await fetch(url, { headers: { authorization: `Bearer ${this.config.apiKey ?? NO_KEY}` } });
     if (response.status === 401 || response.status === 403) {
-      throw new TextGenerationError(`The OpenAI-compatible server at ${this.config.baseUrl} refused the API key (HTTP ${response.status}); set OPENAI_API_KEY to a key it accepts`, 'server-error');
+      throw new TextGenerationError(
+        `The OpenAI-compatible server at ${this.config.baseUrl} refused the API key (HTTP ${response.status}); set OPENAI_API_KEY to a key it accepts`,
+        'server-error',
+      );
     }
     // Not every server lists its models; one that does must list ours.
     if (!response.ok) return;

@@ -79,9 +79,7 @@ export class GenerationPipeline {
     heartbeat.unref();
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
-        await reporter.fail(
-          `Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`,
-        );
+        await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         return;
       }
       const story = await this.writeStory(run);
@@ -274,10 +272,16 @@ export class GenerationPipeline {
     const checked = await Promise.all(pictures.map((picture, index) => check(picture, toPaint[index])));
     const flat = checked.flatMap((picture, index) => (picture?.flat ? [index] : []));
     if (flat.length === 0) return checked;
-    const again = flat.map((index) => ({ ...toPaint[index], request: { ...toPaint[index].request, seed: (toPaint[index].request.seed + REPAINT_SEED_STEP) % MAX_SEED } }));
+    const again = flat.map((index) => ({
+      ...toPaint[index],
+      request: { ...toPaint[index].request, seed: (toPaint[index].request.seed + REPAINT_SEED_STEP) % MAX_SEED },
+    }));
     let repainted: GeneratedPicture[] = [];
     try {
-      repainted = await images.generate(again.map((item) => item.request), { signal: run.signal });
+      repainted = await images.generate(
+        again.map((item) => item.request),
+        { signal: run.signal },
+      );
     } catch (error) {
       run.signal.throwIfAborted();
       run.logger.warn({ err: error }, 'repainting a flat picture failed');

@@ -124,7 +124,10 @@ export class ChatModelClient {
       );
     }
     if (second.finish === FinishReason.Length) {
-      throw new TextGenerationError(`Model ${model} reached its token limit before finishing its answer while ${request.activity}; try again or choose another ${settings.model}`, 'bad-output');
+      throw new TextGenerationError(
+        `Model ${model} reached its token limit before finishing its answer while ${request.activity}; try again or choose another ${settings.model}`,
+        'bad-output',
+      );
     }
     throw new TextGenerationError(
       `Model ${model} did not give the JSON answer asked for while ${request.activity} (twice; last: ${repaired.problem}); try again or choose another ${settings.model}`,
@@ -184,10 +187,20 @@ export class ChatModelClient {
     const specific = this.backend.explain(error, activity);
     if (specific) return specific;
     const code = err?.cause?.code ?? err?.code;
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN' || (/fetch failed|connection error/i.test(message) && !code)) {
-      return new TextGenerationError(`${name} is not reachable at ${baseUrl}: ${this.backend.startHint} (or set ${settings.baseUrl} to where it runs)`, 'unreachable', {
-        cause: error,
-      });
+    if (
+      code === 'ECONNREFUSED' ||
+      code === 'ENOTFOUND' ||
+      code === 'EHOSTUNREACH' ||
+      code === 'EAI_AGAIN' ||
+      (/fetch failed|connection error/i.test(message) && !code)
+    ) {
+      return new TextGenerationError(
+        `${name} is not reachable at ${baseUrl}: ${this.backend.startHint} (or set ${settings.baseUrl} to where it runs)`,
+        'unreachable',
+        {
+          cause: error,
+        },
+      );
     }
     return new TextGenerationError(
       `The connection to ${label} broke while ${activity} (model ${model}: ${message}); check the server and try again`,

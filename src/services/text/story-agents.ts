@@ -3,11 +3,25 @@ import { z } from 'zod';
 import { FinishReason } from '../../ports/chat-backend.js';
 import type { ChatModelClient } from './chat-model-client.js';
 import { backgroundPrompt, characterPrompt, storyPrompt, styleLine } from './prompts.js';
-import { REASONING_HOLD_CHARS, capStoryText, cleanVisualPrompt, endsWithSentenceEnd, StoryStreamSplitter, titleFromPrompt, upToLastSentenceEnd, VISUAL_PROMPT_MAX_CHARS } from './story-output.js';
+import {
+  REASONING_HOLD_CHARS,
+  capStoryText,
+  cleanVisualPrompt,
+  endsWithSentenceEnd,
+  StoryStreamSplitter,
+  titleFromPrompt,
+  upToLastSentenceEnd,
+  VISUAL_PROMPT_MAX_CHARS,
+} from './story-output.js';
 import { TextGenerationError, type DescribeRequest, type StoryDraft, type TextGenerator, type WriteStoryRequest } from '../../ports/text-generator.js';
 
 /** The description agents answer with this object (JSON Schema through the server's structured output). */
-const visualPromptAnswer = z.object({ prompt: z.string().min(1).max(VISUAL_PROMPT_MAX_CHARS * 2) });
+const visualPromptAnswer = z.object({
+  prompt: z
+    .string()
+    .min(1)
+    .max(VISUAL_PROMPT_MAX_CHARS * 2),
+});
 
 /** Tokens for a description: 60 words and the JSON around them, with room to spare. */
 const DESCRIPTION_TOKENS = 400;
@@ -96,7 +110,10 @@ export class StoryAgents implements TextGenerator {
     const cleaned = cleanVisualPrompt(answer.prompt);
     if (!cleaned) {
       const { model, settings } = this.client.backend;
-      throw new TextGenerationError(`Model ${model} returned no usable image prompt while ${activity}; try again or choose another ${settings.model}`, 'bad-output');
+      throw new TextGenerationError(
+        `Model ${model} returned no usable image prompt while ${activity}; try again or choose another ${settings.model}`,
+        'bad-output',
+      );
     }
     return cleaned;
   }

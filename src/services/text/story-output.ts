@@ -4,13 +4,18 @@ export const TITLE_MAX_CHARS = 200;
 export const VISUAL_PROMPT_MAX_CHARS = 400;
 
 /** "Title" as models write it in the languages they answer in; the label is dropped, the rest is the title. */
-const TITLE_LABEL = '(?:title|titel|t[íi]tulo|titre|titolo|tytu[łl]|n[áa]zev|c[íi]m|ba[şs]l[ıi]k|judul|ti[êe]u ?đ[ềe]|название|заголовок|назва|τίτλος|כותרת|عنوان|शीर्षक|タイトル|題名|标题|標題|题目|題目|제목)';
-const TITLE_LINE = new RegExp(`^(?:#{1,6}\\s*)?(?:\\*\\*|__)?\\s*${TITLE_LABEL}\\s*(?:\\*\\*|__)?\\s*[:：\\-–—]\\s*(?:\\*\\*|__)?\\s*(.+?)\\s*(?:\\*\\*|__)?\\s*$`, 'iu');
+const TITLE_LABEL =
+  '(?:title|titel|t[íi]tulo|titre|titolo|tytu[łl]|n[áa]zev|c[íi]m|ba[şs]l[ıi]k|judul|ti[êe]u ?đ[ềe]|название|заголовок|назва|τίτλος|כותרת|عنوان|शीर्षक|タイトル|題名|标题|標題|题目|題目|제목)';
+const TITLE_LINE = new RegExp(
+  `^(?:#{1,6}\\s*)?(?:\\*\\*|__)?\\s*${TITLE_LABEL}\\s*(?:\\*\\*|__)?\\s*[:：\\-–—]\\s*(?:\\*\\*|__)?\\s*(.+?)\\s*(?:\\*\\*|__)?\\s*$`,
+  'iu',
+);
 const HEADING_LINE = /^#{1,6}\s+(.+?)\s*$/;
 /** A code fence line (``` or ```text): the answer was wrapped in markdown. */
 const FENCE_LINE = /^\s*```[\w-]*\s*$/;
 /** Chatter before the story: "Sure! Here is your story:", "Certainly!", a line ending in a colon. */
-const LEAD_IN_LINE = /^(?:(?:sure|certainly|of course|absolutely|okay|ok|great)\b[\s\S]*|here(?:'|’)?s\b[\s\S]*|here is\b[\s\S]*|below is\b[\s\S]*|[^.!?]{0,118}:)$/i;
+const LEAD_IN_LINE =
+  /^(?:(?:sure|certainly|of course|absolutely|okay|ok|great)\b[\s\S]*|here(?:'|’)?s\b[\s\S]*|here is\b[\s\S]*|below is\b[\s\S]*|[^.!?]{0,118}:)$/i;
 const LEAD_IN_MAX_CHARS = 160;
 const THINK_CLOSE = /<\/think>/i;
 

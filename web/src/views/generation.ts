@@ -94,8 +94,7 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
     }
   }
 
-  const loadStory = async (storyId: string): Promise<StoryFieldsFragment | null> =>
-    (await client.request(StoryDocument, { id: storyId }, { signal })).story;
+  const loadStory = async (storyId: string): Promise<StoryFieldsFragment | null> => (await client.request(StoryDocument, { id: storyId }, { signal })).story;
 
   // Pictures land one by one: once the story is saved, reload it on each event, one request at a time.
   const refreshes = oneAtATime(async (storyId: string) => {

@@ -26,9 +26,11 @@ const itemTemplate = (story: StorySummaryFieldsFragment) => {
   return html`
     <li>
       <a href=${routeHash({ kind: 'story', id: story.id })} aria-current=${story.id === current ? 'page' : nothing}>
-        ${thumbnail
-          ? html`<img src=${thumbnail.url} alt="" width="48" height="48" loading="lazy" decoding="async" />`
-          : html`<span class="thumb-blank" aria-hidden="true"></span>`}
+        ${
+          thumbnail
+            ? html`<img src=${thumbnail.url} alt="" width="48" height="48" loading="lazy" decoding="async" />`
+            : html`<span class="thumb-blank" aria-hidden="true"></span>`
+        }
         <span class="history-text">
           <span class="history-title">${story.title}</span>
           <time datetime=${story.createdAt}>${formatDate(story.createdAt)}</time>

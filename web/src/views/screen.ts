@@ -127,9 +127,11 @@ const slotTemplate = (slot: (typeof SLOTS)[number], story: StoryPanel) => {
   return html`
     <figure class=${slot.className} data-state=${picture ? 'ready' : 'waiting'} ?hidden=${story.complete !== null && !picture}>
       <div class="frame">
-        ${picture
-          ? html`<img src=${picture.url} alt=${picture.alt} decoding="async" width=${picture.width} height=${picture.height} />`
-          : html`<span class="placeholder">Painting…</span>`}
+        ${
+          picture
+            ? html`<img src=${picture.url} alt=${picture.alt} decoding="async" width=${picture.width} height=${picture.height} />`
+            : html`<span class="placeholder">Painting…</span>`
+        }
       </div>
       <figcaption>${slot.caption}</figcaption>
     </figure>
@@ -151,7 +153,6 @@ const storyTemplate = (story: StoryPanel) => html`
     <div id="story-actions" class="actions" ?hidden=${!story.complete}>${story.complete ? actionsTemplate(story.complete) : nothing}</div>
   </article>
 `;
-
 
 /**
  * The painter of one view: paints the screen into <main>, after the form and
