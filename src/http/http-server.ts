@@ -59,6 +59,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
     introspection: true,
+    // run-process.ts owns SIGTERM/SIGINT: Apollo's own handler re-sent the signal, which read as a second one (exit 1).
+    stopOnTerminationSignals: false,
     validationRules: [queryLimitsRule()],
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
