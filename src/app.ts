@@ -163,6 +163,9 @@ async function startApi(
       mediaDir: config.mediaDir,
       webDir: config.webDir,
       landingPage: config.graphqlLandingPage,
+      introspection: config.graphqlIntrospection,
+      allowedOrigins: config.allowedOrigins,
+      publicBaseUrl: config.publicBaseUrl,
       checkHealth: async () => {
         await dataSource.query('SELECT 1');
       },

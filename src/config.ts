@@ -78,6 +78,20 @@ const environmentSchema = z.object({
   JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
+
+  // Network safety (README, "Security").
+  ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value, context) => {
+      const origins = value.split(',').map((origin) => origin.trim()).filter(Boolean);
+      if (origins.includes('*')) return '*' as const;
+      for (const origin of origins) {
+        if (!/^https?:\/\/[^/]+$/.test(origin)) context.addIssue({ code: 'custom', message: `${origin} is not an origin (scheme://host[:port], no path)` });
+      }
+      return origins;
+    }),
+  GRAPHQL_INTROSPECTION: booleanish.optional(),
 });
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
@@ -134,6 +148,10 @@ export interface AppConfig {
   /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
   redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
+  /** Origins besides the server's own allowed to open the WebSocket; '*' for any. */
+  allowedOrigins: '*' | string[];
+  /** Introspection and "Did you mean …" suggestions: on outside production unless switched. */
+  graphqlIntrospection: boolean;
 }
 
 export class ConfigError extends Error {
@@ -210,5 +228,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
       : null,
     graphqlLandingPage: env.GRAPHQL_LANDING_PAGE ?? env.NODE_ENV !== 'production',
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    graphqlIntrospection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
   };
 }

@@ -9,12 +9,15 @@ import {
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
 import express from 'express';
-import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import { GraphQLError, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
+import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
+import { jsonErrors, notFound } from './http-errors.js';
 import { queryLimitsRule } from './query-limits.js';
+import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-gate.js';
 import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
 
 export interface HttpServerOptions {
@@ -24,6 +27,12 @@ export interface HttpServerOptions {
   /** The built web page (`npm run build`), served at `/` when the folder exists. */
   webDir: string | null;
   landingPage: boolean;
+  /** Schema introspection and "Did you mean …" suggestions in error messages. */
+  introspection: boolean;
+  /** Origins besides the server's own whose pages may open the WebSocket. */
+  allowedOrigins: AllowedOrigins;
+  /** PUBLIC_BASE_URL, whose origin counts as the server's own. */
+  publicBaseUrl: string | undefined;
   /** Answers /healthz; throws when a dependency the server needs is down. */
   checkHealth: () => Promise<void>;
   logger: Logger;
@@ -36,6 +45,39 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
+const BODY_LIMIT = '100kb';
+
+/** What Apollo's hideSchemaDetailsFromClientErrors strips, for the WebSocket side. */
+function withoutSuggestions(message: string): string {
+  return message.replace(/ ?Did you mean(.+?)\?$/, '');
+}
+
+/**
+ * helmet's headers; the CSP allows what the built page loads (its own scripts, styles,
+ * images, data: icons, GraphQL over fetch and WebSocket to this host) and nothing else.
+ * Apollo's landing page (development) loads Sandbox from Apollo's CDN, so /graphql
+ * goes without a CSP while it is on.
+ */
+function securityHeaders(landingPage: boolean): express.RequestHandler {
+  const strict = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", (req) => `ws://${req.headers.host}`, (req) => `wss://${req.headers.host}`],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  const forLandingPage = helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+  return (req, res, next) => (landingPage && req.path === '/graphql' ? forLandingPage : strict)(req, res, next);
+}
+
 /** GraphQL over HTTP and WebSocket at /graphql, health at /healthz, images under /media. */
 export async function startHttpServer(options: HttpServerOptions, listen: { host: string; port: number }): Promise<RunningHttpServer> {
   const app = express();
@@ -43,11 +85,26 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const httpServer = http.createServer(app);
 
   // Same bound as HTTP bodies: no GraphQL message of ours comes near it.
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: 100 * 1024 });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: 100 * 1024 });
+  const publicOrigin = options.publicBaseUrl ? new URL(options.publicBaseUrl).origin : null;
+  // Refused before the handshake, with a status and a reason, not a bare 1006.
+  httpServer.on('upgrade', (request, socket, head) => {
+    const refusal = checkUpgrade(request, { path: '/graphql', allowedOrigins: options.allowedOrigins, publicOrigin });
+    if (refusal) return refuseUpgrade(socket, refusal, request, options.logger);
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+  });
   const wsCleanup = useServer(
     {
       schema: options.schema,
-      validate: (schema, document) => validate(schema, document, [...specifiedRules, queryLimitsRule()]),
+      validate: (schema, document) =>
+        // Same shape as over HTTP: a code clients can read, and no schema hints when introspection is off.
+        validate(schema, document, [...specifiedRules, queryLimitsRule()]).map(
+          (error) =>
+            new GraphQLError(options.introspection ? error.message : withoutSuggestions(error.message), {
+              nodes: error.nodes,
+              extensions: { ...error.extensions, code: 'GRAPHQL_VALIDATION_FAILED' },
+            }),
+        ),
       context: () => options.createContext() as unknown as Record<string, unknown>,
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription error');
@@ -58,7 +115,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
 
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
-    introspection: true,
+    introspection: options.introspection,
+    hideSchemaDetailsFromClientErrors: !options.introspection,
     // run-process.ts owns SIGTERM/SIGINT: Apollo's own handler re-sent the signal, which read as a second one (exit 1).
     stopOnTerminationSignals: false,
     validationRules: [queryLimitsRule()],
@@ -77,6 +135,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     ],
   });
   await apollo.start();
+
+  app.use(securityHeaders(options.landingPage));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -100,7 +160,9 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
   }
 
-  app.use('/graphql', express.json({ limit: '100kb' }), expressMiddleware(apollo, { context: async () => options.createContext() }));
+  app.use('/graphql', express.json({ limit: BODY_LIMIT }), expressMiddleware(apollo, { context: async () => options.createContext() }));
+  app.use(notFound);
+  app.use(jsonErrors(options.logger, { bodyLimit: BODY_LIMIT }));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
