@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
 import { createDataSource, openDatabase } from './db/data-source.js';
@@ -21,6 +22,10 @@ import type { ProgressBus } from './services/progress/progress-bus.js';
 import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
 import { createRedis } from './services/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
+import { ApiKeyStore } from './adapters/database/api-key-store.js';
+import { ApiKeyService } from './services/auth/api-keys.js';
+import { MediaUrlSigner, withSignedUrls } from './services/auth/media-url-signer.js';
+import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
 import { OllamaTextGenerator } from './services/text/ollama-text-generator.js';
 import type { TextGenerator } from './services/text/text-generator.js';
 
@@ -109,13 +114,16 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
   const text = new OllamaTextGenerator(config.ollama);
-  const generations = new GenerationService(repository, queue, bus, logger);
-  const stories = new StoryService(repository, media, logger);
+  const generations = new GenerationService(repository, queue, bus, logger, config.limits.maxActiveGenerationsPerOwner);
+  const mediaSigner =
+    config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
+  const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
+  const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
 
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger });
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner });
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
@@ -152,14 +160,37 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
 
 async function startApi(
   config: AppConfig,
-  { generations, stories, dataSource, logger }: { generations: GenerationService; stories: StoryService; dataSource: DataSource; logger: Logger },
+  parts: {
+    generations: GenerationService;
+    stories: StoryService;
+    dataSource: DataSource;
+    logger: Logger;
+    apiKeys: ApiKeyService;
+    mediaSigner: MediaUrlSigner | null;
+  },
 ): Promise<RunningHttpServer> {
+  const { generations, stories, dataSource, logger, apiKeys, mediaSigner } = parts;
   const schema = await buildAppSchema({ generations, stories });
-  const createContext = (): RequestContext => ({ loaders: stories.createLoaders(), generations });
+  const createContext = (viewer: Viewer): RequestContext => ({ loaders: stories.createLoaders(viewer), generations, viewer });
+  const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
+    if (config.auth.mode === 'none') return SINGLE_USER;
+    const key = authorization?.replace(/^Bearer\s+/i, '').trim();
+    const ownerId = key ? await apiKeys.ownerOf(key) : null;
+    return ownerId ? { ownerId } : null;
+  };
+  if (config.auth.mode === 'none' && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
+    logger.warn({ host: config.host }, 'AUTH_MODE=none on a network interface: anyone who can reach this port can read, start and delete stories. Set AUTH_MODE=api-key (README, "Security").');
+  }
+  if (mediaSigner && !config.auth.mediaUrlSecret) {
+    logger.info('MEDIA_URL_SECRET is unset: picture links are signed with a key of this process and stop working when it restarts');
+  }
   const http = await startHttpServer(
     {
       schema,
       createContext,
+      authenticate,
+      mediaSigner,
+      maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
       mediaDir: config.mediaDir,
       webDir: config.webDir,
       landingPage: config.graphqlLandingPage,

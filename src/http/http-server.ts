@@ -15,6 +15,8 @@ import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
+import type { MediaUrlSigner } from '../services/auth/media-url-signer.js';
+import type { Viewer } from '../services/auth/viewer.js';
 import { jsonErrors, notFound } from './http-errors.js';
 import { queryLimitsRule } from './query-limits.js';
 import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-gate.js';
@@ -22,7 +24,15 @@ import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
-  createContext: () => RequestContext;
+  createContext: (viewer: Viewer) => RequestContext;
+  /**
+   * Who is asking, from an `Authorization` value (HTTP header, or the WebSocket's
+   * connectionParams.authorization); null refuses the request as UNAUTHENTICATED.
+   */
+  authenticate: (authorization: string | undefined) => Promise<Viewer | null>;
+  /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
+  mediaSigner: MediaUrlSigner | null;
+  maxSubscriptionsPerConnection: number;
   mediaDir: string;
   /** The built web page (`npm run build`), served at `/` when the folder exists. */
   webDir: string | null;
@@ -93,6 +103,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     if (refusal) return refuseUpgrade(socket, refusal, request, options.logger);
     wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
   });
+  const socketViewers = new WeakMap<object, Viewer>();
   const wsCleanup = useServer(
     {
       schema: options.schema,
@@ -105,7 +116,23 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
               extensions: { ...error.extensions, code: 'GRAPHQL_VALIDATION_FAILED' },
             }),
         ),
-      context: () => options.createContext() as unknown as Record<string, unknown>,
+      // A missing or unknown key closes the socket with 4403 (graphql-ws's Forbidden).
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        const viewer = await options.authenticate(typeof authorization === 'string' ? authorization : undefined);
+        if (!viewer) return false;
+        socketViewers.set(ctx.extra.socket, viewer);
+        return true;
+      },
+      onSubscribe: (ctx) => {
+        if (Object.keys(ctx.subscriptions).length < options.maxSubscriptionsPerConnection) return undefined;
+        return [
+          new GraphQLError(`This connection already has ${options.maxSubscriptionsPerConnection} subscriptions open, the limit; end one first.`, {
+            extensions: { code: 'RATE_LIMITED' },
+          }),
+        ];
+      },
+      context: (ctx) => options.createContext(socketViewers.get(ctx.extra.socket)!) as unknown as Record<string, unknown>,
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription error');
       },
@@ -152,7 +179,14 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   // Only finished images with generated names: no half-written file, nothing else that may share the folder.
   app.use(
     '/media',
-    (req, res, next) => (MEDIA_KEY_PATTERN.test(req.path.slice(1)) ? next() : res.status(404).type('text/plain').send('Not found')),
+    (req, res, next) => {
+      const key = req.path.slice(1);
+      if (!MEDIA_KEY_PATTERN.test(key)) return notFound(req, res, next);
+      if (options.mediaSigner && !options.mediaSigner.verify(key, req.query)) {
+        return res.status(403).json({ errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }] });
+      }
+      next();
+    },
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
 
@@ -160,7 +194,17 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
   }
 
-  app.use('/graphql', express.json({ limit: BODY_LIMIT }), expressMiddleware(apollo, { context: async () => options.createContext() }));
+  app.use('/graphql', express.json({ limit: BODY_LIMIT }), expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const viewer = await options.authenticate(req.headers.authorization);
+        if (!viewer) {
+          throw new GraphQLError('Send an API key: Authorization: Bearer <key> (create one with `npm run api-key -- create <owner>`).', {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+          });
+        }
+        return options.createContext(viewer);
+      },
+    }));
   app.use(notFound);
   app.use(jsonErrors(options.logger, { bodyLimit: BODY_LIMIT }));
 

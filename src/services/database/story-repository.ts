@@ -8,6 +8,7 @@ import {
   Story,
   type GenerationOptions,
 } from '../../entities/index.js';
+import { SINGLE_USER, type Viewer } from '../auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
 
 export type SessionPatch = Partial<
@@ -49,7 +50,7 @@ export class StoryRepository {
 
   // --- sessions ---------------------------------------------------------------------------
 
-  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string }): Promise<GenerationSession> {
+  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
     await this.write((manager) =>
       manager.insert(GenerationSession, {
         id: fields.id,
@@ -59,6 +60,7 @@ export class StoryRepository {
         progressPercentage: 0,
         stage: fields.stage,
         warnings: [],
+        ownerId: fields.ownerId,
       }),
     );
     return this.requireSession(fields.id);
@@ -66,6 +68,20 @@ export class StoryRepository {
 
   findSession(id: string): Promise<GenerationSession | null> {
     return this.dataSource.manager.findOneBy(GenerationSession, { id });
+  }
+
+  /** The session if the viewer may see it; another owner's reads as missing. */
+  findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null> {
+    return this.dataSource.manager.findOneBy(GenerationSession, { id, ...ownerCondition(viewer) });
+  }
+
+  /** Sessions not yet ended that belong to this owner (null: those with none). */
+  countRunningSessionsOf(ownerId: string | null): Promise<number> {
+    return this.dataSource.manager
+      .createQueryBuilder(GenerationSession, 'session')
+      .where('session.status IN (:...running)', { running: RUNNING_STATUSES })
+      .andWhere(ownerId === null ? 'session.owner_id IS NULL' : 'session.owner_id = :ownerId', { ownerId })
+      .getCount();
   }
 
   async requireSession(id: string): Promise<GenerationSession> {
@@ -143,7 +159,9 @@ export class StoryRepository {
   async saveStoryOnce(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
     try {
       await this.transaction(async (manager) => {
-        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '' });
+        // The story belongs to whoever started the session.
+        const session = await manager.findOne(GenerationSession, { where: { id: sessionId }, select: { ownerId: true } });
+        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '', ownerId: session?.ownerId ?? null });
         const linked = await manager
           .createQueryBuilder()
           .update(GenerationSession)
@@ -174,12 +192,13 @@ export class StoryRepository {
     return story;
   }
 
-  findStoriesByIds(ids: readonly string[]): Promise<Story[]> {
-    return this.dataSource.manager.findBy(Story, { id: In([...ids]) });
+  /** Those of the stories the viewer may see; another owner's are left out as if missing. */
+  findStoriesByIds(ids: readonly string[], viewer: Viewer): Promise<Story[]> {
+    return this.dataSource.manager.findBy(Story, { id: In([...ids]), ...ownerCondition(viewer) });
   }
 
-  listStories(limit: number, offset: number): Promise<Story[]> {
-    return this.dataSource.manager.find(Story, { order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
+  listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
+    return this.dataSource.manager.find(Story, { where: ownerCondition(viewer), order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
   }
 
   /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */
@@ -205,4 +224,8 @@ export class StoryRepository {
       order: { createdAt: 'ASC' },
     });
   }
+}
+
+function ownerCondition(viewer: Viewer): { ownerId?: string } {
+  return viewer === SINGLE_USER ? {} : { ownerId: viewer.ownerId };
 }

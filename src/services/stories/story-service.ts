@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
+import type { Viewer } from '../auth/viewer.js';
 import type { StoryRepository } from '../database/story-repository.js';
 import { InvalidInputError } from '../errors.js';
 import { requireUuid } from '../generation/input.js';
@@ -21,14 +22,15 @@ export class StoryService {
     private readonly logger: Logger,
   ) {}
 
-  createLoaders(): StoryLoaders {
+  /** Loaders that see only what the viewer may: another owner's story loads as null. */
+  createLoaders(viewer: Viewer): StoryLoaders {
     return {
       imagesByStory: new DataLoader(async (storyIds) => {
         const images = await this.repository.findImagesByStoryIds(storyIds);
         return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
       }),
       storyById: new DataLoader(async (ids) => {
-        const stories = await this.repository.findStoriesByIds(ids);
+        const stories = await this.repository.findStoriesByIds(ids, viewer);
         return ids.map((id) => stories.find((story) => story.id === id) ?? null);
       }),
     };
@@ -38,17 +40,17 @@ export class StoryService {
     return loaders.storyById.load(requireUuid(id, 'story id'));
   }
 
-  async list(limit: number, offset: number): Promise<Story[]> {
+  async list(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
       throw new InvalidInputError(`limit must be between 1 and ${MAX_PAGE_SIZE}.`);
     }
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidInputError('offset must be 0 or more.');
-    return this.repository.listStories(limit, offset);
+    return this.repository.listStories(limit, offset, viewer);
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, viewer: Viewer): Promise<boolean> {
     const storyId = requireUuid(id, 'story id');
-    const story = await this.repository.findStory(storyId);
+    const [story] = await this.repository.findStoriesByIds([storyId], viewer);
     if (!story) throw new InvalidInputError(`No story has the id ${id}`);
     const running = await this.repository.findSessionsOfStory(storyId);
     if (running.some((session) => RUNNING_STATUSES.includes(session.status as GenerationStatus))) {
