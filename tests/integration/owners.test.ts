@@ -75,14 +75,14 @@ describe('AUTH_MODE=api-key', () => {
   });
 
   it('refuses HTTP requests without a key or with an unknown one as UNAUTHENTICATED (401)', async () => {
-    for (const headers of [{}, { authorization: 'Bearer sa_not-a-key' }]) {
+    for (const headers of [{}, { authorization: 'Bearer sa_not-a-key' }] as Record<string, string>[]) {
       const response = await fetch(`${server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify({ query: '{ stories { id } }' }),
       });
       expect(response.status).toBe(401);
-      expect((await response.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     }
   });
 
