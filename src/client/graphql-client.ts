@@ -11,6 +11,8 @@ export interface GraphQLClientOptions {
   /** Where the server runs, e.g. `http://localhost:4000`; '' for the page's own origin. */
   baseUrl: string;
   fetch?: typeof fetch;
+  /** The API key to send (AUTH_MODE=api-key), read at each request; none when it returns null. */
+  apiKey?: () => string | null;
 }
 
 export interface GraphQLClient {
@@ -20,6 +22,8 @@ export interface GraphQLClient {
   readonly endpoint: string;
   /** Throws GraphQLRequestError (the server said no) or ServerUnreachableError (no answer). */
   request<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T>;
+  /** graphql-ws connectionParams carrying the API key, if any (read at each connection). */
+  connectionParams(): Record<string, unknown>;
   /** An image `url` from the API (server-relative or absolute) made absolute against the server. */
   resolve(url: string): string;
 }
@@ -70,6 +74,10 @@ export function createGraphQLClient(options: GraphQLClientOptions): GraphQLClien
   return {
     baseUrl,
     endpoint,
+    connectionParams() {
+      const key = options.apiKey?.();
+      return key ? { authorization: `Bearer ${key}` } : {};
+    },
     resolve(url: string): string {
       if (/^[a-z][a-z0-9+.-]*:/i.test(url) || !baseUrl) return url;
       return `${baseUrl}${url.startsWith('/') ? '' : '/'}${url}`;
@@ -79,7 +87,11 @@ export function createGraphQLClient(options: GraphQLClientOptions): GraphQLClien
       try {
         response = await fetchImpl(endpoint, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/graphql-response+json, application/json',
+            ...(options.apiKey?.() ? { authorization: `Bearer ${options.apiKey()}` } : {}),
+          },
           body: JSON.stringify({ query: queryText(document as TypedDocumentNode<unknown, unknown>), variables: variables ?? {} }),
         });
       } catch (error) {
