@@ -12,6 +12,7 @@ import {
 import { createGraphQLClient, GraphQLRequestError, plainMessage } from '../../src/client/graphql-client.js';
 import { followProgress, isTerminal, preconnect, type ProgressFollower, type ProgressState } from '../../src/client/progress.js';
 import { exportStoryHtml, storyFileName, storyPictures } from '../../src/client/story-html.js';
+import { askingForKey, storedApiKey } from './api-key.js';
 
 /**
  * The page: a form, a live view of one generation (progress, streamed text,
@@ -21,7 +22,8 @@ import { exportStoryHtml, storyFileName, storyPictures } from '../../src/client/
  *   #/session/<id>  follow a generation      #/story/<id>  read a story
  */
 
-const client = createGraphQLClient({ baseUrl: '' });
+const client = askingForKey(createGraphQLClient({ baseUrl: '', apiKey: storedApiKey }));
+const connectionParams = () => client.connectionParams();
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -262,6 +264,7 @@ function showSession(sessionId: string, focus: boolean): void {
   preconnected = null;
   follower = followProgress({
     url: wsUrl,
+    connectionParams,
     sessionId,
     client,
     onEvent: (_event, { state }) => {
@@ -431,7 +434,7 @@ ui.form.addEventListener('submit', async (event) => {
   clearMessages();
   ui.generate.disabled = true;
   void preconnected?.dispose();
-  preconnected = preconnect(wsUrl);
+  preconnected = preconnect(wsUrl, undefined, connectionParams);
   try {
     const { startGeneration } = await client.request(StartGenerationDocument, {
       input: { prompt: ui.prompt.value, style: ui.style.value || null },
