@@ -22,6 +22,8 @@ import type { ProgressBus } from './services/progress/progress-bus.js';
 import { RedisProgressBus } from './services/progress/redis-progress-bus.js';
 import { createRedis } from './services/redis/redis-connection.js';
 import { StoryService } from './services/stories/story-service.js';
+import { probeAutomatic1111 } from './adapters/images/automatic1111-probe.js';
+import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
 import { ApiKeyStore } from './adapters/database/api-key-store.js';
 import { ApiKeyService } from './services/auth/api-keys.js';
 import { MediaUrlSigner, withSignedUrls } from './services/auth/media-url-signer.js';
@@ -123,7 +125,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner });
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue });
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
@@ -167,9 +169,11 @@ async function startApi(
     logger: Logger;
     apiKeys: ApiKeyService;
     mediaSigner: MediaUrlSigner | null;
+    text: TextGenerator;
+    queue: JobQueue;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, dataSource, logger, apiKeys, mediaSigner } = parts;
+  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue } = parts;
   const schema = await buildAppSchema({ generations, stories });
   const createContext = (viewer: Viewer): RequestContext => ({ loaders: stories.createLoaders(viewer), generations, viewer });
   const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
@@ -191,6 +195,13 @@ async function startApi(
       authenticate,
       mediaSigner,
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      operations: {
+        readiness: readinessChecks(config, dataSource, text),
+        countSessions: async () =>
+          ((await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[]),
+        runningHere: () => queue.activeSessions().size,
+        metricsAccess: config.metrics,
+      },
       mediaDir: config.mediaDir,
       webDir: config.webDir,
       landingPage: config.graphqlLandingPage,
@@ -207,6 +218,27 @@ async function startApi(
   logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
   return http;
 }
+
+/** What /readyz asks: the database, the text model server with its model, the image backend. */
+function readinessChecks(config: AppConfig, dataSource: DataSource, text: TextGenerator): { name: string; check(): Promise<void> }[] {
+  const checks = [
+    { name: 'database', check: async () => void (await dataSource.query('SELECT 1')) },
+    { name: 'textModel', check: () => text.checkAvailable(AbortSignal.timeout(READINESS_TIMEOUT_MS)) },
+  ];
+  const { backend, automatic1111Url, sdModelDir } = config.images;
+  if (backend === 'automatic1111') checks.push({ name: 'images', check: () => probeAutomatic1111(automatic1111Url!, READINESS_TIMEOUT_MS) });
+  if (backend === 'onnx') {
+    checks.push({
+      name: 'images',
+      check: async () => {
+        if (!looksLikeModelDir(sdModelDir)) throw new Error(`no Stable Diffusion ONNX model in ${sdModelDir}`);
+      },
+    });
+  }
+  return checks;
+}
+
+const READINESS_TIMEOUT_MS = 3000;
 
 interface WorkerParts {
   repository: StoryRepository;

@@ -97,6 +97,8 @@ const environmentSchema = z.object({
   MEDIA_URL_TTL_S: z.coerce.number().int().min(60).default(86_400),
   MAX_ACTIVE_GENERATIONS_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(5),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(20),
+  METRICS: booleanish.optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 });
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
@@ -164,6 +166,8 @@ export interface AppConfig {
     mediaUrlSecret: string | undefined;
     mediaUrlTtlSeconds: number;
   };
+  /** GET /metrics: open (default outside production), off (default in production), or behind METRICS_TOKEN. */
+  metrics: { kind: 'open' } | { kind: 'off' } | { kind: 'token'; token: string };
   limits: {
     /** Sessions running or queued at once per owner (all of them together with AUTH_MODE=none). */
     maxActiveGenerationsPerOwner: number;
@@ -249,6 +253,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     allowedOrigins: env.ALLOWED_ORIGINS,
     graphqlIntrospection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
     auth: { mode: env.AUTH_MODE, mediaUrlSecret: env.MEDIA_URL_SECRET, mediaUrlTtlSeconds: env.MEDIA_URL_TTL_S },
+    metrics: env.METRICS_TOKEN
+      ? { kind: 'token', token: env.METRICS_TOKEN }
+      : (env.METRICS ?? env.NODE_ENV !== 'production')
+        ? { kind: 'open' }
+        : { kind: 'off' },
     limits: {
       maxActiveGenerationsPerOwner: env.MAX_ACTIVE_GENERATIONS_PER_OWNER,
       maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,

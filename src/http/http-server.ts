@@ -18,6 +18,7 @@ import type { RequestContext } from '../resolvers/context.js';
 import type { MediaUrlSigner } from '../services/auth/media-url-signer.js';
 import type { Viewer } from '../services/auth/viewer.js';
 import { jsonErrors, notFound } from './http-errors.js';
+import { operationsRoutes, type OperationsOptions } from './operations.js';
 import { queryLimitsRule } from './query-limits.js';
 import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-gate.js';
 import { MEDIA_KEY_PATTERN } from '../services/media/local-media-store.js';
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
   mediaSigner: MediaUrlSigner | null;
   maxSubscriptionsPerConnection: number;
+  /** /readyz and /metrics. */
+  operations: Omit<OperationsOptions, 'openWebSockets' | 'logger'>;
   mediaDir: string;
   /** The built web page (`npm run build`), served at `/` when the folder exists. */
   webDir: string | null;
@@ -163,7 +166,10 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   });
   await apollo.start();
 
+  const operations = operationsRoutes({ ...options.operations, openWebSockets: () => wsServer.clients.size, logger: options.logger });
+  app.use(operations.timeRequests);
   app.use(securityHeaders(options.landingPage));
+  app.use(operations.router);
 
   app.get('/healthz', async (_req, res) => {
     try {
