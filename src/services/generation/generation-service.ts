@@ -129,7 +129,9 @@ export class GenerationService {
         // All text so far in one event: it replaces whatever a reconnecting client had.
         yield { ...state, storyTextDelta: storyTextSoFar || null, storyTextReset: true };
       } else {
-        yield { ...this.toUpdate(session), storyTextDelta: null, storyTextReset: false };
+        // The first event carries all text so far (the schema's promise): from the saved story once there is one.
+        const saved = session.storyId ? await this.repository.findStory(session.storyId) : null;
+        yield { ...this.toUpdate(session), storyTextDelta: saved?.storyText || null, storyTextReset: true };
         if (isTerminal(session.status)) return;
       }
       for await (const event of subscription) {
