@@ -31,11 +31,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import {
-  GenerationProgressDocument,
-  StartGenerationDocument,
-  type GenerationProgressSubscription,
-} from '../src/client/generated/graphql.js';
+import { GenerationProgressDocument, StartGenerationDocument, type GenerationProgressSubscription } from '../src/client/generated/graphql.js';
 import { startFakeAutomatic1111 } from '../tests/support/fake-automatic1111.js';
 import { DEFAULT_REPLIES, startFakeOllama } from '../tests/support/fake-ollama.js';
 import { startServerProcess, type ProcessRole, type ServerProcess } from '../tests/support/processes.js';
@@ -513,7 +509,9 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     const benchCpuAtStart = processFigures('self')?.cpuSeconds ?? 0;
     const storesCpuAtStart = cpuSecondsOf(STORE_PROCESSES);
     const stopQueries = new AbortController();
-    log(`${name}: starting ${GENERATIONS} generations, ${SUBSCRIBERS} subscribers, query load ${QUERY_LOAD.connections} connections at ≤ ${QUERY_LOAD.overallRate} req/s`);
+    log(
+      `${name}: starting ${GENERATIONS} generations, ${SUBSCRIBERS} subscribers, query load ${QUERY_LOAD.connections} connections at ≤ ${QUERY_LOAD.overallRate} req/s`,
+    );
     const t0 = nowMs();
     const queries = queryLoad(apis, stopQueries.signal);
     await Promise.all(
@@ -540,7 +538,9 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     );
     log(`${name}: all started after ${((nowMs() - t0) / 1000).toFixed(1)} s; waiting for every subscriber to finish`);
     if (process.env.LOAD_DEBUG === '1') {
-      log(`startGeneration answered at (s after t0, by API): ${generations.map((g, i) => `${i % apis.length}:${(((g.startAnsweredAt ?? Number.NaN) - t0) / 1000).toFixed(2)}`).join(' ')}`);
+      log(
+        `startGeneration answered at (s after t0, by API): ${generations.map((g, i) => `${i % apis.length}:${(((g.startAnsweredAt ?? Number.NaN) - t0) / 1000).toFixed(2)}`).join(' ')}`,
+      );
     }
 
     let timedOut = false;
@@ -560,7 +560,10 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     const during = (figures: ProcessFigures | null, atStart: number): ProcessFigures | null =>
       figures && { peakRssMiB: figures.peakRssMiB, cpuSeconds: figures.cpuSeconds - atStart };
     const processRows: ProcessRow[] = [
-      ...processes.map(({ name: processName, server }, index) => ({ name: processName, figures: during(processFigures(server.child.pid!), cpuAtStart[index]) })),
+      ...processes.map(({ name: processName, server }, index) => ({
+        name: processName,
+        figures: during(processFigures(server.child.pid!), cpuAtStart[index]),
+      })),
       { name: 'bench process (fakes + clients; peak RSS since it started)', figures: during(processFigures('self'), benchCpuAtStart) },
     ];
     const ourCpu = processRows.reduce((sum, row) => sum + (row.figures?.cpuSeconds ?? 0), 0);
@@ -614,7 +617,9 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
       peakStoryStreams: peakOverlap(storyStreams),
       storyStreamMs: ascending(storyStreamMs),
       deliveryMs: ascending(deliveryMs),
-      startMs: ascending(generations.filter((generation) => generation.startAnsweredAt).map((generation) => generation.startAnsweredAt! - generation.startSentAt)),
+      startMs: ascending(
+        generations.filter((generation) => generation.startAnsweredAt).map((generation) => generation.startAnsweredAt! - generation.startSentAt),
+      ),
       generationMs: ascending(completed.map((generation) => generation.endedAt! - generation.startSentAt)),
       query: { ...query, latencies: ascending(query.latencies) },
       tokensMissing,
@@ -627,7 +632,13 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
       subscriptionErrors,
       serverWarnings: serverLines.filter(({ line }) => Number(line.level) === 40).length,
       serverErrors: serverLines.filter(({ line }) => Number(line.level) >= 50).length,
-      serverLogSamples: [...new Set(serverLines.map(({ processName, line }) => `${processName}: ${String(line.msg ?? '')}${line.err ? ` (${JSON.stringify(line.err).slice(0, 200)})` : ''}`))].slice(0, 8),
+      serverLogSamples: [
+        ...new Set(
+          serverLines.map(
+            ({ processName, line }) => `${processName}: ${String(line.msg ?? '')}${line.err ? ` (${JSON.stringify(line.err).slice(0, 200)})` : ''}`,
+          ),
+        ),
+      ].slice(0, 8),
       processes: processRows,
       benchLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       machineBusyPercent: ((cpuAfter.busy - cpuBefore.busy) / Math.max(1, cpuAfter.total - cpuBefore.total)) * 100,
@@ -654,7 +665,10 @@ function table(result: TopologyResult): string {
   const lost = result.tokensMissing + result.withoutTerminal;
   const q = result.query;
   const rows: [string, string][] = [
-    ['generations completed / not completed', `${GENERATIONS - result.failed} / ${result.failed}${result.timedOut ? ` (run stopped at the ${RUN_TIMEOUT_MS / 1000} s limit)` : ''}`],
+    [
+      'generations completed / not completed',
+      `${GENERATIONS - result.failed} / ${result.failed}${result.timedOut ? ` (run stopped at the ${RUN_TIMEOUT_MS / 1000} s limit)` : ''}`,
+    ],
     ['peak generations running at once (story streams open at the fake Ollama)', String(result.peakStoryStreams)],
     ['wall time, first startGeneration sent → last COMPLETED received', `${(result.wallMs / 1000).toFixed(1)} s`],
     ['**generations/minute**', `**${result.generationsPerMinute.toFixed(0)}**`],
@@ -677,17 +691,18 @@ function table(result: TopologyResult): string {
       '**events lost** (tokens missing + subscribers without a terminal event)',
       `**${lost}** (${result.tokensMissing} tokens, ${result.withoutTerminal} subscribers)`,
     ],
-    ['subscribers missing a stage event / duplicate tokens / tokens out of order', `${result.missingStageEvents} / ${result.duplicates} / ${result.outOfOrder}`],
+    [
+      'subscribers missing a stage event / duplicate tokens / tokens out of order',
+      `${result.missingStageEvents} / ${result.duplicates} / ${result.outOfOrder}`,
+    ],
     ['tokens that arrived in a join snapshot rather than live', String(result.snapshotTokens)],
     ['subscription errors', String(result.subscriptionErrors.length)],
     ['server log lines at warn / error', `${result.serverWarnings} / ${result.serverErrors}`],
     ['server CPU per generation (API/worker/all-in-one processes, during the run ÷ generations completed)', ms(serverCpuPerGeneration(result))],
-    ...result.processes.map(
-      (row): [string, string] => [
-        `peak RSS (VmHWM) · CPU time during the run: ${row.name}`,
-        row.figures ? `${row.figures.peakRssMiB.toFixed(0)} MiB · ${row.figures.cpuSeconds.toFixed(1)} s` : 'n/a',
-      ],
-    ),
+    ...result.processes.map((row): [string, string] => [
+      `peak RSS (VmHWM) · CPU time during the run: ${row.name}`,
+      row.figures ? `${row.figures.peakRssMiB.toFixed(0)} MiB · ${row.figures.cpuSeconds.toFixed(1)} s` : 'n/a',
+    ]),
     [
       'CPU busy during the run, share of both cores: whole machine / our processes / PostgreSQL + Redis / everything else (other users of the machine)',
       `${result.machineBusyPercent.toFixed(0)} % / ${result.ourCpuPercent.toFixed(0)} % / ${result.storesCpuPercent.toFixed(0)} % / ${Math.max(0, result.machineBusyPercent - result.ourCpuPercent - result.storesCpuPercent).toFixed(0)} %`,

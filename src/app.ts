@@ -183,7 +183,10 @@ async function startApi(
     return ownerId ? { ownerId } : null;
   };
   if (config.auth.mode === 'none' && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
-    logger.warn({ host: config.host }, 'AUTH_MODE=none on a network interface: anyone who can reach this port can read, start and delete stories. Set AUTH_MODE=api-key (README, "Security").');
+    logger.warn(
+      { host: config.host },
+      'AUTH_MODE=none on a network interface: anyone who can reach this port can read, start and delete stories. Set AUTH_MODE=api-key (README, "Security").',
+    );
   }
   if (mediaSigner && !config.auth.mediaUrlSecret) {
     logger.info('MEDIA_URL_SECRET is unset: picture links are signed with a key of this process and stop working when it restarts');
@@ -198,7 +201,7 @@ async function startApi(
       operations: {
         readiness: readinessChecks(config, dataSource, text),
         countSessions: async () =>
-          ((await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[]),
+          (await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[],
         runningHere: () => queue.activeSessions().size,
         metricsAccess: config.metrics,
       },

@@ -8,9 +8,7 @@ import { looksLikeModelDir } from './services/images/onnx/model-layout.js';
  * Every setting the server reads, validated once at start-up. Each variable is
  * documented in README.md ("Configuration") with the same default as here.
  */
-const booleanish = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const booleanish = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const httpUrl = z
   .string()
@@ -45,7 +43,11 @@ const environmentSchema = z.object({
   AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
   IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   IMAGE_HEIGHT: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
-  MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(4096 * 4096),
+  MAX_INPUT_PIXELS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(4096 * 4096),
   SD_MODEL_DIR: z.string().min(1).optional(),
   ORT_EXECUTION_PROVIDERS: z
     .string()
@@ -73,7 +75,10 @@ const environmentSchema = z.object({
     .string()
     .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
     .optional(),
-  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only').default('story-agent'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only')
+    .default('story-agent'),
   JOB_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
   JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
@@ -84,7 +89,10 @@ const environmentSchema = z.object({
     .string()
     .default('')
     .transform((value, context) => {
-      const origins = value.split(',').map((origin) => origin.trim()).filter(Boolean);
+      const origins = value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean);
       if (origins.includes('*')) return '*' as const;
       for (const origin of origins) {
         if (!/^https?:\/\/[^/]+$/.test(origin)) context.addIssue({ code: 'custom', message: `${origin} is not an origin (scheme://host[:port], no path)` });
@@ -197,12 +205,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
   const dataDir = path.resolve(env.DATA_DIR);
   const sdModelDir = path.resolve(env.SD_MODEL_DIR ?? path.join(dataDir, 'models', 'sd'));
   // An A1111 URL on its own is a clear enough wish for images; so is a pulled model; otherwise images stay off.
-  const backend: ImageBackendName =
-    env.IMAGE_BACKEND ?? (env.AUTOMATIC1111_URL ? 'automatic1111' : looksLikeModelDir(sdModelDir) ? 'onnx' : 'none');
+  const backend: ImageBackendName = env.IMAGE_BACKEND ?? (env.AUTOMATIC1111_URL ? 'automatic1111' : looksLikeModelDir(sdModelDir) ? 'onnx' : 'none');
   if (backend === 'automatic1111' && !env.AUTOMATIC1111_URL) {
-    throw new ConfigError(
-      'Invalid configuration:\n  AUTOMATIC1111_URL: required when IMAGE_BACKEND=automatic1111 (e.g. http://127.0.0.1:7860)',
-    );
+    throw new ConfigError('Invalid configuration:\n  AUTOMATIC1111_URL: required when IMAGE_BACKEND=automatic1111 (e.g. http://127.0.0.1:7860)');
   }
 
   return {

@@ -7,9 +7,6 @@ export function createLogger(level: string, pretty = false): Logger {
   return pino({
     level,
     base: { service: 'story-agent' },
-    transport:
-      pretty && process.stdout.isTTY
-        ? { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } }
-        : undefined,
+    transport: pretty && process.stdout.isTTY ? { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } } : undefined,
   });
 }

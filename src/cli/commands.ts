@@ -1,13 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import {
-  CancelGenerationDocument,
-  StartGenerationDocument,
-  StoryDocument,
-  StoryListDocument,
-  type StoryFieldsFragment,
-} from '../client/generated/graphql.js';
+import { CancelGenerationDocument, StartGenerationDocument, StoryDocument, StoryListDocument, type StoryFieldsFragment } from '../client/generated/graphql.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
 import { withoutControlSequences } from './terminal-text.js';
 import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
@@ -155,7 +149,8 @@ export async function saveStory(client: GraphQLClient, story: StoryFieldsFragmen
   for (const { image } of storyPictures(story)) {
     const url = client.resolve(image.url);
     const response = await fetch(url).catch(() => null);
-    if (!response?.ok) throw new CliError(`Could not download the ${image.imageType.toLowerCase()} picture from ${url}${response ? ` (HTTP ${response.status})` : ''}.`);
+    if (!response?.ok)
+      throw new CliError(`Could not download the ${image.imageType.toLowerCase()} picture from ${url}${response ? ` (HTTP ${response.status})` : ''}.`);
     const file = path.join(dir, `${base}-${image.imageType.toLowerCase()}.png`);
     await fs.writeFile(file, Buffer.from(await response.arrayBuffer()));
     written.push(file);

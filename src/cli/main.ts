@@ -64,9 +64,7 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .option('--seed <n>', 'seed for reproducible pictures', integer('--seed', 0))
     .option('-o, --out <dir>', 'save the story text and the pictures into this folder')
     .addHelpText('after', '\nExit status: 0 done (warnings go to stderr), 1 failed or cancelled, 2 bad input, 130 interrupted.')
-    .action(
-      action(async (client, prompt: string, options: { style?: string; seed?: number; out?: string }) => generate(client, prompt, options, io)),
-    );
+    .action(action(async (client, prompt: string, options: { style?: string; seed?: number; out?: string }) => generate(client, prompt, options, io)));
 
   program
     .command('list')

@@ -4,8 +4,7 @@
  * titles come from a language model and other users' prompts: printed raw, they could move the
  * cursor, retitle the terminal, or hide text (e.g. `\x1b[8m`).
  */
-const CONTROL_SEQUENCES =
-  /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]PX^_][\s\S]*?(?:\x07|\x1b\\|$)|\x1b[@-Z\\-_]|\x1b|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const CONTROL_SEQUENCES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]PX^_][\s\S]*?(?:\x07|\x1b\\|$)|\x1b[@-Z\\-_]|\x1b|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 
 /** The text with every terminal control sequence removed; tabs and newlines are kept. */
 export function withoutControlSequences(text: string): string {

@@ -194,7 +194,16 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
   function connect(): void {
     if (settled) return;
     timer = null;
-    const current = adopted ?? createClient({ url: options.url, webSocketImpl: options.webSocketImpl, connectionParams: options.connectionParams, lazy: true, retryAttempts: 0, lazyCloseTimeout: 0 });
+    const current =
+      adopted ??
+      createClient({
+        url: options.url,
+        webSocketImpl: options.webSocketImpl,
+        connectionParams: options.connectionParams,
+        lazy: true,
+        retryAttempts: 0,
+        lazyCloseTimeout: 0,
+      });
     adopted = null;
     client = current;
     unsubscribe = current.subscribe<GenerationProgressSubscription>(

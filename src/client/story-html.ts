@@ -137,5 +137,11 @@ export async function exportStoryHtml(story: StoryFieldsFragment, options: Expor
       }
     }),
   );
-  return { html: renderStoryHtml(story, loaded.filter((image): image is EmbeddedImage => image !== null)), missing };
+  return {
+    html: renderStoryHtml(
+      story,
+      loaded.filter((image): image is EmbeddedImage => image !== null),
+    ),
+    missing,
+  };
 }

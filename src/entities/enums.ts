@@ -7,11 +7,7 @@ export enum GenerationStatus {
   CANCELLED = 'CANCELLED',
 }
 
-export const RUNNING_STATUSES: readonly GenerationStatus[] = [
-  GenerationStatus.PENDING,
-  GenerationStatus.GENERATING_STORY,
-  GenerationStatus.GENERATING_IMAGES,
-];
+export const RUNNING_STATUSES: readonly GenerationStatus[] = [GenerationStatus.PENDING, GenerationStatus.GENERATING_STORY, GenerationStatus.GENERATING_IMAGES];
 
 export function isTerminal(status: GenerationStatus): boolean {
   return !RUNNING_STATUSES.includes(status);

@@ -10,7 +10,11 @@ export class GeneratedImage {
   @Column({ name: 'story_id', type: 'uuid' })
   storyId: string;
 
-  @ManyToOne(() => Story, (story) => story.images, { onDelete: 'CASCADE' })
+  @ManyToOne(
+    () => Story,
+    (story) => story.images,
+    { onDelete: 'CASCADE' },
+  )
   @JoinColumn({ name: 'story_id' })
   story?: Relation<Story>;
 

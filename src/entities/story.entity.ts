@@ -28,6 +28,9 @@ export class Story {
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 
-  @OneToMany(() => GeneratedImage, (image) => image.story)
+  @OneToMany(
+    () => GeneratedImage,
+    (image) => image.story,
+  )
   images?: Relation<GeneratedImage[]>;
 }

@@ -11,7 +11,10 @@ export const HttpErrorCode = {
 } as const;
 
 function send(res: Parameters<RequestHandler>[1], status: number, message: string, code: string): void {
-  res.status(status).type('application/json').send(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  res
+    .status(status)
+    .type('application/json')
+    .send(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
 
 /** Unknown routes: a JSON error in the GraphQL error shape, not Express's HTML page. */
@@ -38,6 +41,11 @@ export function jsonErrors(logger: Logger, { bodyLimit }: { bodyLimit: string })
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     if (status === 500) logger.error({ err: error, path: req.path }, 'request failed');
     else logger.info({ path: req.path, status }, error.message ?? 'request refused');
-    send(res, status, status === 500 ? 'Internal server error.' : (error.message ?? 'Bad request.'), status === 500 ? HttpErrorCode.INTERNAL_SERVER_ERROR : status === 404 ? HttpErrorCode.NOT_FOUND : HttpErrorCode.BAD_REQUEST);
+    send(
+      res,
+      status,
+      status === 500 ? 'Internal server error.' : (error.message ?? 'Bad request.'),
+      status === 500 ? HttpErrorCode.INTERNAL_SERVER_ERROR : status === 404 ? HttpErrorCode.NOT_FOUND : HttpErrorCode.BAD_REQUEST,
+    );
   };
 }

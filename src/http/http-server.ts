@@ -4,10 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
 import express from 'express';
 import { GraphQLError, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -189,7 +186,11 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
       const key = req.path.slice(1);
       if (!MEDIA_KEY_PATTERN.test(key)) return notFound(req, res, next);
       if (options.mediaSigner && !options.mediaSigner.verify(key, req.query)) {
-        return res.status(403).json({ errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }] });
+        return res
+          .status(403)
+          .json({
+            errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }],
+          });
       }
       next();
     },
@@ -200,7 +201,10 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
   }
 
-  app.use('/graphql', express.json({ limit: BODY_LIMIT }), expressMiddleware(apollo, {
+  app.use(
+    '/graphql',
+    express.json({ limit: BODY_LIMIT }),
+    expressMiddleware(apollo, {
       context: async ({ req }) => {
         const viewer = await options.authenticate(req.headers.authorization);
         if (!viewer) {
@@ -210,7 +214,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
         }
         return options.createContext(viewer);
       },
-    }));
+    }),
+  );
   app.use(notFound);
   app.use(jsonErrors(options.logger, { bodyLimit: BODY_LIMIT }));
 

@@ -139,15 +139,16 @@ export function queryLimitsRule(limits: QueryLimits = QUERY_LIMITS) {
         if (cost > limits.maxCost) {
           const shown = Number.isFinite(cost) && cost < 1e15 ? String(Math.round(cost)) : 'more than 10^15';
           context.reportError(
-            new GraphQLError(`This operation costs ${shown} units (fields times list sizes); the limit is ${limits.maxCost}. Ask for fewer fields, smaller pages or fewer aliases.`, {
-              nodes: [operation]
-            }),
+            new GraphQLError(
+              `This operation costs ${shown} units (fields times list sizes); the limit is ${limits.maxCost}. Ask for fewer fields, smaller pages or fewer aliases.`,
+              {
+                nodes: [operation],
+              },
+            ),
           );
         }
         if (depth + 1 > limits.maxDepth) {
-          context.reportError(
-            new GraphQLError(`This operation nests ${depth + 1} levels deep; the limit is ${limits.maxDepth}.`, { nodes: [operation] }),
-          );
+          context.reportError(new GraphQLError(`This operation nests ${depth + 1} levels deep; the limit is ${limits.maxDepth}.`, { nodes: [operation] }));
         }
       },
     };

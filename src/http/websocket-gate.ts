@@ -39,7 +39,10 @@ export function checkUpgrade(
 
 /** Answers a refused upgrade with a plain HTTP response (a browser shows the status; tools show the reason) and logs it. */
 export function refuseUpgrade(socket: Duplex, refusal: UpgradeRefusal, request: http.IncomingMessage, logger: Logger): void {
-  logger.warn({ status: refusal.status, origin: request.headers.origin, protocols: request.headers['sec-websocket-protocol'] }, `WebSocket refused: ${refusal.reason}`);
+  logger.warn(
+    { status: refusal.status, origin: request.headers.origin, protocols: request.headers['sec-websocket-protocol'] },
+    `WebSocket refused: ${refusal.reason}`,
+  );
   const body = JSON.stringify({ errors: [{ message: refusal.reason }] });
   const statusText = refusal.status === 403 ? 'Forbidden' : refusal.status === 404 ? 'Not Found' : 'Bad Request';
   socket.end(

@@ -48,6 +48,8 @@ program
   });
 
 program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`api-key: ${error instanceof InvalidInputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `api-key: ${error instanceof InvalidInputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(error instanceof InvalidInputError ? 2 : 1);
 });

@@ -105,7 +105,9 @@ try {
   if (result.upToDate) {
     say(`Already up to date: ${repo} @ ${result.listing.commit.slice(0, 12)} is in ${result.targetDir}.`);
   } else {
-    say(`Done: ${result.listing.files.length} files, ${bytes(result.totalBytes)} (${bytes(result.downloadedBytes)} downloaded), verified, in ${result.targetDir}.`);
+    say(
+      `Done: ${result.listing.files.length} files, ${bytes(result.totalBytes)} (${bytes(result.downloadedBytes)} downloaded), verified, in ${result.targetDir}.`,
+    );
     if (result.previousDirKeptAt) say(`The folder that was there before was kept at ${result.previousDirKeptAt}.`);
   }
   say('Start the server (npm start): with a model in SD_MODEL_DIR, IMAGE_BACKEND defaults to onnx.');

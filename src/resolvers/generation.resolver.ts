@@ -16,7 +16,10 @@ export class GenerationResolver {
   }
 
   @Mutation(() => GenerationSessionView, { description: 'Returns at once with a PENDING (or later) session; the work runs in the background.' })
-  async startGeneration(@Arg('input', () => StartGenerationInput) input: StartGenerationInput, @Ctx() { viewer }: RequestContext): Promise<GenerationSessionView> {
+  async startGeneration(
+    @Arg('input', () => StartGenerationInput) input: StartGenerationInput,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<GenerationSessionView> {
     return toSessionView(await this.generations.start(input, viewer));
   }
 

@@ -14,7 +14,20 @@ export function toImageView(image: GeneratedImage, url: string): GeneratedImageV
 
 export function toSessionView(session: GenerationSession): GenerationSessionView {
   const { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt } = session;
-  return { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt, style: session.options.style, seed: session.options.seed };
+  return {
+    id,
+    status,
+    progressPercentage,
+    stage,
+    errorMessage,
+    warnings,
+    prompt,
+    storyId,
+    createdAt,
+    updatedAt,
+    style: session.options.style,
+    seed: session.options.seed,
+  };
 }
 
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {

@@ -120,7 +120,7 @@ export class GenerationProgressView {
 
   @Field(() => Boolean, {
     description:
-      'True when the story text received so far is void: replace it with this event\'s storyTextDelta. Set on a subscriber\'s first event (which carries all text so far) and when a story is written again from the start after a crash.',
+      "True when the story text received so far is void: replace it with this event's storyTextDelta. Set on a subscriber's first event (which carries all text so far) and when a story is written again from the start after a crash.",
   })
   storyTextReset: boolean;
 

@@ -82,7 +82,6 @@ const backbones = {
   },
 };
 
-
 async function take(iterable: AsyncIterable<ProgressEvent>, count: number): Promise<ProgressEvent[]> {
   const events: ProgressEvent[] = [];
   for await (const event of iterable) {
@@ -113,8 +112,7 @@ describe.each(Object.entries(backbones))('the %s backbone', (_name, backbone) =>
       expect(new Set(events.map((event) => event.epoch)).size).toBe(1);
     });
 
-
-    it("keeps a snapshot of the latest state with all story text so far, readable from any instance, until a terminal event", async () => {
+    it('keeps a snapshot of the latest state with all story text so far, readable from any instance, until a terminal event', async () => {
       const { a, b } = backbone.bus();
       const session = randomUUID();
       expect(await b.snapshot(session)).toBeNull();

@@ -37,7 +37,11 @@ let storyId: string;
 beforeAll(async () => {
   // Escape codes that would hide text, retitle the terminal and clear the screen.
   ollama = await startFakeOllama({
-    replies: { story: 'Title: Calm \x1b]0;pwned\x07Title\n\nA quiet \x1b[8mhidden\x1b[0m tale.\x1b[2J It ends.', character: 'a keeper', background: 'a lighthouse' },
+    replies: {
+      story: 'Title: Calm \x1b]0;pwned\x07Title\n\nA quiet \x1b[8mhidden\x1b[0m tale.\x1b[2J It ends.',
+      character: 'a keeper',
+      background: 'a lighthouse',
+    },
   });
   server = await startTestServer({ env: { AUTH_MODE: 'api-key', OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' } });
   await server.database.sql('INSERT INTO api_keys (id, owner_id, key_hash) VALUES ($1, $2, $3)', [randomUUID(), 'carol', hashApiKey(KEY)]);
@@ -78,6 +82,8 @@ describe('story-agent output', () => {
   it('reports a request over the body limit as a prompt too long, not a dead server', async () => {
     const run = await storyAgent(['generate', 'x'.repeat(110_000), '--url', server.url, '--api-key', KEY]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe('story-agent: Prompt too long: the server refused the request as too large (The request body is over 100kb; send a shorter prompt.)\n');
+    expect(run.stderr).toBe(
+      'story-agent: Prompt too long: the server refused the request as too large (The request body is over 100kb; send a shorter prompt.)\n',
+    );
   });
 });

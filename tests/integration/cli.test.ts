@@ -70,7 +70,18 @@ describe('story-agent against a server with every backend up', () => {
   it('generate streams the story to stdout, reports the stages on stderr, saves text and three pictures into --out, and exits 0', async () => {
     ollama.options.tokenDelayMs.story = 5;
     const out = path.join(tmp, 'out');
-    const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--style', 'watercolor', '--seed', '7', '--out', out, '--url', server.url]);
+    const run = await storyAgent([
+      'generate',
+      'a lighthouse keeper who befriends a storm',
+      '--style',
+      'watercolor',
+      '--seed',
+      '7',
+      '--out',
+      out,
+      '--url',
+      server.url,
+    ]);
     expect(run.stderr).not.toContain('story-agent:');
     expect(run.code).toBe(0);
 

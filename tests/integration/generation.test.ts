@@ -113,7 +113,9 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
 
       // Both description agents ran after the story, and each got the story text.
       expect(ollama.requests.map((request) => request.agent)).toEqual(expect.arrayContaining(['story', 'character', 'background']));
-      expect(ollama.requests.filter((request) => request.agent !== 'story').every((request) => request.messages.some((m) => m.content.includes('Mara had kept')))).toBe(true);
+      expect(
+        ollama.requests.filter((request) => request.agent !== 'story').every((request) => request.messages.some((m) => m.content.includes('Mara had kept'))),
+      ).toBe(true);
       expect(a1111.calls.map((call) => call.seed).sort()).toEqual([42, 43]);
     });
 
@@ -203,7 +205,9 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       const session = await start();
       const events = await follow(session.id);
       expect(events.at(-1)!.status).toBe('FAILED');
-      expect(events.at(-1)!.errorMessage).toMatch(new RegExp(`Ollama at ${ollama.url} failed while writing the story with model llama3.2 \\(HTTP 500: CUDA out of memory\\)`));
+      expect(events.at(-1)!.errorMessage).toMatch(
+        new RegExp(`Ollama at ${ollama.url} failed while writing the story with model llama3.2 \\(HTTP 500: CUDA out of memory\\)`),
+      );
     });
 
     it.each([['drop-mid-stream' as const], ['end-without-done' as const]])(

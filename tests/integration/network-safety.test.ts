@@ -82,7 +82,11 @@ describe('WebSocket upgrades', () => {
 
   it('refuses a page from another site before the upgrade, with a reason', async () => {
     const refused = await upgrade(server.url, { origin: 'https://evil.example' });
-    expect(refused).toEqual({ opened: false, status: 403, body: expect.stringContaining('WebSocket connections from https://evil.example are not allowed; add it to ALLOWED_ORIGINS') });
+    expect(refused).toEqual({
+      opened: false,
+      status: 403,
+      body: expect.stringContaining('WebSocket connections from https://evil.example are not allowed; add it to ALLOWED_ORIGINS'),
+    });
   });
 
   it('refuses a client offering only the legacy graphql-ws subprotocol with a 400 that names the one to offer', async () => {
@@ -96,7 +100,9 @@ describe('errors from the HTTP layer', () => {
     const result = await post(server.url, JSON.stringify({ query: `{ stories { id } }`, variables: { pad: 'x'.repeat(120_000) } }));
     expect(result.status).toBe(413);
     expect(result.type).toMatch(/^application\/json/);
-    expect(JSON.parse(result.body)).toEqual({ errors: [{ message: 'The request body is over 100kb; send a shorter prompt.', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    expect(JSON.parse(result.body)).toEqual({
+      errors: [{ message: 'The request body is over 100kb; send a shorter prompt.', extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+    });
   });
 
   it('answers malformed JSON with a JSON 400', async () => {

@@ -54,7 +54,11 @@ async function startFakeHub(files: Map<string, HubFileSpec>): Promise<FakeHub> {
       const siblings = [...hub.files.entries()].map(([rfilename, { content, lfs }]) => ({
         rfilename,
         size: content.length,
-        blobId: lfs ? createHash('sha1').update(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(content)}`).digest('hex') : gitBlobId(content),
+        blobId: lfs
+          ? createHash('sha1')
+              .update(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(content)}`)
+              .digest('hex')
+          : gitBlobId(content),
         ...(lfs ? { lfs: { sha256: sha256(content), size: content.length, pointerSize: 134 } } : {}),
       }));
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -213,7 +217,9 @@ describe('models:pull', () => {
     hub.corrupt.add('unet/model.onnx');
     const error = await pull().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(PullError);
-    expect((error as Error).message).toMatch(/^unet\/model\.onnx failed its checksum \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); the damaged download was removed, run the pull again$/);
+    expect((error as Error).message).toMatch(
+      /^unet\/model\.onnx failed its checksum \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); the damaged download was removed, run the pull again$/,
+    );
     await expect(fs.stat(path.join(`${target}.download`, 'unet/model.onnx.partial'))).rejects.toThrow();
     await expect(fs.stat(target)).rejects.toThrow();
     // Rerun once the source is healthy: files verified before the failure are kept; the bad one and the rest are fetched.
@@ -273,7 +279,9 @@ describe('npm run models:pull (the script)', () => {
   const tsx = path.resolve('node_modules/.bin/tsx');
 
   it('pulls into SD_MODEL_DIR from HF_ENDPOINT, prints each file and says when it is done', async () => {
-    const { stdout } = await run(tsx, ['src/main/pull-model.ts', REPO], { env: { ...process.env, HF_ENDPOINT: hub.url, SD_MODEL_DIR: target, DATABASE_URL: '' } });
+    const { stdout } = await run(tsx, ['src/main/pull-model.ts', REPO], {
+      env: { ...process.env, HF_ENDPOINT: hub.url, SD_MODEL_DIR: target, DATABASE_URL: '' },
+    });
     expect(stdout).toContain(`Pulling ${REPO} (revision main) into ${target}`);
     expect(stdout).toContain('  unet/model.onnx_data (');
     expect(stdout).toMatch(/Done: \d+ files, .* verified, in /);

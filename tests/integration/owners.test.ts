@@ -51,7 +51,14 @@ beforeAll(async () => {
   ollama = await startFakeOllama();
   a1111 = await startFakeAutomatic1111();
   server = await startTestServer({
-    env: { AUTH_MODE: 'api-key', OLLAMA_BASE_URL: ollama.url, AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '64', IMAGE_HEIGHT: '64', MAX_ACTIVE_GENERATIONS_PER_OWNER: '2' },
+    env: {
+      AUTH_MODE: 'api-key',
+      OLLAMA_BASE_URL: ollama.url,
+      AUTOMATIC1111_URL: a1111.url,
+      IMAGE_WIDTH: '64',
+      IMAGE_HEIGHT: '64',
+      MAX_ACTIVE_GENERATIONS_PER_OWNER: '2',
+    },
   });
   aliceKey = await createKey('alice');
   alice = createTestClient(server.url, { apiKey: aliceKey });

@@ -46,7 +46,9 @@ describe('a server restart', () => {
   it('resumes an interrupted generation from what was saved: the story is not rewritten', async () => {
     const first = await server();
     const sessionId = await interruptDuringImages(first);
-    const [left] = await first.database.sql<{ status: string; story_id: string | null }>('SELECT status, story_id FROM generation_sessions WHERE id = $1', [sessionId]);
+    const [left] = await first.database.sql<{ status: string; story_id: string | null }>('SELECT status, story_id FROM generation_sessions WHERE id = $1', [
+      sessionId,
+    ]);
     expect(left.status).toBe('GENERATING_IMAGES');
     expect(left.story_id).not.toBeNull();
 

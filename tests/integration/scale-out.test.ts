@@ -140,7 +140,11 @@ describe('an API process told to stop', () => {
       socket.on('message', (data) => {
         if (JSON.parse(String(data)).type === 'connection_ack') {
           socket.send(
-            JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription ($id: ID!) { generationProgress(sessionId: $id) { status } }', variables: { id: startGeneration.id } } }),
+            JSON.stringify({
+              id: '1',
+              type: 'subscribe',
+              payload: { query: 'subscription ($id: ID!) { generationProgress(sessionId: $id) { status } }', variables: { id: startGeneration.id } },
+            }),
           );
           void api.kill('SIGTERM');
         }

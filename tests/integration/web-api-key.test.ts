@@ -63,7 +63,11 @@ describe('the page with AUTH_MODE=api-key', () => {
     await page.getByLabel('What is the story about?').fill('a lighthouse keeper who befriends a storm');
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.locator('#progress-panel[data-status="COMPLETED"]').waitFor();
-    await page.waitForFunction(() => [...document.querySelectorAll('#images img')].length === 3 && [...document.querySelectorAll('#images img')].every((img) => img.complete && img.naturalWidth > 0));
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('#images img')].length === 3 &&
+        [...document.querySelectorAll('#images img')].every((img) => img.complete && img.naturalWidth > 0),
+    );
 
     // A reload keeps the key: no dialog, the story list loads.
     await page.reload();

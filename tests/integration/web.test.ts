@@ -48,7 +48,15 @@ beforeAll(async () => {
     chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     }),
     build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
     fs.mkdir(artifacts, { recursive: true }),
@@ -192,7 +200,10 @@ describe('the web page', () => {
 
     const firstText = await page.evaluate(() => performance.measure('first-text', 'story-agent:submit', 'story-agent:first-text').duration);
     process.stdout.write(`web: first story text ${firstText.toFixed(0)} ms after Generate (fake servers)\n`);
-    await fs.writeFile(path.join(artifacts, 'timings.json'), `${JSON.stringify({ firstStoryTextMs: Math.round(firstText), at: new Date().toISOString() }, null, 2)}\n`);
+    await fs.writeFile(
+      path.join(artifacts, 'timings.json'),
+      `${JSON.stringify({ firstStoryTextMs: Math.round(firstText), at: new Date().toISOString() }, null, 2)}\n`,
+    );
     await page.screenshot({ path: path.join(artifacts, 'story-page.png'), fullPage: true });
   });
 
@@ -279,7 +290,9 @@ describe('the web page', () => {
     const alert = page.locator('#alert');
     await alert.waitFor();
     const message = await alert.textContent();
-    expect(message).toMatch(/^The story could not be written\. Ollama at http:\/\/127\.0\.0\.1:\d+ failed while writing the story with model llama3\.2 \(HTTP 500: CUDA out of memory\)/);
+    expect(message).toMatch(
+      /^The story could not be written\. Ollama at http:\/\/127\.0\.0\.1:\d+ failed while writing the story with model llama3\.2 \(HTTP 500: CUDA out of memory\)/,
+    );
     await page.getByRole('heading', { name: 'The story could not be written' }).waitFor();
     await expect(page.locator('#story').isHidden()).resolves.toBe(true);
   });

@@ -224,10 +224,10 @@ function hsl(h: number, s: number, l: number): Rgb {
 
 function renderPicture(prompt: string, seed: number, width: number, height: number): Promise<Buffer> {
   // The character agent asks for a full-body figure; anything else is a setting.
-  const pixels = /full body|standing|portrait/i.test(prompt)
-    ? drawCharacter(seed, prompt, width, height)
-    : drawLandscape(seed, prompt, width, height);
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const pixels = /full body|standing|portrait/i.test(prompt) ? drawCharacter(seed, prompt, width, height) : drawLandscape(seed, prompt, width, height);
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** Sky fading to a pale horizon over a ground band, so a standing figure has a floor. */

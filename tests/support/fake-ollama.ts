@@ -142,7 +142,15 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
         message: { role: 'assistant', content },
         done,
         ...(done
-          ? { done_reason: 'stop', total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 42, prompt_eval_duration: 1000, eval_count: 100, eval_duration: 1000 }
+          ? {
+              done_reason: 'stop',
+              total_duration: 1_000_000,
+              load_duration: 1000,
+              prompt_eval_count: 42,
+              prompt_eval_duration: 1000,
+              eval_count: 100,
+              eval_duration: 1000,
+            }
           : {}),
       })}\n`;
 

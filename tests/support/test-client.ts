@@ -51,7 +51,9 @@ export function createTestClient(baseUrl: string, { apiKey }: { apiKey?: string 
       return result.data!;
     },
     subscribe<T, V>(document: TypedDocumentNode<T, V>, variables: V): Subscription<T> {
-      const client = createClient({ url: `${baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket,
+      const client = createClient({
+        url: `${baseUrl.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
         retryAttempts: 0,
         lazy: true,
         connectionParams: apiKey ? { authorization: `Bearer ${apiKey}` } : undefined,

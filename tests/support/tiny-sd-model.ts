@@ -248,16 +248,23 @@ export async function buildTinySdModel(options: TinyModelOptions = {}): Promise<
     g.node('Tanh', [projected], [], 'last_hidden_state');
     await write(
       'text_encoder/model.onnx',
-      encodeModel('text_encoder', g, [valueInfo('input_ids', INT32, ['batch_size', 'sequence_length'])], [
-        valueInfo('last_hidden_state', g.floatType, ['batch_size', 'sequence_length', hidden]),
-      ]),
+      encodeModel(
+        'text_encoder',
+        g,
+        [valueInfo('input_ids', INT32, ['batch_size', 'sequence_length'])],
+        [valueInfo('last_hidden_state', g.floatType, ['batch_size', 'sequence_length', hidden])],
+      ),
     );
   }
 
   // --- UNet: conv(sample) + text context + timestep → tanh → conv ---------------------------
   {
     const g = new GraphBuilder(rng, precision);
-    let h = g.node('Conv', ['sample', g.weight('conv_in.weight', [channels, 4, 3, 3], 0.3), g.weight('conv_in.bias', [channels], 0.1)], [ints('pads', [1, 1, 1, 1])]);
+    let h = g.node(
+      'Conv',
+      ['sample', g.weight('conv_in.weight', [channels, 4, 3, 3], 0.3), g.weight('conv_in.bias', [channels], 0.1)],
+      [ints('pads', [1, 1, 1, 1])],
+    );
     const context = g.node('ReduceMean', ['encoder_hidden_states'], [ints('axes', [1]), int('keepdims', 0)]);
     const contextProjected = g.node('MatMul', [context, g.weight('context_proj', [hidden, channels], 0.5)]);
     const context4d = g.node('Unsqueeze', [contextProjected, g.int64('unsqueeze_axes', [2, 3])]);
@@ -273,7 +280,11 @@ export async function buildTinySdModel(options: TinyModelOptions = {}): Promise<
     }
     h = g.node('Tanh', [h]);
     for (let layer = 0; layer < (options.unetExtraLayers ?? 0); layer++) {
-      h = g.node('Conv', [h, g.weight(`mid_${layer}.weight`, [channels, channels, 3, 3], 0.15), g.weight(`mid_${layer}.bias`, [channels], 0.05)], [ints('pads', [1, 1, 1, 1])]);
+      h = g.node(
+        'Conv',
+        [h, g.weight(`mid_${layer}.weight`, [channels, channels, 3, 3], 0.15), g.weight(`mid_${layer}.bias`, [channels], 0.05)],
+        [ints('pads', [1, 1, 1, 1])],
+      );
       h = g.node('Tanh', [h]);
     }
     const out = g.node('Conv', [h, g.weight('conv_out.weight', [4, channels, 3, 3], 0.2), g.weight('conv_out.bias', [4], 0.05)], [ints('pads', [1, 1, 1, 1])]);
@@ -303,9 +314,12 @@ export async function buildTinySdModel(options: TinyModelOptions = {}): Promise<
     g.node('Tanh', [smooth], [], 'sample');
     await write(
       'vae_decoder/model.onnx',
-      encodeModel('vae_decoder', g, [valueInfo('latent_sample', g.floatType, ['batch_size', 4, 'latent_height', 'latent_width'])], [
-        valueInfo('sample', g.floatType, ['batch_size', 3, 'height', 'width']),
-      ]),
+      encodeModel(
+        'vae_decoder',
+        g,
+        [valueInfo('latent_sample', g.floatType, ['batch_size', 4, 'latent_height', 'latent_width'])],
+        [valueInfo('sample', g.floatType, ['batch_size', 3, 'height', 'width'])],
+      ),
     );
     await write('vae_decoder/config.json', JSON.stringify({ _class_name: 'AutoencoderKL', latent_channels: 4, scaling_factor: 0.18215 }, null, 2));
   }

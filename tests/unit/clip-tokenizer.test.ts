@@ -15,10 +15,34 @@ const MERGES = ['#version: 0.2', 'p h', 'o t', 'ph ot', 'phot o</w>', 'o f</w>',
 
 function handVocab(): Record<string, number> {
   const tokens = [
-    'a', 'c', 'f', 'h', 'o', 'p', 't', // 0–6
-    'a</w>', 'f</w>', 'o</w>', 't</w>', // 7–10
-    'ph', 'ot', 'phot', 'photo</w>', 'of</w>', 'ca', 'cat</w>', // 11–17
-    '<|startoftext|>', '<|endoftext|>', '!', ',</w>', '4</w>', '2</w>', 'ot</w>', 'po', 'Ã', '©</w>', // 18–27
+    'a',
+    'c',
+    'f',
+    'h',
+    'o',
+    'p',
+    't', // 0–6
+    'a</w>',
+    'f</w>',
+    'o</w>',
+    't</w>', // 7–10
+    'ph',
+    'ot',
+    'phot',
+    'photo</w>',
+    'of</w>',
+    'ca',
+    'cat</w>', // 11–17
+    '<|startoftext|>',
+    '<|endoftext|>',
+    '!',
+    ',</w>',
+    '4</w>',
+    '2</w>',
+    'ot</w>',
+    'po',
+    'Ã',
+    '©</w>', // 18–27
   ];
   return Object.fromEntries(tokens.map((token, id) => [token, id]));
 }

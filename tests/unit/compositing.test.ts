@@ -19,7 +19,9 @@ async function characterPicture(options: { size?: number; radius?: number; eye?:
 }
 
 function solid(width: number, height: number, colour: string): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: colour } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
 }
 
 interface Pixels {
@@ -49,7 +51,13 @@ describe('cutOutCharacter', () => {
 
     expect(cut.width).toBe(64);
     expect(cut.height).toBe(64);
-    for (const [x, y] of [[0, 0], [63, 0], [0, 63], [63, 63]]) expect(cut.at(x, y)[3]).toBe(0);
+    for (const [x, y] of [
+      [0, 0],
+      [63, 0],
+      [0, 63],
+      [63, 63],
+    ])
+      expect(cut.at(x, y)[3]).toBe(0);
     expect(cut.at(32, 32)[3]).toBe(255);
     expect(isRedish(cut.at(32, 32))).toBe(true);
   });
@@ -130,9 +138,7 @@ describe('compositeCharacter', () => {
     const result = await compositeCharacter(wide, await solid(40, 120, '#0000ff'), limits);
     const out = await pixels(result.png);
 
-    const redColumns = Array.from({ length: 40 }, (_, x) => x).filter((x) =>
-      Array.from({ length: 120 }, (_, y) => y).some((y) => isRedish(out.at(x, y))),
-    );
+    const redColumns = Array.from({ length: 40 }, (_, x) => x).filter((x) => Array.from({ length: 120 }, (_, y) => y).some((y) => isRedish(out.at(x, y))));
     // Fits the width (so its height is well under 75%) and is centred.
     expect(redColumns.length).toBeGreaterThan(30);
     expect(Math.min(...redColumns) + Math.max(...redColumns)).toBeGreaterThanOrEqual(37);
@@ -152,9 +158,7 @@ describe('input validation', () => {
   });
 
   it('rejects a background image above maxInputPixels with a CompositingError', async () => {
-    const error = await compositeCharacter(await characterPicture(), await solid(80, 80, '#0000ff'), small).catch(
-      (e: unknown) => e,
-    );
+    const error = await compositeCharacter(await characterPicture(), await solid(80, 80, '#0000ff'), small).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CompositingError);
     expect((error as Error).message).toMatch(/Background image of 80×80 pixels/);
   });
@@ -162,9 +166,7 @@ describe('input validation', () => {
   it('rejects bytes that are not an image with a CompositingError', async () => {
     const garbage = Buffer.from('definitely not a PNG, just some bytes');
     await expect(cutOutCharacter(garbage, limits)).rejects.toBeInstanceOf(CompositingError);
-    await expect(compositeCharacter(garbage, await solid(64, 64, '#0000ff'), limits)).rejects.toBeInstanceOf(
-      CompositingError,
-    );
+    await expect(compositeCharacter(garbage, await solid(64, 64, '#0000ff'), limits)).rejects.toBeInstanceOf(CompositingError);
     await expect(compositeCharacter(await characterPicture(), garbage, limits)).rejects.toThrow(/not a readable image/);
   });
 });

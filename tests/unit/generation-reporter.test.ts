@@ -45,13 +45,7 @@ async function setup(start: Partial<GenerationSession> = {}) {
   void (async () => {
     for await (const event of subscription) events.push(event);
   })();
-  const reporter = new GenerationReporter(
-    session,
-    repository as unknown as StoryRepository,
-    bus,
-    controller.signal,
-    pino({ level: 'silent' }),
-  );
+  const reporter = new GenerationReporter(session, repository as unknown as StoryRepository, bus, controller.signal, pino({ level: 'silent' }));
   return { reporter, repository, bus, controller, events };
 }
 

@@ -8,7 +8,6 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-
 /** Iterates a subscription in the background; `ended` resolves when the iterator finishes. */
 function collect(subscription: ProgressSubscription): { events: ProgressEvent[]; ended: Promise<void> } {
   const events: ProgressEvent[] = [];

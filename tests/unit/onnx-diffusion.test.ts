@@ -11,7 +11,11 @@ const opened: LoadedModel[] = [];
 async function tinyModel(options: TinyModelOptions = {}): Promise<LoadedModel> {
   const tiny = await buildTinySdModel(options);
   built.push(tiny);
-  const model = await loadModel(tiny.dir, { providers: ['cpu'], factory: { create: (file, opts) => InferenceSession.create(file, opts) }, onFallback: () => undefined });
+  const model = await loadModel(tiny.dir, {
+    providers: ['cpu'],
+    factory: { create: (file, opts) => InferenceSession.create(file, opts) },
+    onFallback: () => undefined,
+  });
   opened.push(model);
   return model;
 }

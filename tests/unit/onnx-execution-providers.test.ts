@@ -53,7 +53,9 @@ describe('provider fallback', () => {
 
   it('says which providers failed and why when none in the list works', async () => {
     const chain = new ProviderChain(['cuda'], fakeFactory({ cuda: CUDA_MISSING }), () => undefined);
-    await expect(chain.open('unet.onnx')).rejects.toThrow(/no execution provider in ORT_EXECUTION_PROVIDERS \(cuda\) could be used \(cuda: the cuda provider library is not installed/);
+    await expect(chain.open('unet.onnx')).rejects.toThrow(
+      /no execution provider in ORT_EXECUTION_PROVIDERS \(cuda\) could be used \(cuda: the cuda provider library is not installed/,
+    );
   });
 
   it('does not blame the provider for a broken model file: the error surfaces at once', async () => {

@@ -16,7 +16,11 @@ async function tiny(options: TinyModelOptions = {}): Promise<TinyModel> {
 }
 
 async function load(dir: string): Promise<LoadedModel> {
-  const model = await loadModel(dir, { providers: ['cpu'], factory: { create: (file, options) => InferenceSession.create(file, options) }, onFallback: () => undefined });
+  const model = await loadModel(dir, {
+    providers: ['cpu'],
+    factory: { create: (file, options) => InferenceSession.create(file, options) },
+    onFallback: () => undefined,
+  });
   opened.push(model);
   return model;
 }

@@ -101,7 +101,7 @@ describe('step arithmetic on the constant schedule', () => {
     const clipped = createScheduler({ _class_name: 'DDIMScheduler', ...CONSTANT, clip_sample: true }, 2);
     const unclipped = createScheduler({ _class_name: 'DDIMScheduler', ...CONSTANT, clip_sample: false }, 2);
     expect(stepOnce(clipped, 0, 1, -0.5)).toBeCloseTo(0.790569, 5);
-    expect(stepOnce(unclipped, 0, 1, -0.5)).toBeCloseTo(1.588630, 5);
+    expect(stepOnce(unclipped, 0, 1, -0.5)).toBeCloseTo(1.58863, 5);
   });
 
   it('PNDM: first step equals DDIM, second averages ε from the saved sample, third is 2-point Adams–Bashforth', () => {

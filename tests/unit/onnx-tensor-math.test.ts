@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../src/services/images/onnx/schedulers.js';
-import { applyGuidance, BatchNoise, GaussianRandom, guidedLinearStep, packHalf, toHalfBits, toRgbBytes, unpackHalf } from '../../src/services/images/onnx/tensor-math.js';
+import {
+  applyGuidance,
+  BatchNoise,
+  GaussianRandom,
+  guidedLinearStep,
+  packHalf,
+  toHalfBits,
+  toRgbBytes,
+  unpackHalf,
+} from '../../src/services/images/onnx/tensor-math.js';
 
 describe('seeded noise', () => {
   it('repeats for a seed and differs between seeds', () => {
@@ -119,8 +128,18 @@ describe('VAE output to RGB', () => {
   it('maps −1..1 to 0..255 (x/2 + 0.5, clamped, rounded), planar to interleaved, per image', () => {
     // Two 2×1 images, channels R, G, B.
     const output = new Float32Array([
-      -1, 1, 0, 0.5, 2, -2, // image 0: R = (-1, 1), G = (0, 0.5), B = (2, -2)
-      0, 0, 0, 0, 0, 0, // image 1: grey
+      -1,
+      1,
+      0,
+      0.5,
+      2,
+      -2, // image 0: R = (-1, 1), G = (0, 0.5), B = (2, -2)
+      0,
+      0,
+      0,
+      0,
+      0,
+      0, // image 1: grey
     ]);
     expect(Array.from(toRgbBytes(output, 0, 2, 1))).toEqual([0, 128, 255, 255, 191, 0]);
     expect(Array.from(toRgbBytes(output, 1, 2, 1))).toEqual([128, 128, 128, 128, 128, 128]);

@@ -7,7 +7,15 @@ const schema = buildSchema(`
   type Query { stories(limit: Int = 20): [Story!]! story: Story }
 `);
 
-const limits = { ...QUERY_LIMITS, maxCost: 20, maxDepth: 3, maxPageSize: 100, unpagedListItems: 3, introspectionCost: 15, fieldWeights: { 'Story.storyText': 5 } };
+const limits = {
+  ...QUERY_LIMITS,
+  maxCost: 20,
+  maxDepth: 3,
+  maxPageSize: 100,
+  unpagedListItems: 3,
+  introspectionCost: 15,
+  fieldWeights: { 'Story.storyText': 5 },
+};
 
 function errors(query: string, rule = queryLimitsRule(limits)) {
   return validate(schema, parse(query), [...specifiedRules, rule]).map((error) => error.message);

@@ -167,9 +167,7 @@ describe('titleFromPrompt', () => {
 
   it('removes trailing punctuation', () => {
     expect(titleFromPrompt('a brave little fox!?')).toBe('A brave little fox');
-    expect(titleFromPrompt('one, two, three, four, five, six, seven, eight, nine')).toBe(
-      'One, two, three, four, five, six, seven, eight',
-    );
+    expect(titleFromPrompt('one, two, three, four, five, six, seven, eight, nine')).toBe('One, two, three, four, five, six, seven, eight');
   });
 
   it('collapses whitespace and newlines between words', () => {
@@ -243,12 +241,9 @@ describe('cleanVisualPrompt', () => {
     expect(cleaned).not.toMatch(/[,\s]$/);
   });
 
-  it.each(['', '   \n  ', '...', '"" , -', 'Here is the prompt:', '<think>a fox</think>'])(
-    'returns null when nothing usable is left in %j',
-    (raw) => {
-      expect(cleanVisualPrompt(raw)).toBeNull();
-    },
-  );
+  it.each(['', '   \n  ', '...', '"" , -', 'Here is the prompt:', '<think>a fox</think>'])('returns null when nothing usable is left in %j', (raw) => {
+    expect(cleanVisualPrompt(raw)).toBeNull();
+  });
 });
 
 describe('capStoryText', () => {
@@ -283,13 +278,12 @@ describe('capStoryText', () => {
 });
 
 describe('model replies in the shapes small models like to use', () => {
-  it.each([
-    ['Prompt:\na red fox'],
-    ['**Prompt:** a red fox'],
-    ['**Image Prompt:**\na red fox'],
-  ])('cleanVisualPrompt removes the "Prompt:" header from %j without leaving "*" or "," behind', (raw) => {
-    expect(cleanVisualPrompt(raw)).toBe('a red fox');
-  });
+  it.each([['Prompt:\na red fox'], ['**Prompt:** a red fox'], ['**Image Prompt:**\na red fox']])(
+    'cleanVisualPrompt removes the "Prompt:" header from %j without leaving "*" or "," behind',
+    (raw) => {
+      expect(cleanVisualPrompt(raw)).toBe('a red fox');
+    },
+  );
 
   it('a leading <think> block is neither streamed nor allowed to hide the title line', () => {
     const { title, streamed, storyText } = split(['<think>\nplan the story\n</think>\n', 'Title: The Fox\n\nOnce upon a time.']);

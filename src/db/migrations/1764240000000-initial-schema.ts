@@ -29,9 +29,7 @@ export class InitialSchema1764240000000 implements MigrationInterface {
         "seed" int,
         "created_at" timestamptz NOT NULL DEFAULT now()
       )`);
-    await queryRunner.query(
-      `CREATE UNIQUE INDEX "UQ_generated_images_story_type" ON "generated_images" ("story_id", "image_type")`,
-    );
+    await queryRunner.query(`CREATE UNIQUE INDEX "UQ_generated_images_story_type" ON "generated_images" ("story_id", "image_type")`);
 
     await queryRunner.query(`
       CREATE TABLE "generation_sessions" (

@@ -1,19 +1,9 @@
 import { In, type DataSource, type EntityManager } from 'typeorm';
-import {
-  GeneratedImage,
-  GenerationSession,
-  GenerationStatus,
-  ImageType,
-  RUNNING_STATUSES,
-  Story,
-  type GenerationOptions,
-} from '../../entities/index.js';
+import { GeneratedImage, GenerationSession, GenerationStatus, ImageType, RUNNING_STATUSES, Story, type GenerationOptions } from '../../entities/index.js';
 import { SINGLE_USER, type Viewer } from '../auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
 
-export type SessionPatch = Partial<
-  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>
->;
+export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
 
 export interface NewImage {
   storyId: string;

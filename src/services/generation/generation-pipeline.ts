@@ -76,9 +76,7 @@ export class GenerationPipeline {
     heartbeat.unref();
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
-        await reporter.fail(
-          `Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`,
-        );
+        await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         return;
       }
       const story = await this.writeStory(run);

@@ -52,10 +52,9 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
       if ((error as Error).name === 'TimeoutError') {
         throw new ImageGenerationError(`${this.description} did not answer within ${this.settings.timeoutMs} ms (AUTOMATIC1111_TIMEOUT_MS)`, { cause: error });
       }
-      throw new ImageGenerationError(
-        `${this.description} is not reachable: start it with the --api flag (or set AUTOMATIC1111_URL to where it runs)`,
-        { cause: error },
-      );
+      throw new ImageGenerationError(`${this.description} is not reachable: start it with the --api flag (or set AUTOMATIC1111_URL to where it runs)`, {
+        cause: error,
+      });
     }
     if (!response.ok) {
       const detail = (await response.text().catch(() => '')).slice(0, 300);

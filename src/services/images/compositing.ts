@@ -68,15 +68,9 @@ export async function cutOutCharacter(characterPng: Buffer, limits: CompositingL
  * Cuts the character out, scales it to stand on the background (bottom-centred, ~75% of the
  * background height, never larger than the background), composites, returns a PNG the size of the background.
  */
-export async function compositeCharacter(
-  characterPng: Buffer,
-  backgroundPng: Buffer,
-  limits: CompositingLimits,
-): Promise<CompositeResult> {
+export async function compositeCharacter(characterPng: Buffer, backgroundPng: Buffer, limits: CompositingLimits): Promise<CompositeResult> {
   // Read the background header first so a bad background fails before the (costlier) matting.
-  const bg = await guard('Background image', backgroundPng, limits, () =>
-    sharp(backgroundPng, { limitInputPixels: limits.maxInputPixels }).metadata(),
-  );
+  const bg = await guard('Background image', backgroundPng, limits, () => sharp(backgroundPng, { limitInputPixels: limits.maxInputPixels }).metadata());
   const bgWidth = bg.autoOrient?.width ?? bg.width;
   const bgHeight = bg.autoOrient?.height ?? bg.height;
   if (!bgWidth || !bgHeight) throw new CompositingError('Background image has no readable dimensions');

@@ -58,9 +58,7 @@ export class StoryService {
     }
     const { deleted, mediaKeys } = await this.repository.deleteStory(storyId);
     await Promise.all(
-      mediaKeys.map((key) =>
-        this.media.remove(key).catch((error: unknown) => this.logger.warn({ err: error, key }, 'could not remove a media file')),
-      ),
+      mediaKeys.map((key) => this.media.remove(key).catch((error: unknown) => this.logger.warn({ err: error, key }, 'could not remove a media file'))),
     );
     return deleted;
   }

@@ -69,7 +69,8 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
   const { requests } = job;
   const batch = requests.length;
   const [width, height] = [requests[0].width, requests[0].height];
-  if (requests.some((request) => request.width !== width || request.height !== height)) throw new DiffusionInputError('all pictures of a batch must have one size');
+  if (requests.some((request) => request.width !== width || request.height !== height))
+    throw new DiffusionInputError('all pictures of a batch must have one size');
   const io = model.io;
   const [latentH, latentW] = [height / 8, width / 8];
   if (!Number.isInteger(latentH) || !Number.isInteger(latentW)) throw new DiffusionInputError(`image size ${width}×${height} is not a multiple of 8`);
@@ -78,7 +79,8 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
     throw new DiffusionInputError(`this export only makes ${fw * 8}×${fh * 8} pictures; set IMAGE_WIDTH=${fw * 8} IMAGE_HEIGHT=${fh * 8}`);
   }
   // Real UNets halve the latents three times; a size that is not a multiple of 64 fails inside the graph.
-  const sizeHint = latentH % 8 || latentW % 8 ? ` (Stable Diffusion needs IMAGE_WIDTH and IMAGE_HEIGHT to be multiples of 64; they are ${width}×${height})` : '';
+  const sizeHint =
+    latentH % 8 || latentW % 8 ? ` (Stable Diffusion needs IMAGE_WIDTH and IMAGE_HEIGHT to be multiples of 64; they are ${width}×${height})` : '';
   const steps = job.steps;
   const embedsGuidance = io.unet.timestepCond !== null;
   const guided = job.guidanceScale > 1 && !embedsGuidance;
@@ -199,7 +201,8 @@ export async function runDiffusion(model: LoadedModel, job: DiffusionJob): Promi
     const outputs = await run(model.sessions.vaeDecoder, { [io.vaeDecoder.latent.name]: input }, 'vae_decoder');
     const decoded = outputs[io.vaeDecoder.output.name];
     const [, , outH, outW] = decoded.dims;
-    if (outH !== height || outW !== width) throw new DiffusionInputError(`the VAE decoder made ${outW}×${outH} pictures from ${latentW}×${latentH} latents; expected ${width}×${height}`);
+    if (outH !== height || outW !== width)
+      throw new DiffusionInputError(`the VAE decoder made ${outW}×${outH} pictures from ${latentW}×${latentH} latents; expected ${width}×${height}`);
     for (let image = 0; image < group.count; image++) images.push({ rgb: toRgbBytes(decoded.data as FloatData, image, width, height), width, height });
     decoded.dispose();
   }
@@ -273,7 +276,13 @@ async function encodeText(model: LoadedModel, rows: number[][]): Promise<{ data:
 }
 
 /** The encoder rows a UNet group needs, in its row order [uncond of the group, cond of the group]. */
-function hiddenRows(hidden: { data: Float32Array; width: number; length: number }, group: Group, batch: number, rowsPerImage: number, spec: TensorSpec): Tensor {
+function hiddenRows(
+  hidden: { data: Float32Array; width: number; length: number },
+  group: Group,
+  batch: number,
+  rowsPerImage: number,
+  spec: TensorSpec,
+): Tensor {
   const rowSize = hidden.length * hidden.width;
   const rows = group.count * rowsPerImage;
   const data = new Float32Array(rows * rowSize);

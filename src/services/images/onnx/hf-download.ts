@@ -79,7 +79,15 @@ interface Sibling {
   lfs?: { sha256?: string; oid?: string; size?: number };
 }
 
-const REQUIRED = [MODEL_FILES.index, MODEL_FILES.scheduler, MODEL_FILES.vocab, MODEL_FILES.merges, MODEL_FILES.textEncoder, MODEL_FILES.unet, MODEL_FILES.vaeDecoder];
+const REQUIRED = [
+  MODEL_FILES.index,
+  MODEL_FILES.scheduler,
+  MODEL_FILES.vocab,
+  MODEL_FILES.merges,
+  MODEL_FILES.textEncoder,
+  MODEL_FILES.unet,
+  MODEL_FILES.vaeDecoder,
+];
 
 /** Files of a repository the pipeline needs: the index, tokenizer/ and scheduler/, and each model's graph, external weights and config. */
 export function selectModelFiles(paths: string[]): string[] {
@@ -107,7 +115,9 @@ export async function listRepo(options: Pick<PullOptions, 'repo' | 'revision' | 
     throw new PullError(`cannot reach ${endpoint} (${(error as Error).message}); check the network, or set HF_ENDPOINT to a mirror`, { cause: error });
   }
   if (response.status === 401 || response.status === 403) {
-    throw new PullError(`${endpoint} refused to list ${options.repo} (HTTP ${response.status}): the repository is private or gated; set HF_TOKEN to a token that can read it`);
+    throw new PullError(
+      `${endpoint} refused to list ${options.repo} (HTTP ${response.status}): the repository is private or gated; set HF_TOKEN to a token that can read it`,
+    );
   }
   if (response.status === 404) throw new PullError(`${options.repo} at revision "${revision}" was not found on ${endpoint}`);
   if (!response.ok) throw new PullError(`${endpoint} answered HTTP ${response.status} when listing ${options.repo}`);
@@ -166,7 +176,13 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
     const url = `${endpoint}/${listing.repo}/resolve/${encodeURIComponent(listing.commit)}/${file.path.split('/').map(encodeURIComponent).join('/')}`;
     downloadedBytes += await downloadFile(url, path.join(staging, file.path), file, options);
   }
-  const manifest: SourceManifest = { repo: listing.repo, revision: listing.revision, commit: listing.commit, files: listing.files, pulledAt: new Date().toISOString() };
+  const manifest: SourceManifest = {
+    repo: listing.repo,
+    revision: listing.revision,
+    commit: listing.commit,
+    files: listing.files,
+    pulledAt: new Date().toISOString(),
+  };
   await fsp.writeFile(path.join(staging, SOURCE_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   await fsp.rm(path.join(staging, '.pulling.json'), { force: true });
   const previousDirKeptAt = await swapIn(staging, targetDir);
@@ -236,7 +252,8 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
       if (have < file.size) transferred += await fetchInto(url, partial, have, file, options);
       break;
     } catch (error) {
-      if (error instanceof PullError || attempt >= retries) throw error instanceof PullError ? error : new PullError(`downloading ${file.path} failed: ${(error as Error).message}`, { cause: error });
+      if (error instanceof PullError || attempt >= retries)
+        throw error instanceof PullError ? error : new PullError(`downloading ${file.path} failed: ${(error as Error).message}`, { cause: error });
       options.progress?.onRetry?.(file, attempt + 1, (error as Error).message);
       await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 1000) * 2 ** attempt));
     }

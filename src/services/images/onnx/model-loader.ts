@@ -90,7 +90,9 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     let schedulerConfig = folder.scheduler;
     // Turbo models are distilled at t=999: with "leading" spacing one step would start from t=1, on pure noise.
     if (defaults.family === 'turbo' && schedulerConfig.timestep_spacing !== 'trailing' && schedulerKind !== 'lcm') {
-      options.onNote?.(`scheduler: ${folder.name} is a turbo model; using trailing timesteps (scheduler_config.json says ${String(schedulerConfig.timestep_spacing ?? 'nothing')})`);
+      options.onNote?.(
+        `scheduler: ${folder.name} is a turbo model; using trailing timesteps (scheduler_config.json says ${String(schedulerConfig.timestep_spacing ?? 'nothing')})`,
+      );
       schedulerConfig = { ...schedulerConfig, timestep_spacing: 'trailing' };
     }
     return {
@@ -134,7 +136,8 @@ function describeIo(folder: ModelFolder, sessions: LoadedModel['sessions']): Loa
   const where = folder.paths;
 
   const inputIds = pick(te, ['input_ids'], (s) => s.type === 'int32' || s.type === 'int64', where.textEncoder, 'an int32/int64 input_ids input');
-  if (inputIds.type !== 'int32' && inputIds.type !== 'int64') throw new ModelLayoutError(where.textEncoder, `input_ids is ${inputIds.type}; expected int32 or int64`);
+  if (inputIds.type !== 'int32' && inputIds.type !== 'int64')
+    throw new ModelLayoutError(where.textEncoder, `input_ids is ${inputIds.type}; expected int32 or int64`);
   const hidden = pick(teOut, ['last_hidden_state'], (s) => s.shape.length === 3, where.textEncoder, 'a last_hidden_state output [batch, 77, D]');
   const sequenceLength = typeof inputIds.shape[1] === 'number' ? inputIds.shape[1] : typeof hidden.shape[1] === 'number' ? hidden.shape[1] : 77;
 
@@ -145,7 +148,10 @@ function describeIo(folder: ModelFolder, sessions: LoadedModel['sessions']): Loa
   const known = new Set([sample.name, timestep.name, encoderHiddenStates.name, timestepCond?.name]);
   const extra = un.filter((s) => !known.has(s.name)).map((s) => s.name);
   if (extra.length > 0) {
-    throw new ModelLayoutError(where.unet, `needs inputs this pipeline does not provide (${extra.join(', ')}); only SD 1.x/2.x-style UNets are supported (SDXL is not)`);
+    throw new ModelLayoutError(
+      where.unet,
+      `needs inputs this pipeline does not provide (${extra.join(', ')}); only SD 1.x/2.x-style UNets are supported (SDXL is not)`,
+    );
   }
   const unetOutput = pick(unOut, ['out_sample'], (s) => s.shape.length === 4, where.unet, 'an out_sample output');
   const latent = pick(vae, ['latent_sample'], (s) => s.shape.length === 4 && isFloat(s), where.vaeDecoder, 'a 4-D latent_sample input');
@@ -189,7 +195,10 @@ function pick(candidates: TensorSpec[], names: string[], fits: (spec: TensorSpec
   }
   const byShape = candidates.filter(fits);
   if (byShape.length === 1) return byShape[0];
-  throw new ModelLayoutError(file, `has no ${wanted} (found: ${candidates.map((spec) => `${spec.name} ${spec.type} [${spec.shape.join(', ')}]`).join('; ') || 'none'})`);
+  throw new ModelLayoutError(
+    file,
+    `has no ${wanted} (found: ${candidates.map((spec) => `${spec.name} ${spec.type} [${spec.shape.join(', ')}]`).join('; ') || 'none'})`,
+  );
 }
 
 function isFloat(spec: TensorSpec): boolean {
@@ -202,5 +211,11 @@ function fixedDim(dim: number | string | undefined): number | null {
 
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n').find((line) => line.trim())?.trim().slice(0, 400) ?? 'unknown error';
+  return (
+    message
+      .split('\n')
+      .find((line) => line.trim())
+      ?.trim()
+      .slice(0, 400) ?? 'unknown error'
+  );
 }

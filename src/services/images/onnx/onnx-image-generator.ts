@@ -66,7 +66,9 @@ export class OnnxImageGenerator implements ImageGenerator {
     options.signal.throwIfAborted();
     if (requests.length === 0) return [];
     if (!looksLikeModelDir(this.settings.modelDir)) {
-      throw new ImageGenerationError(`No Stable Diffusion model in ${this.settings.modelDir}: run \`${PULL_COMMAND}\` to download one (or point SD_MODEL_DIR at an ONNX export)`);
+      throw new ImageGenerationError(
+        `No Stable Diffusion model in ${this.settings.modelDir}: run \`${PULL_COMMAND}\` to download one (or point SD_MODEL_DIR at an ONNX export)`,
+      );
     }
     return OnnxRuntimeHost.for(this.settings, this.logger).generate(requests, this.settings, options);
   }
@@ -171,7 +173,11 @@ export class OnnxRuntimeHost {
     private readonly logger: Logger,
   ) {}
 
-  async generate(requests: ImageRequest[], settings: Pick<OnnxImageSettings, 'steps' | 'guidanceScale'>, options: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+  async generate(
+    requests: ImageRequest[],
+    settings: Pick<OnnxImageSettings, 'steps' | 'guidanceScale'>,
+    options: ImageGenerationOptions,
+  ): Promise<GeneratedPicture[]> {
     const { signal, onProgress } = options;
     const release = await this.lock.acquire(signal);
     try {

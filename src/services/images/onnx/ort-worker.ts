@@ -78,7 +78,10 @@ async function handle(message: ToWorker): Promise<void> {
       onStep: (done, total, startedAt, endedAt) => post({ type: 'progress', id, done, total, startedAt, endedAt }),
       warn: (text, detail) => post({ type: 'log', level: 'warn', message: text, detail }),
     });
-    post({ type: 'done', id, images: result.images, timings: result.timings, steps: result.steps, guidanceScale: result.guidanceScale }, result.images.map((image) => image.rgb.buffer as ArrayBuffer));
+    post(
+      { type: 'done', id, images: result.images, timings: result.timings, steps: result.steps, guidanceScale: result.guidanceScale },
+      result.images.map((image) => image.rgb.buffer as ArrayBuffer),
+    );
   } catch (error) {
     if (error instanceof DiffusionCancelled) post({ type: 'cancelled', id, stepsDone: error.stepsDone, stoppedAt: error.stoppedAt });
     else post({ type: 'failed', id, message: (error as Error).message, userError: error instanceof DiffusionInputError });

@@ -141,7 +141,8 @@ function commonSettings(config: SchedulerConfigInput, defaultSpacing: Spacing, n
   }
   if (config.rescale_betas_zero_snr === true) notes.push('rescale_betas_zero_snr is not implemented and was ignored');
   const prediction = (['epsilon', 'v_prediction', 'sample'] as const).find((p) => p === config.prediction_type) ?? 'epsilon';
-  if (config.prediction_type !== undefined && config.prediction_type !== prediction) notes.push(`prediction_type ${String(config.prediction_type)} is not supported; using epsilon`);
+  if (config.prediction_type !== undefined && config.prediction_type !== prediction)
+    notes.push(`prediction_type ${String(config.prediction_type)} is not supported; using epsilon`);
   const spacing = (['linspace', 'leading', 'trailing'] as const).find((s) => s === config.timestep_spacing) ?? defaultSpacing;
   return { trainSteps, alphasCumprod, prediction, spacing, stepsOffset: num(config, 'steps_offset', 0), notes };
 }
