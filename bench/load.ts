@@ -9,6 +9,7 @@
  *   npm run bench:load                       # both topologies, writes bench/RESULTS.md
  *   LOAD_TOPOLOGIES=scaled LOAD_GENERATIONS=10 LOAD_NO_WRITE=1 npm run bench:load   # a quick look
  *   LOAD_DEBUG=1 …                           # also prints when each startGeneration was answered
+ *   LOAD_AUTH=api-key …                      # AUTH_MODE=api-key: every request and socket carries a key
  *
  * Measured: generations/minute, latency of a `stories(limit: 20)` query under
  * that load, event delivery latency (the fake Ollama stamps each story token
@@ -37,6 +38,8 @@ import { startServerProcess, type ProcessRole, type ServerProcess } from '../tes
 import { createRedisNamespace, type TestRedisNamespace } from '../tests/support/redis.js';
 import { createTestClient } from '../tests/support/test-client.js';
 import { createTestDatabase, type TestDatabase } from '../tests/support/test-database.js';
+import { hashApiKey } from '../src/services/auth/api-keys.js';
+import { randomUUID } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -49,6 +52,8 @@ const SUBSCRIBERS = GENERATIONS * SUBSCRIBERS_PER_GENERATION;
  * LOAD_WS_CONNECTIONS lower to multiplex several subscriptions on one socket.
  */
 const WS_CONNECTIONS = Math.min(SUBSCRIBERS, Number(process.env.LOAD_WS_CONNECTIONS ?? SUBSCRIBERS));
+/** Set with LOAD_AUTH=api-key: the one owner's key every client sends. */
+const API_KEY = process.env.LOAD_AUTH === 'api-key' ? 'sa_load-bench-key-0123456789abcdefghijklmnopq' : null;
 const TOPOLOGIES = (process.env.LOAD_TOPOLOGIES ?? 'single,scaled').split(',').map((name) => name.trim()) as TopologyName[];
 const LATENCY = {
   storyTokens: 88,
@@ -283,6 +288,7 @@ async function openConnection(baseUrl: string): Promise<Client> {
     const client: Client = createClient({
       url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
+      connectionParams: API_KEY ? { authorization: `Bearer ${API_KEY}` } : undefined,
       lazy: false,
       retryAttempts: 0,
       onNonLazyError: (error) => reject(error instanceof Error ? error : new Error(`WebSocket closed: ${JSON.stringify(error)}`)),
@@ -327,7 +333,11 @@ async function queryLoad(urls: string[], stop: AbortSignal): Promise<TopologyRes
         issued++;
         const sentAt = performance.now();
         try {
-          const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...(API_KEY ? { authorization: `Bearer ${API_KEY}` } : {}) },
+            body,
+          });
           const result = (await response.json()) as { data?: { stories?: unknown[] }; errors?: unknown[] };
           latencies.push(performance.now() - sentAt);
           if (!response.ok || result.errors?.length || !Array.isArray(result.data?.stories)) {
@@ -369,6 +379,10 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     JOB_ATTEMPTS: '1',
     GENERATION_CONCURRENCY: String(SINGLE_CONCURRENCY),
     WORKER_CONCURRENCY: String(PER_WORKER_CONCURRENCY),
+    // One owner starts every generation here: the per-owner limit would refuse most of them.
+    MAX_ACTIVE_GENERATIONS_PER_OWNER: String(GENERATIONS),
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: String(SUBSCRIBERS),
+    ...(API_KEY ? { AUTH_MODE: 'api-key' } : {}),
     ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}),
   };
   const roles: { name: string; role: ProcessRole }[] =
@@ -397,6 +411,7 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     const failedStart = started.find((outcome) => outcome.status === 'rejected');
     if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
     const apis = processes.filter(({ server }) => server.url !== null).map(({ server }) => server.url!);
+    if (API_KEY) await database.sql('INSERT INTO api_keys (id, owner_id, key_hash) VALUES ($1, $2, $3)', [randomUUID(), 'bench', hashApiKey(API_KEY)]);
 
     log(`${name}: opening ${WS_CONNECTIONS} WebSocket connections over ${apis.length} API process(es)`);
     const opened = await inBatches(
@@ -405,7 +420,7 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
       (index) => openConnection(apis[index % apis.length]),
     );
     connections.push(...opened);
-    const mutationClients = apis.map((url) => createTestClient(url));
+    const mutationClients = apis.map((url) => createTestClient(url, { apiKey: API_KEY ?? undefined }));
 
     const subscribers: SubscriberRecord[] = [];
     const generations: GenerationRecord[] = [];

@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { GenerationStatus } from '../src/entities/enums.js';
 import { startFakeAutomatic1111 } from '../tests/support/fake-automatic1111.js';
 import { startFakeOllama, tokenize } from '../tests/support/fake-ollama.js';
+import { SINGLE_USER } from '../src/services/auth/viewer.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const LATENCY = {
@@ -62,9 +63,9 @@ async function generateOnce(): Promise<Sample> {
   ollama.timings.length = 0;
   a1111.calls.length = 0;
   const startedAt = performance.now();
-  const session = await app.generations.start({ prompt: 'a lighthouse keeper who befriends a storm' });
+  const session = await app.generations.start({ prompt: 'a lighthouse keeper who befriends a storm' }, SINGLE_USER);
   let completedAt = 0;
-  for await (const event of await app.generations.follow(session.id)) {
+  for await (const event of await app.generations.follow(session.id, SINGLE_USER)) {
     if (event.status === GenerationStatus.COMPLETED) completedAt = performance.now();
     if (event.status === GenerationStatus.FAILED) throw new Error(event.errorMessage ?? 'failed');
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
 import { createDataSource, openDatabase } from './adapters/database/data-source.js';
@@ -30,6 +31,12 @@ import { OllamaChatBackend } from './adapters/text/ollama-chat-backend.js';
 import { OpenAiChatBackend } from './adapters/text/openai-chat-backend.js';
 import { StoryAgents } from './services/text/story-agents.js';
 import type { TextGenerator } from './ports/text-generator.js';
+import { probeAutomatic1111 } from './adapters/images/automatic1111-probe.js';
+import { looksLikeModelDir } from '../packages/onnx-diffusion/src/index.js';
+import { ApiKeyStore } from './adapters/database/api-key-store.js';
+import { ApiKeyService } from './services/auth/api-keys.js';
+import { MediaUrlSigner, withSignedUrls } from './services/auth/media-url-signer.js';
+import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -124,13 +131,16 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
   const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
-  const generations = new GenerationService(repository, queue, bus, logger);
-  const stories = new StoryService(repository, media, logger);
+  const generations = new GenerationService(repository, queue, bus, logger, config.limits.maxActiveGenerationsPerOwner);
+  const mediaSigner =
+    config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
+  const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
+  const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
 
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger });
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue });
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
@@ -167,17 +177,55 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
 
 async function startApi(
   config: AppConfig,
-  { generations, stories, dataSource, logger }: { generations: GenerationService; stories: StoryService; dataSource: DataSource; logger: Logger },
+  parts: {
+    generations: GenerationService;
+    stories: StoryService;
+    dataSource: DataSource;
+    logger: Logger;
+    apiKeys: ApiKeyService;
+    mediaSigner: MediaUrlSigner | null;
+    text: TextGenerator;
+    queue: JobQueue;
+  },
 ): Promise<RunningHttpServer> {
+  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue } = parts;
   const schema = await buildAppSchema({ generations, stories });
-  const createContext = (): RequestContext => ({ loaders: createStoryLoaders(stories), generations });
+  const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, viewer });
+  const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
+    if (config.auth.mode === 'none') return SINGLE_USER;
+    const key = authorization?.replace(/^Bearer\s+/i, '').trim();
+    const ownerId = key ? await apiKeys.ownerOf(key) : null;
+    return ownerId ? { ownerId } : null;
+  };
+  if (config.auth.mode === 'none' && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
+    logger.warn(
+      { host: config.host },
+      'AUTH_MODE=none on a network interface: anyone who can reach this port can read, start and delete stories. Set AUTH_MODE=api-key (README, "Security").',
+    );
+  }
+  if (mediaSigner && !config.auth.mediaUrlSecret) {
+    logger.info('MEDIA_URL_SECRET is unset: picture links are signed with a key of this process and stop working when it restarts');
+  }
   const http = await startHttpServer(
     {
       schema,
       createContext,
+      authenticate,
+      mediaSigner,
+      maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      operations: {
+        readiness: readinessChecks(config, dataSource, text),
+        countSessions: async () =>
+          (await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[],
+        runningHere: () => queue.activeSessions().size,
+        metricsAccess: config.metrics,
+      },
       mediaDir: config.mediaDir,
       webDir: config.webDir,
       landingPage: config.graphqlLandingPage,
+      introspection: config.graphqlIntrospection,
+      allowedOrigins: config.allowedOrigins,
+      publicBaseUrl: config.publicBaseUrl,
       checkHealth: async () => {
         await dataSource.query('SELECT 1');
       },
@@ -188,6 +236,29 @@ async function startApi(
   logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
   return http;
 }
+
+/** What /readyz asks: the database, the text model server with its model, the image backend. */
+function readinessChecks(config: AppConfig, dataSource: DataSource, text: TextGenerator): { name: string; check(): Promise<void> }[] {
+  const checks = [
+    { name: 'database', check: async () => void (await dataSource.query('SELECT 1')) },
+    { name: 'textModel', check: () => text.checkAvailable(AbortSignal.timeout(READINESS_TIMEOUT_MS)) },
+  ];
+  const { backend, automatic1111Url, sdModelDir } = config.images;
+  if (backend === 'automatic1111' && automatic1111Url) {
+    checks.push({ name: 'images', check: () => probeAutomatic1111(automatic1111Url, READINESS_TIMEOUT_MS) });
+  }
+  if (backend === 'onnx') {
+    checks.push({
+      name: 'images',
+      check: async () => {
+        if (!looksLikeModelDir(sdModelDir)) throw new Error(`no Stable Diffusion ONNX model in ${sdModelDir}`);
+      },
+    });
+  }
+  return checks;
+}
+
+const READINESS_TIMEOUT_MS = 3000;
 
 interface WorkerParts {
   repository: StoryRepository;

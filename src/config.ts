@@ -17,7 +17,7 @@ const httpUrl = z
 
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z.string().min(1).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PUBLIC_BASE_URL: httpUrl.optional(),
@@ -89,6 +89,30 @@ const environmentSchema = z.object({
   JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
+
+  // Network safety (README, "Security").
+  ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value, context) => {
+      const origins = value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean);
+      if (origins.includes('*')) return '*' as const;
+      for (const origin of origins) {
+        if (!/^https?:\/\/[^/]+$/.test(origin)) context.addIssue({ code: 'custom', message: `${origin} is not an origin (scheme://host[:port], no path)` });
+      }
+      return origins;
+    }),
+  GRAPHQL_INTROSPECTION: booleanish.optional(),
+  AUTH_MODE: z.enum(['none', 'api-key']).default('none'),
+  MEDIA_URL_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  MEDIA_URL_TTL_S: z.coerce.number().int().min(60).default(86_400),
+  MAX_ACTIVE_GENERATIONS_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(5),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(20),
+  METRICS: booleanish.optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 });
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
@@ -159,6 +183,24 @@ export interface AppConfig {
   /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
   redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
+  /** Origins besides the server's own allowed to open the WebSocket; '*' for any. */
+  allowedOrigins: '*' | string[];
+  /** Introspection and "Did you mean …" suggestions: on outside production unless switched. */
+  graphqlIntrospection: boolean;
+  auth: {
+    /** none: one user, no keys; api-key: every request carries an owner's key. */
+    mode: 'none' | 'api-key';
+    /** Signs media URLs with AUTH_MODE=api-key; unset: a random one per process (URLs die with it). */
+    mediaUrlSecret: string | undefined;
+    mediaUrlTtlSeconds: number;
+  };
+  /** GET /metrics: open (default outside production), off (default in production), or behind METRICS_TOKEN. */
+  metrics: { kind: 'open' } | { kind: 'off' } | { kind: 'token'; token: string };
+  limits: {
+    /** Sessions running or queued at once per owner (all of them together with AUTH_MODE=none). */
+    maxActiveGenerationsPerOwner: number;
+    maxSubscriptionsPerConnection: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -196,7 +238,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
 
   return {
     env: env.NODE_ENV,
-    host: env.HOST,
+    // Without keys the server is for whoever sits at this machine; with keys it may face a network.
+    host: env.HOST ?? (env.AUTH_MODE === 'none' ? '127.0.0.1' : '0.0.0.0'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     publicBaseUrl: env.PUBLIC_BASE_URL,
@@ -249,5 +292,17 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
       : null,
     graphqlLandingPage: env.GRAPHQL_LANDING_PAGE ?? env.NODE_ENV !== 'production',
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    graphqlIntrospection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
+    auth: { mode: env.AUTH_MODE, mediaUrlSecret: env.MEDIA_URL_SECRET, mediaUrlTtlSeconds: env.MEDIA_URL_TTL_S },
+    metrics: env.METRICS_TOKEN
+      ? { kind: 'token', token: env.METRICS_TOKEN }
+      : (env.METRICS ?? env.NODE_ENV !== 'production')
+        ? { kind: 'open' }
+        : { kind: 'off' },
+    limits: {
+      maxActiveGenerationsPerOwner: env.MAX_ACTIVE_GENERATIONS_PER_OWNER,
+      maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    },
   };
 }

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { CancelGenerationDocument, StartGenerationDocument, StoryDocument, StoryListDocument, type StoryFieldsFragment } from '../client/generated/graphql.js';
 import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
+import { withoutControlSequences } from './terminal-text.js';
 import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
 import { exportStoryHtml, paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
 import { createProgressDisplay, type OutputStream } from './progress-display.js';
@@ -27,7 +28,8 @@ export class CliError extends Error {
   }
 }
 
-export function connect(url: string): GraphQLClient {
+/** `apiKey`: --api-key or STORY_AGENT_API_KEY, for a server with AUTH_MODE=api-key. */
+export function connect(url: string, apiKey: string | null = null): GraphQLClient {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -37,12 +39,18 @@ export function connect(url: string): GraphQLClient {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new CliError(`--url must be an http(s) address such as http://localhost:4000, not "${url}".`, EXIT.badInput);
   }
-  return createGraphQLClient({ baseUrl: parsed.href.replace(/\/graphql\/?$/, '') });
+  return createGraphQLClient({ baseUrl: parsed.href.replace(/\/graphql\/?$/, ''), apiKey: () => apiKey });
 }
 
 /** GraphQL and network errors as CliErrors with the server's message. */
 export function asCliError(error: unknown, url: string): CliError {
   if (error instanceof CliError) return error;
+  if (error instanceof GraphQLRequestError && error.code === ErrorCode.PAYLOAD_TOO_LARGE) {
+    return new CliError(`Prompt too long: the server refused the request as too large (${error.message})`, EXIT.badInput);
+  }
+  if (error instanceof GraphQLRequestError && error.code === ErrorCode.UNAUTHENTICATED) {
+    return new CliError(`The server at ${url} needs an API key: pass --api-key or set STORY_AGENT_API_KEY.`, EXIT.badInput);
+  }
   if (error instanceof GraphQLRequestError) return new CliError(error.message, error.code === ErrorCode.BAD_USER_INPUT ? EXIT.badInput : EXIT.failed);
   if (error instanceof ServerUnreachableError) {
     return new CliError(`Cannot reach Story Agent at ${url}: start it with \`npm start\`, or pass --url to where it runs.`);
@@ -80,6 +88,7 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
     url: webSocketUrl(client),
     sessionId: session.id,
     webSocketImpl: WebSocket,
+    connectionParams: () => client.connectionParams(),
     maxRetries: 8,
     onEvent: (_event, { state }) => display.update(state),
     onConnectionLost: ({ attempt, delayMs, reason }) => display.note(`Lost the connection (${reason}); reconnecting in ${delayMs} ms (try ${attempt}).`),
@@ -109,7 +118,7 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   }
   display.finish();
 
-  for (const warning of final.warnings) io.stderr.write(`Warning: ${warning}\n`);
+  for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
   if (final.status === 'FAILED') {
     throw new CliError(`The generation failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
   }
@@ -120,7 +129,7 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   if (!final.storyId) throw new CliError('The generation completed without a story; see the server log.');
 
   const story = await fetchStory(client, final.storyId);
-  io.stderr.write(`“${story.title}” is story ${story.id}.\n`);
+  io.stderr.write(`“${withoutControlSequences(story.title)}” is story ${story.id}.\n`);
   if (options.out) {
     for (const saved of await saveStory(client, story, options.out)) io.stderr.write(`Saved ${saved}\n`);
   } else {

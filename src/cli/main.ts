@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PROJECT_ROOT } from '../project-root.js';
+import { cleanedStream, withoutControlSequences } from './terminal-text.js';
 import { asCliError, connect, EXIT, exportStory, generate, list, show, type Io } from './commands.js';
 
 /**
@@ -33,6 +34,7 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .description('Write an illustrated story from one prompt, with a Story Agent server.')
     .version(version())
     .addOption(new Option('--url <url>', 'the Story Agent server').default(DEFAULT_URL, 'http://localhost:4000, or $STORY_AGENT_URL'))
+    .addOption(new Option('--api-key <key>', 'API key for a server with AUTH_MODE=api-key').env('STORY_AGENT_API_KEY'))
     .showHelpAfterError()
     // Usage errors throw (see main) instead of exiting; set before the subcommands so they inherit it.
     .exitOverride()
@@ -46,12 +48,12 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     <A extends unknown[]>(body: (client: ReturnType<typeof connect>, ...args: A) => Promise<number>) =>
     async (...args: A) => {
       const command = args.at(-1) as Command;
-      const url = (command.optsWithGlobals() as { url: string }).url;
+      const { url, apiKey } = command.optsWithGlobals() as { url: string; apiKey?: string };
       try {
-        setExitCode(await body(connect(url), ...args));
+        setExitCode(await body(connect(url, apiKey ?? null), ...args));
       } catch (error) {
         const cliError = asCliError(error, url);
-        io.stderr.write(`story-agent: ${cliError.message}\n`);
+        io.stderr.write(`story-agent: ${withoutControlSequences(cliError.message)}\n`);
         setExitCode(cliError.exitCode);
       }
     };
@@ -93,7 +95,8 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
 }
 
 async function main(): Promise<void> {
-  const io: Io = { stdout: process.stdout, stderr: process.stderr };
+  // stderr carries the progress bar's own codes; what the server sent is cleaned where it is written there.
+  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr };
   let exitCode: number = EXIT.ok;
   const program = createProgram(io, (code) => {
     exitCode = code;

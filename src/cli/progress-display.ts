@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { ProgressState } from '../client/progress.js';
+import { withoutControlSequences } from './terminal-text.js';
 
 /**
  * What `story-agent generate` shows while it waits: the story on stdout as it
@@ -82,7 +83,7 @@ export function createProgressDisplay(stdout: OutputStream, stderr: OutputStream
       }
       printed = state.text;
 
-      const stage = state.stage ?? state.status.toLowerCase().replace(/_/g, ' ');
+      const stage = withoutControlSequences(state.stage ?? state.status.toLowerCase().replace(/_/g, ' '));
       if (bar) {
         bar.update(state.percent, { stage });
       } else {

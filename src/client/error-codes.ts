@@ -5,6 +5,19 @@
 export const ErrorCode = {
   /** Input the caller must fix; nothing was changed. */
   BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** No API key, or one the server does not know (AUTH_MODE=api-key). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** A per-owner limit was reached; the message names it. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The request body is over the server's size limit (HTTP 413). */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The request body is not valid JSON. */
+  MALFORMED_JSON: 'MALFORMED_JSON',
+  /** No such route. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** Any other request the HTTP layer refused. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -11,6 +11,8 @@ export interface GraphQLClientOptions {
   /** Where the server runs, e.g. `http://localhost:4000`; '' for the page's own origin. */
   baseUrl: string;
   fetch?: typeof fetch;
+  /** The API key to send (AUTH_MODE=api-key), read at each request; none when it returns null. */
+  apiKey?: () => string | null;
 }
 
 interface RequestOptions {
@@ -28,6 +30,8 @@ export interface GraphQLClient {
    * once `options.signal` is aborted, rejects with its reason and never resolves.
    */
   request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, options?: RequestOptions): Promise<T>;
+  /** graphql-ws connectionParams carrying the API key, if any (read at each connection). */
+  connectionParams(): Record<string, unknown>;
   /** An image `url` from the API (server-relative or absolute) made absolute against the server. */
   resolve(url: string): string;
 }
@@ -70,6 +74,7 @@ export function queryText(document: TypedDocumentNode<unknown, unknown> | Docume
 }
 
 export function createGraphQLClient(options: GraphQLClientOptions): GraphQLClient {
+  const apiKey = () => options.apiKey?.() ?? null;
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const endpoint = `${baseUrl}/graphql`;
   const fetchImpl = options.fetch ?? globalThis.fetch;
@@ -78,17 +83,25 @@ export function createGraphQLClient(options: GraphQLClientOptions): GraphQLClien
   return {
     baseUrl,
     endpoint,
+    connectionParams() {
+      const key = apiKey();
+      return key ? { authorization: `Bearer ${key}` } : {};
+    },
     resolve(url: string): string {
       if (/^[a-z][a-z0-9+.-]*:/i.test(url) || !baseUrl) return url;
       return `${baseUrl}${url.startsWith('/') ? '' : '/'}${url}`;
     },
-    async request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, options: RequestOptions = {}): Promise<T> {
-      const { signal } = options;
+    async request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, { signal }: RequestOptions = {}): Promise<T> {
+      const key = apiKey();
       let response: Response;
       try {
         response = await fetchImpl(endpoint, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/graphql-response+json, application/json',
+            ...(key ? { authorization: `Bearer ${key}` } : {}),
+          },
           body: JSON.stringify({ query: queryText(document as TypedDocumentNode<unknown, unknown>), variables: variables ?? {} }),
           signal,
         });

@@ -69,6 +69,8 @@ export interface FollowProgressOptions {
   sessionId: string;
   /** The WebSocket class; the global one (browsers) when omitted. On Node 20 pass `ws`. */
   webSocketImpl?: unknown;
+  /** graphql-ws connectionParams (the API key), read at each connection. */
+  connectionParams?: () => Record<string, unknown>;
   /** A client from preconnect() to use for the first attempt (it is disposed with the follower). */
   client?: Client;
   onEvent(event: ProgressEvent, info: { state: ProgressState }): void;
@@ -150,8 +152,8 @@ const defaultDelay = (attempt: number) => Math.min(5000, 250 * 2 ** (attempt - 1
  * subscription can go out as soon as the session id is known. Hand the client to
  * followProgress({ client }), or dispose() it if no session comes.
  */
-export function preconnect(url: string, webSocketImpl?: unknown): Client {
-  return createClient({ url, webSocketImpl, lazy: false, retryAttempts: 0, onNonLazyError: () => undefined });
+export function preconnect(url: string, webSocketImpl?: unknown, connectionParams?: () => Record<string, unknown>): Client {
+  return createClient({ url, webSocketImpl, connectionParams, lazy: false, retryAttempts: 0, onNonLazyError: () => undefined });
 }
 
 export function followProgress(options: FollowProgressOptions): ProgressFollower {
@@ -212,7 +214,16 @@ export function followProgress(options: FollowProgressOptions): ProgressFollower
   function connect(): void {
     if (settled) return;
     timer = null;
-    const current = adopted ?? createClient({ url: options.url, webSocketImpl: options.webSocketImpl, lazy: true, retryAttempts: 0, lazyCloseTimeout: 0 });
+    const current =
+      adopted ??
+      createClient({
+        url: options.url,
+        webSocketImpl: options.webSocketImpl,
+        connectionParams: options.connectionParams,
+        lazy: true,
+        retryAttempts: 0,
+        lazyCloseTimeout: 0,
+      });
     adopted = null;
     client = current;
     unsubscribe = current.subscribe<GenerationProgressSubscription>(

@@ -44,6 +44,10 @@ export class GenerationSession {
   @JoinColumn({ name: 'story_id' })
   story?: Relation<Story> | null;
 
+  /** Who started it (AUTH_MODE=api-key); null with AUTH_MODE=none. */
+  @Column({ name: 'owner_id', type: 'varchar', length: 64, nullable: true })
+  ownerId: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 

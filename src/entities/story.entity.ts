@@ -21,6 +21,10 @@ export class Story {
   @Column({ name: 'background_description', type: 'text', default: '' })
   backgroundDescription: string;
 
+  /** Who started it (AUTH_MODE=api-key); null with AUTH_MODE=none. */
+  @Column({ name: 'owner_id', type: 'varchar', length: 64, nullable: true })
+  ownerId: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 

@@ -1,3 +1,4 @@
+import { ErrorCode } from '../client/error-codes.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,22 +7,44 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
 import express from 'express';
-import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import { GraphQLError, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
+import helmet from 'helmet';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { RequestContext } from '../resolvers/context.js';
-import { WebSocketCloseCode } from './close-codes.js';
+import type { MediaUrlSigner } from '../services/auth/media-url-signer.js';
+import type { Viewer } from '../services/auth/viewer.js';
+import { jsonErrors, notFound } from './http-errors.js';
+import { operationsRoutes, type OperationsOptions } from './operations.js';
 import { queryLimitsRule } from './query-limits.js';
+import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-gate.js';
 import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
+import { WebSocketCloseCode } from './close-codes.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
-  createContext: () => RequestContext;
+  createContext: (viewer: Viewer) => RequestContext;
+  /**
+   * Who is asking, from an `Authorization` value (HTTP header, or the WebSocket's
+   * connectionParams.authorization); null refuses the request as UNAUTHENTICATED.
+   */
+  authenticate: (authorization: string | undefined) => Promise<Viewer | null>;
+  /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
+  mediaSigner: MediaUrlSigner | null;
+  maxSubscriptionsPerConnection: number;
+  /** /readyz and /metrics. */
+  operations: Omit<OperationsOptions, 'openWebSockets' | 'logger'>;
   mediaDir: string;
   /** The built web page (`npm run build`), served at `/` when the folder exists. */
   webDir: string | null;
   landingPage: boolean;
+  /** Schema introspection and "Did you mean …" suggestions in error messages. */
+  introspection: boolean;
+  /** Origins besides the server's own whose pages may open the WebSocket. */
+  allowedOrigins: AllowedOrigins;
+  /** PUBLIC_BASE_URL, whose origin counts as the server's own. */
+  publicBaseUrl: string | undefined;
   /** Answers /healthz; throws when a dependency the server needs is down. */
   checkHealth: () => Promise<void>;
   logger: Logger;
@@ -34,6 +57,39 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
+const BODY_LIMIT = '100kb';
+
+/** What Apollo's hideSchemaDetailsFromClientErrors strips, for the WebSocket side. */
+function withoutSuggestions(message: string): string {
+  return message.replace(/ ?Did you mean(.+?)\?$/, '');
+}
+
+/**
+ * helmet's headers; the CSP allows what the built page loads (its own scripts, styles,
+ * images, data: icons, GraphQL over fetch and WebSocket to this host) and nothing else.
+ * Apollo's landing page (development) loads Sandbox from Apollo's CDN, so /graphql
+ * goes without a CSP while it is on.
+ */
+function securityHeaders(landingPage: boolean): express.RequestHandler {
+  const strict = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", (req) => `ws://${req.headers.host}`, (req) => `wss://${req.headers.host}`],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  const forLandingPage = helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+  return (req, res, next) => (landingPage && req.path === '/graphql' ? forLandingPage : strict)(req, res, next);
+}
+
 /** GraphQL over HTTP and WebSocket at /graphql, health at /healthz, images under /media. */
 export async function startHttpServer(options: HttpServerOptions, listen: { host: string; port: number }): Promise<RunningHttpServer> {
   const app = express();
@@ -41,12 +97,49 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const httpServer = http.createServer(app);
 
   // Same bound as HTTP bodies: no GraphQL message of ours comes near it.
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: 100 * 1024 });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: 100 * 1024 });
+  const publicOrigin = options.publicBaseUrl ? new URL(options.publicBaseUrl).origin : null;
+  // Refused before the handshake, with a status and a reason, not a bare 1006.
+  httpServer.on('upgrade', (request, socket, head) => {
+    const refusal = checkUpgrade(request, { path: '/graphql', allowedOrigins: options.allowedOrigins, publicOrigin });
+    if (refusal) return refuseUpgrade(socket, refusal, request, options.logger);
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+  });
+  const socketViewers = new WeakMap<object, Viewer>();
   const wsCleanup = useServer(
     {
       schema: options.schema,
-      validate: (schema, document) => validate(schema, document, [...specifiedRules, queryLimitsRule()]),
-      context: () => options.createContext() as unknown as Record<string, unknown>,
+      validate: (schema, document) =>
+        // Same shape as over HTTP: a code clients can read, and no schema hints when introspection is off.
+        validate(schema, document, [...specifiedRules, queryLimitsRule()]).map(
+          (error) =>
+            new GraphQLError(options.introspection ? error.message : withoutSuggestions(error.message), {
+              nodes: error.nodes,
+              extensions: { ...error.extensions, code: 'GRAPHQL_VALIDATION_FAILED' },
+            }),
+        ),
+      // A missing or unknown key closes the socket with 4403 (graphql-ws's Forbidden).
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        const viewer = await options.authenticate(typeof authorization === 'string' ? authorization : undefined);
+        if (!viewer) return false;
+        socketViewers.set(ctx.extra.socket, viewer);
+        return true;
+      },
+      onSubscribe: (ctx) => {
+        if (Object.keys(ctx.subscriptions).length < options.maxSubscriptionsPerConnection) return undefined;
+        return [
+          new GraphQLError(`This connection already has ${options.maxSubscriptionsPerConnection} subscriptions open, the limit; end one first.`, {
+            extensions: { code: ErrorCode.RATE_LIMITED },
+          }),
+        ];
+      },
+      context: (ctx) => {
+        const viewer = socketViewers.get(ctx.extra.socket);
+        // onConnect records every accepted socket's viewer before any operation runs.
+        if (!viewer) throw new Error('WebSocket operation before its connection was authenticated');
+        return options.createContext(viewer) as unknown as Record<string, unknown>;
+      },
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription error');
       },
@@ -56,7 +149,10 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
 
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
-    introspection: true,
+    introspection: options.introspection,
+    hideSchemaDetailsFromClientErrors: !options.introspection,
+    // run-process.ts owns SIGTERM/SIGINT: Apollo's own handler re-sent the signal, which read as a second one (exit 1).
+    stopOnTerminationSignals: false,
     validationRules: [queryLimitsRule()],
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -74,6 +170,11 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   });
   await apollo.start();
 
+  const operations = operationsRoutes({ ...options.operations, openWebSockets: () => wsServer.clients.size, logger: options.logger });
+  app.use(operations.timeRequests);
+  app.use(securityHeaders(options.landingPage));
+  app.use(operations.router);
+
   app.get('/healthz', async (_req, res) => {
     try {
       await options.checkHealth();
@@ -88,7 +189,16 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   // Only finished images with generated names: no half-written file, nothing else that may share the folder.
   app.use(
     '/media',
-    (req, res, next) => (MEDIA_KEY_PATTERN.test(req.path.slice(1)) ? next() : res.status(404).type('text/plain').send('Not found')),
+    (req, res, next) => {
+      const key = req.path.slice(1);
+      if (!MEDIA_KEY_PATTERN.test(key)) return notFound(req, res, next);
+      if (options.mediaSigner && !options.mediaSigner.verify(key, req.query)) {
+        return res.status(403).json({
+          errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }],
+        });
+      }
+      next();
+    },
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
 
@@ -96,7 +206,23 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
   }
 
-  app.use('/graphql', express.json({ limit: '100kb' }), expressMiddleware(apollo, { context: async () => options.createContext() }));
+  app.use(
+    '/graphql',
+    express.json({ limit: BODY_LIMIT }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const viewer = await options.authenticate(req.headers.authorization);
+        if (!viewer) {
+          throw new GraphQLError('Send an API key: Authorization: Bearer <key> (create one with `npm run api-key -- create <owner>`).', {
+            extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+          });
+        }
+        return options.createContext(viewer);
+      },
+    }),
+  );
+  app.use(notFound);
+  app.use(jsonErrors(options.logger, { bodyLimit: BODY_LIMIT }));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -1,3 +1,4 @@
+import type { Viewer } from '../services/auth/viewer.js';
 import type { GeneratedImage, GenerationOptions, GenerationSession, ImageType, Story } from '../entities/index.js';
 
 export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
@@ -14,8 +15,13 @@ export interface NewImage {
 
 /** Every read and write of stories, images and sessions; the database adapter implements it. */
 export interface StoryRepository {
-  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string }): Promise<GenerationSession>;
+  /** ownerId: who started it; null with AUTH_MODE=none. */
+  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession>;
   findSession(id: string): Promise<GenerationSession | null>;
+  /** The session if the viewer may see it; another owner's reads as missing. */
+  findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null>;
+  /** Sessions not yet ended that belong to this owner (null: those with none). */
+  countRunningSessionsOf(ownerId: string | null): Promise<number>;
   /** Throws when the session does not exist. */
   requireSession(id: string): Promise<GenerationSession>;
   findSessionsOfStory(storyId: string): Promise<GenerationSession[]>;
@@ -33,9 +39,10 @@ export interface StoryRepository {
   updateStoryDescriptions(id: string, descriptions: Partial<Pick<Story, 'characterDescription' | 'backgroundDescription'>>): Promise<void>;
   findStory(id: string): Promise<Story | null>;
   requireStory(id: string): Promise<Story>;
-  findStoriesByIds(ids: readonly string[]): Promise<Story[]>;
-  /** Newest first. */
-  listStories(limit: number, offset: number): Promise<Story[]>;
+  /** Those of the stories the viewer may see; another owner's are left out as if missing. */
+  findStoriesByIds(ids: readonly string[], viewer: Viewer): Promise<Story[]>;
+  /** The viewer's stories, newest first. */
+  listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]>;
   /** Deletes the story with its images; returns the media keys of the images for the caller to remove. */
   deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }>;
   /** Saves one image per story and type: a second save returns the first one's row. */

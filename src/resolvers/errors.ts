@@ -1,12 +1,15 @@
 import { ErrorCode } from '../client/error-codes.js';
 import { GraphQLError } from 'graphql';
 import type { MiddlewareFn } from 'type-graphql';
-import { InvalidInputError } from '../services/errors.js';
+import { InvalidInputError, LimitReachedError } from '../services/errors.js';
 
 /** Turns a service's InvalidInputError into the BAD_USER_INPUT error clients look for. */
 export function toGraphQLError(error: unknown): unknown {
   if (error instanceof InvalidInputError) {
     return new GraphQLError(error.message, { extensions: { code: ErrorCode.BAD_USER_INPUT }, originalError: error });
+  }
+  if (error instanceof LimitReachedError) {
+    return new GraphQLError(error.message, { extensions: { code: ErrorCode.RATE_LIMITED }, originalError: error });
   }
   return error;
 }

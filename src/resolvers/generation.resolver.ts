@@ -10,19 +10,22 @@ export class GenerationResolver {
   constructor(private readonly generations: GenerationService) {}
 
   @Query(() => GenerationSessionView, { nullable: true })
-  async generationSession(@Arg('id', () => ID) id: string): Promise<GenerationSessionView | null> {
-    const session = await this.generations.get(id);
+  async generationSession(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<GenerationSessionView | null> {
+    const session = await this.generations.get(id, viewer);
     return session && toSessionView(session);
   }
 
   @Mutation(() => GenerationSessionView, { description: 'Returns at once with a PENDING (or later) session; the work runs in the background.' })
-  async startGeneration(@Arg('input', () => StartGenerationInput) input: StartGenerationInput): Promise<GenerationSessionView> {
-    return toSessionView(await this.generations.start(input));
+  async startGeneration(
+    @Arg('input', () => StartGenerationInput) input: StartGenerationInput,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<GenerationSessionView> {
+    return toSessionView(await this.generations.start(input, viewer));
   }
 
   @Mutation(() => GenerationSessionView)
-  async cancelGeneration(@Arg('id', () => ID) id: string): Promise<GenerationSessionView> {
-    return toSessionView(await this.generations.cancel(id));
+  async cancelGeneration(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<GenerationSessionView> {
+    return toSessionView(await this.generations.cancel(id, viewer));
   }
 
   @FieldResolver(() => StoryView, { nullable: true, description: 'Set as soon as the story text is saved (before images are done).' })
@@ -36,7 +39,8 @@ export class GenerationResolver {
     // `subscribe` runs without a resolver instance, so the service comes through the context.
     subscribe: async ({ args, context }) => {
       try {
-        return await (context as RequestContext).generations.follow(args.sessionId as string);
+        const { generations, viewer } = context as RequestContext;
+        return await generations.follow(args.sessionId as string, viewer);
       } catch (error) {
         throw toGraphQLError(error);
       }

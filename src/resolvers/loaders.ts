@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { GeneratedImage, Story } from '../entities/index.js';
+import type { Viewer } from '../services/auth/viewer.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
 /** Per-request batching of the lookups a GraphQL query fans out into, so a page of stories costs a fixed number of queries. */
@@ -9,10 +10,10 @@ export interface StoryLoaders {
   storyById: DataLoader<string, Story | null>;
 }
 
-/** Built once per GraphQL operation: the caches never outlive a request. */
-export function createStoryLoaders(stories: StoryService): StoryLoaders {
+/** Built once per GraphQL operation: the caches never outlive a request; stories the viewer may not see load as null. */
+export function createStoryLoaders(stories: StoryService, viewer: Viewer): StoryLoaders {
   return {
     imagesByStory: new DataLoader((storyIds) => stories.imagesOfStories(storyIds)),
-    storyById: new DataLoader((ids) => stories.getMany(ids)),
+    storyById: new DataLoader((ids) => stories.getMany(ids, viewer)),
   };
 }

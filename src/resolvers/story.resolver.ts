@@ -21,13 +21,14 @@ export class StoryResolver {
     // Nullable with defaults, as in the contract: an explicit null means the default.
     @Arg('limit', () => Int, { nullable: true, defaultValue: 20 }) limit: number | null,
     @Arg('offset', () => Int, { nullable: true, defaultValue: 0 }) offset: number | null,
+    @Ctx() { viewer }: RequestContext,
   ): Promise<StoryView[]> {
-    return (await this.storyService.list(limit ?? 20, offset ?? 0)).map(toStoryView);
+    return (await this.storyService.list(limit ?? 20, offset ?? 0, viewer)).map(toStoryView);
   }
 
   @Mutation(() => Boolean)
-  deleteStory(@Arg('id', () => ID) id: string): Promise<boolean> {
-    return this.storyService.delete(id);
+  deleteStory(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<boolean> {
+    return this.storyService.delete(id, viewer);
   }
 
   @FieldResolver(() => [GeneratedImageView])

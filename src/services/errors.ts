@@ -29,3 +29,8 @@ export class ShutdownInterrupted extends Error {
     super('Interrupted by server shutdown');
   }
 }
+
+/** A per-owner limit is reached; the GraphQL layer reports it as RATE_LIMITED. The message names the limit. */
+export class LimitReachedError extends Error {
+  override name = 'LimitReachedError';
+}

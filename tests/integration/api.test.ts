@@ -125,7 +125,9 @@ describe('bad input', () => {
       body: JSON.stringify({ query: `{ ${aliases} }` }),
     });
     const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
-    expect(body.errors[0].message).toBe('This operation selects 2000 fields; the limit is 300. Split it into smaller ones.');
+    expect(body.errors[0].message).toBe(
+      'This operation costs 101000 units (fields times list sizes); the limit is 20000. Ask for fewer fields, smaller pages or fewer aliases.',
+    );
     expect(body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 

@@ -13,6 +13,7 @@ import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-
 import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import { SINGLE_USER } from '../../src/services/auth/viewer.js';
 
 type Progress = GenerationProgressSubscription['generationProgress'];
 
@@ -220,7 +221,7 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
         expect(events.some((event) => event.storyTextDelta)).toBe(true);
         const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
         expect(generationSession!.story).toBeNull();
-        const stories = await server.app.stories.list(100, 0);
+        const stories = await server.app.stories.list(100, 0, SINGLE_USER);
         expect(stories).toHaveLength(0);
       },
     );

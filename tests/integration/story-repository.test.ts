@@ -24,7 +24,7 @@ afterAll(async () => {
 
 async function newSession(): Promise<string> {
   const id = randomUUID();
-  await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: 'Waiting in the queue' });
+  await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: 'Waiting in the queue', ownerId: null });
   return id;
 }
 

@@ -104,6 +104,10 @@ async function openPage(hash = '', context: BrowserContextOptions = {}): Promise
   const page = await browserContext.newPage();
   pages.push(page);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  // The server's Content-Security-Policy must let the page do everything it does.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
+  });
   await page.goto(`${server.url}/${hash}`);
   return page;
 }

@@ -26,13 +26,18 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-export function createTestClient(baseUrl: string): TestClient {
+/** `apiKey`: sent as `Authorization: Bearer` over HTTP and as connectionParams.authorization over WebSocket. */
+export function createTestClient(baseUrl: string, { apiKey }: { apiKey?: string } = {}): TestClient {
   const clients: Client[] = [];
 
   const request = async <T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>> => {
     const response = await fetch(`${baseUrl}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+      },
       body: JSON.stringify({ query: print(document), variables }),
     });
     return (await response.json()) as GraphQLResult<T>;
@@ -46,7 +51,13 @@ export function createTestClient(baseUrl: string): TestClient {
       return result.data!;
     },
     subscribe<T, V>(document: TypedDocumentNode<T, V>, variables: V): Subscription<T> {
-      const client = createClient({ url: `${baseUrl.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+      const client = createClient({
+        url: `${baseUrl.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: true,
+        connectionParams: apiKey ? { authorization: `Bearer ${apiKey}` } : undefined,
+      });
       clients.push(client);
       const events: T[] = [];
       const waiters: { predicate: (event: T) => boolean; resolve: (event: T) => void }[] = [];

@@ -17,7 +17,12 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     const dataDir = path.resolve('./data');
     expect(config.port).toBe(4000);
-    expect(config.host).toBe('0.0.0.0');
+    // No keys: only this machine can reach it.
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.auth).toEqual({ mode: 'none', mediaUrlSecret: undefined, mediaUrlTtlSeconds: 86_400 });
+    expect(config.limits).toEqual({ maxActiveGenerationsPerOwner: 5, maxSubscriptionsPerConnection: 20 });
+    expect(config.allowedOrigins).toEqual([]);
+    expect(config.graphqlIntrospection).toBe(true);
     expect(config.env).toBe('development');
     expect(config.logLevel).toBe('info');
     expect(config.dataDir).toBe(dataDir);
@@ -32,6 +37,22 @@ describe('loadConfig', () => {
     expect(config.generation.concurrency).toBe(2);
     expect(config.publicBaseUrl).toBeUndefined();
     expect(config.graphqlLandingPage).toBe(true);
+  });
+
+  it('listens on every interface by default only with API keys, and HOST still wins', () => {
+    expect(loadConfig({ AUTH_MODE: 'api-key' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+  });
+
+  it('turns introspection off in production unless switched on', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).graphqlIntrospection).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }).graphqlIntrospection).toBe(true);
+  });
+
+  it('reads ALLOWED_ORIGINS as a list of origins, or * on purpose', () => {
+    expect(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, http://b.example:8080' }).allowedOrigins).toEqual(['https://a.example', 'http://b.example:8080']);
+    expect(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins).toBe('*');
+    expect(configError({ ALLOWED_ORIGINS: 'https://a.example/page' }).message).toContain('https://a.example/page is not an origin');
   });
 
   it('resolves the data, database and media directories to absolute paths', () => {

@@ -1,31 +1,96 @@
 import { buildSchema, getIntrospectionQuery, parse, specifiedRules, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { queryLimitsRule } from '../../src/http/query-limits.js';
+import { QUERY_LIMITS, queryLimitsRule } from '../../src/http/query-limits.js';
 
 const schema = buildSchema(`
-  type Story { id: ID! title: String! related: [Story!]! }
-  type Query { stories: [Story!]! }
+  type Story { id: ID! title: String! storyText: String! related: [Story!]! }
+  type Query { stories(limit: Int = 20): [Story!]! story: Story }
 `);
 
-function errors(query: string) {
-  return validate(schema, parse(query), [...specifiedRules, queryLimitsRule({ maxFields: 10, maxDepth: 3 })]).map((error) => error.message);
+const limits = {
+  ...QUERY_LIMITS,
+  maxCost: 20,
+  maxDepth: 3,
+  maxPageSize: 100,
+  unpagedListItems: 3,
+  introspectionCost: 15,
+  fieldWeights: { 'Story.storyText': 5 },
+};
+
+function errors(query: string, rule = queryLimitsRule(limits)) {
+  return validate(schema, parse(query), [...specifiedRules, rule]).map((error) => error.message);
+}
+
+/** n fragments, each spreading the next twice: 2^n selections when walked, n+1 definitions written. */
+function fragmentBomb(levels: number): string {
+  const lines = ['query { story { ...F0 } }'];
+  for (let level = 0; level < levels; level += 1) lines.push(`fragment F${level} on Story { ...F${level + 1} ...F${level + 1} }`);
+  lines.push(`fragment F${levels} on Story { id }`);
+  return lines.join('\n');
 }
 
 describe('query limits', () => {
-  it('accepts an operation within the field and depth limits', () => {
-    expect(errors('{ stories { id title related { id } } }')).toEqual([]);
+  it('accepts an operation within the cost and depth limits', () => {
+    expect(errors('{ story { id title related { id } } }')).toEqual([]);
   });
 
-  it('refuses many aliased fields, counting what fragments bring in', () => {
-    const aliases = Array.from({ length: 6 }, (_, index) => `a${index}: stories { ...F }`).join(' ');
-    expect(errors(`{ ${aliases} } fragment F on Story { id }`)).toEqual(['This operation selects 12 fields; the limit is 10. Split it into smaller ones.']);
+  it('counts many aliased fields, with what fragments bring in', () => {
+    const aliases = Array.from({ length: 6 }, (_, index) => `a${index}: story { ...F }`).join(' ');
+    expect(errors(`{ ${aliases} } fragment F on Story { id title }`)).toEqual([]);
+    const more = Array.from({ length: 7 }, (_, index) => `a${index}: story { ...F }`).join(' ');
+    expect(errors(`{ ${more} } fragment F on Story { id title }`)).toEqual([
+      'This operation costs 21 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+  });
+
+  it('multiplies by list sizes: the limit argument, a variable as the largest page, an absent one as its default, an unpaged list as 3 items', () => {
+    // 1 + 4 × (1 + 1) = 9
+    expect(errors('{ stories(limit: 4) { id title } }')).toEqual([]);
+    // 1 + 100 × 1
+    expect(errors('query($n: Int) { stories(limit: $n) { id } }')).toEqual([
+      'This operation costs 101 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+    // 1 + 1 + 3 × (1 + 3 × 1) = 14
+    expect(errors('{ story { related { related { id } } } }', queryLimitsRule({ ...limits, maxCost: 13, maxDepth: 10 }))).toEqual([
+      'This operation costs 14 units (fields times list sizes); the limit is 13. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+    // 1 + 20 × 1: the argument's default
+    expect(errors('{ stories { id } }')).toEqual([
+      'This operation costs 21 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+  });
+
+  it('weighs long texts by their length bound', () => {
+    // 1 + 4 × 5 = 21
+    expect(errors('{ stories(limit: 4) { storyText } }')).toEqual([
+      'This operation costs 21 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
   });
 
   it('refuses nesting deeper than the limit', () => {
-    expect(errors('{ stories { related { related { id } } } }')).toEqual(['This operation nests 4 levels deep; the limit is 3.']);
+    expect(errors('{ story { related { id } } }', queryLimitsRule({ ...limits, maxCost: 1000 }))).toEqual([]);
+    expect(errors('{ story { related { related { id } } } }', queryLimitsRule({ ...limits, maxCost: 1000 }))).toEqual([
+      'This operation nests 4 levels deep; the limit is 3.',
+    ]);
   });
 
-  it('lets introspection through, however deep it nests', () => {
+  it('counts introspection: one __schema fits, two aliased do not', () => {
     expect(errors(getIntrospectionQuery())).toEqual([]);
+    expect(errors('{ a: __schema { queryType { name } } b: __schema { queryType { name } } }')).toEqual([
+      'This operation costs 30 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+  });
+
+  it('prices a 30-level fragment bomb by arithmetic, not by walking its 2^30 selections', () => {
+    const result = validate(schema, parse(fragmentBomb(30)), [...specifiedRules, queryLimitsRule(limits)]);
+    // story (1) + 2^30 ids
+    expect(result.map((error) => error.message)).toEqual([
+      `This operation costs ${2 ** 30 + 1} units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.`,
+    ]);
+  });
+
+  it('lets the page and CLI operations through with the default limits', () => {
+    const full = `query($limit: Int) { stories(limit: $limit) { ...S } } fragment S on Story { id title storyText related { id title } }`;
+    expect(validate(schema, parse(full), [queryLimitsRule()])).toEqual([]);
   });
 });

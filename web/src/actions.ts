@@ -3,7 +3,7 @@ import { CancelGenerationDocument, DeleteStoryDocument, StartGenerationDocument,
 import { plainMessage } from '../../src/client/graphql-client.js';
 import { preconnect } from '../../src/client/progress.js';
 import { exportStoryHtml, storyFileName } from '../../src/client/story-html.js';
-import { client, wsUrl } from './api.js';
+import { client, connectionParams, wsUrl } from './api.js';
 import { byId, notify, showAlert } from './dom.js';
 import { HOME, navigate } from './routing.js';
 import { refreshHistory } from './views/history.js';
@@ -37,7 +37,7 @@ function dropPreconnected(): void {
  */
 export async function startGeneration(input: { prompt: string; style: string | null }): Promise<string> {
   dropPreconnected();
-  preconnected = preconnect(wsUrl);
+  preconnected = preconnect(wsUrl, undefined, connectionParams);
   try {
     const { startGeneration: session } = await client.request(StartGenerationDocument, { input });
     return session.id;

@@ -1,6 +1,7 @@
 import { In, type DataSource, type EntityManager } from 'typeorm';
 import { GeneratedImage, GenerationSession, GenerationStatus, RUNNING_STATUSES, Story, type GenerationOptions } from '../../entities/index.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
+import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
 
 /** Rolls back a story insert that lost the race to another run of the same session. */
@@ -28,7 +29,7 @@ export class TypeOrmStoryRepository implements StoryRepository {
 
   // --- sessions ---------------------------------------------------------------------------
 
-  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string }): Promise<GenerationSession> {
+  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
     await this.write((manager) =>
       manager.insert(GenerationSession, {
         id: fields.id,
@@ -38,6 +39,7 @@ export class TypeOrmStoryRepository implements StoryRepository {
         progressPercentage: 0,
         stage: fields.stage,
         warnings: [],
+        ownerId: fields.ownerId,
       }),
     );
     return this.requireSession(fields.id);
@@ -45,6 +47,20 @@ export class TypeOrmStoryRepository implements StoryRepository {
 
   findSession(id: string): Promise<GenerationSession | null> {
     return this.dataSource.manager.findOneBy(GenerationSession, { id });
+  }
+
+  /** The session if the viewer may see it; another owner's reads as missing. */
+  findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null> {
+    return this.dataSource.manager.findOneBy(GenerationSession, { id, ...ownerCondition(viewer) });
+  }
+
+  /** Sessions not yet ended that belong to this owner (null: those with none). */
+  countRunningSessionsOf(ownerId: string | null): Promise<number> {
+    return this.dataSource.manager
+      .createQueryBuilder(GenerationSession, 'session')
+      .where('session.status IN (:...running)', { running: RUNNING_STATUSES })
+      .andWhere(ownerId === null ? 'session.owner_id IS NULL' : 'session.owner_id = :ownerId', { ownerId })
+      .getCount();
   }
 
   async requireSession(id: string): Promise<GenerationSession> {
@@ -122,7 +138,9 @@ export class TypeOrmStoryRepository implements StoryRepository {
   async saveStoryOnce(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
     try {
       await this.transaction(async (manager) => {
-        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '' });
+        // The story belongs to whoever started the session.
+        const session = await manager.findOne(GenerationSession, { where: { id: sessionId }, select: { ownerId: true } });
+        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '', ownerId: session?.ownerId ?? null });
         const linked = await manager
           .createQueryBuilder()
           .update(GenerationSession)
@@ -154,12 +172,13 @@ export class TypeOrmStoryRepository implements StoryRepository {
     return story;
   }
 
-  findStoriesByIds(ids: readonly string[]): Promise<Story[]> {
-    return this.dataSource.manager.findBy(Story, { id: In([...ids]) });
+  /** Those of the stories the viewer may see; another owner's are left out as if missing. */
+  findStoriesByIds(ids: readonly string[], viewer: Viewer): Promise<Story[]> {
+    return this.dataSource.manager.findBy(Story, { id: In([...ids]), ...ownerCondition(viewer) });
   }
 
-  listStories(limit: number, offset: number): Promise<Story[]> {
-    return this.dataSource.manager.find(Story, { order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
+  listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
+    return this.dataSource.manager.find(Story, { where: ownerCondition(viewer), order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
   }
 
   /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */
@@ -185,4 +204,8 @@ export class TypeOrmStoryRepository implements StoryRepository {
       order: { createdAt: 'ASC' },
     });
   }
+}
+
+function ownerCondition(viewer: Viewer): { ownerId?: string } {
+  return viewer === SINGLE_USER ? {} : { ownerId: viewer.ownerId };
 }

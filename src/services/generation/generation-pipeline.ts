@@ -321,7 +321,7 @@ export class GenerationPipeline {
   private imageRequest(session: GenerationSession, role: Role, prompt: string): ImageRequest {
     const base = session.options.seed;
     // A fixed seed gives both pictures distinct, reproducible seeds.
-    const seed = base === null ? randomInt(0, MAX_SEED) : (base + (role === 'character' ? 0 : 1)) % MAX_SEED;
+    const seed = base === null ? randomInt(0, MAX_SEED) : (base + (role === 'character' ? 0 : 1)) % (MAX_SEED + 1);
     const style = session.options.style ? `, ${session.options.style} style` : '';
     return { prompt: `${prompt}${style}`, negativePrompt: NEGATIVE_PROMPT, seed, ...this.deps.imageSize };
   }

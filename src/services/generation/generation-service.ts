@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { GenerationStatus, isTerminal, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
-import { InvalidInputError } from '../errors.js';
+import { canSee, ownerIdOf, type Viewer } from '../auth/viewer.js';
+import { InvalidInputError, LimitReachedError } from '../errors.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
@@ -18,22 +19,33 @@ export class GenerationService {
     private readonly queue: JobQueue,
     private readonly bus: ProgressBus,
     private readonly logger: Logger,
+    /** Sessions one owner may have running or queued at once (MAX_ACTIVE_GENERATIONS_PER_OWNER). */
+    private readonly maxActivePerOwner: number = Number.POSITIVE_INFINITY,
   ) {}
 
-  async start(input: StartInput): Promise<GenerationSession> {
+  /** Throws LimitReachedError when the viewer already has maxActivePerOwner sessions running or queued. */
+  async start(input: StartInput, viewer: Viewer): Promise<GenerationSession> {
     const { prompt, style, seed } = normalizeStartInput(input);
-    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed }, stage: STAGE.queued });
+    const ownerId = ownerIdOf(viewer);
+    const active = await this.repository.countRunningSessionsOf(ownerId);
+    if (active >= this.maxActivePerOwner) {
+      throw new LimitReachedError(
+        `You have ${active} generations running or queued; the limit is ${this.maxActivePerOwner}. Wait for one to finish or cancel one.`,
+      );
+    }
+    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed }, stage: STAGE.queued, ownerId });
     await this.queue.enqueue(session.id);
     this.logger.info({ sessionId: session.id }, 'generation queued');
     return session;
   }
 
-  async get(id: string): Promise<GenerationSession | null> {
-    return this.repository.findSession(requireUuid(id, 'session id'));
+  /** Null for an unknown id and for another owner's session alike. */
+  async get(id: string, viewer: Viewer): Promise<GenerationSession | null> {
+    return this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
   }
 
-  async cancel(id: string): Promise<GenerationSession> {
-    const session = await this.repository.findSession(requireUuid(id, 'session id'));
+  async cancel(id: string, viewer: Viewer): Promise<GenerationSession> {
+    const session = await this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
     if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
     if (session.status === GenerationStatus.CANCELLED) return session;
     if (isTerminal(session.status)) {
@@ -60,12 +72,12 @@ export class GenerationService {
    * event after it, ending after a terminal status. Subscribing before reading
    * the state is what makes the hand-over gap-free.
    */
-  async follow(id: string): Promise<AsyncIterable<ProgressUpdateForClient>> {
+  async follow(id: string, viewer: Viewer): Promise<AsyncIterable<ProgressUpdateForClient>> {
     const sessionId = requireUuid(id, 'session id');
     const subscription = await this.bus.subscribe(sessionId);
     try {
       const session = await this.repository.findSession(sessionId);
-      if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
+      if (!session || !canSee(viewer, session.ownerId)) throw new InvalidInputError(`No generation session has the id ${id}`);
       const live = await this.bus.snapshot(sessionId);
       const events = this.stream(subscription, session, live);
       // A generator's return() waits for its pending next(), which waits for the next event;
@@ -117,7 +129,9 @@ export class GenerationService {
         // All text so far in one event: it replaces whatever a reconnecting client had.
         yield { ...state, storyTextDelta: storyTextSoFar || null, storyTextReset: true };
       } else {
-        yield { ...this.toUpdate(session), storyTextDelta: null, storyTextReset: false };
+        // The first event carries all text so far (the schema's promise): from the saved story once there is one.
+        const saved = session.storyId ? await this.repository.findStory(session.storyId) : null;
+        yield { ...this.toUpdate(session), storyTextDelta: saved?.storyText || null, storyTextReset: true };
         if (isTerminal(session.status)) return;
       }
       for await (const event of subscription) {

@@ -1,5 +1,6 @@
 import { type GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
+import type { Viewer } from '../auth/viewer.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { InvalidInputError } from '../errors.js';
 import { requireUuid } from '../generation/input.js';
@@ -14,9 +15,9 @@ export class StoryService {
     private readonly logger: Logger,
   ) {}
 
-  /** Stories by id, in the order asked; null where none has that id. One query for all of them. */
-  async getMany(ids: readonly string[]): Promise<(Story | null)[]> {
-    const stories = await this.repository.findStoriesByIds(ids);
+  /** Stories by id, in the order asked; null where none has that id or the viewer may not see it. One query for all of them. */
+  async getMany(ids: readonly string[], viewer: Viewer): Promise<(Story | null)[]> {
+    const stories = await this.repository.findStoriesByIds(ids, viewer);
     return ids.map((id) => stories.find((story) => story.id === id) ?? null);
   }
 
@@ -26,17 +27,17 @@ export class StoryService {
     return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
   }
 
-  async list(limit: number, offset: number): Promise<Story[]> {
+  async list(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
       throw new InvalidInputError(`limit must be between 1 and ${MAX_PAGE_SIZE}.`);
     }
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidInputError('offset must be 0 or more.');
-    return this.repository.listStories(limit, offset);
+    return this.repository.listStories(limit, offset, viewer);
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, viewer: Viewer): Promise<boolean> {
     const storyId = requireUuid(id, 'story id');
-    const story = await this.repository.findStory(storyId);
+    const [story] = await this.repository.findStoriesByIds([storyId], viewer);
     if (!story) throw new InvalidInputError(`No story has the id ${id}`);
     const running = await this.repository.findSessionsOfStory(storyId);
     if (running.some((session) => RUNNING_STATUSES.includes(session.status as GenerationStatus))) {

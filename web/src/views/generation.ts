@@ -2,7 +2,7 @@ import { StoryDocument, type StoryFieldsFragment } from '../../../src/client/gen
 import { plainMessage } from '../../../src/client/graphql-client.js';
 import { followProgress, isTerminal, type ProgressState } from '../../../src/client/progress.js';
 import { cancelGeneration, takePreconnected } from '../actions.js';
-import { client, wsUrl } from '../api.js';
+import { client, connectionParams, wsUrl } from '../api.js';
 import { byId, notify, showAlert } from '../dom.js';
 import { replaceRoute, type ViewContext } from '../routing.js';
 import { markCurrentStory, refreshHistory } from './history.js';
@@ -106,6 +106,7 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
 
   const follower = followProgress({
     url: wsUrl,
+    connectionParams,
     sessionId,
     client: takePreconnected(),
     signal,

@@ -1,4 +1,5 @@
 import { InitialSchema1764240000000 } from './1764240000000-initial-schema.js';
+import { OwnersAndApiKeys1764300000000 } from './1764300000000-owners-and-api-keys.js';
 
 /** In order; listed explicitly so migrations work the same under tsx, tests and a bundle. */
-export const MIGRATIONS = [InitialSchema1764240000000];
+export const MIGRATIONS = [InitialSchema1764240000000, OwnersAndApiKeys1764300000000];

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerationProgressDocument, StartGenerationDocument } from '../../src/client/generated/graphql.js';
+import { hashApiKey } from '../../src/services/auth/api-keys.js';
+import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { createTestClient } from '../support/test-client.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+/** story-agent against servers that need keys, refuse big bodies, and hold hostile text. */
+
+const root = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(root, 'bin/story-agent.js');
+const KEY = 'sa_cli-test-key-0123456789abcdefghijklmnopqrstu';
+
+function storyAgent(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', STORY_AGENT_URL: '', STORY_AGENT_API_KEY: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let ollama: FakeOllama;
+let server: TestServer;
+let storyId: string;
+
+beforeAll(async () => {
+  // Escape codes that would hide text, retitle the terminal and clear the screen.
+  ollama = await startFakeOllama({
+    replies: {
+      story: 'Title: Calm \x1b]0;pwned\x07Title\n\nA quiet \x1b[8mhidden\x1b[0m tale.\x1b[2J It ends.',
+      character: 'a keeper',
+      background: 'a lighthouse',
+    },
+  });
+  server = await startTestServer({ env: { AUTH_MODE: 'api-key', OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' } });
+  await server.database.sql('INSERT INTO api_keys (id, owner_id, key_hash) VALUES ($1, $2, $3)', [randomUUID(), 'carol', hashApiKey(KEY)]);
+  const client = createTestClient(server.url, { apiKey: KEY });
+  const { startGeneration } = await client.query(StartGenerationDocument, { input: { prompt: 'a calm tale' } });
+  const events = await client.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
+  storyId = events.at(-1)!.generationProgress.storyId!;
+  await client.close();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await ollama?.close();
+});
+
+describe('story-agent and API keys', () => {
+  it('says a key is needed, not that the server is down', async () => {
+    const run = await storyAgent(['list', '--url', server.url]);
+    expect(run).toMatchObject({ code: 2, stdout: '' });
+    expect(run.stderr).toBe(`story-agent: The server at ${server.url} needs an API key: pass --api-key or set STORY_AGENT_API_KEY.\n`);
+  });
+
+  it('sends --api-key or STORY_AGENT_API_KEY', async () => {
+    expect((await storyAgent(['list', '--url', server.url, '--api-key', KEY])).stdout).toContain(storyId);
+    expect((await storyAgent(['list', '--url', server.url], { STORY_AGENT_API_KEY: KEY })).stdout).toContain(storyId);
+  });
+});
+
+describe('story-agent output', () => {
+  it('strips terminal control sequences from what the server sent', async () => {
+    const run = await storyAgent(['show', storyId, '--url', server.url, '--api-key', KEY]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(run.stdout).toContain('Calm Title');
+    expect(run.stdout).toContain('A quiet hidden tale. It ends.');
+  });
+
+  it('reports a request over the body limit as a prompt too long, not a dead server', async () => {
+    const run = await storyAgent(['generate', 'x'.repeat(110_000), '--url', server.url, '--api-key', KEY]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      'story-agent: Prompt too long: the server refused the request as too large (The request body is over 100kb; send a shorter prompt.)\n',
+    );
+  });
+});
