@@ -7,7 +7,12 @@ import { defineConfig } from 'vitest/config';
  *   processes    our processes started the way users start them, from compiled JavaScript (npm run test:processes)
  *   browser      the web page in Debian's Chromium (npm run test:browser)
  */
-const PROCESS_SUITES = ['tests/integration/scale-out.test.ts', 'tests/integration/cli.test.ts'];
+const PROCESS_SUITES = [
+  'tests/integration/scale-out.test.ts',
+  'tests/integration/cli.test.ts',
+  'tests/integration/cli-security.test.ts',
+  'tests/integration/shutdown.test.ts',
+];
 const BROWSER_SUITES = ['tests/integration/web.test.ts'];
 
 export default defineConfig({
@@ -29,6 +34,8 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           exclude: [...PROCESS_SUITES, ...BROWSER_SUITES],
+          // A few suites run one of our commands (models:pull, api-key) from compiled JavaScript.
+          globalSetup: ['./tests/support/build.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ApiKeyStore } from '../adapters/database/api-key-store.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { type AppConfig, ConfigError, loadConfig } from '../config.js';
 import { createDataSource, openDatabase } from '../adapters/database/data-source.js';
 import { ApiKeyService } from '../services/auth/api-keys.js';
 import { InvalidInputError } from '../services/errors.js';
@@ -12,7 +12,7 @@ import { InvalidInputError } from '../services/errors.js';
  * the embedded one only while the server is stopped).
  */
 async function withKeys<T>(task: (keys: ApiKeyService) => Promise<T>): Promise<T> {
-  let config;
+  let config: AppConfig;
   try {
     config = loadConfig();
   } catch (error) {

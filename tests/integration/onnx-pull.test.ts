@@ -276,24 +276,25 @@ describe('models:pull', () => {
 
 describe('npm run models:pull (the script)', () => {
   const run = promisify(execFile);
-  const tsx = path.resolve('node_modules/.bin/tsx');
+  // As `npm run models:pull` runs it: compiled JavaScript (built by the lane's global set-up).
+  const pullModelScript = [path.resolve('dist/server/src/main/pull-model.js')];
 
   it('pulls into SD_MODEL_DIR from HF_ENDPOINT, prints each file and says when it is done', async () => {
-    const { stdout } = await run(tsx, ['src/main/pull-model.ts', REPO], {
+    const { stdout } = await run(process.execPath, [...pullModelScript, REPO], {
       env: { ...process.env, HF_ENDPOINT: hub.url, SD_MODEL_DIR: target, DATABASE_URL: '' },
     });
     expect(stdout).toContain(`Pulling ${REPO} (revision main) into ${target}`);
     expect(stdout).toContain('  unet/model.onnx_data (');
     expect(stdout).toMatch(/Done: \d+ files, .* verified, in /);
     expect(looksLikeModelDir(target)).toBe(true);
-    const again = await run(tsx, ['src/main/pull-model.ts', REPO, '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } });
+    const again = await run(process.execPath, [...pullModelScript, REPO, '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } });
     expect(again.stdout).toContain('Already up to date');
   });
 
   it('exits 1 with the reason when the pull fails', async () => {
-    const failure = await run(tsx, ['src/main/pull-model.ts', 'nobody/nothing', '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failure = await run(process.execPath, [...pullModelScript, 'nobody/nothing', '--dir', target], {
+      env: { ...process.env, HF_ENDPOINT: hub.url },
+    }).catch((error: { code: number; stderr: string }) => error);
     expect(failure).toMatchObject({ code: 1 });
     expect((failure as { stderr: string }).stderr).toContain('models:pull failed: nobody/nothing at revision "main" was not found');
   });

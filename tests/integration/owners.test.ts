@@ -29,7 +29,7 @@ let aliceKey: string;
 /** `npm run api-key -- …` against the test database: exit code and output. */
 function apiKeyCommand(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main/api-key.ts'), ...args], {
+    const child = spawn(process.execPath, [path.join(root, 'dist/server/src/main/api-key.js'), ...args], {
       cwd: root,
       env: { ...process.env, DATABASE_URL: databaseUrl, NODE_ENV: 'test' },
     });
