@@ -31,7 +31,7 @@ export interface StackOptions {
   redis?: boolean;
 }
 
-export interface StartServerOptions {
+interface StartServerOptions {
   /** Environment on top of the stack's and the file's (`stack.env`). */
   env?: Record<string, string | undefined>;
   /** Starts on this (stopped) server's database and data dir, as a restart would. */
