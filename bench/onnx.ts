@@ -7,7 +7,9 @@
  *     guidance, scheduler arithmetic), in ms;
  *   - the main thread's event-loop delay (p50/p99/max) during a generation, with
  *     the model in the worker thread as the server runs it, and, for contrast,
- *     with the same UNet run on the main thread.
+ *     with the same UNet run on the main thread;
+ *   - how long a cancelled generation takes to stop (cancel flag set → worker stopped),
+ *     against the length of a denoising step: the step under way finishes, no other starts.
  *
  *   npm run bench:onnx                                   # CPU
  *   ORT_EXECUTION_PROVIDERS=cuda npm run bench:onnx      # GPU; BENCH_REQUIRE_PROVIDER=1 fails on fallback
@@ -86,6 +88,22 @@ await generateOnce(); // warm-up: first-run allocations, JIT
 
 const runs: Awaited<ReturnType<typeof generateOnce>>[] = [];
 for (let run = 0; run < RUNS; run++) runs.push(await generateOnce());
+
+/** Cancels a generation once its first step is done; the report says when the cancel came and when the worker stopped. */
+async function cancelOnce(): Promise<DiffusionJobReport> {
+  const job = nextJob();
+  const controller = new AbortController();
+  const onStep = () => controller.abort(new Error('bench cancels'));
+  subscribe(DIAGNOSTICS_CHANNELS.step, onStep);
+  try {
+    await generator.generate(requests, { signal: controller.signal }).catch(() => undefined);
+  } finally {
+    unsubscribe(DIAGNOSTICS_CHANNELS.step, onStep);
+  }
+  return job;
+}
+const cancels: DiffusionJobReport[] = [];
+for (let run = 0; run < RUNS; run++) cancels.push(await cancelOnce());
 await OnnxRuntimeHost.releaseAll();
 
 const steps = runs.flatMap((run) => run.report.timings!.steps);
@@ -99,6 +117,9 @@ const wall = median(runs.map((run) => run.wallMs));
 const workerP50 = median(runs.map((run) => run.loop.percentile(50) / 1e6));
 const workerP99 = median(runs.map((run) => run.loop.percentile(99) / 1e6));
 const workerMax = Math.max(...runs.map((run) => run.loop.max / 1e6));
+const cancelled = cancels.filter((report) => report.outcome === 'cancelled' && report.stoppedAt !== undefined);
+const stopMs = cancelled.map((report) => report.stoppedAt! - report.cancelRequestedAt!);
+const stepMs = median(cancelled.flatMap((report) => report.stepWindows.map(([startedAt, endedAt]) => endedAt - startedAt)));
 const identical = runs.every((run) => run.pngs.every((png, index) => png.equals(runs[0].pngs[index])));
 
 // Contrast: the same UNet, same inputs, run on the main thread as onnxruntime-node would by default.
@@ -142,6 +163,11 @@ const report = [
   '| --- | ---: | ---: | ---: |',
   `| model in the worker thread (as the server runs it) | ${ms(workerP50, 1)} | **${ms(workerP99, 1)}** | ${ms(workerMax, 1)} |`,
   `| same UNet run on the main thread (onnxruntime-node's own \`run\`, for contrast) | ${ms(blocking.percentile(50) / 1e6, 1)} | ${ms(blocking.percentile(99) / 1e6, 1)} | ${ms(blocking.max / 1e6, 1)} |`,
+  '',
+  cancelled.length > 0
+    ? `Cancel (flag set after the first step → worker stopped), ${cancelled.length} of ${RUNS} runs: median ${ms(median(stopMs), 1)}, max ${ms(Math.max(...stopMs), 1)}; ` +
+      `a denoising step takes ${ms(stepMs, 1)} (the step under way finishes, no other starts).`
+    : `Cancel: none of ${RUNS} runs was still going when the cancel came (the generation finished first).`,
   '',
 ].join('\n');
 

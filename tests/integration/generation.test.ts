@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import {
   CancelGenerationDocument,
   GenerationProgressDocument,
@@ -9,18 +9,12 @@ import {
   StoryDocument,
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { DEFAULT_REPLIES } from '../support/fake-ollama.js';
+import { freshStackTest as it } from '../support/fixtures.js';
+import type { TestServer } from '../support/test-server.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
 
 type Progress = GenerationProgressSubscription['generationProgress'];
-
-let ollama: FakeOllama;
-let a1111: FakeAutomatic1111;
-let server: TestServer;
-let redis: TestRedisNamespace | null;
 
 /** Every behaviour here holds for both: the default in-process queue and bus, and BullMQ + Redis pub/sub. */
 const BACKBONES = [
@@ -29,35 +23,14 @@ const BACKBONES = [
 ] as const;
 
 describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis) => {
-  beforeEach(async () => {
-    ollama = await startFakeOllama();
-    a1111 = await startFakeAutomatic1111();
-    redis = useRedis ? createRedisNamespace() : null;
-    server = await startTestServer({
-      env: {
-        OLLAMA_BASE_URL: ollama.url,
-        IMAGE_BACKEND: 'automatic1111',
-        AUTOMATIC1111_URL: a1111.url,
-        IMAGE_WIDTH: '128',
-        IMAGE_HEIGHT: '96',
-        ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}),
-      },
-    });
-  });
+  it.override('stack', { redis: useRedis, env: { IMAGE_BACKEND: 'automatic1111', IMAGE_WIDTH: '128', IMAGE_HEIGHT: '96' } });
 
-  afterEach(async () => {
-    await server.stop();
-    await ollama.close();
-    await a1111.close();
-    await redis?.cleanup();
-  });
-
-  async function start(prompt = 'a lighthouse keeper who befriends a storm', extra: { style?: string; seed?: number } = {}) {
+  async function start(server: TestServer, prompt = 'a lighthouse keeper who befriends a storm', extra: { style?: string; seed?: number } = {}) {
     const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt, ...extra } });
     return startGeneration;
   }
 
-  async function follow(sessionId: string): Promise<Progress[]> {
+  async function follow(server: TestServer, sessionId: string): Promise<Progress[]> {
     const events = await server.subscribe(GenerationProgressDocument, { sessionId }).done;
     return events.map((event) => event.generationProgress);
   }
@@ -68,12 +41,12 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
   }
 
   describe('a generation with every backend up', () => {
-    it('streams the story, paints three images and completes, with progress that never goes back', async () => {
+    it('streams the story, paints three images and completes, with progress that never goes back', async ({ server, ollama, a1111 }) => {
       ollama.options.tokenDelayMs.story = 5;
-      const session = await start('a lighthouse keeper who befriends a storm', { style: 'watercolor', seed: 42 });
+      const session = await start(server, 'a lighthouse keeper who befriends a storm', { style: 'watercolor', seed: 42 });
       expect(session.status).toBe('PENDING');
 
-      const events = await follow(session.id);
+      const events = await follow(server, session.id);
       expect(events[0].sessionId).toBe(session.id);
       const statuses = [...new Set(events.map((event) => event.status))];
       expect(statuses.filter((status) => status !== 'PENDING')).toEqual(['GENERATING_STORY', 'GENERATING_IMAGES', 'COMPLETED']);
@@ -119,24 +92,25 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(a1111.calls.map((call) => call.seed).sort()).toEqual([42, 43]);
     });
 
-    it('gives a subscriber who joins after completion the final state, then completes the stream', async () => {
-      const session = await start();
-      await follow(session.id);
+    it('gives a subscriber who joins after completion the final state with the whole text, then completes the stream', async ({ server }) => {
+      const session = await start(server);
+      await follow(server, session.id);
 
-      const late = await follow(session.id);
+      const late = await follow(server, session.id);
       expect(late).toHaveLength(1);
-      expect(late[0]).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, storyTextDelta: null });
-      expect(late[0].storyId).toBeTruthy();
+      expect(late[0]).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, storyTextReset: true });
+      const { story } = await server.query(StoryDocument, { id: late[0].storyId! });
+      expect(late[0].storyTextDelta).toBe(story!.storyText);
     });
 
-    it('gives a subscriber who joins mid-story the text so far in its first event, then the rest without gaps', async () => {
+    it('gives a subscriber who joins mid-story the text so far in its first event, then the rest without gaps', async ({ server, ollama }) => {
       ollama.options.tokenDelayMs.story = 15;
-      const session = await start();
+      const session = await start(server);
       const first = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
       await first.waitFor((event) => (event.generationProgress.storyTextDelta ?? '').length > 0 && event.generationProgress.progressPercentage >= 10);
       await new Promise((resolve) => setTimeout(resolve, 100));
 
-      const late = (await follow(session.id)).filter((event) => event.storyTextDelta);
+      const late = (await follow(server, session.id)).filter((event) => event.storyTextDelta);
       const all = (await first.done).map((event) => event.generationProgress);
       const lateText = late.map((event) => event.storyTextDelta).join('');
       const fullText = all.map((event) => event.storyTextDelta ?? '').join('');
@@ -144,9 +118,9 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(lateText).toBe(fullText);
     });
 
-    it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async () => {
+    it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async ({ server, ollama, a1111 }) => {
       ollama.options.tokenDelayMs.story = 50;
-      const session = await start();
+      const session = await start(server);
       const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
       await subscription.waitFor((event) => event.generationProgress.status === 'GENERATING_STORY');
 
@@ -162,9 +136,9 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
     });
   });
 
-  it.runIf(useRedis)('lets go of the Redis channel as soon as a subscriber leaves, without waiting for the next event', async () => {
+  it.runIf(useRedis)('lets go of the Redis channel as soon as a subscriber leaves, without waiting for the next event', async ({ server, ollama, redis }) => {
     ollama.options.firstTokenDelayMs.story = 5000;
-    const session = await start();
+    const session = await start(server);
     const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
     await subscription.waitFor(() => true);
     const channel = `${redis!.prefix}:progress:${session.id}:events`;
@@ -181,10 +155,10 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
   });
 
   describe('when a dependency fails', () => {
-    it('fails the session with an actionable message when Ollama is not reachable', async () => {
+    it('fails the session with an actionable message when Ollama is not reachable', async ({ server, ollama }) => {
       await ollama.close();
-      const session = await start();
-      const events = await follow(session.id);
+      const session = await start(server);
+      const events = await follow(server, session.id);
       expect(events.at(-1)).toMatchObject({ status: 'FAILED', storyId: null });
       expect(events.at(-1)!.errorMessage).toBe(
         `Ollama is not reachable at ${ollama.url}: start it with \`ollama serve\` (or set OLLAMA_BASE_URL to where it runs)`,
@@ -193,29 +167,29 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(generationSession).toMatchObject({ status: 'FAILED', story: null });
     });
 
-    it('fails with the model name and the pull command when Ollama lacks the model', async () => {
+    it('fails with the model name and the pull command when Ollama lacks the model', async ({ server, ollama }) => {
       ollama.options.model = 'some-other-model';
-      const session = await start();
-      const events = await follow(session.id);
+      const session = await start(server);
+      const events = await follow(server, session.id);
       expect(events.at(-1)!.errorMessage).toContain('does not have the model "llama3.2": run `ollama pull llama3.2`');
     });
 
-    it('fails when Ollama answers an error, naming the URL and model', async () => {
+    it('fails when Ollama answers an error, naming the URL and model', async ({ server, ollama }) => {
       ollama.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
-      const session = await start();
-      const events = await follow(session.id);
+      const session = await start(server);
+      const events = await follow(server, session.id);
       expect(events.at(-1)!.status).toBe('FAILED');
       expect(events.at(-1)!.errorMessage).toMatch(
         new RegExp(`Ollama at ${ollama.url} failed while writing the story with model llama3.2 \\(HTTP 500: CUDA out of memory\\)`),
       );
     });
 
-    it.each([['drop-mid-stream' as const], ['end-without-done' as const]])(
+    it.for([['drop-mid-stream' as const], ['end-without-done' as const]])(
       'fails without saving a half-written story when the stream is cut (%s)',
-      async (kind) => {
+      async ([kind], { server, ollama }) => {
         ollama.options.failures.story = { kind };
-        const session = await start();
-        const events = await follow(session.id);
+        const session = await start(server);
+        const events = await follow(server, session.id);
         expect(events.at(-1)!.status).toBe('FAILED');
         expect(events.at(-1)!.errorMessage).toContain(ollama.url);
         expect(events.some((event) => event.storyTextDelta)).toBe(true);
@@ -226,10 +200,10 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       },
     );
 
-    it('completes with the story and a warning when the image server fails', async () => {
+    it('completes with the story and a warning when the image server fails', async ({ server, a1111 }) => {
       a1111.options.failWith = { status: 500, body: '{"error":"RuntimeError","detail":"out of VRAM"}' };
-      const session = await start();
-      const events = await follow(session.id);
+      const session = await start(server);
+      const events = await follow(server, session.id);
       const last = events.at(-1)!;
       expect(last.status).toBe('COMPLETED');
       expect(last.warnings.some((warning) => warning.includes(`AUTOMATIC1111 at ${a1111.url} answered HTTP 500`))).toBe(true);
@@ -238,11 +212,11 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(story!.images).toHaveLength(0);
     });
 
-    it('keeps the image that did succeed when the other fails, and skips the composite', async () => {
+    it('keeps the image that did succeed when the other fails, and skips the composite', async ({ server, a1111 }) => {
       a1111.options.failWith = { status: 503, body: 'busy' };
       a1111.options.failWhen = (call) => call.prompt.includes('lighthouse on a rocky point');
-      const session = await start();
-      const last = (await follow(session.id)).at(-1)!;
+      const session = await start(server);
+      const last = (await follow(server, session.id)).at(-1)!;
       expect(last.status).toBe('COMPLETED');
       const { story } = await server.query(StoryDocument, { id: last.storyId! });
       expect(story!.images.map((image) => image.imageType)).toEqual(['CHARACTER']);
@@ -252,10 +226,10 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       ]);
     });
 
-    it('completes with a warning when the image server is not reachable', async () => {
+    it('completes with a warning when the image server is not reachable', async ({ server, a1111 }) => {
       await a1111.close();
-      const session = await start();
-      const last = (await follow(session.id)).at(-1)!;
+      const session = await start(server);
+      const last = (await follow(server, session.id)).at(-1)!;
       expect(last.status).toBe('COMPLETED');
       expect(last.warnings.join('\n')).toContain(`AUTOMATIC1111 at ${a1111.url} is not reachable`);
     });

@@ -1,58 +1,32 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { GenerationProgressDocument, GenerationSessionDocument, StartGenerationDocument } from '../../src/client/generated/graphql.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
-
-let ollama: FakeOllama;
-let a1111: FakeAutomatic1111;
-const servers: TestServer[] = [];
-
-beforeEach(async () => {
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-});
-
-afterEach(async () => {
-  const last = servers.pop();
-  await last?.stop();
-  servers.length = 0;
-  await ollama.close();
-  await a1111.close();
-});
-
-async function server(env: Record<string, string> = {}, reuse?: TestServer): Promise<TestServer> {
-  const started = await startTestServer({
-    env: { OLLAMA_BASE_URL: ollama.url, AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '64', IMAGE_HEIGHT: '64', ...env },
-    database: reuse?.database,
-    dataDir: reuse?.dataDir,
-  });
-  servers.push(started);
-  return started;
-}
+import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { freshStackTest as it } from '../support/fixtures.js';
+import type { TestServer } from '../support/test-server.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
 
 /** Starts a generation and stops the server (interrupting it) once the story is saved and images are being painted. */
-async function interruptDuringImages(first: TestServer): Promise<string> {
+async function interruptDuringImages(first: TestServer, a1111: FakeAutomatic1111): Promise<string> {
   a1111.options.latencyMs = 10_000;
   const { startGeneration } = await first.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
   const subscription = first.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
-  await subscription.waitFor((event) => event.generationProgress.stage === 'Painting the character and the background');
+  await subscription.waitFor((event) => event.generationProgress.stage === STAGE.painting);
   await first.stop({ keepData: true, graceMs: 0 });
   a1111.options.latencyMs = 0;
   return startGeneration.id;
 }
 
 describe('a server restart', () => {
-  it('resumes an interrupted generation from what was saved: the story is not rewritten', async () => {
-    const first = await server();
-    const sessionId = await interruptDuringImages(first);
+  it('resumes an interrupted generation from what was saved: the story is not rewritten', async ({ startServer, ollama, a1111 }) => {
+    const first = await startServer();
+    const sessionId = await interruptDuringImages(first, a1111);
     const [left] = await first.database.sql<{ status: string; story_id: string | null }>('SELECT status, story_id FROM generation_sessions WHERE id = $1', [
       sessionId,
     ]);
     expect(left.status).toBe('GENERATING_IMAGES');
     expect(left.story_id).not.toBeNull();
 
-    const second = await server({}, first);
+    const second = await startServer({ reuse: first });
     const events = await second.subscribe(GenerationProgressDocument, { sessionId }).done;
     expect(events.at(-1)!.generationProgress).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, storyId: left.story_id });
 
@@ -66,11 +40,11 @@ describe('a server restart', () => {
     expect(count).toBe(1);
   });
 
-  it('marks a session FAILED ("interrupted by a server restart") once it has used up its resume attempts', async () => {
-    const first = await server({ MAX_RUNS_PER_SESSION: '1' });
-    const sessionId = await interruptDuringImages(first);
+  it('marks a session FAILED ("interrupted by a server restart") once it has used up its resume attempts', async ({ startServer, a1111 }) => {
+    const first = await startServer({ env: { MAX_RUNS_PER_SESSION: '1' } });
+    const sessionId = await interruptDuringImages(first, a1111);
 
-    const second = await server({ MAX_RUNS_PER_SESSION: '1' }, first);
+    const second = await startServer({ env: { MAX_RUNS_PER_SESSION: '1' }, reuse: first });
     const events = await second.subscribe(GenerationProgressDocument, { sessionId }).done;
     const last = events.at(-1)!.generationProgress;
     expect(last.status).toBe('FAILED');
@@ -80,14 +54,14 @@ describe('a server restart', () => {
     expect(generationSession!.story!.storyText).toContain('Mara');
   });
 
-  it('starts sessions that were still queued when the server stopped', async () => {
+  it('starts sessions that were still queued when the server stopped', async ({ startServer, ollama }) => {
     ollama.options.tokenDelayMs.story = 20;
-    const first = await server({ GENERATION_CONCURRENCY: '1' });
+    const first = await startServer({ env: { GENERATION_CONCURRENCY: '1' } });
     const running = await first.query(StartGenerationDocument, { input: { prompt: 'first' } });
     const queued = await first.query(StartGenerationDocument, { input: { prompt: 'second' } });
     await first.stop({ keepData: true, graceMs: 0 });
 
-    const second = await server({}, first);
+    const second = await startServer({ reuse: first });
     for (const id of [running.startGeneration.id, queued.startGeneration.id]) {
       const events = await second.subscribe(GenerationProgressDocument, { sessionId: id }).done;
       expect(events.at(-1)!.generationProgress.status).toBe('COMPLETED');

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { ImageType } from '../../src/entities/enums.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let database: TestDatabase;
@@ -24,7 +25,7 @@ afterAll(async () => {
 
 async function newSession(): Promise<string> {
   const id = randomUUID();
-  await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: 'Waiting in the queue', ownerId: null });
+  await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: STAGE.queued, ownerId: null });
   return id;
 }
 

@@ -1,5 +1,6 @@
 import { GenerationStatus } from '../../src/entities/enums.js';
 import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
 
 /** A progress update mid-story, with whatever the test cares about changed. */
 export function progressUpdate(sessionId: string, overrides: Partial<ProgressUpdate> = {}): ProgressUpdate {
@@ -7,7 +8,7 @@ export function progressUpdate(sessionId: string, overrides: Partial<ProgressUpd
     sessionId,
     status: GenerationStatus.GENERATING_STORY,
     progressPercentage: 10,
-    stage: 'Writing the story',
+    stage: STAGE.writingStory,
     storyTextDelta: null,
     storyTextReset: false,
     errorMessage: null,

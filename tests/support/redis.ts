@@ -71,7 +71,11 @@ export async function createPrivateRedis(): Promise<PrivateRedis> {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      for (let attempt = 0; attempt < 100 && !(await ping()); attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+      // Up to 5 s for it to answer; a server that never does fails here, not in the test that needed it.
+      for (let attempt = 0; !(await ping()); attempt++) {
+        if (attempt === 100) throw new Error(`redis-server on port ${port} did not answer PING within 5 s (is redis-server installed?)`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     },
     async stop() {
       if (!child) return;

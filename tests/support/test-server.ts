@@ -28,26 +28,32 @@ export interface TestServer extends Omit<TestClient, 'close'> {
    * `graceMs` is how long running generations get before they are interrupted.
    */
   stop(options?: { keepData?: boolean; graceMs?: number }): Promise<void>;
+  /** Drops the database and deletes the data dir (after `stop({ keepData: true })`; safe to repeat). */
+  removeData(): Promise<void>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
   const dataDir = options.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-test-')));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    DATA_DIR: dataDir,
-    DATABASE_URL: database.url,
-    OLLAMA_BASE_URL: 'http://127.0.0.1:9',
-    // One attempt: a failure shows at once; retry tests ask for more.
-    JOB_ATTEMPTS: '1',
-    ...options.env,
-  });
-  const app = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), databaseLogger: options.databaseLogger });
+  const removeData = async () => {
+    await database.drop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  };
+  let app: App;
+  try {
+    app = await startApp(configFor(database, dataDir, options.env), {
+      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      databaseLogger: options.databaseLogger,
+    });
+  } catch (error) {
+    // A server that never started leaves nothing behind, except data it was given to reuse.
+    if (!options.database) await database.drop();
+    if (!options.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const url = app.http!.url;
   const client = createTestClient(url);
+  let stopped: Promise<void> | null = null;
 
   return {
     app,
@@ -58,12 +64,26 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     query: client.query,
     subscribe: client.subscribe,
     async stop({ keepData = false, graceMs = 2000 } = {}) {
-      await client.close();
-      await app.stop(graceMs);
-      if (!keepData) {
-        await database.drop();
-        await fs.rm(dataDir, { recursive: true, force: true });
-      }
+      // Stops once: a test may stop a server the fixtures stop again afterwards.
+      stopped ??= client.close().then(() => app.stop(graceMs));
+      await stopped;
+      if (!keepData) await removeData();
     },
+    removeData,
   };
+}
+
+function configFor(database: TestDatabase, dataDir: string, env: TestServerOptions['env']) {
+  return loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    DATABASE_URL: database.url,
+    OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+    // One attempt: a failure shows at once; retry tests ask for more.
+    JOB_ATTEMPTS: '1',
+    ...env,
+  });
 }

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StoryDocument } from '../../src/client/generated/graphql.js';
 import { createGraphQLClient, ServerUnreachableError } from '../../src/client/graphql-client.js';
 import { followProgress, type ProgressEvent } from '../../src/client/progress.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
 
 /**
  * The shared client's AbortSignal support, which the page uses to drop
@@ -94,7 +95,7 @@ function recordingClient() {
           sessionId: 's1',
           status: 'GENERATING_STORY',
           progressPercentage: 10,
-          stage: 'Writing the story',
+          stage: STAGE.writingStory,
           storyTextDelta: null,
           storyTextReset: false,
           errorMessage: null,

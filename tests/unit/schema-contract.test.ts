@@ -7,8 +7,9 @@ const SHARED_CONTRACT = new URL('../../../shared/api-contract.graphql', import.m
 const COMMITTED_CONTRACT = new URL('../contract/api-contract.graphql', import.meta.url);
 
 describe('the served schema', () => {
-  it('keeps the committed copy of the public contract identical to ../shared when that is present', () => {
-    if (!fs.existsSync(SHARED_CONTRACT)) return;
+  // Outside this team's checkout there is no ../shared: the test says it was skipped, and why, rather than pass.
+  it('keeps the committed copy of the public contract identical to ../shared when that is present', ({ skip }) => {
+    skip(!fs.existsSync(SHARED_CONTRACT), `no ${SHARED_CONTRACT.pathname} to compare with`);
     expect(fs.readFileSync(COMMITTED_CONTRACT, 'utf8')).toBe(fs.readFileSync(SHARED_CONTRACT, 'utf8'));
   });
 
