@@ -7,7 +7,7 @@ import { SessionNoLongerRunning } from '../../src/services/errors.js';
 import { GenerationReporter } from '../../src/services/progress/generation-reporter.js';
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
 import type { ProgressEvent } from '../../src/ports/progress-bus.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { retryingStage, STAGE } from '../../src/services/progress/progress-plan.js';
 
 const SESSION_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 
@@ -244,7 +244,7 @@ describe('GenerationReporter', () => {
 
     it('cuts a stage longer than the column holds', async () => {
       const { reporter, repository } = await setup();
-      await reporter.note(`Retrying (attempt 2 of 3): ${'x'.repeat(300)}`);
+      await reporter.note(retryingStage(2, 3, 'x'.repeat(300)));
       const stage = repository.calls.at(-1)!.patch.stage!;
       expect(stage).toHaveLength(200);
       expect(stage.endsWith('…')).toBe(true);

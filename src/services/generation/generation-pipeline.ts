@@ -8,7 +8,7 @@ import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../../ports
 import type { MediaStore } from '../../ports/media-store.js';
 import { GenerationReporter } from '../progress/generation-reporter.js';
 import type { ProgressBus } from '../../ports/progress-bus.js';
-import { ImageStageMeter, PERCENT, STAGE, storyWritingPercent, type ImageStagePart } from '../progress/progress-plan.js';
+import { ImageStageMeter, PERCENT, retryingStage, STAGE, storyWritingPercent, type ImageStagePart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import type { TextGenerator } from '../../ports/text-generator.js';
 import { describeFailure, isExpectedFailure } from './failure-messages.js';
@@ -95,7 +95,7 @@ export class GenerationPipeline {
       const message = describeFailure(error);
       // Only a run that showed no story text may start over: subscribers cannot un-see text.
       if (error instanceof TextGenerationError && error.transient && attempt < maxAttempts && !reporter.hasShownStoryText) {
-        await reporter.note(`Retrying (attempt ${attempt + 1} of ${maxAttempts}): ${message}`);
+        await reporter.note(retryingStage(attempt + 1, maxAttempts, message));
         throw new RetryLater(message, { cause: error });
       }
       // Failures with a user-facing message are expected operations events; anything else is a bug worth a stack.

@@ -23,6 +23,18 @@ export const STAGE = {
   cancelled: 'Cancelled',
 } as const;
 
+const RETRYING_PREFIX = 'Retrying';
+
+/** The stage shown while a run waits to be tried again: which try comes next, and why the last one failed. */
+export function retryingStage(nextAttempt: number, maxAttempts: number, reason: string): string {
+  return `${RETRYING_PREFIX} (attempt ${nextAttempt} of ${maxAttempts}): ${reason}`;
+}
+
+/** Whether a stage is one retryingStage() made. */
+export function isRetryingStage(stage: string | null | undefined): boolean {
+  return (stage ?? '').startsWith(`${RETRYING_PREFIX} (`);
+}
+
 /** A typical story length; the bar fills towards 29 % as text arrives and reaches 30 % once saved. */
 const EXPECTED_STORY_CHARS = 2400;
 
