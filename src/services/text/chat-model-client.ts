@@ -2,7 +2,7 @@ import { AIMessage, HumanMessage, type AIMessageChunk, type BaseMessage } from '
 import type { z } from 'zod';
 import type { ModelServerCall, OpenModelServerCall } from '../../ports/model-server-call.js';
 import { FinishReason, type ChatBackend } from '../../ports/chat-backend.js';
-import { removeUnstorable } from './storable-text.js';
+import { StorableTextStream } from './storable-text.js';
 import { jsonSchemaOf, parseJsonAnswer, repairInstruction } from './structured-output.js';
 import { TextGenerationError } from '../../ports/text-generator.js';
 
@@ -60,6 +60,12 @@ export class ChatModelClient {
     const http = this.httpCall(signal);
     const model = this.backend.chatModel({ maxTokens: this.tokenLimit(request.maxTokens), fetch: http.fetch, jsonSchema: request.jsonSchema });
     let text = '';
+    const storable = new StorableTextStream();
+    const append = (piece: string) => {
+      if (piece === '') return;
+      text += piece;
+      request.onText?.(piece);
+    };
     let reasoningChars = 0;
     let finish: FinishReason | null = null;
     let stoppedEarly = false;
@@ -72,11 +78,7 @@ export class ChatModelClient {
           reasoningChars += reading.reasoning.length;
           this.modelReasons = true;
         }
-        const piece = removeUnstorable(reading.text);
-        if (piece !== '') {
-          text += piece;
-          request.onText?.(piece);
-        }
+        append(storable.push(reading.text));
         finish = reading.finish ?? finish;
         if (finish === null && request.enough?.()) {
           stoppedEarly = true;
@@ -84,6 +86,7 @@ export class ChatModelClient {
           break;
         }
       }
+      append(storable.end());
     });
     if (/<\/think>/i.test(text)) this.modelReasons = true;
     if (finish === null && !stoppedEarly) {

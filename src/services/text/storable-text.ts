@@ -1,3 +1,5 @@
+import { COMPLETE_ESCAPE_SEQUENCE_AT_START, withoutEscapeSequences } from '../../client/control-sequences.js';
+
 /**
  * Characters a database or terminal cannot take, and characters nobody can see.
  * PostgreSQL refuses U+0000 in text columns outright; the other C0/C1 controls
@@ -23,9 +25,43 @@ export function findUnstorable(text: string): string | null {
   return `U+${match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-/** `text` without the characters that cannot be stored (model output is cleaned with this before it is shown or saved). */
+/**
+ * `text` without terminal escape sequences (whole) and the characters that cannot be stored: model
+ * output is cleaned with this before it is shown or saved. For a streamed reply use StorableTextStream,
+ * which also catches a sequence split across chunks.
+ */
 export function removeUnstorable(text: string): string {
-  return text.replace(UNSTORABLE, '');
+  return withoutEscapeSequences(text).replace(UNSTORABLE, '');
+}
+
+/** Longest escape sequence held back waiting for its end; a longer run is not a sequence a terminal would honour. */
+const MAX_PENDING_SEQUENCE_CHARS = 256;
+
+/**
+ * removeUnstorable for a stream of chunks: an escape sequence that starts in one chunk and ends in
+ * a later one is held back and removed whole, instead of leaving its visible tail (`]0;title`, `[8m`).
+ */
+export class StorableTextStream {
+  private pending = '';
+
+  /** The chunk's storable text; may hold back a trailing, unfinished escape sequence. */
+  push(chunk: string): string {
+    let text = this.pending + chunk;
+    this.pending = '';
+    const lastEscape = text.lastIndexOf('\x1b');
+    if (lastEscape !== -1 && text.length - lastEscape <= MAX_PENDING_SEQUENCE_CHARS && !COMPLETE_ESCAPE_SEQUENCE_AT_START.test(text.slice(lastEscape))) {
+      this.pending = text.slice(lastEscape);
+      text = text.slice(0, lastEscape);
+    }
+    return removeUnstorable(text);
+  }
+
+  /** Whatever was held back, cleaned (an unterminated string sequence is dropped to its end). */
+  end(): string {
+    const rest = this.pending;
+    this.pending = '';
+    return removeUnstorable(rest);
+  }
 }
 
 /** `text` without invisible format characters; what is left is what a reader sees. */
