@@ -60,10 +60,10 @@ function askForKey(rejected: boolean): Promise<string | null> {
 export function askingForKey(client: GraphQLClient): GraphQLClient {
   return {
     ...client,
-    async request(document, variables) {
+    async request(document, variables, options) {
       for (;;) {
         try {
-          return await client.request(document, variables);
+          return await client.request(document, variables, options);
         } catch (error) {
           if (!(error instanceof GraphQLRequestError && error.code === ErrorCode.UNAUTHENTICATED)) throw error;
           if (!(await askForKey(storedApiKey() !== null))) throw error;
