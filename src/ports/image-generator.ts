@@ -12,6 +12,10 @@ export interface GeneratedPicture {
   width: number;
   height: number;
   seed: number;
+  /** The prompt the model actually read, when it is not the one asked for (cut to the text encoder's length). */
+  promptUsed?: string;
+  /** What the user should know about this picture (a cut prompt), in words. */
+  warnings?: string[];
 }
 
 export interface ImageGenerationOptions {

@@ -115,6 +115,35 @@ export class ClipTokenizer {
     return { ids, tokenCount: tokens.length, truncated: tokens.length > room };
   }
 
+  /**
+   * The longest run of whole words from the start of `text` that the text encoder reads in full
+   * (maxLength − 2 tokens, 75 for CLIP), so a caller can record what the model actually saw
+   * instead of a prompt the encoder silently cut. `tokenCount` is the whole text's.
+   */
+  fit(text: string): { text: string; tokenCount: number; truncated: boolean } {
+    const room = this.maxLength - 2;
+    const tokenCount = this.pieces(text).length;
+    if (tokenCount <= room) return { text, tokenCount, truncated: false };
+    const words = text.split(/\s+/).filter(Boolean);
+    let used = 0;
+    let kept = 0;
+    // CLIP's word pattern never spans whitespace, so a prefix costs the sum of its words' pieces.
+    while (kept < words.length) {
+      const cost = this.pieces(words[kept]).length;
+      if (used + cost > room) break;
+      used += cost;
+      kept += 1;
+    }
+    return {
+      text: words
+        .slice(0, kept)
+        .join(' ')
+        .replace(/[\s,;:]+$/, ''),
+      tokenCount,
+      truncated: true,
+    };
+  }
+
   private bpe(token: string): string[] {
     const cached = this.cache.get(token);
     if (cached) return cached;

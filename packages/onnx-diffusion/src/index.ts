@@ -20,6 +20,7 @@ export {
   type DiffusionStepEvent,
 } from './diagnostics.js';
 export type { DiffusionRequest, DiffusionTimings, StepTiming } from './diffusion.js';
+export { ClipTokenizer } from './clip-tokenizer.js';
 export { DEFAULT_PROVIDERS, KNOWN_PROVIDERS, parseProviderList, type ProviderName } from './execution-providers.js';
 export {
   COMPONENT_DIRS,

@@ -93,6 +93,15 @@ describe('special tokens, padding and truncation', () => {
     expect(encoded).toEqual({ ids: [18, 7, 14, 15, 19], tokenCount: 5, truncated: true });
   });
 
+  it('fits a prompt to what the encoder reads: the whole words that fit, and the full count', () => {
+    // "a photo of a cat" is 5 tokens; max length 5 leaves room for 3.
+    expect(tokenizer({ maxLength: 5 }).fit('a photo of a cat')).toEqual({ text: 'a photo of', tokenCount: 5, truncated: true });
+    expect(tokenizer({ maxLength: 7 }).fit('a photo of a cat')).toEqual({ text: 'a photo of a cat', tokenCount: 5, truncated: false });
+    // What fit() keeps is exactly what encode() reads in full.
+    const fitted = tokenizer({ maxLength: 5 }).fit('a photo of a cat').text;
+    expect(tokenizer({ maxLength: 5 }).encode(fitted).truncated).toBe(false);
+  });
+
   it('maps pieces missing from the vocabulary to the unknown (end) token', () => {
     expect(tokenizer({ maxLength: 4 }).encode('z').ids).toEqual([18, 19, 19, 19]);
   });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import {
+  ClipTokenizer,
   DiffusionWorker,
   DiffusionWorkerError,
   looksLikeModelDir,
@@ -56,7 +57,38 @@ export class OnnxImageGenerator implements ImageGenerator {
         `No Stable Diffusion model in ${this.settings.modelDir}: run \`${PULL_COMMAND}\` to download one (or point SD_MODEL_DIR at an ONNX export)`,
       );
     }
-    return OnnxRuntimeHost.for(this.settings, this.logger).generate(requests, this.settings, options);
+    // CLIP reads 75 tokens and silently drops the rest: cut at a word here, so the picture records
+    // what the model saw and the session can say what was left out.
+    const tokenizer = this.promptTokenizer();
+    const fitted = requests.map((request) => ({ request, fit: tokenizer.fit(request.prompt) }));
+    const pictures = await OnnxRuntimeHost.for(this.settings, this.logger).generate(
+      fitted.map(({ request, fit }) => (fit.truncated ? { ...request, prompt: fit.text } : request)),
+      this.settings,
+      options,
+    );
+    return pictures.map((picture, index) => {
+      const { fit } = fitted[index];
+      if (!fit.truncated) return picture;
+      const room = tokenizer.maxLength - 2;
+      return {
+        ...picture,
+        promptUsed: fit.text,
+        warnings: [`A picture prompt was ${fit.tokenCount} CLIP tokens; the model reads ${room}, so it painted only "${fit.text}"`],
+      };
+    });
+  }
+
+  private tokenizer: ClipTokenizer | null = null;
+
+  /** The model's own CLIP tokenizer (tokenizer/ in the model folder), read once. */
+  private promptTokenizer(): ClipTokenizer {
+    try {
+      this.tokenizer ??= ClipTokenizer.fromDirectory(path.join(this.settings.modelDir, 'tokenizer'));
+    } catch (error) {
+      // A broken model folder: the same words the model loader would use, as an image failure the pipeline reports.
+      throw new ImageGenerationError((error as Error).message, { cause: error });
+    }
+    return this.tokenizer;
   }
 
   /** Unloads the model: its worker thread (and GPU memory) go; a later generate() loads it again. */
