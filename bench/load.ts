@@ -382,6 +382,8 @@ async function runTopology(name: TopologyName): Promise<TopologyResult> {
     // One owner starts every generation here: the per-owner limit would refuse most of them.
     MAX_ACTIVE_GENERATIONS_PER_OWNER: String(GENERATIONS),
     MAX_SUBSCRIPTIONS_PER_CONNECTION: String(SUBSCRIBERS),
+    MAX_SUBSCRIPTIONS_PER_CLIENT: String(SUBSCRIBERS),
+    RATE_LIMIT_PER_MINUTE: '1000000',
     ...(API_KEY ? { AUTH_MODE: 'api-key' } : {}),
     ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}),
   };

@@ -213,6 +213,8 @@ async function startApi(
       authenticate,
       mediaSigner,
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      maxSubscriptionsPerClient: config.limits.maxSubscriptionsPerClient,
+      requestsPerMinute: config.limits.requestsPerMinute,
       operations: {
         readiness: readinessChecks(config, dataSource, text),
         countSessions: async () =>

@@ -111,6 +111,8 @@ const environmentSchema = z.object({
   MEDIA_URL_TTL_S: z.coerce.number().int().min(60).default(86_400),
   MAX_ACTIVE_GENERATIONS_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(5),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(20),
+  MAX_SUBSCRIPTIONS_PER_CLIENT: z.coerce.number().int().min(1).max(100_000).default(100),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   METRICS: booleanish.optional(),
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 });
@@ -200,6 +202,10 @@ export interface AppConfig {
     /** Sessions running or queued at once per owner (all of them together with AUTH_MODE=none). */
     maxActiveGenerationsPerOwner: number;
     maxSubscriptionsPerConnection: number;
+    /** Open subscriptions per client (API key, or address) over all its connections. */
+    maxSubscriptionsPerClient: number;
+    /** GraphQL requests over HTTP per client (API key, or address) and minute, per API process. */
+    requestsPerMinute: number;
   };
 }
 
@@ -303,6 +309,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     limits: {
       maxActiveGenerationsPerOwner: env.MAX_ACTIVE_GENERATIONS_PER_OWNER,
       maxSubscriptionsPerConnection: env.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxSubscriptionsPerClient: env.MAX_SUBSCRIPTIONS_PER_CLIENT,
+      requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,
     },
   };
 }

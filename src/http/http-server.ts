@@ -20,6 +20,7 @@ import { operationsRoutes, type OperationsOptions } from './operations.js';
 import { queryLimitsRule } from './query-limits.js';
 import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-gate.js';
 import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
+import { connectionClientKey, requestRateLimit, SubscriptionCounter } from './client-limits.js';
 import { WebSocketCloseCode } from './close-codes.js';
 
 export interface HttpServerOptions {
@@ -33,6 +34,10 @@ export interface HttpServerOptions {
   /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
   mediaSigner: MediaUrlSigner | null;
   maxSubscriptionsPerConnection: number;
+  /** Open subscriptions per client (API key, or address) over all its connections. */
+  maxSubscriptionsPerClient: number;
+  /** GraphQL requests over HTTP per client and minute. */
+  requestsPerMinute: number;
   /** /readyz and /metrics. */
   operations: Omit<OperationsOptions, 'openWebSockets' | 'logger'>;
   mediaDir: string;
@@ -106,6 +111,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
   });
   const socketViewers = new WeakMap<object, Viewer>();
+  const subscriptionsByClient = new SubscriptionCounter<{ subscriptions: Record<string, unknown> }>();
+  const socketClients = new WeakMap<object, string>();
   const wsCleanup = useServer(
     {
       schema: options.schema,
@@ -124,15 +131,28 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
         const viewer = await options.authenticate(typeof authorization === 'string' ? authorization : undefined);
         if (!viewer) return false;
         socketViewers.set(ctx.extra.socket, viewer);
+        const client = connectionClientKey(ctx.connectionParams, ctx.extra.request);
+        socketClients.set(ctx.extra.socket, client);
+        subscriptionsByClient.add(client, ctx);
         return true;
       },
+      onClose: (ctx) => {
+        const client = socketClients.get(ctx.extra.socket);
+        if (client) subscriptionsByClient.remove(client, ctx);
+      },
       onSubscribe: (ctx) => {
-        if (Object.keys(ctx.subscriptions).length < options.maxSubscriptionsPerConnection) return undefined;
-        return [
-          new GraphQLError(`This connection already has ${options.maxSubscriptionsPerConnection} subscriptions open, the limit; end one first.`, {
-            extensions: { code: ErrorCode.RATE_LIMITED },
-          }),
-        ];
+        const refuse = (message: string) => [new GraphQLError(message, { extensions: { code: ErrorCode.RATE_LIMITED } })];
+        // graphql-ws has already reserved this subscription's id in ctx.subscriptions: counts include it.
+        if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerConnection) {
+          return refuse(`This connection already has ${options.maxSubscriptionsPerConnection} subscriptions open, the limit; end one first.`);
+        }
+        const client = socketClients.get(ctx.extra.socket);
+        if (client && subscriptionsByClient.open(client) > options.maxSubscriptionsPerClient) {
+          return refuse(
+            `This API key (or address) already has ${options.maxSubscriptionsPerClient} subscriptions open over all its connections, the limit (MAX_SUBSCRIPTIONS_PER_CLIENT); end one first.`,
+          );
+        }
+        return undefined;
       },
       context: (ctx) => {
         const viewer = socketViewers.get(ctx.extra.socket);
@@ -208,6 +228,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
 
   app.use(
     '/graphql',
+    requestRateLimit(options.requestsPerMinute),
     express.json({ limit: BODY_LIMIT }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {

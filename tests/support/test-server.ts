@@ -84,6 +84,9 @@ function configFor(database: TestDatabase, dataDir: string, env: TestServerOptio
     OLLAMA_BASE_URL: 'http://127.0.0.1:9',
     // One attempt: a failure shows at once; retry tests ask for more.
     JOB_ATTEMPTS: '1',
+    // Every test talks from 127.0.0.1; the limit tests set their own.
+    RATE_LIMIT_PER_MINUTE: '100000',
+    MAX_SUBSCRIPTIONS_PER_CLIENT: '10000',
     ...env,
   });
 }
