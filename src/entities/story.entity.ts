@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, OneToMany, PrimaryColumn, type Relation } from 'typeorm';
 import { GeneratedImage } from './generated-image.entity.js';
+import { StoryPage } from './story-page.entity.js';
 
 @Entity({ name: 'stories' })
 export class Story {
@@ -21,8 +22,15 @@ export class Story {
   @Column({ name: 'background_description', type: 'text', default: '' })
   backgroundDescription: string;
 
+  /** The art style asked for, if any. */
+  @Column({ type: 'varchar', length: 100, nullable: true })
+  style: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
+
+  @OneToMany(() => StoryPage, (page) => page.story)
+  pages?: Relation<StoryPage[]>;
 
   @OneToMany(() => GeneratedImage, (image) => image.story)
   images?: Relation<GeneratedImage[]>;
