@@ -140,6 +140,7 @@ export class GenerationService {
       errorMessage: session.errorMessage,
       warnings: session.warnings,
       storyId: session.storyId,
+      pageIndex: null,
     };
   }
 }

@@ -1,9 +1,9 @@
 import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../../ports/story-repository.js';
+import type { SessionRepository } from '../../ports/session-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import type { ProgressBus, ProgressUpdate } from '../../ports/progress-bus.js';
-import { nextPercent, PERCENT, STAGE, terminalStage } from './progress-plan.js';
+import { nextPercent, PERCENT, terminalStage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */
 const COALESCE_WINDOW_MS = 16;
@@ -27,13 +27,14 @@ export class GenerationReporter {
   private readonly warnings: string[];
   private storyId: string | null;
   private pendingText = '';
+  private pendingPage: number | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private readonly sessionId: string;
 
   constructor(
     session: GenerationSession,
-    private readonly repository: StoryRepository,
+    private readonly repository: SessionRepository,
     private readonly bus: ProgressBus,
     private readonly signal: AbortSignal,
     private readonly logger: Logger,
@@ -72,16 +73,18 @@ export class GenerationReporter {
     this.publish(null);
   }
 
-  /** Moves the bar inside the current stage; published only. */
-  progress(percent: number): void {
+  /** Moves the bar inside the current stage; published only. `pageIndex`: the page this step was about, if any. */
+  progress(percent: number, pageIndex: number | null = null): void {
     const next = nextPercent(this.percent, percent);
-    if (next === this.percent) return;
+    if (next === this.percent && pageIndex === null) return;
     this.percent = next;
-    this.publish(null);
+    this.publish(null, null, pageIndex);
   }
 
-  /** Story text as it is written, coalesced over ~16 ms. */
-  storyText(delta: string, percent: number): void {
+  /** Story text as it is written, coalesced over ~16 ms; text of different pages never shares an event. */
+  storyText(delta: string, percent: number, pageIndex: number | null = null): void {
+    if (pageIndex !== this.pendingPage && this.pendingText !== '') void this.flushText();
+    this.pendingPage = pageIndex;
     this.percent = nextPercent(this.percent, percent);
     this.pendingText += delta;
     this.streamedText += delta;
@@ -95,34 +98,51 @@ export class GenerationReporter {
       this.textQueued = true;
       // The text is taken when its turn to be sent comes, so whatever arrives while a slow
       // bus is still sending earlier events rides along instead of queueing an event per chunk.
+      const pageIndex = this.pendingPage;
       this.send(() => {
         this.textQueued = false;
         const text = this.pendingText;
         this.pendingText = '';
         if (text === '') return null;
         this.hasShownStoryText = true;
-        return this.update(text, null);
+        return this.update(text, null, pageIndex);
       });
     }
     await this.publishing;
   }
 
   /**
-   * The story row exists: sessions and subscribers can link to it from now on.
-   * Where the saved text differs from what was streamed (cut back to a sentence
-   * end, or saved by a run that raced this one), subscribers get the saved text.
+   * The story row exists (the book is planned): sessions and subscribers can
+   * link to it from now on. Subscribers' text becomes the text saved so far.
    */
   async storySaved(storyId: string, savedText: string): Promise<void> {
-    await this.flushText();
-    if (savedText !== this.streamedText.trim()) {
-      this.resetStoryText = true;
-      this.streamedText = savedText;
-      this.publish(savedText);
-    }
+    await this.textIsNow(savedText, null);
     this.storyId = storyId;
-    this.percent = nextPercent(this.percent, PERCENT.storySaved);
     await this.save({ storyId, progressPercentage: this.percent });
     this.publish(null);
+  }
+
+  /**
+   * A page's text is saved; `savedText` is the story's text with it. Where that
+   * differs from what was streamed (cut back to a sentence end, or written by a
+   * run that raced this one), subscribers get the saved text.
+   */
+  async pageSaved(pageIndex: number, savedText: string): Promise<void> {
+    await this.textIsNow(savedText, pageIndex);
+    this.publish(null, null, pageIndex);
+  }
+
+  /** The story text streamed so far, with the separator a next page's text needs in front of it. */
+  get textSoFar(): string {
+    return this.streamedText;
+  }
+
+  private async textIsNow(savedText: string, pageIndex: number | null): Promise<void> {
+    await this.flushText();
+    if (savedText === this.streamedText.trim()) return;
+    this.resetStoryText = true;
+    this.streamedText = savedText;
+    this.publish(savedText, null, pageIndex);
   }
 
   /** Replaces the stage text, e.g. to say a retry is coming; saved and published. */
@@ -173,7 +193,7 @@ export class GenerationReporter {
   }
 
   /** Saves to the row; a row that is no longer running (cancelled elsewhere) ends this run. */
-  private async save(patch: Parameters<StoryRepository['updateRunningSession']>[1]): Promise<void> {
+  private async save(patch: Parameters<SessionRepository['updateRunningSession']>[1]): Promise<void> {
     if (!(await this.repository.updateRunningSession(this.sessionId, patch))) throw new SessionNoLongerRunning(this.sessionId);
   }
 
@@ -184,12 +204,12 @@ export class GenerationReporter {
     await this.enter(GenerationStatus.GENERATING_STORY, stage, percent);
   }
 
-  private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
-    const update = this.update(storyTextDelta, errorMessage);
+  private publish(storyTextDelta: string | null, errorMessage: string | null = null, pageIndex: number | null = null): void {
+    const update = this.update(storyTextDelta, errorMessage, pageIndex);
     this.send(() => update);
   }
 
-  private update(storyTextDelta: string | null, errorMessage: string | null): ProgressUpdate {
+  private update(storyTextDelta: string | null, errorMessage: string | null, pageIndex: number | null = null): ProgressUpdate {
     const storyTextReset = this.resetStoryText;
     this.resetStoryText = false;
     return {
@@ -202,6 +222,7 @@ export class GenerationReporter {
       errorMessage,
       warnings: [...this.warnings],
       storyId: this.storyId,
+      pageIndex,
     };
   }
 
