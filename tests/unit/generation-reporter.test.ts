@@ -168,7 +168,7 @@ describe('GenerationReporter', () => {
     it('sends pending story text before the new stage', async () => {
       const { reporter, events } = await setup();
       reporter.storyText('the end.', 28);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await settle();
       expect(events.map((event) => [event.storyTextDelta, event.status])).toEqual([
         ['the end.', GenerationStatus.PENDING],
@@ -191,7 +191,7 @@ describe('GenerationReporter', () => {
 
       reporter.storyText('x', 12);
       await vi.advanceTimersByTimeAsync(20);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await settle();
       expect(repository.calls.at(-1)!.patch.progressPercentage).toBe(50);
       expect(events.map((event) => event.progressPercentage)).toEqual([50, 50, 50]);
@@ -211,13 +211,27 @@ describe('GenerationReporter', () => {
   });
 
   describe('storySaved and warn', () => {
-    it('storySaved() records the story id at 30 % in the row and in the event', async () => {
+    it('storySaved() records the story id in the row and in the event, keeping the percentage', async () => {
       const storyId = '11111111-2222-4333-8444-555555555555';
       const { reporter, repository, events } = await setup({ progressPercentage: 25 });
       await reporter.storySaved(storyId, '');
       await settle();
-      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 30 } }]);
-      expect(events[0]).toMatchObject({ storyId, progressPercentage: 30 });
+      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 25 } }]);
+      expect(events[0]).toMatchObject({ storyId, progressPercentage: 25, pageIndex: null });
+    });
+
+    it("pageSaved() names the page, and sends the story's saved text as a reset when it differs from what was streamed", async () => {
+      const { reporter, events } = await setup();
+      reporter.storyText('Page one.', 20, 0);
+      reporter.storyText('\n\nPage two, cut off ha', 22, 1);
+      await reporter.pageSaved(1, 'Page one.\n\nPage two.');
+      await settle();
+      expect(events.map((event) => [event.storyTextDelta, event.storyTextReset, event.pageIndex])).toEqual([
+        ['Page one.', false, 0],
+        ['\n\nPage two, cut off ha', false, 1],
+        ['Page one.\n\nPage two.', true, 1],
+        [null, false, 1],
+      ]);
     });
 
     it('storySaved() sends the saved text, flagged as a reset, when it differs from what was streamed', async () => {
@@ -245,7 +259,7 @@ describe('GenerationReporter', () => {
     it('ends the run (SessionNoLongerRunning) when the row says the session was ended elsewhere', async () => {
       const { reporter, repository } = await setup();
       repository.answer = false;
-      await expect(reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30)).rejects.toBeInstanceOf(SessionNoLongerRunning);
+      await expect(reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30)).rejects.toBeInstanceOf(SessionNoLongerRunning);
     });
 
     it('cuts a stage longer than the column holds', async () => {
@@ -324,7 +338,7 @@ describe('GenerationReporter', () => {
       reporter.storyText('late text', 20);
       await vi.advanceTimersByTimeAsync(50);
       reporter.progress(25);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'late text');
       await reporter.warn('late warning');
       await reporter.complete();

@@ -28,6 +28,8 @@ export class GenerationReporter {
   private storyId: string | null;
   private pendingText = '';
   private pendingPage: number | null = null;
+  /** Text of earlier pages still waiting to go out; one event each, so no event mixes pages. */
+  private pendingEarlierPages: { text: string; pageIndex: number | null }[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private readonly sessionId: string;
@@ -83,7 +85,10 @@ export class GenerationReporter {
 
   /** Story text as it is written, coalesced over ~16 ms; text of different pages never shares an event. */
   storyText(delta: string, percent: number, pageIndex: number | null = null): void {
-    if (pageIndex !== this.pendingPage && this.pendingText !== '') void this.flushText();
+    if (pageIndex !== this.pendingPage && this.pendingText !== '') {
+      this.pendingEarlierPages.push({ text: this.pendingText, pageIndex: this.pendingPage });
+      this.pendingText = '';
+    }
     this.pendingPage = pageIndex;
     this.percent = nextPercent(this.percent, percent);
     this.pendingText += delta;
@@ -94,18 +99,18 @@ export class GenerationReporter {
   async flushText(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    if (this.pendingText !== '' && !this.textQueued) {
+    if ((this.pendingText !== '' || this.pendingEarlierPages.length > 0) && !this.textQueued) {
       this.textQueued = true;
       // The text is taken when its turn to be sent comes, so whatever arrives while a slow
       // bus is still sending earlier events rides along instead of queueing an event per chunk.
-      const pageIndex = this.pendingPage;
       this.send(() => {
         this.textQueued = false;
-        const text = this.pendingText;
+        const pieces = [...this.pendingEarlierPages, { text: this.pendingText, pageIndex: this.pendingPage }].filter((piece) => piece.text !== '');
+        this.pendingEarlierPages = [];
         this.pendingText = '';
-        if (text === '') return null;
+        if (pieces.length === 0) return null;
         this.hasShownStoryText = true;
-        return this.update(text, null, pageIndex);
+        return pieces.map((piece) => this.update(piece.text, null, piece.pageIndex));
       });
     }
     await this.publishing;
@@ -173,6 +178,7 @@ export class GenerationReporter {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     this.pendingText = '';
+    this.pendingEarlierPages = [];
   }
 
   private async finish(status: GenerationStatus, errorMessage: string | null): Promise<void> {
@@ -231,15 +237,16 @@ export class GenerationReporter {
    * cancelled or interrupted, whoever aborted the run speaks for the session: checked at
    * send time, so nothing queued before the abort slips out after it.
    */
-  private send(next: () => ProgressUpdate | null): void {
+  private send(next: () => ProgressUpdate | ProgressUpdate[] | null): void {
     this.publishing = this.publishing
-      .then(() => {
-        const update = this.signal.aborted ? null : next();
-        if (!update) return;
-        // Built at different moments, events still never show the bar going back.
-        update.progressPercentage = Math.max(update.progressPercentage, this.sentPercent);
-        this.sentPercent = update.progressPercentage;
-        return this.bus.publish(update);
+      .then(async () => {
+        const made = this.signal.aborted ? null : next();
+        for (const update of made === null ? [] : Array.isArray(made) ? made : [made]) {
+          // Built at different moments, events still never show the bar going back.
+          update.progressPercentage = Math.max(update.progressPercentage, this.sentPercent);
+          this.sentPercent = update.progressPercentage;
+          await this.bus.publish(update);
+        }
       })
       .catch((error: unknown) => {
         this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');
