@@ -29,8 +29,8 @@ const LATENCY = {
 };
 
 const ollama = await startFakeOllama({
-  tokenDelayMs: { story: LATENCY.storyTokenMs, character: 0, background: 0 },
-  firstTokenDelayMs: { story: 0, character: LATENCY.characterDescriptionMs, background: LATENCY.backgroundDescriptionMs },
+  tokenDelayMs: { planner: 0, story: LATENCY.storyTokenMs, character: 0, background: 0 },
+  firstTokenDelayMs: { planner: 0, story: 0, character: LATENCY.characterDescriptionMs, background: LATENCY.backgroundDescriptionMs },
 });
 const a1111 = await startFakeAutomatic1111({
   latencyFor: (call) => (/lighthouse on a rocky point/.test(call.prompt) ? LATENCY.backgroundImageMs : LATENCY.characterImageMs),

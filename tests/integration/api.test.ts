@@ -36,7 +36,7 @@ let server: TestServer;
 const counter = new QueryCounter();
 
 beforeAll(async () => {
-  ollama = await startFakeOllama({ tokenDelayMs: { story: 0, character: 0, background: 0 } });
+  ollama = await startFakeOllama({ tokenDelayMs: { planner: 0, story: 0, character: 0, background: 0 } });
   a1111 = await startFakeAutomatic1111();
   server = await startTestServer({
     env: { OLLAMA_BASE_URL: ollama.url, AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '64', IMAGE_HEIGHT: '64', GENERATION_CONCURRENCY: '4' },

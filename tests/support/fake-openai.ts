@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { defaultFakeOllamaOptions, scriptReply, type Agent, type ChatRequestRecord, type ChatTiming, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
+import { agentOf, defaultFakeOllamaOptions, maxPagesOf, scriptReply, type Agent, type ChatRequestRecord, type ChatTiming, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
 
 /**
  * A stand-in for an OpenAI-compatible server (llama.cpp's server, vLLM, LM
@@ -13,12 +13,6 @@ import { defaultFakeOllamaOptions, scriptReply, type Agent, type ChatRequestReco
  */
 export type FakeOpenAi = FakeOllama;
 
-function agentOf(systemPrompt: string): Agent {
-  if (/storyteller/i.test(systemPrompt)) return 'story';
-  if (/main character/i.test(systemPrompt)) return 'character';
-  if (/main setting/i.test(systemPrompt)) return 'background';
-  throw new Error(`fake OpenAI server cannot tell which agent sent: ${systemPrompt.slice(0, 80)}`);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,7 +40,7 @@ export async function startFakeOpenAi(overrides: Partial<FakeOllamaOptions> = {}
       messages: { role: string; content: string }[];
       max_tokens?: number;
       max_completion_tokens?: number;
-      response_format?: { type?: string };
+      response_format?: { type?: string; json_schema?: { schema?: unknown } };
     };
     const system = body.messages.find((message) => message.role === 'system' || message.role === 'developer')?.content ?? '';
     const agent = agentOf(system);
@@ -57,6 +51,7 @@ export async function startFakeOpenAi(overrides: Partial<FakeOllamaOptions> = {}
       messages: body.messages,
       maxTokens: body.max_tokens ?? body.max_completion_tokens,
       structured: body.response_format?.type === 'json_schema',
+      maxPages: maxPagesOf(body.response_format?.json_schema?.schema),
     };
     requests.push(record);
     const timing: ChatTiming = { agent, startedAt: performance.now() };

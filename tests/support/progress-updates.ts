@@ -13,6 +13,7 @@ export function progressUpdate(sessionId: string, overrides: Partial<ProgressUpd
     errorMessage: null,
     warnings: [],
     storyId: null,
+    pageIndex: null,
     ...overrides,
   };
 }
