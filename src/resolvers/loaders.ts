@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { GeneratedImage, Story } from '../entities/index.js';
+import type { GeneratedImage, Story, StoryPage } from '../entities/index.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
 /** Per-request batching of the lookups a GraphQL query fans out into, so a page of stories costs a fixed number of queries. */
@@ -7,6 +7,8 @@ export interface StoryLoaders {
   /** Each story's images, in the service's display order. */
   imagesByStory: DataLoader<string, GeneratedImage[]>;
   storyById: DataLoader<string, Story | null>;
+  /** Each story's pages, in reading order. */
+  pagesByStory: DataLoader<string, StoryPage[]>;
 }
 
 /** Built once per GraphQL operation: the caches never outlive a request. */
@@ -14,5 +16,6 @@ export function createStoryLoaders(stories: StoryService): StoryLoaders {
   return {
     imagesByStory: new DataLoader((storyIds) => stories.imagesOfStories(storyIds)),
     storyById: new DataLoader((ids) => stories.getMany(ids)),
+    pagesByStory: new DataLoader((storyIds) => stories.pagesOfStories(storyIds)),
   };
 }

@@ -21,8 +21,8 @@ export class GenerationService {
   ) {}
 
   async start(input: StartInput): Promise<GenerationSession> {
-    const { prompt, style, seed } = normalizeStartInput(input);
-    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed }, stage: STAGE.queued });
+    const { prompt, style, seed, pageCount } = normalizeStartInput(input);
+    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed, pageCount }, stage: STAGE.queued });
     await this.queue.enqueue(session.id);
     this.logger.info({ sessionId: session.id }, 'generation queued');
     return session;

@@ -1,4 +1,4 @@
-import { GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
+import { GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story, type StoryPage } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { InvalidInputError } from '../errors.js';
@@ -20,10 +20,16 @@ export class StoryService {
     return ids.map((id) => stories.find((story) => story.id === id) ?? null);
   }
 
-  /** Each story's images (character, background, combined), in the order of the ids asked. One query for all of them. */
+  /** Each story's images (the character, then page by page its background and combined), in the order of the ids asked. One query for all of them. */
   async imagesOfStories(storyIds: readonly string[]): Promise<GeneratedImage[][]> {
     const images = await this.repository.findImagesByStoryIds(storyIds);
-    return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
+    return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byPageThenType));
+  }
+
+  /** Each story's pages in reading order, in the order of the ids asked. One query for all of them. */
+  async pagesOfStories(storyIds: readonly string[]): Promise<StoryPage[][]> {
+    const pages = await this.repository.findPagesByStoryIds(storyIds);
+    return storyIds.map((id) => pages.filter((page) => page.storyId === id).sort((a, b) => a.index - b.index));
   }
 
   async list(limit: number, offset: number): Promise<Story[]> {
@@ -58,6 +64,6 @@ export class StoryService {
 
 const TYPE_ORDER = [ImageType.CHARACTER, ImageType.BACKGROUND, ImageType.COMBINED];
 
-function byImageType(a: GeneratedImage, b: GeneratedImage): number {
-  return TYPE_ORDER.indexOf(a.imageType) - TYPE_ORDER.indexOf(b.imageType);
+function byPageThenType(a: GeneratedImage, b: GeneratedImage): number {
+  return (a.pageIndex ?? -1) - (b.pageIndex ?? -1) || TYPE_ORDER.indexOf(a.imageType) - TYPE_ORDER.indexOf(b.imageType);
 }
