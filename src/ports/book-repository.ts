@@ -42,7 +42,7 @@ export interface BookRepository {
   findStory(id: string): Promise<Story | null>;
   requireStory(id: string): Promise<Story>;
   findStoriesByIds(ids: readonly string[]): Promise<Story[]>;
-  /** Newest first. */
+  /** Newest first; only stories with text (a planned book whose first page is not written yet is left out). */
   listStories(limit: number, offset: number): Promise<Story[]>;
   /** Deletes the story with its pages and images; returns the media keys of the images for the caller to remove. */
   deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }>;

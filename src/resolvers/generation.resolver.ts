@@ -29,7 +29,8 @@ export class GenerationResolver {
   async story(@Root() session: GenerationSessionView, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
     if (!session.storyId) return null;
     const story = await loaders.storyById.load(session.storyId);
-    return story && toStoryView(story);
+    // A book that is planned but has no text yet is not a story to show.
+    return story && story.storyText !== '' ? toStoryView(story) : null;
   }
 
   @Subscription(() => GenerationProgressView, {

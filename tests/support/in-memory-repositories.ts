@@ -149,6 +149,7 @@ export class InMemoryRepositories implements StoryRepository {
 
   async listStories(limit: number, offset: number): Promise<Story[]> {
     return [...this.stories.values()]
+      .filter((story) => story.storyText !== '')
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id))
       .slice(offset, offset + limit)
       .map((story) => structuredClone(story));

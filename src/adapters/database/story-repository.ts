@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { In, IsNull, type DataSource, type EntityManager } from 'typeorm';
+import { In, IsNull, Not, type DataSource, type EntityManager } from 'typeorm';
 import {
   GeneratedImage,
   GenerationSession,
@@ -223,8 +223,9 @@ export class TypeOrmStoryRepository implements StoryRepository {
     return this.dataSource.manager.findBy(Story, { id: In([...ids]) });
   }
 
+  /** Stories with text: a book planned but not yet written is left out. */
   listStories(limit: number, offset: number): Promise<Story[]> {
-    return this.dataSource.manager.find(Story, { order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
+    return this.dataSource.manager.find(Story, { where: { storyText: Not('') }, order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
   }
 
   /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */

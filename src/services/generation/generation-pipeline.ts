@@ -96,6 +96,7 @@ export class GenerationPipeline {
       this.deps.sessions.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
     heartbeat.unref();
+    let book: Book | null = null;
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
         await reporter.fail(
@@ -104,7 +105,7 @@ export class GenerationPipeline {
         return;
       }
       const progress = new BookProgress(session.options.pageCount ?? 1, this.deps.painter !== null);
-      const book = await this.plan({ session, reporter, signal, progress, logger });
+      book = await this.plan({ session, reporter, signal, progress, logger });
       await this.writeAndPaint({ session, reporter, signal, progress, logger }, book);
       await reporter.complete();
       logger.info({ storyId: book.story.id, pages: book.pages.length }, 'generation completed');
@@ -124,9 +125,18 @@ export class GenerationPipeline {
       if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
       else logger.error({ err: error }, 'generation failed');
       await reporter.fail(message);
+      if (book) await this.discardUnwritten(book, logger);
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /** A failed book without a written page is no story: its rows and pictures go, so nothing half-made is kept. */
+  private async discardUnwritten(book: Book, logger: Logger): Promise<void> {
+    const pages = await this.deps.books.findPages(book.story.id);
+    if (pages.some((page) => page.text !== '')) return;
+    const { mediaKeys } = await this.deps.books.deleteStory(book.story.id);
+    await Promise.all(mediaKeys.map((key) => this.deps.media.remove(key).catch((error: unknown) => logger.warn({ err: error, key }, 'could not remove a media file'))));
   }
 
   // --- 1. plan ----------------------------------------------------------------------------

@@ -53,6 +53,11 @@ export class GenerationReporter {
   }
 
   private resetStoryText = false;
+  /**
+   * The story's id goes out only once it has text: a book planned but not yet
+   * written is no story to the first contract ("set once the story has been saved").
+   */
+  private storyHasText = false;
   private textQueued = false;
   private sentPercent: number;
   /** The story text of this run as handed out, to check against what is saved. */
@@ -123,6 +128,7 @@ export class GenerationReporter {
   async storySaved(storyId: string, savedText: string): Promise<void> {
     await this.textIsNow(savedText, null);
     this.storyId = storyId;
+    this.storyHasText = savedText !== '';
     await this.save({ storyId, progressPercentage: this.percent });
     this.publish(null);
   }
@@ -134,6 +140,7 @@ export class GenerationReporter {
    */
   async pageSaved(pageIndex: number, savedText: string): Promise<void> {
     await this.textIsNow(savedText, pageIndex);
+    this.storyHasText = true;
     this.publish(null, null, pageIndex);
   }
 
@@ -227,7 +234,7 @@ export class GenerationReporter {
       storyTextReset,
       errorMessage,
       warnings: [...this.warnings],
-      storyId: this.storyId,
+      storyId: this.storyHasText ? this.storyId : null,
       pageIndex,
     };
   }
