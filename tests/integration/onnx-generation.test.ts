@@ -132,6 +132,31 @@ describe('IMAGE_BACKEND=onnx on a tiny model', () => {
     expect(other.BACKGROUND.equals(first.BACKGROUND)).toBe(false);
   });
 
+  it('makes a 6-page book with one batched run: 3 UNet steps paint the character and all six scenes', async () => {
+    const target = await server({ SD_MODEL_DIR: fast.dir, NUM_INFERENCE_STEPS: '3' });
+    const steps: DiffusionStepEvent[] = [];
+    const jobs: DiffusionJobReport[] = [];
+    const onStep = (message: unknown) => (message as DiffusionStepEvent).modelDir === path.resolve(fast.dir) && steps.push(message as DiffusionStepEvent);
+    const onJob = (message: unknown) => (message as DiffusionJobReport).modelDir === path.resolve(fast.dir) && jobs.push(message as DiffusionJobReport);
+    subscribe(DIAGNOSTICS_CHANNELS.step, onStep);
+    subscribe(DIAGNOSTICS_CHANNELS.job, onJob);
+    try {
+      const { startGeneration } = await target.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm', pageCount: 6, seed: 1 } });
+      const events = (await target.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).map((event) => event.generationProgress);
+      expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', warnings: [] });
+      const { story } = await target.query(StoryDocument, { id: events.at(-1)!.storyId! });
+      expect(story!.pages).toHaveLength(6);
+      expect(story!.pages.every((page) => page.combinedImage?.width === 64)).toBe(true);
+      expect(story!.images.filter((image) => image.imageType === 'CHARACTER')).toHaveLength(1);
+      // One call for all seven pictures: the UNet runs once per denoising step, not once per picture and step.
+      expect(jobs.map((job) => job.outcome)).toEqual(['completed']);
+      expect(steps.map((step) => step.done)).toEqual([1, 2, 3]);
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.step, onStep);
+      unsubscribe(DIAGNOSTICS_CHANNELS.job, onJob);
+    }
+  });
+
   it('cancels between denoising steps: no step starts after the cancel, and the run stops within one step', async () => {
     const target = await server({ SD_MODEL_DIR: slow.dir, NUM_INFERENCE_STEPS: '60', IMAGE_WIDTH: '256', IMAGE_HEIGHT: '256' });
     const { startGeneration } = await target.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });

@@ -160,6 +160,8 @@ export class InMemoryRepositories implements StoryRepository {
     const deleted = this.stories.delete(id);
     this.images.splice(0, this.images.length, ...this.images.filter((image) => image.storyId !== id));
     this.pages.splice(0, this.pages.length, ...this.pages.filter((page) => page.storyId !== id));
+    // As the database's ON DELETE SET NULL does.
+    for (const session of this.sessions.values()) if (session.storyId === id) session.storyId = null;
     return { deleted, mediaKeys };
   }
 

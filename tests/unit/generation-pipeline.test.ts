@@ -317,6 +317,22 @@ describe('GenerationPipeline making a book', () => {
     expect((await book.repositories.findPages(session.storyId!))[0].text).toMatch(/^Page 0 begins/);
   });
 
+  it('deletes a book that fails before any page was written, with the pictures already painted for it', async () => {
+    const book = await setup({ pageCount: 2, batching: false });
+    book.text.beforePage = () => {
+      throw new TextGenerationError('Model llama3.2 returned no usable text while writing page 1 of 2', 'bad-output');
+    };
+    await book.run();
+    const session = await book.session();
+    expect(session).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: 'Model llama3.2 returned no usable text while writing page 1 of 2' });
+    expect(book.repositories.stories.size).toBe(0);
+    expect(book.repositories.pages).toEqual([]);
+    expect(book.repositories.images).toEqual([]);
+    expect(book.media.files.size).toBe(0);
+    // Subscribers never got a story id for it.
+    expect(book.bus.updates.every((update) => update.storyId === null)).toBe(true);
+  });
+
   it('fails with the model\'s message when no usable plan comes back', async () => {
     const book = await setup();
     book.text.planFailure = new TextGenerationError('Model llama3.2 did not give the JSON answer asked for while planning the book (twice)', 'bad-output');
