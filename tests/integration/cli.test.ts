@@ -83,7 +83,8 @@ describe('story-agent against a server with every backend up', () => {
     // Without a terminal the bar becomes one line per stage, in order.
     const stages = run.stderr.split('\n').filter((line) => /^\[\s*\d+%\]/.test(line));
     expect(stages[0]).toMatch(/^\[\s*\d+%\] /);
-    expect(stages).toContain('[ 10%] Writing the story');
+    expect(stages.some((line) => /^\[\s*\d+%\] Planning the book$/.test(line))).toBe(true);
+    expect(stages.some((line) => /^\[\s*\d+%\] Writing the story$/.test(line))).toBe(true);
     expect(stages.at(-1)).toBe('[100%] Completed');
     expect(run.stderr).toContain(`“${TITLE}” is story ${story!.id}.`);
 
@@ -99,6 +100,16 @@ describe('story-agent against a server with every backend up', () => {
     expect(await fs.readFile(path.join(out, `${base}.txt`), 'utf8')).toBe(`${TITLE}\n\n${story!.storyText}\n`);
     expect(a1111.calls.map((call) => call.seed).sort()).toEqual([7, 8]);
     expect(a1111.calls[0].prompt).toContain('watercolor');
+  });
+
+  it('generate --pages 3 writes page-01.png … page-03.png, the character picture and the text', async () => {
+    const out = path.join(tmp, 'book');
+    const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--pages', '3', '--out', out, '--url', server.url]);
+    expect(run.code).toBe(0);
+    const base = 'the-lighthouse-keeper-and-the-storm';
+    expect((await fs.readdir(out)).sort()).toEqual([`${base}-character.png`, `${base}.txt`, 'page-01.png', 'page-02.png', 'page-03.png']);
+    expect(await sharp(await fs.readFile(path.join(out, 'page-02.png'))).metadata()).toMatchObject({ format: 'png', width: 128, height: 96 });
+    expect(run.stderr).toMatch(/Writing page 3 of 3/);
   });
 
   it('list prints the stories newest first, show prints one, export writes it as self-contained HTML', async () => {
