@@ -8,8 +8,8 @@ export function toStoryView(story: Story): StoryView {
 }
 
 export function toPageView(page: StoryPage): StoryPageView {
-  const { id, index, text, sceneDescription, storyId } = page;
-  return { id, index, text, sceneDescription, storyId };
+  const { id, index, text, sceneDescription, outline, storyId } = page;
+  return { id, index, text, sceneDescription, outline, storyId };
 }
 
 export function toImageView(image: GeneratedImage, url: string): GeneratedImageView {
@@ -19,7 +19,7 @@ export function toImageView(image: GeneratedImage, url: string): GeneratedImageV
 
 export function toSessionView(session: GenerationSession): GenerationSessionView {
   const { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt } = session;
-  return { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt, style: session.options.style, seed: session.options.seed };
+  return { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt, style: session.options.style, seed: session.options.seed, pageCount: session.options.pageCount ?? 1 };
 }
 
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {

@@ -52,6 +52,9 @@ export class StoryPageView {
   @Field(() => String, { description: "The Stable Diffusion prompt of this page's scene, without the character." })
   sceneDescription: string;
 
+  @Field(() => String, { description: "The plan's one line about what happens on this page (empty for stories made before books)." })
+  outline: string;
+
   /** Resolved by field resolvers (backgroundImage, combinedImage); kept for them. */
   storyId: string;
 }
@@ -111,6 +114,9 @@ export class GenerationSessionView {
 
   @Field(() => Int, { nullable: true, description: 'The seed asked for, if any.' })
   seed: number | null;
+
+  @Field(() => Int, { description: 'Pages asked for (1 when pageCount was left out).' })
+  pageCount: number;
 
   /** Resolved by a field resolver; kept for it. */
   storyId: string | null;

@@ -216,6 +216,16 @@ describe('GenerationPipeline making a book', () => {
     expect(new Set(pictureEvents.map((update) => update.pageIndex))).toEqual(new Set([0, 1, 2]));
   });
 
+  it('shows a book of several pages from its plan on, and a one-page story only once it has text', async () => {
+    const book = await setup({ pageCount: 2 });
+    const story = await setup({ pageCount: 1 });
+    await Promise.all([book.run(), story.run()]);
+    const firstWithId = (updates: ProgressUpdate[]) => updates.find((update) => update.storyId !== null)!;
+    expect(firstWithId(book.bus.updates).storyTextDelta).toBeNull();
+    expect(book.bus.updates.indexOf(firstWithId(book.bus.updates))).toBeLessThan(book.bus.updates.findIndex((update) => update.storyTextDelta));
+    expect(story.bus.updates.indexOf(firstWithId(story.bus.updates))).toBeGreaterThan(story.bus.updates.findIndex((update) => update.storyTextDelta));
+  });
+
   it('paints one picture per call, character first, on a backend that does not batch', async () => {
     const book = await setup({ pageCount: 3, batching: false });
     await book.run();
@@ -329,8 +339,7 @@ describe('GenerationPipeline making a book', () => {
     expect(book.repositories.pages).toEqual([]);
     expect(book.repositories.images).toEqual([]);
     expect(book.media.files.size).toBe(0);
-    // Subscribers never got a story id for it.
-    expect(book.bus.updates.every((update) => update.storyId === null)).toBe(true);
+    expect(session.storyId).toBeNull();
   });
 
   it('fails with the model\'s message when no usable plan comes back', async () => {

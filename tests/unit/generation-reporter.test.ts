@@ -211,13 +211,24 @@ describe('GenerationReporter', () => {
   });
 
   describe('storySaved and warn', () => {
-    it('storySaved() records the story id in the row and in the event, keeping the percentage', async () => {
+    it('storySaved() records the story id in the row, and in events once the story has text, keeping the percentage', async () => {
       const storyId = '11111111-2222-4333-8444-555555555555';
       const { reporter, repository, events } = await setup({ progressPercentage: 25 });
       await reporter.storySaved(storyId, '');
       await settle();
       expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 25 } }]);
-      expect(events[0]).toMatchObject({ storyId, progressPercentage: 25, pageIndex: null });
+      expect(events[0]).toMatchObject({ storyId: null, progressPercentage: 25, pageIndex: null });
+      await reporter.pageSaved(0, 'Once.');
+      await settle();
+      expect(events.at(-1)).toMatchObject({ storyId, pageIndex: 0 });
+    });
+
+    it('storySaved() with showBeforeText (a book of several pages) sends the story id at once', async () => {
+      const storyId = '11111111-2222-4333-8444-555555555555';
+      const { reporter, events } = await setup();
+      await reporter.storySaved(storyId, '', { showBeforeText: true });
+      await settle();
+      expect(events[0]).toMatchObject({ storyId });
     });
 
     it("pageSaved() names the page, and sends the story's saved text as a reset when it differs from what was streamed", async () => {

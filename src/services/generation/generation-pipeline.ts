@@ -147,7 +147,7 @@ export class GenerationPipeline {
     if (saved) {
       // Resumed: subscribers' text becomes what was saved, dropping any page that was cut off mid-stream.
       await reporter.beginStory(STAGE.writingStory, PERCENT.started);
-      await reporter.storySaved(saved.id, saved.storyText);
+      await reporter.storySaved(saved.id, saved.storyText, { showBeforeText: isBook(session) });
       this.advance(run, { kind: 'plan' }, 1);
       return { story: saved, pages: await this.deps.books.findPages(saved.id) };
     }
@@ -170,7 +170,7 @@ export class GenerationPipeline {
       },
       session.id,
     );
-    await reporter.storySaved(story.id, story.storyText);
+    await reporter.storySaved(story.id, story.storyText, { showBeforeText: isBook(session) });
     this.advance(run, { kind: 'plan' }, 1);
     return { story, pages: await this.deps.books.findPages(story.id) };
   }
@@ -476,6 +476,11 @@ export class GenerationPipeline {
     run.progress.set(part, fraction);
     run.reporter.progress(run.progress.percent(), pageIndex);
   }
+}
+
+/** Several pages: the plan is shown before any text (a one-page story keeps the first contract's order). */
+function isBook(session: GenerationSession): boolean {
+  return (session.options.pageCount ?? 1) > 1;
 }
 
 /** The plan as the story agent needs it, from the saved book. */

@@ -54,8 +54,9 @@ export class GenerationReporter {
 
   private resetStoryText = false;
   /**
-   * The story's id goes out only once it has text: a book planned but not yet
-   * written is no story to the first contract ("set once the story has been saved").
+   * The story's id goes out once it has text: a one-page story planned but not
+   * yet written is no story to the first contract ("set once the story has been
+   * saved"). A book of several pages shows its plan at once.
    */
   private storyHasText = false;
   private textQueued = false;
@@ -122,13 +123,14 @@ export class GenerationReporter {
   }
 
   /**
-   * The story row exists (the book is planned): sessions and subscribers can
-   * link to it from now on. Subscribers' text becomes the text saved so far.
+   * The story row exists (the book is planned): subscribers' text becomes the
+   * text saved so far, and they get the story's id once it has text, or at once
+   * with `showBeforeText` (a book of several pages, whose plan is worth showing).
    */
-  async storySaved(storyId: string, savedText: string): Promise<void> {
+  async storySaved(storyId: string, savedText: string, { showBeforeText = false }: { showBeforeText?: boolean } = {}): Promise<void> {
     await this.textIsNow(savedText, null);
     this.storyId = storyId;
-    this.storyHasText = savedText !== '';
+    this.storyHasText = showBeforeText || savedText !== '';
     await this.save({ storyId, progressPercentage: this.percent });
     this.publish(null);
   }
