@@ -188,6 +188,8 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
       saved = story;
       painting = false;
       writingPage = null;
+      // A finished book opens at its first page, unless the reader has turned to one.
+      if (followWriting) current = 0;
       if (story.pages.length > 1) showBook(true);
       else screen.story = savedStory(story, { complete: true });
       paint(screen);
