@@ -121,9 +121,8 @@ export const bookTemplate = (book: BookPanel | null) => {
       <article id="reader" class="reader" aria-labelledby="page-heading" data-page=${book.current}>
         <figure class="page-picture frame" data-state=${page.picture ? 'ready' : 'waiting'}>${pictureTemplate(page, book.painting, 'page-img')}</figure>
         <h3 id="page-heading" tabindex="-1">Page ${book.current + 1} of ${total}</h3>
-        <div id="page-text" class="story-text" aria-live="polite" aria-busy=${String(book.writing === book.current)}>
-          ${paragraphsOf(page.text).map((paragraph) => html`<p>${paragraph}</p>`)}
-        </div>
+        <!-- .story-text keeps white-space: pre-wrap, so nothing but the paragraphs goes inside it. -->
+        <div id="page-text" class="story-text" aria-live="polite" aria-busy=${String(book.writing === book.current)}>${paragraphsOf(page.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
         <div class="reader-nav">
           <button type="button" id="prev-page" ?disabled=${book.current === 0} @click=${() => book.onGo(book.current - 1)}>← Previous</button>
           <button type="button" id="next-page" ?disabled=${book.current === total - 1} @click=${() => book.onGo(book.current + 1)}>Next →</button>
