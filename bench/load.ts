@@ -201,8 +201,8 @@ function peakOverlap(intervals: [number, number][]): number {
 const storyReply = `Title: Bench\n\n${Array.from({ length: LATENCY.storyTokens }, () => 'word').join(' ')}`;
 const ollama = await startFakeOllama({
   replies: { ...DEFAULT_REPLIES, story: storyReply },
-  tokenDelayMs: { story: LATENCY.storyTokenMs, character: 0, background: 0 },
-  firstTokenDelayMs: { story: 0, character: LATENCY.characterDescriptionMs, background: LATENCY.backgroundDescriptionMs },
+  tokenDelayMs: { planner: 0, story: LATENCY.storyTokenMs, character: 0, background: 0 },
+  firstTokenDelayMs: { planner: 0, story: 0, character: LATENCY.characterDescriptionMs, background: LATENCY.backgroundDescriptionMs },
   stampStoryTokens: true,
 });
 const a1111 = await startFakeAutomatic1111({

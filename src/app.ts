@@ -283,9 +283,11 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   const { repository, bus, queue, media, text, generations, logger } = parts;
   const images = createImageGenerator(config.images, logger);
   const pipeline = new GenerationPipeline({
-    repository,
+    sessions: repository,
+    books: repository,
+    images: repository,
     text,
-    images,
+    painter: images,
     media,
     bus,
     logger,

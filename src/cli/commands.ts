@@ -62,6 +62,8 @@ export function asCliError(error: unknown, url: string): CliError {
 export interface GenerateOptions {
   style?: string;
   seed?: number;
+  /** Pages in the book (1–12); the server's default (1) when absent. */
+  pages?: number;
   out?: string;
 }
 
@@ -78,7 +80,7 @@ async function fetchStory(client: GraphQLClient, id: string): Promise<StoryField
 /** `generate PROMPT`: start, stream the story to stdout, save the pictures into --out. */
 export async function generate(client: GraphQLClient, prompt: string, options: GenerateOptions, io: Io): Promise<number> {
   const { startGeneration: session } = await client.request(StartGenerationDocument, {
-    input: { prompt, style: options.style ?? null, seed: options.seed ?? null },
+    input: { prompt, style: options.style ?? null, seed: options.seed ?? null, pageCount: options.pages ?? null },
   });
   const display = createProgressDisplay(io.stdout, io.stderr);
   display.note(`Generation ${session.id} started at ${client.baseUrl}.`);
@@ -139,7 +141,12 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   return EXIT.ok;
 }
 
-/** Writes the text and every picture of a story into `dir`; returns the paths written. */
+/**
+ * Writes the text and the pictures of a story into `dir`; returns the paths
+ * written. A one-page story gets `<title>-combined.png`, `-character.png` and
+ * `-background.png`; a book gets `page-01.png` … (each page's illustration, or
+ * its scene where the character could not be placed) and `<title>-character.png`.
+ */
 async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir: string): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
   const base = storyFileName(story, '').replace(/\.$/, '');
@@ -147,12 +154,22 @@ async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir:
   const textPath = path.join(dir, `${base}.txt`);
   await fs.writeFile(textPath, `${story.title}\n\n${story.storyText}\n`);
   written.push(textPath);
-  for (const { image } of storyPictures(story)) {
+  const files =
+    story.pages.length > 1
+      ? [
+          ...story.pages.flatMap((page) => {
+            const image = page.combinedImage ?? page.backgroundImage;
+            return image ? [{ image, name: `page-${String(page.index + 1).padStart(2, '0')}.png` }] : [];
+          }),
+          ...(story.characterImage ? [{ image: story.characterImage, name: `${base}-character.png` }] : []),
+        ]
+      : storyPictures(story).map(({ image }) => ({ image, name: `${base}-${image.imageType.toLowerCase()}.png` }));
+  for (const { image, name } of files) {
     const url = client.resolve(image.url);
     const response = await fetch(url).catch(() => null);
     if (!response?.ok)
       throw new CliError(`Could not download the ${image.imageType.toLowerCase()} picture from ${url}${response ? ` (HTTP ${response.status})` : ''}.`);
-    const file = path.join(dir, `${base}-${image.imageType.toLowerCase()}.png`);
+    const file = path.join(dir, name);
     await fs.writeFile(file, Buffer.from(await response.arrayBuffer()));
     written.push(file);
   }

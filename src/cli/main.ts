@@ -64,9 +64,12 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .argument('<prompt>', 'what the story is about, e.g. "a lighthouse keeper who befriends a storm"')
     .option('-s, --style <style>', 'art style for the pictures, e.g. watercolor')
     .option('--seed <n>', 'seed for reproducible pictures', integer('--seed', 0))
-    .option('-o, --out <dir>', 'save the story text and the pictures into this folder')
+    .option('-p, --pages <n>', 'pages in the book, 1 to 12 (default 1: one scene)', integer('--pages', 1))
+    .option('-o, --out <dir>', 'save the story text and the pictures (page-01.png … for a book) into this folder')
     .addHelpText('after', '\nExit status: 0 done (warnings go to stderr), 1 failed or cancelled, 2 bad input, 130 interrupted.')
-    .action(action(async (client, prompt: string, options: { style?: string; seed?: number; out?: string }) => generate(client, prompt, options, io)));
+    .action(
+      action(async (client, prompt: string, options: { style?: string; seed?: number; pages?: number; out?: string }) => generate(client, prompt, options, io)),
+    );
 
   program
     .command('list')

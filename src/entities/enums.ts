@@ -18,3 +18,16 @@ export enum ImageType {
   BACKGROUND = 'BACKGROUND',
   COMBINED = 'COMBINED',
 }
+
+/** Where the character stands across a page's picture, as the planning agent chose. */
+export enum CharacterSide {
+  LEFT = 'left',
+  CENTRE = 'centre',
+  RIGHT = 'right',
+}
+
+/** How near the character stands: near is large in the foreground, far is smaller and further back. */
+export enum CharacterDistance {
+  NEAR = 'near',
+  FAR = 'far',
+}

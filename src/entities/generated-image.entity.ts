@@ -21,6 +21,10 @@ export class GeneratedImage {
   @Column({ name: 'image_type', type: 'varchar', length: 16 })
   imageType: ImageType;
 
+  /** The page this picture belongs to; null for the character picture, which every page uses. */
+  @Column({ name: 'page_index', type: 'int', nullable: true })
+  pageIndex: number | null;
+
   /** Key inside MEDIA_DIR, e.g. `images/2f1c….png`; never a user-supplied name. */
   @Column({ name: 'file_path', type: 'varchar', length: 255 })
   filePath: string;

@@ -5,6 +5,8 @@ import { Story } from './story.entity.js';
 export interface GenerationOptions {
   style: string | null;
   seed: number | null;
+  /** Pages in the book; absent on sessions started before books, which are one page. */
+  pageCount?: number;
 }
 
 @Entity({ name: 'generation_sessions' })

@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, OneToMany, PrimaryColumn, type Relation } from 'typeorm';
 import { GeneratedImage } from './generated-image.entity.js';
+import { StoryPage } from './story-page.entity.js';
 
 @Entity({ name: 'stories' })
 export class Story {
@@ -25,8 +26,18 @@ export class Story {
   @Column({ name: 'owner_id', type: 'varchar', length: 64, nullable: true })
   ownerId: string | null;
 
+  /** The art style asked for, if any. */
+  @Column({ type: 'varchar', length: 100, nullable: true })
+  style: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
+
+  @OneToMany(
+    () => StoryPage,
+    (page) => page.story,
+  )
+  pages?: Relation<StoryPage[]>;
 
   @OneToMany(
     () => GeneratedImage,

@@ -22,6 +22,8 @@ export interface ProgressEvent {
   errorMessage: string | null;
   warnings: string[];
   storyId: string | null;
+  /** Set on events about one page: the page whose text or picture this event is about. */
+  pageIndex: number | null;
 }
 
 export type ProgressUpdate = Omit<ProgressEvent, 'seq' | 'epoch'>;

@@ -1,29 +1,69 @@
+import type { CharacterDistance, CharacterSide } from '../entities/index.js';
+
 /** What the pipeline needs from a language model; StoryAgents implements it over any ChatBackend (Ollama, OpenAI-compatible). */
-export interface StoryDraft {
+
+/** What a visual description is of: the character alone on a plain background, or a scene without people. */
+export enum VisualSubject {
+  CHARACTER = 'character',
+  SCENE = 'scene',
+}
+
+export interface PlannedPage {
+  /** One sentence on what happens on the page. */
+  outline: string;
+  /** An image prompt of the page's scene, without the character. */
+  sceneDescription: string;
+  characterSide: CharacterSide;
+  characterDistance: CharacterDistance;
+}
+
+export interface BookPlan {
   title: string;
-  storyText: string;
+  /** The character's look as an image prompt, short enough (≈ 40 CLIP tokens) to lead every picture prompt. */
+  characterSheet: string;
+  /** Exactly the number of pages asked for, in reading order. */
+  pages: PlannedPage[];
+}
+
+export interface PlanRequest {
+  prompt: string;
+  style: string | null;
+  /** 1..12. */
+  pageCount: number;
+  signal: AbortSignal;
+}
+
+export interface WritePageRequest {
+  plan: BookPlan;
+  /** 0-based index of the page to write. */
+  index: number;
+  /** The text of pages 0..index-1, already written. */
+  textsBefore: string[];
+  style: string | null;
+  signal: AbortSignal;
+  /** Called with each new piece of the page's text. */
+  onText: (delta: string) => void;
+}
+
+export interface PageDraft {
+  text: string;
   /** What the user should know about this text (it was cut at a limit, say); shown as session warnings. */
   warnings: string[];
 }
 
-export interface WriteStoryRequest {
-  prompt: string;
-  style: string | null;
-  signal: AbortSignal;
-  /** Called with each new piece of story text (the title line is not included). */
-  onText: (delta: string) => void;
-}
-
 export interface DescribeRequest {
-  storyText: string;
+  /** The text the description is drawn from: the story for the character, a page for its scene. */
+  text: string;
   style: string | null;
   signal: AbortSignal;
 }
 
 export interface TextGenerator {
-  writeStory(request: WriteStoryRequest): Promise<StoryDraft>;
-  describeCharacter(request: DescribeRequest): Promise<string>;
-  describeBackground(request: DescribeRequest): Promise<string>;
+  /** Plans a book; throws TextGenerationError 'bad-output' when the model gives no usable plan after one repair attempt. */
+  planBook(request: PlanRequest): Promise<BookPlan>;
+  writePage(request: WritePageRequest): Promise<PageDraft>;
+  /** An image prompt of `subject`, drawn from the text given (for stories saved before books, which have no plan). */
+  describe(subject: VisualSubject, request: DescribeRequest): Promise<string>;
   /** Throws a TextGenerationError with an actionable message when the model cannot be used. */
   checkAvailable(signal?: AbortSignal): Promise<void>;
 }

@@ -28,11 +28,15 @@ export class GenerationResolver {
     return toSessionView(await this.generations.cancel(id, viewer));
   }
 
-  @FieldResolver(() => StoryView, { nullable: true, description: 'Set as soon as the story text is saved (before images are done).' })
+  @FieldResolver(() => StoryView, {
+    nullable: true,
+    description: 'Set as soon as the story text is saved (before images are done); for a book of several pages, as soon as it is planned.',
+  })
   async story(@Root() session: GenerationSessionView, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
     if (!session.storyId) return null;
     const story = await loaders.storyById.load(session.storyId);
-    return story && toStoryView(story);
+    // A one-page story planned but not yet written is not a story to show; a book shows its plan.
+    return story && (story.storyText !== '' || session.pageCount > 1) ? toStoryView(story) : null;
   }
 
   @Subscription(() => GenerationProgressView, {

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { GeneratedImage, Story } from '../entities/index.js';
+import type { GeneratedImage, Story, StoryPage } from '../entities/index.js';
 import type { Viewer } from '../services/auth/viewer.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
@@ -8,6 +8,8 @@ export interface StoryLoaders {
   /** Each story's images, in the service's display order. */
   imagesByStory: DataLoader<string, GeneratedImage[]>;
   storyById: DataLoader<string, Story | null>;
+  /** Each story's pages, in reading order. */
+  pagesByStory: DataLoader<string, StoryPage[]>;
 }
 
 /** Built once per GraphQL operation: the caches never outlive a request; stories the viewer may not see load as null. */
@@ -15,5 +17,6 @@ export function createStoryLoaders(stories: StoryService, viewer: Viewer): Story
   return {
     imagesByStory: new DataLoader((storyIds) => stories.imagesOfStories(storyIds)),
     storyById: new DataLoader((ids) => stories.getMany(ids, viewer)),
+    pagesByStory: new DataLoader((storyIds) => stories.pagesOfStories(storyIds)),
   };
 }

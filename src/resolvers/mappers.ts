@@ -1,15 +1,20 @@
-import type { GeneratedImage, GenerationSession, Story } from '../entities/index.js';
+import type { GeneratedImage, GenerationSession, Story, StoryPage } from '../entities/index.js';
 import type { ProgressUpdateForClient } from '../services/generation/generation-service.js';
-import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, StoryView } from '../schema/types.js';
+import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, StoryPageView, StoryView } from '../schema/types.js';
 
 export function toStoryView(story: Story): StoryView {
-  const { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt } = story;
-  return { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt };
+  const { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt, style } = story;
+  return { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt, style };
+}
+
+export function toPageView(page: StoryPage): StoryPageView {
+  const { id, index, text, sceneDescription, outline, storyId } = page;
+  return { id, index, text, sceneDescription, outline, storyId };
 }
 
 export function toImageView(image: GeneratedImage, url: string): GeneratedImageView {
-  const { id, imageType, width, height, promptUsed, seed, createdAt } = image;
-  return { id, imageType, url, width, height, promptUsed, seed, createdAt };
+  const { id, imageType, width, height, promptUsed, seed, createdAt, pageIndex } = image;
+  return { id, imageType, url, width, height, promptUsed, seed, createdAt, pageIndex };
 }
 
 export function toSessionView(session: GenerationSession): GenerationSessionView {
@@ -27,10 +32,11 @@ export function toSessionView(session: GenerationSession): GenerationSessionView
     updatedAt,
     style: session.options.style,
     seed: session.options.seed,
+    pageCount: session.options.pageCount ?? 1,
   };
 }
 
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {
-  const { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId } = update;
-  return { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId };
+  const { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId, pageIndex } = update;
+  return { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId, pageIndex };
 }

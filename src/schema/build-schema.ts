@@ -3,7 +3,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
 import { mapServiceErrors } from '../resolvers/errors.js';
 import { GenerationResolver } from '../resolvers/generation.resolver.js';
-import { StoryResolver } from '../resolvers/story.resolver.js';
+import { StoryPageResolver, StoryResolver } from '../resolvers/story.resolver.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
@@ -12,7 +12,7 @@ export interface SchemaServices {
   stories: StoryService;
 }
 
-const RESOLVERS = [StoryResolver, GenerationResolver] as const;
+const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver] as const;
 
 /**
  * type-graphql insists on a PubSub even though every subscription here brings
@@ -31,10 +31,11 @@ function build(container: ContainerType): Promise<GraphQLSchema> {
   return buildSchema({ resolvers: RESOLVERS, container, pubSub: noTopicPubSub, globalMiddlewares: [mapServiceErrors], validate: false });
 }
 
-/** The served schema: a compatible superset of the public contract, tests/contract/api-contract.graphql (a test holds it to that). */
+/** The served schema: a compatible superset of the public contracts in tests/contract/ (a test holds it to that). */
 export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
   const instances = new Map<unknown, object>([
     [StoryResolver, new StoryResolver(services.stories)],
+    [StoryPageResolver, new StoryPageResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
   ]);
   return build({ get: (type: unknown) => instances.get(type) });

@@ -33,6 +33,30 @@ export class GeneratedImageView {
 
   @Field(() => GraphQLISODateTime)
   createdAt: Date;
+
+  @Field(() => Int, { nullable: true, description: 'The page this picture belongs to; null for the character picture.' })
+  pageIndex: number | null;
+}
+
+@ObjectType('StoryPage', { description: "One page of a book: its text and its scene, with the book's one main character in it." })
+export class StoryPageView {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => Int, { description: '0-based position in reading order.' })
+  index: number;
+
+  @Field(() => String)
+  text: string;
+
+  @Field(() => String, { description: "The Stable Diffusion prompt of this page's scene, without the character." })
+  sceneDescription: string;
+
+  @Field(() => String, { description: "The plan's one line about what happens on this page (empty for stories made before books)." })
+  outline: string;
+
+  /** Resolved by field resolvers (backgroundImage, combinedImage); kept for them. */
+  storyId: string;
 }
 
 @ObjectType('Story')
@@ -57,6 +81,9 @@ export class StoryView {
 
   @Field(() => GraphQLISODateTime)
   createdAt: Date;
+
+  @Field(() => String, { nullable: true, description: 'The art style asked for, if any.' })
+  style: string | null;
 }
 
 @ObjectType('GenerationSession')
@@ -87,6 +114,9 @@ export class GenerationSessionView {
 
   @Field(() => Int, { nullable: true, description: 'The seed asked for, if any.' })
   seed: number | null;
+
+  @Field(() => Int, { description: 'Pages asked for (1 when pageCount was left out).' })
+  pageCount: number;
 
   /** Resolved by a field resolver; kept for it. */
   storyId: string | null;
@@ -132,6 +162,9 @@ export class GenerationProgressView {
 
   @Field(() => ID, { nullable: true, description: 'Set once the story has been saved.' })
   storyId: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Set on events about one page: the page whose text or picture this event is about.' })
+  pageIndex: number | null;
 }
 
 @InputType('StartGenerationInput')
@@ -144,4 +177,10 @@ export class StartGenerationInput {
 
   @Field(() => Int, { nullable: true, description: 'Optional seed for reproducible images.' })
   seed?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Pages (scenes) in the book, 1 to 12; default 1, one scene as in the original design. Outside 1..12 is BAD_USER_INPUT and nothing is stored.',
+  })
+  pageCount?: number | null;
 }

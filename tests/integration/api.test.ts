@@ -32,7 +32,7 @@ class QueryCounter implements TypeOrmLogger {
 const counter = new QueryCounter();
 
 it.override('stack', {
-  ollama: { tokenDelayMs: { story: 0, character: 0, background: 0 } },
+  ollama: { tokenDelayMs: { planner: 0, story: 0, character: 0, background: 0 } },
   env: { GENERATION_CONCURRENCY: '4' },
   databaseLogger: counter,
 });
@@ -125,7 +125,7 @@ describe('bad input', () => {
 });
 
 describe('stories', () => {
-  it('lists 20 stories with all their images in a fixed number of SQL queries, newest first', async ({ server }) => {
+  it('lists 20 stories with all their pages and images in a fixed number of SQL queries, newest first', async ({ server }) => {
     const ids: string[] = [];
     for (let index = 0; index < 20; index++) ids.push(await generate(server, `story number ${index}`));
 
@@ -136,9 +136,9 @@ describe('stories', () => {
 
     expect(stories).toHaveLength(20);
     expect(stories.map((story) => story.id)).toEqual([...ids].reverse());
-    expect(stories.every((story) => story.images.length === 3 && story.combinedImage !== null)).toBe(true);
-    // One for the page, one for every image of every story on it.
-    expect(counter.queries).toHaveLength(2);
+    expect(stories.every((story) => story.images.length === 3 && story.combinedImage !== null && story.pages[0].combinedImage !== null)).toBe(true);
+    // One for the list, one for every page of every story on it, one for every image of them.
+    expect(counter.queries).toHaveLength(3);
   });
 
   it('pages with limit and offset', async ({ server }) => {

@@ -35,20 +35,20 @@ let server: TestServer;
 let storyId: string;
 
 beforeAll(async () => {
-  // Escape codes that would hide text, retitle the terminal and clear the screen.
-  ollama = await startFakeOllama({
-    replies: {
-      story: 'Title: Calm \x1b]0;pwned\x07Title\n\nA quiet \x1b[8mhidden\x1b[0m tale.\x1b[2J It ends.',
-      character: 'a keeper',
-      background: 'a lighthouse',
-    },
-  });
+  ollama = await startFakeOllama();
   server = await startTestServer({ env: { AUTH_MODE: 'api-key', OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' } });
   await server.database.sql('INSERT INTO api_keys (id, owner_id, key_hash) VALUES ($1, $2, $3)', [randomUUID(), 'carol', hashApiKey(KEY)]);
   const client = createTestClient(server.url, { apiKey: KEY });
   const { startGeneration } = await client.query(StartGenerationDocument, { input: { prompt: 'a calm tale' } });
   const events = await client.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
   storyId = events.at(-1)!.generationProgress.storyId!;
+  // Escape codes that would hide text, retitle the terminal and clear the screen. The server cleans model output
+  // of them, so they are put in the database directly, as an older row or another writer could have left them.
+  await server.database.sql('UPDATE stories SET title = $1, story_text = $2 WHERE id = $3', [
+    'Calm \x1b]0;pwned\x07Title',
+    'A quiet \x1b[8mhidden\x1b[0m tale.\x1b[2J It ends.',
+    storyId,
+  ]);
   await client.close();
 });
 

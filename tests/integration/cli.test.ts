@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, StoryListDocument } from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /** `story-agent` (bin/story-agent.js) as a user runs it: a child process against a real server. */
@@ -94,7 +94,8 @@ describe('story-agent against a server with every backend up', () => {
     // Without a terminal the bar becomes one line per stage, in order.
     const stages = run.stderr.split('\n').filter((line) => /^\[\s*\d+%\]/.test(line));
     expect(stages[0]).toMatch(/^\[\s*\d+%\] /);
-    expect(stages).toContain('[ 10%] Writing the story');
+    expect(stages.some((line) => /^\[\s*\d+%\] Planning the book$/.test(line))).toBe(true);
+    expect(stages.some((line) => /^\[\s*\d+%\] Writing the story$/.test(line))).toBe(true);
     expect(stages.at(-1)).toBe('[100%] Completed');
     expect(run.stderr).toContain(`“${TITLE}” is story ${story!.id}.`);
 
@@ -112,11 +113,23 @@ describe('story-agent against a server with every backend up', () => {
     expect(a1111.calls[0].prompt).toContain('watercolor');
   });
 
+  it('generate --pages 3 writes page-01.png … page-03.png, the character picture and the text', async () => {
+    const out = path.join(tmp, 'book');
+    const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--pages', '3', '--out', out, '--url', server.url]);
+    expect(run.code).toBe(0);
+    const base = 'the-lighthouse-keeper-and-the-storm';
+    expect((await fs.readdir(out)).sort()).toEqual(['page-01.png', 'page-02.png', 'page-03.png', `${base}-character.png`, `${base}.txt`]);
+    expect(await sharp(await fs.readFile(path.join(out, 'page-02.png'))).metadata()).toMatchObject({ format: 'png', width: 128, height: 96 });
+    expect(run.stderr).toMatch(/Writing page 3 of 3/);
+  });
+
   it('list prints the stories newest first, show prints one, export writes it as self-contained HTML', async () => {
-    ollama.options.replies.story = 'Title: The Second Story\n\nA short second story. It ends here.';
+    ollama.options.replies.planner = JSON.stringify({ ...DEFAULT_PLAN, title: 'The Second Story' });
+    ollama.options.replies.story = 'A short second story. It ends here.';
     const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a second story' } });
     await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
     ollama.options.replies.story = DEFAULT_REPLIES.story;
+    ollama.options.replies.planner = DEFAULT_REPLIES.planner;
     const { stories } = await server.query(StoryListDocument, { limit: 10 });
 
     const listed = await storyAgent(['list', '--url', server.url]);

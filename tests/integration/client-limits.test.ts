@@ -7,7 +7,7 @@ import { test as it } from '../support/fixtures.js';
 
 // A slow story keeps the generation (and so its subscriptions) open for the whole file.
 it.override('stack', {
-  ollama: { tokenDelayMs: { story: 200, character: 0, background: 0 } },
+  ollama: { tokenDelayMs: { planner: 0, story: 200, character: 0, background: 0 } },
   env: { RATE_LIMIT_PER_MINUTE: '5', MAX_SUBSCRIPTIONS_PER_CLIENT: '2', MAX_SUBSCRIPTIONS_PER_CONNECTION: '20' },
 });
 

@@ -9,7 +9,7 @@ import {
   StoryDocument,
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
-import { DEFAULT_REPLIES } from '../support/fake-ollama.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES } from '../support/fake-ollama.js';
 import { freshStackTest as it } from '../support/fixtures.js';
 import type { TestServer } from '../support/test-server.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
@@ -60,16 +60,17 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(streamed).not.toContain('Title:');
 
       const storyPercents = events.filter((event) => event.status === 'GENERATING_STORY').map((event) => event.progressPercentage);
-      expect(Math.min(...storyPercents)).toBeGreaterThanOrEqual(10);
-      expect(Math.max(...storyPercents)).toBeLessThanOrEqual(30);
+      expect(Math.min(...storyPercents)).toBeGreaterThanOrEqual(5);
+      // Pictures are painted while the text is written, so the bar may be far along before the text is done.
+      expect(Math.max(...storyPercents)).toBeLessThan(100);
 
       const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
       const story = generationSession!.story!;
       expect(story.title).toBe('The Lighthouse Keeper and the Storm');
       expect(story.storyText).toBe(streamed.trim());
       expect(story.storyText.startsWith('Mara had kept the lighthouse')).toBe(true);
-      expect(story.characterDescription).toBe(DEFAULT_REPLIES.character);
-      expect(story.backgroundDescription).toBe(DEFAULT_REPLIES.background);
+      expect(story.characterDescription).toBe(DEFAULT_PLAN.characterSheet);
+      expect(story.backgroundDescription).toBe(DEFAULT_PLAN.pages[0].scene);
       expect(events.at(-1)!.storyId).toBe(story.id);
 
       expect(story.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
@@ -84,11 +85,9 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
         expect({ format: metadata.format, width: metadata.width, height: metadata.height }).toEqual({ format: 'png', width: 128, height: 96 });
       }
 
-      // Both description agents ran after the story, and each got the story text.
-      expect(ollama.requests.map((request) => request.agent)).toEqual(expect.arrayContaining(['story', 'character', 'background']));
-      expect(
-        ollama.requests.filter((request) => request.agent !== 'story').every((request) => request.messages.some((m) => m.content.includes('Mara had kept'))),
-      ).toBe(true);
+      // The planner ran first; the story agent wrote the one page from its plan.
+      expect(ollama.requests.map((request) => request.agent)).toEqual(['planner', 'story']);
+      expect(ollama.requests[1].messages.at(-1)!.content).toContain(DEFAULT_PLAN.pages[0].outline);
       expect(a1111.calls.map((call) => call.seed).sort()).toEqual([42, 43]);
     });
 
@@ -122,7 +121,7 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       ollama.options.tokenDelayMs.story = 50;
       const session = await start(server);
       const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });
-      await subscription.waitFor((event) => event.generationProgress.status === 'GENERATING_STORY');
+      await subscription.waitFor((event) => (event.generationProgress.storyTextDelta ?? '') !== '');
 
       const { cancelGeneration } = await server.query(CancelGenerationDocument, { id: session.id });
       expect(cancelGeneration.status).toBe('CANCELLED');
@@ -132,7 +131,6 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       await expect.poll(() => ollama.abandoned).toContain('story');
       const { generationSession } = await server.query(GenerationSessionDocument, { id: session.id });
       expect(generationSession).toMatchObject({ status: 'CANCELLED', story: null });
-      expect(a1111.calls).toHaveLength(0);
     });
   });
 
@@ -220,10 +218,7 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(last.status).toBe('COMPLETED');
       const { story } = await server.query(StoryDocument, { id: last.storyId! });
       expect(story!.images.map((image) => image.imageType)).toEqual(['CHARACTER']);
-      expect(last.warnings).toEqual([
-        `The background image could not be generated: AUTOMATIC1111 at ${a1111.url} answered HTTP 503 to txt2img: busy`,
-        'The combined illustration was skipped because the character or background image is missing.',
-      ]);
+      expect(last.warnings).toEqual([`The background picture could not be painted: AUTOMATIC1111 at ${a1111.url} answered HTTP 503 to txt2img: busy`]);
     });
 
     it('completes with a warning when the image server is not reachable', async ({ server, a1111 }) => {

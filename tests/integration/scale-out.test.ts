@@ -160,7 +160,7 @@ describe('an API process told to stop', () => {
 describe('a worker that dies', () => {
   it.each([
     ['mid-story', (event: Progress) => (event.storyTextDelta ?? '') !== '' && event.status === 'GENERATING_STORY'],
-    ['mid-images', (event: Progress) => event.stage === 'Painting the character and the background'],
+    ['mid-images', (event: Progress) => event.stage === 'Painting the pictures'],
   ] as const)('is replaced when killed with SIGKILL %s: a new worker finishes, one story row, images complete', async (_when, moment) => {
     ollama.options.tokenDelayMs.story = 20;
     a1111.options.latencyMs = 1000;
@@ -179,6 +179,36 @@ describe('a worker that dies', () => {
     expect(await storyRows()).toBe(1);
     const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });
     expect(generationSession!.story!.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
+  });
+
+  it('is replaced when killed with SIGKILL mid-book: the new worker keeps the finished pages and ends with exactly 6 pages and one character picture', async () => {
+    ollama.options.tokenDelayMs.story = 20;
+    a1111.options.latencyMs = 400;
+    const api = await start('api');
+    const doomed = await start('worker');
+    const { startGeneration } = await client(api).query(StartGenerationDocument, {
+      input: { prompt: 'a lighthouse keeper who befriends a storm', pageCount: 6 },
+    });
+    const subscription = client(api).subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+    // Killed while page 3 is being written, with pages 1 and 2 saved.
+    await subscription.waitFor((event) => event.generationProgress.pageIndex === 2 && (event.generationProgress.storyTextDelta ?? '') !== '');
+    await doomed.kill('SIGKILL');
+    a1111.options.latencyMs = 0;
+    const storyAgentCallsBefore = ollama.requests.filter((request) => request.agent === 'story').length;
+
+    await start('worker');
+    const events = (await subscription.done).map((event) => event.generationProgress);
+    expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100 });
+    expect(await storyRows()).toBe(1);
+    const { generationSession } = await client(api).query(GenerationSessionDocument, { id: startGeneration.id });
+    const story = generationSession!.story!;
+    expect(story.pages.map((page) => page.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(story.pages.every((page) => page.text.startsWith('Mara had kept'))).toBe(true);
+    expect(story.images.filter((image) => image.imageType === 'CHARACTER')).toHaveLength(1);
+    expect(story.pages.every((page) => page.combinedImage !== null)).toBe(true);
+    // One plan; the new worker wrote only pages 3 to 6 (the page cut off mid-stream again).
+    expect(ollama.requests.filter((request) => request.agent === 'planner')).toHaveLength(1);
+    expect(ollama.requests.filter((request) => request.agent === 'story').length - storyAgentCallsBefore).toBe(4);
   });
 
   it('exits 0 on SIGTERM and hands its job to another worker, which finishes it', async () => {

@@ -16,7 +16,7 @@ let client: TestClient | null = null;
 
 beforeEach(async () => {
   // Slow enough that SIGTERM lands while the story is still being written.
-  ollama = await startFakeOllama({ tokenDelayMs: { story: 15, character: 0, background: 0 } });
+  ollama = await startFakeOllama({ tokenDelayMs: { planner: 0, story: 15, character: 0, background: 0 } });
   database = await createTestDatabase();
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-shutdown-'));
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
-import { ImageType } from '../../src/entities/enums.js';
+import { CharacterDistance, CharacterSide, ImageType } from '../../src/entities/enums.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -23,6 +23,22 @@ afterAll(async () => {
   await database.drop();
 });
 
+function book(id: string, pageCount: number) {
+  return {
+    id,
+    title: `T ${id}`,
+    prompt: 'a race',
+    style: null,
+    characterDescription: 'a red fox',
+    pages: Array.from({ length: pageCount }, (_, index) => ({
+      outline: `page ${index}`,
+      sceneDescription: `a meadow ${index}`,
+      characterSide: CharacterSide.LEFT,
+      characterDistance: CharacterDistance.FAR,
+    })),
+  };
+}
+
 async function newSession(): Promise<string> {
   const id = randomUUID();
   await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: STAGE.queued, ownerId: null });
@@ -32,21 +48,23 @@ async function newSession(): Promise<string> {
 describe('StoryRepository under two runs of one session', () => {
   it('keeps exactly one story when both save at once, and both get that one back', async () => {
     const sessionId = await newSession();
-    const drafts = [randomUUID(), randomUUID()].map((id) => ({ id, title: `T ${id}`, prompt: 'a race', storyText: 'Once upon a time.' }));
-    const saved = await Promise.all(drafts.map((draft) => repository.saveStoryOnce(draft, sessionId)));
+    const drafts = [randomUUID(), randomUUID()].map((id) => book(id, 3));
+    const saved = await Promise.all(drafts.map((draft) => repository.saveBookOnce(draft, sessionId)));
     expect(saved[0].id).toBe(saved[1].id);
-    const rows = await database.sql<{ id: string }>('SELECT id FROM stories');
+    const rows = await database.sql<{ id: string }>('SELECT id FROM stories WHERE id = ANY($1)', [drafts.map((draft) => draft.id)]);
     expect(rows).toEqual([{ id: saved[0].id }]);
+    expect(await repository.findPages(saved[0].id)).toHaveLength(3);
     expect((await repository.requireSession(sessionId)).storyId).toBe(saved[0].id);
   });
 
   it('keeps exactly one image of a type when both save it, and both get that one back', async () => {
     const sessionId = await newSession();
-    const story = await repository.saveStoryOnce({ id: randomUUID(), title: 'T', prompt: 'p', storyText: 'Once.' }, sessionId);
-    const image = (filePath: string) => ({
+    const story = await repository.saveBookOnce(book(randomUUID(), 2), sessionId);
+    const image = (filePath: string, imageType = ImageType.CHARACTER, pageIndex: number | null = null) => ({
       id: randomUUID(),
       storyId: story.id,
-      imageType: ImageType.CHARACTER,
+      imageType,
+      pageIndex,
       filePath,
       width: 64,
       height: 64,
@@ -56,6 +74,28 @@ describe('StoryRepository under two runs of one session', () => {
     const [first, second] = await Promise.all([repository.saveImageOnce(image('images/a.png')), repository.saveImageOnce(image('images/b.png'))]);
     expect(first.id).toBe(second.id);
     expect(await repository.findImagesByStoryIds([story.id])).toHaveLength(1);
+    // One scene per page: page 1's is a picture of its own, and racing saves of it keep one.
+    const scenes = await Promise.all([
+      repository.saveImageOnce(image('images/c.png', ImageType.BACKGROUND, 0)),
+      repository.saveImageOnce(image('images/d.png', ImageType.BACKGROUND, 1)),
+      repository.saveImageOnce(image('images/e.png', ImageType.BACKGROUND, 1)),
+    ]);
+    expect(scenes[1].id).toBe(scenes[2].id);
+    expect(scenes[0].id).not.toBe(scenes[1].id);
+    expect(await repository.findImagesByStoryIds([story.id])).toHaveLength(3);
+  });
+
+  it('keeps the first text of a page when two runs write it, and joins written pages into storyText', async () => {
+    const sessionId = await newSession();
+    const story = await repository.saveBookOnce(book(randomUUID(), 3), sessionId);
+    const [first, second] = await Promise.all([
+      repository.savePageTextOnce(story.id, 1, 'Page two, first run.'),
+      repository.savePageTextOnce(story.id, 1, 'Page two, second run.'),
+    ]);
+    expect(first.text).toBe(second.text);
+    await repository.savePageTextOnce(story.id, 0, 'Page one.');
+    expect((await repository.requireStory(story.id)).storyText).toBe(`Page one.\n\n${first.text}`);
+    expect((await repository.findPages(story.id)).map((page) => page.text)).toEqual(['Page one.', first.text, '']);
   });
 
   it('finds running sessions nobody has touched for a while, and not the ones touched since', async () => {

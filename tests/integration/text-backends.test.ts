@@ -4,8 +4,10 @@ import { loadConfig } from '../../src/config.js';
 import { modelServerCall } from '../../src/adapters/http/model-server-fetch.js';
 import { ChatModelClient, REASONING_ALLOWANCE_TOKENS } from '../../src/services/text/chat-model-client.js';
 import { StoryAgents } from '../../src/services/text/story-agents.js';
-import { TextGenerationError, type StoryDraft } from '../../src/ports/text-generator.js';
-import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../support/fake-ollama.js';
+import { CharacterDistance, CharacterSide } from '../../src/entities/index.js';
+import { TextGenerationError, VisualSubject, type BookPlan } from '../../src/ports/text-generator.js';
+import { estimateClipTokens } from '../../src/services/text/clip-tokens.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../support/fake-ollama.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
 
 /**
@@ -35,6 +37,19 @@ const REASONING = Array.from({ length: 60 }, (_, i) => `Step ${i}: the user want
 const SHORT_REASONING = 'Okay, the user wants a story about a lighthouse keeper. I will keep it warm.';
 const STORY_BODY = DEFAULT_REPLIES.story.split('\n').slice(2).join('\n');
 
+const ONE_PAGE_PLAN: BookPlan = {
+  title: 'The Lighthouse Keeper and the Storm',
+  characterSheet: 'an elderly lighthouse keeper woman, yellow raincoat',
+  pages: [
+    {
+      outline: 'Mara befriends the storm.',
+      sceneDescription: 'a lighthouse at dusk',
+      characterSide: CharacterSide.CENTRE,
+      characterDistance: CharacterDistance.NEAR,
+    },
+  ],
+};
+
 describe.each(BACKENDS)('the $name text backend', (backend) => {
   let fake: FakeOllama;
 
@@ -51,19 +66,22 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
     return new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   }
 
-  async function write(generator = agents()): Promise<StoryDraft & { streamed: string }> {
+  /** A one-page book's page, as the story agent writes it; a title line the model adds is not part of the text. */
+  async function write(generator = agents()): Promise<{ storyText: string; warnings: string[]; streamed: string }> {
     let streamed = '';
-    const draft = await generator.writeStory({
-      prompt: 'a lighthouse keeper',
+    const draft = await generator.writePage({
+      plan: ONE_PAGE_PLAN,
+      index: 0,
+      textsBefore: [],
       style: null,
       signal: new AbortController().signal,
       onText: (delta) => (streamed += delta),
     });
-    return { ...draft, streamed };
+    return { storyText: draft.text, warnings: draft.warnings, streamed };
   }
 
   function describeCharacter(generator = agents()): Promise<string> {
-    return generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal });
+    return generator.describe(VisualSubject.CHARACTER, { text: STORY_BODY, style: null, signal: new AbortController().signal });
   }
 
   async function failure(run: () => Promise<unknown>): Promise<TextGenerationError> {
@@ -77,18 +95,62 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
 
   it('writes a story and describes the character with a well-behaved model', async () => {
     const draft = await write();
-    expect(draft).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY, warnings: [] });
+    expect(draft).toMatchObject({ storyText: STORY_BODY, warnings: [] });
     expect(draft.streamed.trim()).toBe(STORY_BODY);
     expect(await describeCharacter()).toBe(DEFAULT_REPLIES.character);
     // The description is asked for as structured output.
     expect(fake.requests.find((request) => request.agent === 'character')!.structured).toBe(true);
   });
 
+  describe('planning a book', () => {
+    const plan = (pageCount: number, generator = agents()) =>
+      generator.planBook({ prompt: 'a lighthouse keeper', style: 'watercolor', pageCount, signal: new AbortController().signal });
+
+    it('plans exactly the pages asked for through structured output, with a character sheet CLIP keeps whole', async () => {
+      const book = await plan(6);
+      expect(book.title).toBe(DEFAULT_PLAN.title);
+      expect(book.pages).toHaveLength(6);
+      expect(book.pages[1]).toEqual({
+        outline: DEFAULT_PLAN.pages[1].outline,
+        sceneDescription: DEFAULT_PLAN.pages[1].scene,
+        characterSide: CharacterSide.CENTRE,
+        characterDistance: CharacterDistance.FAR,
+      });
+      expect(estimateClipTokens(book.characterSheet)).toBeLessThanOrEqual(40);
+      expect(fake.requests.map((request) => [request.agent, request.structured, request.maxPages])).toEqual([['planner', true, 6]]);
+      expect(fake.requests[0].messages.at(-1)?.content).toContain('Pages: 6');
+    });
+
+    it('cuts a long character sheet at a phrase so it stays within ~40 CLIP tokens', async () => {
+      const longSheet = Array.from({ length: 20 }, (_, i) => `detail number ${i}`).join(', ');
+      fake.options.replies.planner = JSON.stringify({ ...DEFAULT_PLAN, characterSheet: longSheet });
+      const book = await plan(2);
+      expect(estimateClipTokens(book.characterSheet)).toBeLessThanOrEqual(40);
+      expect(longSheet.startsWith(book.characterSheet)).toBe(true);
+      expect(book.characterSheet).toMatch(/detail number \d+$/);
+    });
+
+    it('repairs a plan with the wrong number of pages once', async () => {
+      const twoPages = JSON.stringify({ ...DEFAULT_PLAN, pages: DEFAULT_PLAN.pages.slice(0, 2) });
+      const threePages = JSON.stringify({ ...DEFAULT_PLAN, pages: DEFAULT_PLAN.pages.slice(0, 3) });
+      fake.options.rawReplies.planner = [twoPages, threePages];
+      expect((await plan(3)).pages).toHaveLength(3);
+      expect(fake.requests).toHaveLength(2);
+      expect(fake.requests[1].messages.at(-1)?.content).toMatch(/could not be used: pages/);
+    });
+
+    it('fails with a message a user can act on when the plan is unusable after the repair attempt', async () => {
+      fake.options.rawReplies.planner = ['Sure! Here is a lovely plan for your book.'];
+      const error = await failure(() => plan(3));
+      expect(error.failure).toBe('bad-output');
+      expect(error.message).toMatch(/did not give the JSON answer asked for while planning the book \(twice/);
+    });
+  });
+
   describe('reasoning models', () => {
     it('keeps reasoning that ends with only a closing </think> out of the story, the title and the stream', async () => {
       fake.options.reasoning.story = { text: SHORT_REASONING, style: 'bare-close', obeysThinkFalse: false };
       const draft = await write();
-      expect(draft.title).toBe('The Lighthouse Keeper and the Storm');
       expect(draft.storyText).toBe(STORY_BODY);
       expect(draft.streamed.trim()).toBe(STORY_BODY);
       expect(draft.streamed).not.toMatch(/think|Step 0/);
@@ -98,9 +160,9 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       fake.options.reasoning.story = { text: REASONING, style: 'bare-close', obeysThinkFalse: false };
       const generator = agents();
       const first = await write(generator);
-      expect(first).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY });
+      expect(first).toMatchObject({ storyText: STORY_BODY });
       const second = await write(generator);
-      expect(second).toMatchObject({ title: 'The Lighthouse Keeper and the Storm', storyText: STORY_BODY });
+      expect(second).toMatchObject({ storyText: STORY_BODY });
       expect(second.streamed.trim()).toBe(STORY_BODY);
     });
 
@@ -153,14 +215,13 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
     it('strips a lead-in, code fences and a markdown title from the story', async () => {
       fake.options.replies.story = `Sure! Here is your story:\n\n\`\`\`\n**Title:** The Lighthouse Keeper and the Storm\n\n${STORY_BODY}\n\`\`\`\n`;
       const draft = await write();
-      expect(draft.title).toBe('The Lighthouse Keeper and the Storm');
       expect(draft.storyText).toBe(STORY_BODY);
       expect(draft.streamed.trim()).toBe(STORY_BODY);
     });
 
     it('takes a title labelled in another language', async () => {
       fake.options.replies.story = `Titel: Der Leuchtturmwärter\n\n${STORY_BODY}`;
-      expect(await write()).toMatchObject({ title: 'Der Leuchtturmwärter', storyText: STORY_BODY });
+      expect(await write()).toMatchObject({ storyText: STORY_BODY });
     });
 
     it('repairs a description that came back as chatter instead of JSON, asking once more', async () => {
@@ -204,7 +265,6 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       const sentence = '灯台守のマラは十一回の冬を岬で過ごし、嵐と話したことは一度もなかった。';
       fake.options.replies.story = `タイトル：灯台守と嵐\n\n${sentence.repeat(12)}`;
       const draft = await write(agents({ STORY_MAX_CHARS: '200' }));
-      expect(draft.title).toBe('灯台守と嵐');
       expect(draft.storyText).toBe(sentence.repeat(Math.floor(200 / sentence.length)));
       expect(draft.warnings).toEqual(['The story reached STORY_MAX_CHARS (200 characters) and was cut after its last full sentence.']);
     });
@@ -215,7 +275,6 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
       fake.options.replies.story = `Title: The Light\u0000house Keeper\n\nMara\u0000 had kept the light\u0007house for eleven winters, and she had never once spoken to the storm.`;
       fake.options.replies.character = 'an elderly\u0000 lighthouse keeper';
       const draft = await write();
-      expect(draft.title).toBe('The Lighthouse Keeper');
       expect(draft.storyText).toBe('Mara had kept the lighthouse for eleven winters, and she had never once spoken to the storm.');
       expect(draft.streamed).not.toContain('\u0000');
       expect(draft.streamed).not.toContain('\u0007');
@@ -307,7 +366,9 @@ describe('the Ollama backend', () => {
         new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall),
         config.ollama.storyMaxChars,
       );
-      expect(await generator.describeCharacter({ storyText: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(DEFAULT_REPLIES.character);
+      expect(await generator.describe(VisualSubject.CHARACTER, { text: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(
+        DEFAULT_REPLIES.character,
+      );
       expect(fake.requests.map((request) => [request.think, request.maxTokens])).toEqual([[false, 400]]);
     } finally {
       await fake.close();

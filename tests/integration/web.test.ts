@@ -13,7 +13,7 @@ import {
 } from '../../src/client/generated/graphql.js';
 import { CHROMIUM_PATH, chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /**
@@ -139,11 +139,13 @@ async function storyTextRecords(page: Page): Promise<{ title: string; text: stri
 
 /** Makes a story through the API (not the page), with the story agent's reply given. */
 async function seedStory(title: string): Promise<StoryFieldsFragment> {
-  ollama.options.replies.story = `Title: ${title}\n\nOnce there was a tale called ${title}. It ended well.`;
+  ollama.options.replies.planner = JSON.stringify({ ...DEFAULT_PLAN, title });
+  ollama.options.replies.story = `Once there was a tale called ${title}. It ended well.`;
   const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: `a story about ${title}` } });
   const events = await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
   const storyId = events.at(-1)!.generationProgress.storyId!;
   ollama.options.replies.story = DEFAULT_REPLIES.story;
+  ollama.options.replies.planner = DEFAULT_REPLIES.planner;
   const { story } = await server.query(StoryDocument, { id: storyId });
   return story!;
 }
@@ -155,12 +157,14 @@ async function loadedImages(page: Page): Promise<number> {
 describe('the web page', () => {
   it('streams the story text while it is written, then shows the character, background and combined pictures', async () => {
     ollama.options.tokenDelayMs.story = 25;
-    const character = DEFAULT_REPLIES.character;
-    const setting = DEFAULT_REPLIES.background;
+    const character = DEFAULT_PLAN.characterSheet;
+    const setting = DEFAULT_PLAN.pages[0].scene;
     const page = await openPage();
     await recordStoryText(page);
 
     await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByLabel('Picture style').selectOption('watercolor');
     await page.getByRole('button', { name: 'Generate' }).click();
 
@@ -204,6 +208,57 @@ describe('the web page', () => {
     await page.screenshot({ path: path.join(artifacts, 'story-page.png'), fullPage: true });
   });
 
+  it('makes a book of the 4 pages offered: the plan and each page as it is written and painted, then reads it page by page', async () => {
+    ollama.options.tokenDelayMs.story = 10;
+    const page = await openPage();
+    await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await expect(page.locator('#pages').inputValue()).resolves.toBe('4');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    // The plan shows while the book is written: the character and one line per page.
+    await page.locator('#page-list li').nth(3).waitFor();
+    await expect(page.locator('#book-character').textContent()).resolves.toContain(DEFAULT_PLAN.characterSheet);
+    await expect(page.locator('#page-list .page-line').allTextContents()).resolves.toEqual(
+      DEFAULT_PLAN.pages.slice(0, 4).map((entry, index) => `${index + 1}. ${entry.outline}`),
+    );
+
+    await page.locator('#progress-panel[data-status="COMPLETED"]').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#page-list li[data-state="ready"] img').length === 4);
+    const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())![1];
+    const { story } = await server.query(StoryDocument, { id: storyId });
+
+    // Read it page by page: Next, the arrow keys, and the page list.
+    const reader = async () => ({
+      heading: await page.locator('#page-heading').textContent(),
+      text: await page.locator('#page-text p').allTextContents(),
+      picture: await page.locator('#reader .page-img').getAttribute('src'),
+    });
+    const expected = (index: number) => ({
+      heading: `Page ${index + 1} of 4`,
+      text: story!.pages[index].text.split('\n').filter(Boolean),
+      picture: story!.pages[index].combinedImage!.url,
+    });
+    expect(await reader()).toEqual(expected(0));
+    await page.getByRole('button', { name: 'Next →' }).click();
+    expect(await reader()).toEqual(expected(1));
+    await page.keyboard.press('ArrowRight');
+    expect(await reader()).toEqual(expected(2));
+    await page.keyboard.press('ArrowLeft');
+    expect(await reader()).toEqual(expected(1));
+    await page.locator('#page-list .page-link').nth(3).click();
+    expect(await reader()).toEqual(expected(3));
+    await expect(page.locator('#next-page').isDisabled()).resolves.toBe(true);
+    await page.screenshot({ path: path.join(artifacts, 'book-page.png'), fullPage: true });
+
+    // Opened again from its address, on a phone-sized screen, it reads the same way.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await page.locator('#page-heading').waitFor();
+    expect(await reader()).toEqual(expected(0));
+    await page.keyboard.press('ArrowRight');
+    expect(await reader()).toEqual(expected(1));
+  });
+
   it('opens a past story from the list, newest first, on a phone-sized screen, and downloads it as one self-contained HTML file', async () => {
     const older = await seedStory('The Owl Who Counted Stars');
     const newer = await seedStory('The Baker of Cloud Bread');
@@ -244,6 +299,11 @@ describe('the web page', () => {
     await page.keyboard.press('Tab');
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('style');
     await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('pages');
+    // From the 4 pages offered down to 1.
+    for (let press = 0; press < 3; press++) await page.keyboard.press('ArrowUp');
+    await expect(page.locator('#pages').inputValue()).resolves.toBe('1');
+    await page.keyboard.press('Tab');
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('generate');
     await page.keyboard.press('Enter');
 
@@ -275,6 +335,7 @@ describe('the web page', () => {
 
     // Typing clears the complaint.
     await page.getByLabel(PROMPT_LABEL).fill('a fox');
+    await page.getByLabel('Pages').selectOption('1');
     await error.waitFor({ state: 'hidden' });
   });
 
@@ -282,6 +343,7 @@ describe('the web page', () => {
     ollama.options.failures.story = { kind: 'http-error', status: 500, message: 'CUDA out of memory' };
     const page = await openPage();
     await page.getByLabel(PROMPT_LABEL).fill('a dragon who is afraid of the dark');
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByRole('button', { name: 'Generate' }).click();
 
     const alert = page.locator('#alert');
@@ -298,6 +360,7 @@ describe('the web page', () => {
     a1111.options.failWith = { status: 500, body: '{"error":"RuntimeError","detail":"out of VRAM"}' };
     const page = await openPage();
     await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByRole('button', { name: 'Generate' }).click();
 
     await page.getByRole('heading', { name: 'Your story is ready' }).waitFor();
@@ -376,6 +439,8 @@ describe('the web page', () => {
     await recordStoryText(page);
 
     await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForFunction(
       () =>
@@ -425,6 +490,8 @@ describe('the web page', () => {
     await recordStoryText(page);
 
     await page.getByLabel(PROMPT_LABEL).fill('a lighthouse keeper who befriends a storm');
+
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.getByRole('heading', { name: 'Your story is ready' }).waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#images img').length === 3);

@@ -5,8 +5,10 @@ import type { AddressInfo } from 'node:net';
  * A fake Ollama speaking the real protocol: `POST /api/chat` answers NDJSON
  * lines as Ollama streams them, `GET /api/tags` lists the model. Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
+ * The planner's reply is cut to the number of pages its JSON Schema allows,
+ * as a server constraining output to the schema would.
  */
-export type Agent = 'story' | 'character' | 'background';
+export type Agent = 'planner' | 'story' | 'character' | 'background';
 
 export type Failure =
   | { kind: 'http-error'; status: number; message: string }
@@ -67,6 +69,8 @@ export interface ChatRequestRecord {
   think?: boolean;
   /** Whether structured output (a JSON Schema) was asked for. */
   structured: boolean;
+  /** The schema's `pages.maxItems`, when it has one (the planner's). */
+  maxPages?: number;
 }
 
 export interface ChatTiming {
@@ -88,7 +92,35 @@ export interface FakeOllama {
   close(): Promise<void>;
 }
 
+/** Twelve pages of a plan; the fake sends as many as the request's schema asks for. */
+const PLANNED_SCENES = [
+  'a lighthouse on a rocky point at dusk, calm grey sea, gulls far away',
+  'storm clouds rolling over a dark sea, lighthouse beam cutting the rain',
+  'a cosy lighthouse kitchen, kettle on a stove, rain on the window',
+  'a wooden door shaking in the wind, wet stone steps, lantern light',
+  'the top of the lighthouse, great lamp glowing, sea far below',
+  'a calm morning harbour, fishing boats, pale pink sky',
+  'a rocky beach after the storm, driftwood, puddles shining',
+  'a winding cliff path, heather, wind-bent trees',
+  'a starry night over the sea, lighthouse beam sweeping',
+  'a village square by the harbour, lanterns, bunting',
+  'a small boat on a silver sea at sunrise',
+  'the lighthouse in spring, wildflowers on the rocks, blue sky',
+];
+
+export const DEFAULT_PLAN = {
+  title: 'The Lighthouse Keeper and the Storm',
+  characterSheet: 'an elderly lighthouse keeper woman, silver braid, yellow raincoat, kind wrinkled face, holding a lantern',
+  pages: PLANNED_SCENES.map((scene, index) => ({
+    outline: `Mara and the storm, part ${index + 1}.`,
+    scene,
+    side: ['left', 'centre', 'right'][index % 3],
+    distance: index % 2 === 0 ? 'near' : 'far',
+  })),
+};
+
 export const DEFAULT_REPLIES: Record<Agent, string> = {
+  planner: JSON.stringify(DEFAULT_PLAN),
   story: [
     'Title: The Lighthouse Keeper and the Storm',
     '',
@@ -105,8 +137,8 @@ export function defaultFakeOllamaOptions(overrides: Partial<FakeOllamaOptions> =
   return {
     model: 'llama3.2',
     replies: { ...DEFAULT_REPLIES },
-    tokenDelayMs: { story: 1, character: 0, background: 0 },
-    firstTokenDelayMs: { story: 0, character: 0, background: 0 },
+    tokenDelayMs: { planner: 0, story: 1, character: 0, background: 0 },
+    firstTokenDelayMs: { planner: 0, story: 0, character: 0, background: 0 },
     failures: {},
     reasoning: {},
     rawReplies: {},
@@ -114,7 +146,8 @@ export function defaultFakeOllamaOptions(overrides: Partial<FakeOllamaOptions> =
   };
 }
 
-function agentOf(systemPrompt: string): Agent {
+export function agentOf(systemPrompt: string): Agent {
+  if (/picture book planner/i.test(systemPrompt)) return 'planner';
   if (/storyteller/i.test(systemPrompt)) return 'story';
   if (/main character/i.test(systemPrompt)) return 'character';
   if (/main setting/i.test(systemPrompt)) return 'background';
@@ -142,7 +175,7 @@ export function scriptReply(options: FakeOllamaOptions, request: ChatRequestReco
   const { agent } = request;
   const asked = options.rawReplies[agent];
   const raw = asked && asked.length > 0 ? (asked.length > 1 ? asked.shift()! : asked[0]) : null;
-  const answer = raw ?? (request.structured && agent !== 'story' ? JSON.stringify({ prompt: options.replies[agent] }) : options.replies[agent]);
+  const answer = raw ?? scriptedAnswer(options, request);
   const reasoning = options.reasoning[agent];
   const reasons = reasoning && !(thinkOff && reasoning.obeysThinkFalse);
   let thinking: string[] = [];
@@ -155,6 +188,23 @@ export function scriptReply(options: FakeOllamaOptions, request: ChatRequestReco
   const room = limit - thinking.length;
   if (content.length > room) return { thinking, content: content.slice(0, room), doneReason: 'length' };
   return { thinking, content, doneReason: 'stop' };
+}
+
+/** The scripted answer when no raw reply is queued: descriptions wrapped as `{"prompt": …}`, a plan cut to the pages asked for. */
+function scriptedAnswer(options: FakeOllamaOptions, request: ChatRequestRecord): string {
+  const reply = options.replies[request.agent];
+  if (request.agent === 'planner' && request.maxPages !== undefined) {
+    const plan = JSON.parse(reply) as { pages: unknown[] };
+    return JSON.stringify({ ...plan, pages: plan.pages.slice(0, request.maxPages) });
+  }
+  if (request.structured && (request.agent === 'character' || request.agent === 'background')) return JSON.stringify({ prompt: reply });
+  return reply;
+}
+
+/** `pages.maxItems` of a JSON Schema, if it has one. */
+export function maxPagesOf(schema: unknown): number | undefined {
+  const pages = (schema as { properties?: { pages?: { maxItems?: unknown } } } | null)?.properties?.pages;
+  return typeof pages?.maxItems === 'number' ? pages.maxItems : undefined;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -194,6 +244,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
       maxTokens: body.options?.num_predict,
       think: body.think,
       structured: typeof body.format === 'object' && body.format !== null,
+      maxPages: maxPagesOf(body.format),
     };
     requests.push(record);
     const timing: ChatTiming = { agent, startedAt: performance.now() };

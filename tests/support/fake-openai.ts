@@ -1,7 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  agentOf,
   defaultFakeOllamaOptions,
+  maxPagesOf,
   scriptReply,
   type Agent,
   type ChatRequestRecord,
@@ -20,13 +22,6 @@ import {
  * `url` is the base URL clients are given, ending in /v1.
  */
 export type FakeOpenAi = FakeOllama;
-
-function agentOf(systemPrompt: string): Agent {
-  if (/storyteller/i.test(systemPrompt)) return 'story';
-  if (/main character/i.test(systemPrompt)) return 'character';
-  if (/main setting/i.test(systemPrompt)) return 'background';
-  throw new Error(`fake OpenAI server cannot tell which agent sent: ${systemPrompt.slice(0, 80)}`);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -54,7 +49,7 @@ export async function startFakeOpenAi(overrides: Partial<FakeOllamaOptions> = {}
       messages: { role: string; content: string }[];
       max_tokens?: number;
       max_completion_tokens?: number;
-      response_format?: { type?: string };
+      response_format?: { type?: string; json_schema?: { schema?: unknown } };
     };
     const system = body.messages.find((message) => message.role === 'system' || message.role === 'developer')?.content ?? '';
     const agent = agentOf(system);
@@ -65,6 +60,7 @@ export async function startFakeOpenAi(overrides: Partial<FakeOllamaOptions> = {}
       messages: body.messages,
       maxTokens: body.max_tokens ?? body.max_completion_tokens,
       structured: body.response_format?.type === 'json_schema',
+      maxPages: maxPagesOf(body.response_format?.json_schema?.schema),
     };
     requests.push(record);
     const timing: ChatTiming = { agent, startedAt: performance.now() };

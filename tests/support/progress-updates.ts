@@ -14,6 +14,7 @@ export function progressUpdate(sessionId: string, overrides: Partial<ProgressUpd
     errorMessage: null,
     warnings: [],
     storyId: null,
+    pageIndex: null,
     ...overrides,
   };
 }

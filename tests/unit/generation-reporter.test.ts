@@ -162,7 +162,7 @@ describe('GenerationReporter', () => {
     it('sends pending story text before the new stage', async () => {
       const { reporter, events } = await setup();
       reporter.storyText('the end.', 28);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await settle();
       expect(events.map((event) => [event.storyTextDelta, event.status])).toEqual([
         ['the end.', GenerationStatus.PENDING],
@@ -185,7 +185,7 @@ describe('GenerationReporter', () => {
 
       reporter.storyText('x', 12);
       await vi.advanceTimersByTimeAsync(20);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await settle();
       expect(repository.calls.at(-1)!.patch.progressPercentage).toBe(50);
       expect(events.map((event) => event.progressPercentage)).toEqual([50, 50, 50]);
@@ -205,13 +205,38 @@ describe('GenerationReporter', () => {
   });
 
   describe('storySaved and warn', () => {
-    it('storySaved() records the story id at 30 % in the row and in the event', async () => {
+    it('storySaved() records the story id in the row, and in events once the story has text, keeping the percentage', async () => {
       const storyId = '11111111-2222-4333-8444-555555555555';
       const { reporter, repository, events } = await setup({ progressPercentage: 25 });
       await reporter.storySaved(storyId, '');
       await settle();
-      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 30 } }]);
-      expect(events[0]).toMatchObject({ storyId, progressPercentage: 30 });
+      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { storyId, progressPercentage: 25 } }]);
+      expect(events[0]).toMatchObject({ storyId: null, progressPercentage: 25, pageIndex: null });
+      await reporter.pageSaved(0, 'Once.');
+      await settle();
+      expect(events.at(-1)).toMatchObject({ storyId, pageIndex: 0 });
+    });
+
+    it('storySaved() with showBeforeText (a book of several pages) sends the story id at once', async () => {
+      const storyId = '11111111-2222-4333-8444-555555555555';
+      const { reporter, events } = await setup();
+      await reporter.storySaved(storyId, '', { showBeforeText: true });
+      await settle();
+      expect(events[0]).toMatchObject({ storyId });
+    });
+
+    it("pageSaved() names the page, and sends the story's saved text as a reset when it differs from what was streamed", async () => {
+      const { reporter, events } = await setup();
+      reporter.storyText('Page one.', 20, 0);
+      reporter.storyText('\n\nPage two, cut off ha', 22, 1);
+      await reporter.pageSaved(1, 'Page one.\n\nPage two.');
+      await settle();
+      expect(events.map((event) => [event.storyTextDelta, event.storyTextReset, event.pageIndex])).toEqual([
+        ['Page one.', false, 0],
+        ['\n\nPage two, cut off ha', false, 1],
+        ['Page one.\n\nPage two.', true, 1],
+        [null, false, 1],
+      ]);
     });
 
     it('storySaved() sends the saved text, flagged as a reset, when it differs from what was streamed', async () => {
@@ -239,7 +264,7 @@ describe('GenerationReporter', () => {
     it('ends the run (SessionNoLongerRunning) when the row says the session was ended elsewhere', async () => {
       const { reporter, repository } = await setup();
       repository.answer = false;
-      await expect(reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30)).rejects.toBeInstanceOf(SessionNoLongerRunning);
+      await expect(reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30)).rejects.toBeInstanceOf(SessionNoLongerRunning);
     });
 
     it('cuts a stage longer than the column holds', async () => {
@@ -318,7 +343,7 @@ describe('GenerationReporter', () => {
       reporter.storyText('late text', 20);
       await vi.advanceTimersByTimeAsync(50);
       reporter.progress(25);
-      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, 30);
+      await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'late text');
       await reporter.warn('late warning');
       await reporter.complete();

@@ -13,8 +13,18 @@ function rejection(run: () => unknown): InvalidInputError {
 }
 
 describe('normalizeStartInput', () => {
-  it('trims the prompt and defaults style and seed to null', () => {
-    expect(normalizeStartInput({ prompt: '  a fox in the snow \n' })).toEqual({ prompt: 'a fox in the snow', style: null, seed: null });
+  it('trims the prompt, defaults style and seed to null and the book to one page', () => {
+    expect(normalizeStartInput({ prompt: '  a fox in the snow \n' })).toEqual({ prompt: 'a fox in the snow', style: null, seed: null, pageCount: 1 });
+    expect(normalizeStartInput({ prompt: 'a fox', pageCount: null }).pageCount).toBe(1);
+  });
+
+  it.each([1, 6, 12])('accepts a book of %i pages', (pageCount) => {
+    expect(normalizeStartInput({ prompt: 'a fox', pageCount }).pageCount).toBe(pageCount);
+  });
+
+  it.each([0, -1, 13, 2.5])('rejects a page count of %s, naming the range', (pageCount) => {
+    const error = rejection(() => normalizeStartInput({ prompt: 'a fox', pageCount }));
+    expect(error.message).toBe(`pageCount must be a whole number from 1 to 12; got ${pageCount}.`);
   });
 
   it.each(['', '   ', '\n\t  '])('rejects the empty or whitespace-only prompt %j with a readable message', (prompt) => {

@@ -1,117 +1,101 @@
 import { describe, expect, it } from 'vitest';
 import { GenerationStatus } from '../../src/entities/enums.js';
 import {
-  IMAGE_STAGE_WEIGHTS,
-  ImageStageMeter,
+  BOOK_WEIGHTS,
+  BookProgress,
   nextPercent,
+  pageWritingFraction,
   PERCENT,
   STAGE,
-  storyWritingPercent,
   terminalStage,
-  type ImageStagePart,
+  writingStage,
+  type BookPart,
 } from '../../src/services/progress/progress-plan.js';
 
-const PARTS = Object.keys(IMAGE_STAGE_WEIGHTS) as ImageStagePart[];
-
-function permutations<T>(items: T[]): T[][] {
-  if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+/** Every part of a book of `pageCount` pages, with pictures. */
+function partsOf(pageCount: number): BookPart[] {
+  const parts: BookPart[] = [{ kind: 'plan' }, { kind: 'picture', page: null }];
+  for (let index = 0; index < pageCount; index++) {
+    parts.push({ kind: 'page', index }, { kind: 'picture', page: index }, { kind: 'composite', index });
+  }
+  return parts;
 }
 
-describe('storyWritingPercent', () => {
-  it('starts at 10 with no text written', () => {
-    expect(storyWritingPercent(0)).toBe(10);
-  });
+/** A deterministic shuffle (Lehmer generator), so the orders tried are the same on every run. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let state = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (state * 48271) % 2147483647;
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
 
-  it('stays within 10..29 for any length, including negative and huge ones', () => {
-    for (const chars of [-100, 0, 1, 500, 2399, 2400, 2401, 10_000, 1e9]) {
-      const percent = storyWritingPercent(chars);
-      expect(percent).toBeGreaterThanOrEqual(10);
-      expect(percent).toBeLessThanOrEqual(29);
-      expect(Number.isInteger(percent)).toBe(true);
-    }
-    expect(storyWritingPercent(1e9)).toBe(29);
-  });
-
-  it('never decreases as the number of characters grows', () => {
-    let previous = storyWritingPercent(0);
-    for (let chars = 1; chars <= 5000; chars += 7) {
-      const percent = storyWritingPercent(chars);
-      expect(percent).toBeGreaterThanOrEqual(previous);
-      previous = percent;
-    }
-    expect(previous).toBe(29);
-  });
-
-  it('stays below the 30 reached once the story is saved', () => {
-    expect(storyWritingPercent(1e9)).toBeLessThan(PERCENT.storySaved);
+describe('pageWritingFraction', () => {
+  it('grows with the text written, stays below 1 until the page is saved, and treats nonsense lengths as bounds', () => {
+    const fractions = [0, 50, 200, 499, 500, 10_000].map(pageWritingFraction);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(pageWritingFraction(-5)).toBe(0);
+    expect(pageWritingFraction(10_000)).toBeLessThan(1);
   });
 });
 
-describe('ImageStageMeter', () => {
-  it('starts at 30 before any part has moved', () => {
-    expect(new ImageStageMeter().percent()).toBe(30);
-  });
-
-  it('reaches exactly 90 when every part is done, in every completion order', () => {
-    for (const order of permutations(PARTS)) {
-      const meter = new ImageStageMeter();
-      for (const part of order) meter.set(part, 1);
-      expect(meter.percent(), order.join(',')).toBe(90);
-    }
-  });
-
-  it('is monotonic whatever order the parts progress in', () => {
-    const steps = [0.1, 0.33, 0.5, 0.77, 1];
-    for (const order of permutations(PARTS)) {
-      const meter = new ImageStageMeter();
-      let previous = meter.percent();
-      // Interleave: every part advances one step per round, in this order.
-      for (const step of steps) {
-        for (const part of order) {
-          meter.set(part, step);
-          const percent = meter.percent();
-          expect(percent).toBeGreaterThanOrEqual(previous);
-          expect(percent).toBeLessThanOrEqual(90);
-          previous = percent;
+describe('BookProgress', () => {
+  it('starts at 5 and reaches exactly 99 when every part of a book is done, in any order, for 1 to 12 pages', () => {
+    for (const pageCount of [1, 4, 12]) {
+      for (const seed of [1, 2, 3]) {
+        const progress = new BookProgress(pageCount, true);
+        expect(progress.percent()).toBe(PERCENT.started);
+        let last = progress.percent();
+        for (const part of shuffled(partsOf(pageCount), seed)) {
+          progress.set(part, 1);
+          expect(progress.percent()).toBeGreaterThanOrEqual(last);
+          last = progress.percent();
         }
+        expect(last).toBe(PERCENT.lastBeforeDone);
       }
-      expect(previous).toBe(90);
     }
   });
 
-  it('weights the parts: both pictures painted without descriptions or composite is 75 % of the span', () => {
-    const meter = new ImageStageMeter();
-    meter.set('characterImage', 1);
-    meter.set('backgroundImage', 1);
-    expect(meter.percent()).toBe(30 + Math.floor(0.75 * 60));
+  it('weights from the plan size: a 4-page book with its plan and text written is (1 + 4) / (1 + 4 + 5 + 0.8) of the span', () => {
+    const progress = new BookProgress(4, true);
+    progress.set({ kind: 'plan' }, 1);
+    for (let index = 0; index < 4; index++) progress.set({ kind: 'page', index }, 1);
+    const units = BOOK_WEIGHTS.plan + 4 * BOOK_WEIGHTS.page;
+    const total = units + 5 * BOOK_WEIGHTS.picture + 4 * BOOK_WEIGHTS.composite;
+    expect(progress.percent()).toBe(PERCENT.started + Math.floor((units / total) * (PERCENT.lastBeforeDone - PERCENT.started)));
   });
 
-  it("ignores a part's fraction going down", () => {
-    const meter = new ImageStageMeter();
-    meter.set('characterImage', 0.8);
-    const before = meter.percent();
-    expect(before).toBeGreaterThan(30);
-    meter.set('characterImage', 0.2);
-    expect(meter.percent()).toBe(before);
-    meter.set('characterImage', 0);
-    expect(meter.percent()).toBe(before);
+  it('counts only the plan and the text when there are no pictures to make', () => {
+    const progress = new BookProgress(2, false);
+    for (const part of [{ kind: 'plan' }, { kind: 'page', index: 0 }, { kind: 'page', index: 1 }] as BookPart[]) progress.set(part, 1);
+    expect(progress.percent()).toBe(PERCENT.lastBeforeDone);
   });
 
-  it('clamps fractions above 1 to 1 and below 0 to 0', () => {
-    const overshoot = new ImageStageMeter();
-    overshoot.set('characterImage', 5);
-    const exact = new ImageStageMeter();
-    exact.set('characterImage', 1);
+  it("ignores a part's fraction going down or NaN, and clamps fractions to 0..1", () => {
+    const progress = new BookProgress(2, true);
+    progress.set({ kind: 'picture', page: 0 }, 0.5);
+    const half = progress.percent();
+    progress.set({ kind: 'picture', page: 0 }, 0.1);
+    progress.set({ kind: 'picture', page: 0 }, Number.NaN);
+    expect(progress.percent()).toBe(half);
+    const overshoot = new BookProgress(2, true);
+    overshoot.set({ kind: 'picture', page: 0 }, 5);
+    const exact = new BookProgress(2, true);
+    exact.set({ kind: 'picture', page: 0 }, 1);
     expect(overshoot.percent()).toBe(exact.percent());
+    const negative = new BookProgress(2, true);
+    negative.set({ kind: 'plan' }, -3);
+    expect(negative.percent()).toBe(PERCENT.started);
+  });
+});
 
-    const negative = new ImageStageMeter();
-    negative.set('backgroundImage', -3);
-    expect(negative.percent()).toBe(30);
-
-    const all = new ImageStageMeter();
-    for (const part of PARTS) all.set(part, 10);
-    expect(all.percent()).toBe(90);
+describe('writingStage', () => {
+  it("names the page for a book and keeps the one-page design's stage name", () => {
+    expect(writingStage(1, 6)).toBe('Writing page 2 of 6');
+    expect(writingStage(0, 1)).toBe(STAGE.writingStory);
   });
 });
 
@@ -154,9 +138,5 @@ describe('terminalStage', () => {
 describe('progress arithmetic given a NaN', () => {
   it('keeps the current percentage instead of turning into NaN', () => {
     expect(nextPercent(42, Number.NaN)).toBe(42);
-    const meter = new ImageStageMeter();
-    meter.set('characterImage', 0.5);
-    meter.set('characterImage', Number.NaN);
-    expect(meter.percent()).toBe(30 + Math.floor(0.375 * 0.5 * 60));
   });
 });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { BaseMessage } from '@langchain/core/messages';
-import { backgroundPrompt, characterPrompt, NEGATIVE_PROMPT, storyPrompt, styleLine } from '../../src/services/text/prompts.js';
+import { backgroundPrompt, characterPrompt, NEGATIVE_PROMPT, pagePrompt, planPrompt, styleLine } from '../../src/services/text/prompts.js';
 
 function text(message: BaseMessage): string {
   expect(typeof message.content).toBe('string');
   return message.content as string;
 }
 
-async function format(template: typeof storyPrompt, values: Record<string, string>): Promise<{ system: string; human: string }> {
+async function format(template: typeof planPrompt, values: Record<string, string>): Promise<{ system: string; human: string }> {
   const messages = await template.formatMessages(values);
   expect(messages.map((message) => message.getType())).toEqual(['system', 'human']);
   return { system: text(messages[0]), human: text(messages[1]) };
@@ -26,28 +26,44 @@ describe('styleLine', () => {
   });
 });
 
-describe('storyPrompt', () => {
-  it('tells the model the first line must be "Title: " and then plain paragraphs', async () => {
-    const { system } = await format(storyPrompt, { prompt: 'a fox', styleLine: '' });
-    expect(system).toContain('the first line is "Title: "');
-    expect(system).toMatch(/blank line/);
-    expect(system).toMatch(/No markdown/);
+describe('planPrompt', () => {
+  it('asks for the title, a short character sheet and per page an outline, a scene without people and a placement', async () => {
+    const { system } = await format(planPrompt, { prompt: 'a fox', pageCount: '4', styleLine: '' });
+    for (const field of ['"title"', '"characterSheet"', '"pages"', '"outline"', '"scene"', '"side"', '"distance"']) expect(system).toContain(field);
+    expect(system).toMatch(/no people/);
+    expect(system).toMatch(/"left", "centre" or "right"/);
+    expect(system).not.toMatch(/storyteller|main character|main setting/);
   });
 
-  it("puts the user's prompt and the style line in the human message", async () => {
-    const { human, system } = await format(storyPrompt, { prompt: 'a fox who learns to fly', styleLine: styleLine('watercolor') });
-    expect(human).toContain('a fox who learns to fly');
+  it("puts the user's prompt, the page count and the style line in the human message, braces verbatim", async () => {
+    const { human, system } = await format(planPrompt, { prompt: 'a {curly} fox who learns to fly', pageCount: '6', styleLine: styleLine('watercolor') });
+    expect(human).toContain('a {curly} fox who learns to fly');
+    expect(human).toContain('Pages: 6');
     expect(human).toContain('Art style: watercolor.');
-    expect(system).not.toContain('a fox who learns to fly');
-  });
-
-  it('passes braces in the user prompt through verbatim instead of treating them as template variables', async () => {
-    const { human } = await format(storyPrompt, { prompt: 'a {curly} fox', styleLine: '' });
-    expect(human).toContain('a {curly} fox');
+    expect(system).not.toContain('learns to fly');
   });
 
   it('refuses to format without the prompt variable', async () => {
-    await expect(storyPrompt.formatMessages({ styleLine: '' })).rejects.toThrow(/prompt/);
+    await expect(planPrompt.formatMessages({ pageCount: '1', styleLine: '' })).rejects.toThrow(/prompt/);
+  });
+});
+
+describe('pagePrompt', () => {
+  it('asks the storyteller for one page of plain prose, with the plan and the text so far in the human message', async () => {
+    const { system, human } = await format(pagePrompt, {
+      title: 'The Fox',
+      characterSheet: 'a red fox',
+      outline: '1. The fox wakes.\n2. The fox flies.',
+      textSoFar: 'The fox woke.',
+      pageNumber: '2',
+      pageCount: '2',
+      styleLine: '',
+    });
+    expect(system).toMatch(/storyteller/);
+    expect(system).toMatch(/No title, no page number, no markdown/);
+    expect(human).toContain('2. The fox flies.');
+    expect(human).toContain('The fox woke.');
+    expect(human).toContain('Write page 2 of 2.');
   });
 });
 

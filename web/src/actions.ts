@@ -35,7 +35,7 @@ function dropPreconnected(): void {
  * is known. Throws what the client throws (GraphQLRequestError with
  * BAD_USER_INPUT for a prompt the server refuses).
  */
-export async function startGeneration(input: { prompt: string; style: string | null }): Promise<string> {
+export async function startGeneration(input: { prompt: string; style: string | null; pageCount: number }): Promise<string> {
   dropPreconnected();
   preconnected = preconnect(wsUrl, undefined, connectionParams);
   try {

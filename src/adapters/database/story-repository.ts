@@ -1,5 +1,16 @@
-import { In, type DataSource, type EntityManager } from 'typeorm';
-import { GeneratedImage, GenerationSession, GenerationStatus, RUNNING_STATUSES, Story, type GenerationOptions } from '../../entities/index.js';
+import { randomUUID } from 'node:crypto';
+import { In, IsNull, Not, type DataSource, type EntityManager } from 'typeorm';
+import {
+  GeneratedImage,
+  GenerationSession,
+  GenerationStatus,
+  ImageType,
+  RUNNING_STATUSES,
+  Story,
+  StoryPage,
+  type GenerationOptions,
+} from '../../entities/index.js';
+import { joinPageTexts, type NewBook } from '../../ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
@@ -7,7 +18,7 @@ import { SerialLock } from './serial-lock.js';
 /** Rolls back a story insert that lost the race to another run of the same session. */
 class StoryAlreadySaved extends Error {}
 
-/** The database adapter: every read and write of stories, images and sessions goes through here. */
+/** The database adapter: every read and write of sessions, stories with their pages, and images goes through here. */
 export class TypeOrmStoryRepository implements StoryRepository {
   private readonly writes: SerialLock | null;
 
@@ -131,16 +142,21 @@ export class TypeOrmStoryRepository implements StoryRepository {
   // --- stories ----------------------------------------------------------------------------
 
   /**
-   * Saves the session's story unless it already has one, and returns the story
-   * that counts. Two runs of one session racing here (a worker taken for dead
-   * that was not) still leave exactly one story.
+   * Saves the session's planned book unless it already has one, and returns the
+   * story that counts. Two runs of one session racing here (a worker taken for
+   * dead that was not) still leave exactly one book.
    */
-  async saveStoryOnce(story: Pick<Story, 'id' | 'title' | 'prompt' | 'storyText'>, sessionId: string): Promise<Story> {
+  async saveBookOnce(book: NewBook, sessionId: string): Promise<Story> {
+    const { pages, ...story } = book;
     try {
       await this.transaction(async (manager) => {
         // The story belongs to whoever started the session.
         const session = await manager.findOne(GenerationSession, { where: { id: sessionId }, select: { ownerId: true } });
-        await manager.insert(Story, { ...story, characterDescription: '', backgroundDescription: '', ownerId: session?.ownerId ?? null });
+        await manager.insert(Story, { ...story, storyText: '', backgroundDescription: pages[0]?.sceneDescription ?? '', ownerId: session?.ownerId ?? null });
+        await manager.insert(
+          StoryPage,
+          pages.map((page, index) => ({ ...page, id: randomUUID(), storyId: story.id, index, text: '' })),
+        );
         const linked = await manager
           .createQueryBuilder()
           .update(GenerationSession)
@@ -158,8 +174,58 @@ export class TypeOrmStoryRepository implements StoryRepository {
     }
   }
 
-  async updateStoryDescriptions(id: string, descriptions: Partial<Pick<Story, 'characterDescription' | 'backgroundDescription'>>): Promise<void> {
-    await this.write((manager) => manager.update(Story, { id }, descriptions));
+  findPages(storyId: string): Promise<StoryPage[]> {
+    return this.dataSource.manager.find(StoryPage, { where: { storyId }, order: { index: 'ASC' } });
+  }
+
+  findPagesByStoryIds(storyIds: readonly string[]): Promise<StoryPage[]> {
+    return this.dataSource.manager.find(StoryPage, { where: { storyId: In([...storyIds]) }, order: { storyId: 'ASC', index: 'ASC' } });
+  }
+
+  /** Writes the text only where there is none yet, then the story's joined text, in one transaction. */
+  async savePageTextOnce(storyId: string, index: number, text: string): Promise<StoryPage> {
+    return this.transaction(async (manager) => {
+      await manager
+        .createQueryBuilder()
+        .update(StoryPage)
+        .set({ text })
+        .where(`story_id = :storyId AND page_index = :index AND text = ''`, { storyId, index })
+        .execute();
+      const pages = await manager.find(StoryPage, { where: { storyId }, order: { index: 'ASC' } });
+      const page = pages.find((candidate) => candidate.index === index);
+      if (!page) throw new Error(`Story ${storyId} has no page ${index}`);
+      await manager.update(Story, { id: storyId }, { storyText: joinPageTexts(pages) });
+      return page;
+    });
+  }
+
+  async fillCharacterDescription(storyId: string, description: string): Promise<void> {
+    await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(Story)
+        .set({ characterDescription: description })
+        .where(`id = :storyId AND character_description = ''`, { storyId })
+        .execute(),
+    );
+  }
+
+  async fillSceneDescription(storyId: string, index: number, description: string): Promise<void> {
+    await this.transaction(async (manager) => {
+      await manager
+        .createQueryBuilder()
+        .update(StoryPage)
+        .set({ sceneDescription: description })
+        .where(`story_id = :storyId AND page_index = :index AND scene_description = ''`, { storyId, index })
+        .execute();
+      if (index !== 0) return;
+      await manager
+        .createQueryBuilder()
+        .update(Story)
+        .set({ backgroundDescription: description })
+        .where(`id = :storyId AND background_description = ''`, { storyId })
+        .execute();
+    });
   }
 
   findStory(id: string): Promise<Story | null> {
@@ -177,8 +243,14 @@ export class TypeOrmStoryRepository implements StoryRepository {
     return this.dataSource.manager.findBy(Story, { id: In([...ids]), ...ownerCondition(viewer) });
   }
 
+  /** The viewer's stories with text, newest first: a book planned but not yet written is left out. */
   listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
-    return this.dataSource.manager.find(Story, { where: ownerCondition(viewer), order: { createdAt: 'DESC', id: 'DESC' }, take: limit, skip: offset });
+    return this.dataSource.manager.find(Story, {
+      where: { storyText: Not(''), ...ownerCondition(viewer) },
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
   }
 
   /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */
@@ -192,10 +264,14 @@ export class TypeOrmStoryRepository implements StoryRepository {
 
   // --- images -----------------------------------------------------------------------------
 
-  /** Saves an image unless the story already has one of that type (a racing run saved it first); returns the one that counts. */
+  /** Saves an image unless the story already has one of that type for that page (a racing run saved it first); returns the one that counts. */
   async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
     await this.write((manager) => manager.createQueryBuilder().insert().into(GeneratedImage).values(image).orIgnore().execute());
-    return this.dataSource.manager.findOneByOrFail(GeneratedImage, { storyId: image.storyId, imageType: image.imageType });
+    return this.dataSource.manager.findOneByOrFail(GeneratedImage, {
+      storyId: image.storyId,
+      imageType: image.imageType,
+      pageIndex: image.pageIndex === null ? IsNull() : image.pageIndex,
+    });
   }
 
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {

@@ -1,26 +1,29 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { GenerationStatus, ImageType, type GeneratedImage, type GenerationSession, type Story } from '../../entities/index.js';
+import { GenerationStatus, ImageType, type GeneratedImage, type GenerationSession, type Story, type StoryPage } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../../ports/story-repository.js';
-import { compositeCharacter, type CompositingLimits } from '../images/compositing.js';
+import { joinPageTexts, type BookRepository } from '../../ports/book-repository.js';
+import type { ImageRepository } from '../../ports/image-repository.js';
+import type { SessionRepository } from '../../ports/session-repository.js';
+import { compositeOnto, placementOf, prepareCharacter, type CompositingLimits, type PreparedCharacter } from '../images/compositing.js';
 import { checkPicture } from '../images/picture-check.js';
 import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../../ports/image-generator.js';
 import type { MediaStore } from '../../ports/media-store.js';
 import { GenerationReporter } from '../progress/generation-reporter.js';
 import type { ProgressBus } from '../../ports/progress-bus.js';
-import { ImageStageMeter, PERCENT, retryingStage, STAGE, storyWritingPercent, type ImageStagePart } from '../progress/progress-plan.js';
+import { BookProgress, pageWritingFraction, PERCENT, retryingStage, STAGE, writingStage, type BookPart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
-import type { TextGenerator } from '../../ports/text-generator.js';
+import { TextGenerationError, VisualSubject, type BookPlan, type TextGenerator } from '../../ports/text-generator.js';
 import { describeFailure, isExpectedFailure } from './failure-messages.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import { RetryLater, type Job } from '../../ports/job-queue.js';
-import { TextGenerationError } from '../../ports/text-generator.js';
 
 export interface PipelineDependencies {
-  repository: StoryRepository;
+  sessions: SessionRepository;
+  books: BookRepository;
+  images: ImageRepository;
   text: TextGenerator;
   /** Null when images are switched off (IMAGE_BACKEND=none). */
-  images: ImageGenerator | null;
+  painter: ImageGenerator | null;
   media: MediaStore;
   bus: ProgressBus;
   logger: Logger;
@@ -30,62 +33,80 @@ export interface PipelineDependencies {
   heartbeatMs: number;
 }
 
-type Role = 'character' | 'background';
-
-const ROLES: Record<Role, { imageType: ImageType; descriptionField: 'characterDescription' | 'backgroundDescription'; label: string }> = {
-  character: { imageType: ImageType.CHARACTER, descriptionField: 'characterDescription', label: 'character' },
-  background: { imageType: ImageType.BACKGROUND, descriptionField: 'backgroundDescription', label: 'background' },
-};
-
 /** A generation as seen by one run of the pipeline. */
 interface Run {
   session: GenerationSession;
   reporter: GenerationReporter;
+  /** Aborted on cancel, on interruption, or when the other branch (writing or painting) has failed. */
   signal: AbortSignal;
-  meter: ImageStageMeter;
+  progress: BookProgress;
   logger: Logger;
 }
 
-/** What one branch (character or background) has to offer the compositing step. */
+/** A book as saved: the story row and its pages in reading order (texts filled in as they are written). */
+interface Book {
+  story: Story;
+  pages: StoryPage[];
+}
+
+/**
+ * One picture the book needs: the character (page null, painted once and used
+ * on every page) or a page's scene. The pipeline walks a list of these.
+ */
+interface Picture {
+  imageType: ImageType.CHARACTER | ImageType.BACKGROUND;
+  page: number | null;
+  /** For warnings: "the character picture", "page 3's scene". */
+  label: string;
+  /** Added to a fixed seed, so every picture of a book gets a distinct, reproducible seed. */
+  seedOffset: number;
+  /** The description; null when it could not be had (a warning was given). */
+  description: string | null;
+}
+
+/** What a picture has to offer compositing: a saved image and its PNG, or null (a warning was given). */
 type Painted = { image: GeneratedImage; png: Buffer } | null;
 
 const MAX_SEED = 2 ** 31 - 1;
 /** Seed offset for a second try at a flat picture: far from the first, so not a near-identical noise start. */
 const REPAINT_SEED_STEP = 7919;
+/** The character is painted alone on a plain background so it can be matted out. */
+const CHARACTER_FRAMING = 'full body, standing, plain white background';
 
 /**
- * One generation, top to bottom:
- *   1. write the story (streamed), save it;
- *   2. describe the character and the background (concurrently), paint each;
- *   3. composite the character over the background;
- *   4. complete — with warnings for whatever part of 2–3 could not be done.
- * Every step first looks at what is already saved, so a resumed run picks up
- * where the last one stopped and never writes a story twice.
+ * One book, top to bottom:
+ *   1. plan it (title, character sheet, per page: outline, scene, placement) and save the plan;
+ *   2. at the same time, (a) write the pages in order, streamed and saved page by page, and
+ *      (b) paint the character once and every page's scene, then composite each page;
+ *   3. complete — with warnings naming whatever picture could not be made.
+ * Every step first looks at what is saved, so a resumed run keeps finished
+ * pages and pictures, and two runs racing never save one twice.
  */
 export class GenerationPipeline {
   constructor(private readonly deps: PipelineDependencies) {}
 
   async run({ sessionId, attempt, maxAttempts, signal }: Job): Promise<void> {
-    const session = await this.deps.repository.beginAttempt(sessionId);
+    const session = await this.deps.sessions.beginAttempt(sessionId);
     if (!session) return;
     const logger = this.deps.logger.child({ sessionId, attempt });
     const shown = await this.deps.bus.snapshot(sessionId);
-    const reporter = new GenerationReporter(session, this.deps.repository, this.deps.bus, signal, logger, shown?.progressPercentage);
-    const run: Run = { session, reporter, signal, meter: new ImageStageMeter(), logger };
+    const reporter = new GenerationReporter(session, this.deps.sessions, this.deps.bus, signal, logger, shown?.progressPercentage);
     // Other processes tell a live run from an abandoned one by this.
     const heartbeat = setInterval(() => {
-      this.deps.repository.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
+      this.deps.sessions.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
     heartbeat.unref();
+    let book: Book | null = null;
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
         await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         return;
       }
-      const story = await this.writeStory(run);
-      await this.illustrate(run, story);
+      const progress = new BookProgress(session.options.pageCount ?? 1, this.deps.painter !== null);
+      book = await this.plan({ session, reporter, signal, progress, logger });
+      await this.writeAndPaint({ session, reporter, signal, progress, logger }, book);
       await reporter.complete();
-      logger.info({ storyId: story.id }, 'generation completed');
+      logger.info({ storyId: book.story.id, pages: book.pages.length }, 'generation completed');
     } catch (error) {
       if (signal.aborted || error instanceof SessionNoLongerRunning) {
         reporter.discard();
@@ -102,150 +123,244 @@ export class GenerationPipeline {
       if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
       else logger.error({ err: error }, 'generation failed');
       await reporter.fail(message);
+      if (book) await this.discardUnwritten(book, logger);
     } finally {
       clearInterval(heartbeat);
     }
   }
 
-  // --- 1. story ---------------------------------------------------------------------------
-
-  private async writeStory({ session, reporter, signal }: Run): Promise<Story> {
-    if (session.storyId) {
-      const saved = await this.deps.repository.findStory(session.storyId);
-      if (saved) return saved;
-    }
-    await reporter.beginStory(STAGE.writingStory, PERCENT.storyStart);
-    let written = 0;
-    const draft = await this.deps.text.writeStory({
-      prompt: session.prompt,
-      style: session.options.style,
-      signal,
-      onText: (delta) => {
-        written += delta.length;
-        reporter.storyText(delta, storyWritingPercent(written));
-      },
-    });
-    await reporter.flushText();
-    signal.throwIfAborted();
-    const story = await this.deps.repository.saveStoryOnce(
-      { id: randomUUID(), title: draft.title, prompt: session.prompt, storyText: draft.storyText },
-      session.id,
+  /** A failed book without a written page is no story: its rows and pictures go, so nothing half-made is kept. */
+  private async discardUnwritten(book: Book, logger: Logger): Promise<void> {
+    const pages = await this.deps.books.findPages(book.story.id);
+    if (pages.some((page) => page.text !== '')) return;
+    const { mediaKeys } = await this.deps.books.deleteStory(book.story.id);
+    await Promise.all(
+      mediaKeys.map((key) => this.deps.media.remove(key).catch((error: unknown) => logger.warn({ err: error, key }, 'could not remove a media file'))),
     );
-    await reporter.storySaved(story.id, story.storyText);
-    for (const warning of draft.warnings) await reporter.warn(warning);
-    return story;
   }
 
-  // --- 2 + 3. descriptions, images, composite ---------------------------------------------
+  // --- 1. plan ----------------------------------------------------------------------------
 
-  private async illustrate(run: Run, story: Story): Promise<void> {
-    await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.describing, PERCENT.imagesStart);
-    const existing = await this.deps.repository.findImagesByStoryIds([story.id]);
-    const images = this.deps.images;
-    if (!images) {
-      await Promise.all([this.describe(run, story, 'character'), this.describe(run, story, 'background')]);
+  private async plan(run: Run): Promise<Book> {
+    const { session, reporter, signal } = run;
+    const saved = session.storyId ? await this.deps.books.findStory(session.storyId) : null;
+    if (saved) {
+      // Resumed: subscribers' text becomes what was saved, dropping any page that was cut off mid-stream.
+      await reporter.beginStory(STAGE.writingStory, PERCENT.started);
+      await reporter.storySaved(saved.id, saved.storyText, { showBeforeText: isBook(session) });
+      this.advance(run, { kind: 'plan' }, 1);
+      return { story: saved, pages: await this.deps.books.findPages(saved.id) };
+    }
+    await reporter.beginStory(STAGE.planning, PERCENT.started);
+    const plan = await this.deps.text.planBook({
+      prompt: session.prompt,
+      style: session.options.style,
+      pageCount: session.options.pageCount ?? 1,
+      signal,
+    });
+    signal.throwIfAborted();
+    const story = await this.deps.books.saveBookOnce(
+      {
+        id: randomUUID(),
+        title: plan.title,
+        prompt: session.prompt,
+        style: session.options.style,
+        characterDescription: plan.characterSheet,
+        pages: plan.pages,
+      },
+      session.id,
+    );
+    await reporter.storySaved(story.id, story.storyText, { showBeforeText: isBook(session) });
+    this.advance(run, { kind: 'plan' }, 1);
+    return { story, pages: await this.deps.books.findPages(story.id) };
+  }
+
+  // --- 2. write ∥ paint -------------------------------------------------------------------
+
+  /** Runs both branches; the first to fail stops the other, and its error is the run's. */
+  private async writeAndPaint(run: Run, book: Book): Promise<void> {
+    const stop = new AbortController();
+    const branchRun: Run = { ...run, signal: AbortSignal.any([run.signal, stop.signal]) };
+    let failure: { error: unknown } | null = null;
+    const branch = (work: Promise<void>) =>
+      work.catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort(error);
+      });
+    const painting = branch(this.illustrate(branchRun, book));
+    await branch(this.writePages(branchRun, book));
+    if (!failure && this.deps.painter) await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, run.reporter.currentPercent);
+    await painting;
+    run.signal.throwIfAborted();
+    if (failure) throw (failure as { error: unknown }).error;
+  }
+
+  private async writePages(run: Run, book: Book): Promise<void> {
+    const { reporter, signal } = run;
+    const plan = planOf(book);
+    for (const page of book.pages) {
+      if (page.text !== '') {
+        this.advance(run, { kind: 'page', index: page.index }, 1);
+        continue;
+      }
+      await reporter.enter(GenerationStatus.GENERATING_STORY, writingStage(page.index, book.pages.length), reporter.currentPercent);
+      let written = 0;
+      const draft = await this.deps.text.writePage({
+        plan,
+        index: page.index,
+        textsBefore: book.pages.slice(0, page.index).map((before) => before.text),
+        style: run.session.options.style,
+        signal,
+        onText: (delta) => {
+          // Deltas joined are storyText: a page after written text starts with the blank line between pages.
+          const text = written === 0 && reporter.textSoFar.trim() !== '' ? `\n\n${delta.trimStart()}` : delta;
+          written += delta.length;
+          this.progress(run, { kind: 'page', index: page.index }, pageWritingFraction(written));
+          reporter.storyText(text, run.progress.percent(), page.index);
+        },
+      });
+      await reporter.flushText();
+      signal.throwIfAborted();
+      const saved = await this.deps.books.savePageTextOnce(book.story.id, page.index, draft.text);
+      page.text = saved.text;
+      this.advance(run, { kind: 'page', index: page.index }, 1);
+      await reporter.pageSaved(page.index, joinPageTexts(book.pages));
+      for (const warning of draft.warnings) await reporter.warn(warning);
+    }
+  }
+
+  private async illustrate(run: Run, book: Book): Promise<void> {
+    const painter = this.deps.painter;
+    if (!painter) {
       await run.reporter.warn('Images were not generated: no image backend is configured (set IMAGE_BACKEND).');
       return;
     }
-
-    let character: Painted;
-    let background: Painted;
-    if (images.prefersBatches) {
-      const [characterPrompt, backgroundPrompt] = await Promise.all([this.describe(run, story, 'character'), this.describe(run, story, 'background')]);
-      [character, background] = await this.paintBatch(run, images, story, existing, { character: characterPrompt, background: backgroundPrompt });
-    } else {
-      // Each branch paints as soon as its own description is ready.
-      [character, background] = await Promise.all(
-        (['character', 'background'] as const).map(async (role) => {
-          const prompt = await this.describe(run, story, role);
-          const [painted] = await this.paintBatch(run, images, story, existing, { [role]: prompt });
-          return painted;
-        }),
-      );
-    }
-    await this.composite(run, story, existing, character, background);
+    const existing = await this.deps.images.findImagesByStoryIds([book.story.id]);
+    const pictures = await this.describeAll(run, book);
+    const painted = this.paintAll(run, painter, book, pictures, existing);
+    const [characterPicture, ...scenes] = painted;
+    const character = characterPicture.then(async (picture): Promise<(PreparedCharacter & { prompt: string }) | null> => {
+      if (!picture) return null;
+      try {
+        return { ...(await prepareCharacter(picture.png, this.deps.compositing)), prompt: picture.image.promptUsed };
+      } catch (error) {
+        run.signal.throwIfAborted();
+        await run.reporter.warn(`The character picture could not be cut out, so the pages show their scenes without the character: ${describeFailure(error)}`);
+        return null;
+      }
+    });
+    // Pages are composited one at a time (sharp is CPU-bound), each as soon as its pictures are there.
+    let compositing: Promise<void> = Promise.resolve();
+    await Promise.all(
+      book.pages.map(async (page, position) => {
+        const [prepared, scene] = await Promise.all([character, scenes[position]]);
+        compositing = compositing.then(() => this.composite(run, book, page, existing, prepared, scene));
+        await compositing;
+      }),
+    );
   }
 
-  /** The visual prompt for one role: saved already, or asked of the agent and saved. Null (with a warning) on failure. */
-  private async describe(run: Run, story: Story, role: Role): Promise<string | null> {
-    const { descriptionField, label } = ROLES[role];
-    const part: ImageStagePart = role === 'character' ? 'characterDescription' : 'backgroundDescription';
-    if (story[descriptionField]) {
-      this.advance(run, part, 1);
-      return story[descriptionField];
-    }
-    try {
-      const request = { storyText: story.storyText, style: run.session.options.style, signal: run.signal };
-      const description = role === 'character' ? await this.deps.text.describeCharacter(request) : await this.deps.text.describeBackground(request);
-      await this.deps.repository.updateStoryDescriptions(story.id, { [descriptionField]: description });
-      story[descriptionField] = description;
-      this.advance(run, part, 1);
-      return description;
-    } catch (error) {
-      run.signal.throwIfAborted();
-      await run.reporter.warn(`The ${label} could not be described, so its image was skipped: ${describeFailure(error)}`);
-      return null;
-    }
+  /** The book's pictures, character first, each with its description (saved, or asked for when a story from before books has none). */
+  private async describeAll(run: Run, book: Book): Promise<Picture[]> {
+    const { story } = book;
+    const describe = async (subject: VisualSubject, text: string, save: (description: string) => Promise<void>, label: string) => {
+      try {
+        const description = await this.deps.text.describe(subject, { text, style: run.session.options.style, signal: run.signal });
+        await save(description);
+        return description;
+      } catch (error) {
+        run.signal.throwIfAborted();
+        await run.reporter.warn(`${capitalise(label)} could not be described, so it was not painted: ${describeFailure(error)}`);
+        return null;
+      }
+    };
+    const character: Picture = {
+      imageType: ImageType.CHARACTER,
+      page: null,
+      label: 'the character picture',
+      seedOffset: 0,
+      description:
+        story.characterDescription ||
+        (await describe(VisualSubject.CHARACTER, story.storyText, (d) => this.deps.books.fillCharacterDescription(story.id, d), 'the character picture')),
+    };
+    const scenes = await Promise.all(
+      book.pages.map(async (page): Promise<Picture> => {
+        const label = book.pages.length === 1 ? 'the background picture' : `page ${page.index + 1}'s scene`;
+        const description =
+          page.sceneDescription ||
+          (await describe(VisualSubject.SCENE, page.text || story.storyText, (d) => this.deps.books.fillSceneDescription(story.id, page.index, d), label));
+        return { imageType: ImageType.BACKGROUND, page: page.index, label, seedOffset: page.index + 1, description };
+      }),
+    );
+    return [character, ...scenes];
   }
 
   /**
-   * Paints the roles given (those with a prompt and no saved image) in one call.
-   * Returns, in role order, what each role has: a saved image, or null.
+   * Paints what is not saved yet: all in one call where the backend batches,
+   * otherwise one call each, character first. Returns a promise per picture
+   * (in list order) that settles as soon as that picture is saved or given up.
    */
-  private async paintBatch(
-    run: Run,
-    images: ImageGenerator,
-    story: Story,
-    existing: GeneratedImage[],
-    prompts: Partial<Record<Role, string | null>>,
-  ): Promise<Painted[]> {
-    const roles = Object.keys(prompts) as Role[];
-    const found = new Map<Role, Painted>();
-    const toPaint: { role: Role; request: ImageRequest }[] = [];
-    for (const role of roles) {
-      const saved = existing.find((image) => image.imageType === ROLES[role].imageType);
-      const prompt = prompts[role];
-      if (saved) {
-        found.set(role, { image: saved, png: await this.deps.media.read(saved.filePath) });
-        this.advance(run, role === 'character' ? 'characterImage' : 'backgroundImage', 1);
-      } else if (prompt) {
-        toPaint.push({ role, request: this.imageRequest(run.session, role, prompt) });
-      } else {
-        found.set(role, null);
-      }
-    }
-    if (toPaint.length > 0) {
-      await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, run.reporter.currentPercent);
-      let pictures: GeneratedPicture[] = [];
-      try {
-        pictures = await images.generate(
-          toPaint.map((item) => item.request),
-          {
-            signal: run.signal,
-            onProgress: (fraction) => {
-              for (const { role } of toPaint) this.advance(run, role === 'character' ? 'characterImage' : 'backgroundImage', fraction);
-            },
-          },
+  private paintAll(run: Run, painter: ImageGenerator, book: Book, pictures: Picture[], existing: GeneratedImage[]): Promise<Painted>[] {
+    const saved = (picture: Picture) => existing.find((image) => image.imageType === picture.imageType && image.pageIndex === picture.page);
+    const toPaint = pictures.filter((picture) => !saved(picture) && picture.description !== null);
+    const batches = painter.prefersBatches ? (toPaint.length > 0 ? [toPaint] : []) : toPaint.map((picture) => [picture]);
+    const results = new Map<Picture, Promise<Painted>>();
+    let previous: Promise<unknown> = Promise.resolve();
+    for (const batch of batches) {
+      const done = previous.then(() => this.paintBatch(run, painter, book, batch));
+      previous = done.catch(() => undefined);
+      for (const [position, picture] of batch.entries())
+        results.set(
+          picture,
+          done.then((painted) => painted[position]),
         );
-      } catch (error) {
-        run.signal.throwIfAborted();
-        const labels = toPaint.map(({ role }) => ROLES[role].label).join(' and ');
-        await run.reporter.warn(`The ${labels} image could not be generated: ${describeFailure(error)}`);
-        for (const { role } of toPaint) found.set(role, null);
-      }
-      const checked = await this.checkPictures(run, images, toPaint, pictures);
-      for (const [index, picture] of checked.entries()) {
-        const { role, request } = toPaint[index];
-        if (!picture) {
-          found.set(role, null);
-          continue;
-        }
-        const image = await this.saveImage(story, ROLES[role].imageType, picture, request.prompt, picture.seed);
-        found.set(role, { image, png: picture.png });
-        this.advance(run, role === 'character' ? 'characterImage' : 'backgroundImage', 1);
-      }
     }
-    return roles.map((role) => found.get(role) ?? null);
+    return pictures.map((picture) => {
+      const image = saved(picture);
+      if (image) {
+        this.advance(run, { kind: 'picture', page: picture.page }, 1);
+        return this.deps.media.read(image.filePath).then((png) => ({ image, png }));
+      }
+      return results.get(picture) ?? Promise.resolve(null);
+    });
+  }
+
+  /** Paints one call's worth of pictures and saves each usable one; null (with a warning) for the rest. */
+  private async paintBatch(run: Run, painter: ImageGenerator, book: Book, batch: Picture[]): Promise<Painted[]> {
+    const requests = batch.map((picture) => this.imageRequest(run.session, picture));
+    let pictures: GeneratedPicture[] = [];
+    try {
+      pictures = await painter.generate(requests, {
+        signal: run.signal,
+        onProgress: (fraction) => {
+          for (const picture of batch) this.progress(run, { kind: 'picture', page: picture.page }, fraction * 0.95);
+          run.reporter.progress(run.progress.percent());
+        },
+      });
+    } catch (error) {
+      run.signal.throwIfAborted();
+      for (const picture of batch) await run.reporter.warn(this.paintFailure(book, picture, describeFailure(error)));
+      return batch.map(() => null);
+    }
+    const checked = await this.checkPictures(run, painter, book, batch, requests, pictures);
+    const painted: Painted[] = [];
+    for (const [position, picture] of checked.entries()) {
+      if (!picture) {
+        painted.push(null);
+        continue;
+      }
+      const { imageType, page } = batch[position];
+      const image = await this.saveImage(book.story, imageType, page, picture, requests[position].prompt, picture.seed);
+      this.advance(run, { kind: 'picture', page }, 1, page);
+      painted.push({ image, png: picture.png });
+    }
+    return painted;
+  }
+
+  private paintFailure(book: Book, picture: Picture, why: string): string {
+    if (picture.page === null) return `The character picture could not be painted, so the pages show their scenes without the character: ${why}`;
+    const keeps = book.pages.length === 1 ? '' : '; the page keeps its text';
+    return `${capitalise(picture.label)} could not be painted${keeps}: ${why}`;
   }
 
   /**
@@ -256,88 +371,106 @@ export class GenerationPipeline {
    */
   private async checkPictures(
     run: Run,
-    images: ImageGenerator,
-    toPaint: { role: Role; request: ImageRequest }[],
+    painter: ImageGenerator,
+    book: Book,
+    batch: Picture[],
+    requests: ImageRequest[],
     pictures: GeneratedPicture[],
   ): Promise<(GeneratedPicture | null)[]> {
-    const check = async (picture: GeneratedPicture, { role, request }: { role: Role; request: ImageRequest }) => {
+    const check = async (picture: GeneratedPicture | undefined, position: number, request: ImageRequest) => {
+      if (!picture) return null;
       try {
-        const checked = await checkPicture(picture.png, request, images.description);
+        const checked = await checkPicture(picture.png, request, painter.description);
         return { ...checked, seed: picture.seed };
       } catch (error) {
-        await run.reporter.warn(`The ${ROLES[role].label} image could not be used: ${describeFailure(error)}`);
+        await run.reporter.warn(`${capitalise(batch[position].label)} could not be used: ${describeFailure(error)}`);
         return null;
       }
     };
-    const checked = await Promise.all(pictures.map((picture, index) => check(picture, toPaint[index])));
-    const flat = checked.flatMap((picture, index) => (picture?.flat ? [index] : []));
+    const checked = await Promise.all(batch.map((_, position) => check(pictures[position], position, requests[position])));
+    const flat = checked.flatMap((picture, position) => (picture?.flat ? [position] : []));
     if (flat.length === 0) return checked;
-    const again = flat.map((index) => ({
-      ...toPaint[index],
-      request: { ...toPaint[index].request, seed: (toPaint[index].request.seed + REPAINT_SEED_STEP) % MAX_SEED },
-    }));
+    const again = flat.map((position) => ({ ...requests[position], seed: (requests[position].seed + REPAINT_SEED_STEP) % MAX_SEED }));
     let repainted: GeneratedPicture[] = [];
     try {
-      repainted = await images.generate(
-        again.map((item) => item.request),
-        { signal: run.signal },
-      );
+      repainted = await painter.generate(again, { signal: run.signal });
     } catch (error) {
       run.signal.throwIfAborted();
       run.logger.warn({ err: error }, 'repainting a flat picture failed');
     }
-    for (const [position, index] of flat.entries()) {
-      const picture = repainted[position] ? await check(repainted[position], again[position]) : null;
-      checked[index] = picture && !picture.flat ? picture : null;
-      if (!checked[index]) {
+    for (const [attempt, position] of flat.entries()) {
+      const picture = await check(repainted[attempt], position, again[attempt]);
+      checked[position] = picture && !picture.flat ? picture : null;
+      if (!checked[position]) {
         await run.reporter.warn(
-          `The ${ROLES[toPaint[index].role].label} image came out as one flat colour twice (as a safety filter or a float16 overflow in the model gives), so it was dropped.`,
+          this.paintFailure(
+            book,
+            batch[position],
+            'it came out as one flat colour twice (as a safety filter or a float16 overflow in the model gives), so it was dropped',
+          ),
         );
       }
     }
     return checked;
   }
 
-  private async composite(run: Run, story: Story, existing: GeneratedImage[], character: Painted, background: Painted): Promise<void> {
-    if (existing.some((image) => image.imageType === ImageType.COMBINED)) return;
-    if (!character || !background) {
-      await run.reporter.warn('The combined illustration was skipped because the character or background image is missing.');
+  // --- 3. composite -----------------------------------------------------------------------
+
+  /** One page's composite: the matted character placed into the page's scene as planned, saved. */
+  private async composite(
+    run: Run,
+    book: Book,
+    page: StoryPage,
+    existing: GeneratedImage[],
+    character: (PreparedCharacter & { prompt: string }) | null,
+    scene: Painted,
+  ): Promise<void> {
+    const part: BookPart = { kind: 'composite', index: page.index };
+    if (existing.some((image) => image.imageType === ImageType.COMBINED && image.pageIndex === page.index)) {
+      this.advance(run, part, 1);
       return;
     }
-    await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.compositing, run.reporter.currentPercent);
+    if (!character || !scene) return;
+    run.signal.throwIfAborted();
     try {
-      const combined = await compositeCharacter(character.png, background.png, this.deps.compositing);
+      const combined = await compositeOnto(character, scene.png, placementOf(page.characterSide, page.characterDistance), this.deps.compositing);
       run.signal.throwIfAborted();
-      await this.saveImage(story, ImageType.COMBINED, combined, `${character.image.promptUsed} | ${background.image.promptUsed}`, null);
-      this.advance(run, 'composite', 1);
+      await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, `${character.prompt} | ${scene.image.promptUsed}`, null);
+      this.advance(run, part, 1, page.index);
     } catch (error) {
       run.signal.throwIfAborted();
-      await run.reporter.warn(`The combined illustration could not be made: ${describeFailure(error)}`);
+      const what = book.pages.length === 1 ? 'The combined illustration' : `Page ${page.index + 1}'s illustration`;
+      await run.reporter.warn(`${what} could not be made: ${describeFailure(error)}`);
     }
   }
 
   // --- helpers ----------------------------------------------------------------------------
 
-  private imageRequest(session: GenerationSession, role: Role, prompt: string): ImageRequest {
+  private imageRequest(session: GenerationSession, picture: Picture): ImageRequest {
     const base = session.options.seed;
-    // A fixed seed gives both pictures distinct, reproducible seeds.
-    const seed = base === null ? randomInt(0, MAX_SEED) : (base + (role === 'character' ? 0 : 1)) % (MAX_SEED + 1);
+    // A fixed seed gives every picture a distinct, reproducible seed; the largest seed wraps to 0, never to 1.
+    const seed = base === null ? randomInt(0, MAX_SEED) : (base + picture.seedOffset) % (MAX_SEED + 1);
     const style = session.options.style ? `, ${session.options.style} style` : '';
-    return { prompt: `${prompt}${style}`, negativePrompt: NEGATIVE_PROMPT, seed, ...this.deps.imageSize };
+    const description = picture.description ?? '';
+    // The character sheet leads the prompt so CLIP's 77-token cut never takes it.
+    const framing = picture.imageType === ImageType.CHARACTER && !description.includes(CHARACTER_FRAMING) ? `, ${CHARACTER_FRAMING}` : '';
+    return { prompt: `${description}${framing}${style}`, negativePrompt: NEGATIVE_PROMPT, seed, ...this.deps.imageSize };
   }
 
   private async saveImage(
     story: Story,
     imageType: ImageType,
+    pageIndex: number | null,
     picture: { png: Buffer; width: number; height: number },
     promptUsed: string,
     seed: number | null,
   ): Promise<GeneratedImage> {
     const filePath = await this.deps.media.save(picture.png, 'png');
-    const saved = await this.deps.repository.saveImageOnce({
+    const saved = await this.deps.images.saveImageOnce({
       id: randomUUID(),
       storyId: story.id,
       imageType,
+      pageIndex,
       filePath,
       width: picture.width,
       height: picture.height,
@@ -349,8 +482,32 @@ export class GenerationPipeline {
     return saved;
   }
 
-  private advance(run: Run, part: ImageStagePart, fraction: number): void {
-    run.meter.set(part, fraction);
-    run.reporter.progress(run.meter.percent());
+  /** Records progress without publishing it (the caller publishes, with the text it goes with). */
+  private progress(run: Run, part: BookPart, fraction: number): void {
+    run.progress.set(part, fraction);
   }
+
+  /** Records progress and publishes it; `pageIndex` names the page the event is about. */
+  private advance(run: Run, part: BookPart, fraction: number, pageIndex: number | null = null): void {
+    run.progress.set(part, fraction);
+    run.reporter.progress(run.progress.percent(), pageIndex);
+  }
+}
+
+/** Several pages: the plan is shown before any text (a one-page story keeps the first contract's order). */
+function isBook(session: GenerationSession): boolean {
+  return (session.options.pageCount ?? 1) > 1;
+}
+
+/** The plan as the story agent needs it, from the saved book. */
+function planOf({ story, pages }: Book): BookPlan {
+  return {
+    title: story.title,
+    characterSheet: story.characterDescription,
+    pages: pages.map(({ outline, sceneDescription, characterSide, characterDistance }) => ({ outline, sceneDescription, characterSide, characterDistance })),
+  };
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -25,7 +25,7 @@ export class GenerationService {
 
   /** Throws LimitReachedError when the viewer already has maxActivePerOwner sessions running or queued. */
   async start(input: StartInput, viewer: Viewer): Promise<GenerationSession> {
-    const { prompt, style, seed } = normalizeStartInput(input);
+    const { prompt, style, seed, pageCount } = normalizeStartInput(input);
     const ownerId = ownerIdOf(viewer);
     const active = await this.repository.countRunningSessionsOf(ownerId);
     if (active >= this.maxActivePerOwner) {
@@ -33,7 +33,7 @@ export class GenerationService {
         `You have ${active} generations running or queued; the limit is ${this.maxActivePerOwner}. Wait for one to finish or cancel one.`,
       );
     }
-    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed }, stage: STAGE.queued, ownerId });
+    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed, pageCount }, stage: STAGE.queued, ownerId });
     await this.queue.enqueue(session.id);
     this.logger.info({ sessionId: session.id }, 'generation queued');
     return session;
@@ -154,6 +154,7 @@ export class GenerationService {
       errorMessage: session.errorMessage,
       warnings: session.warnings,
       storyId: session.storyId,
+      pageIndex: null,
     };
   }
 }

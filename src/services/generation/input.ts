@@ -6,16 +6,21 @@ export const STYLE_MAX_CHARS = 100;
 const MAX_SEED = 2 ** 31 - 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export const MAX_PAGES = 12;
+
 export interface StartInput {
   prompt: string;
   style?: string | null;
   seed?: number | null;
+  /** Pages in the book; 1 when left out or null. */
+  pageCount?: number | null;
 }
 
 export interface NormalizedStartInput {
   prompt: string;
   style: string | null;
   seed: number | null;
+  pageCount: number;
 }
 
 export function normalizeStartInput(input: StartInput): NormalizedStartInput {
@@ -35,7 +40,11 @@ export function normalizeStartInput(input: StartInput): NormalizedStartInput {
   if (seed !== null && (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED)) {
     throw new InvalidInputError(`The seed must be a whole number from 0 to ${MAX_SEED}.`);
   }
-  return { prompt, style, seed };
+  const pageCount = input.pageCount ?? 1;
+  if (!Number.isInteger(pageCount) || pageCount < 1 || pageCount > MAX_PAGES) {
+    throw new InvalidInputError(`pageCount must be a whole number from 1 to ${MAX_PAGES}; got ${pageCount}.`);
+  }
+  return { prompt, style, seed, pageCount };
 }
 
 /** Characters PostgreSQL refuses (U+0000) or that garble what shows them are the caller's to remove, not ours to guess about. */

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { CharacterDistance, CharacterSide } from '../../entities/enums.js';
 import { computeMatte, type Matte } from './matting.js';
 
 /**
@@ -16,8 +17,43 @@ export interface CompositeResult {
   height: number;
 }
 
-/** Share of the background height the character's silhouette is scaled to. */
-const CHARACTER_HEIGHT_SHARE = 0.75;
+/**
+ * Where and how large the character stands: horizontal centre of the
+ * silhouette as a share of the width, its height as a share of the scene's,
+ * and where its feet are as a share of the height from the top.
+ */
+export interface Placement {
+  centreX: number;
+  heightShare: number;
+  feetY: number;
+}
+
+/** The one-scene design's placement: bottom-centred, ~75 % of the scene's height. */
+export const CENTRE_NEAR: Placement = { centreX: 0.5, heightShare: 0.75, feetY: 1 };
+
+const SIDE_CENTRE_X: Record<CharacterSide, number> = {
+  [CharacterSide.LEFT]: 0.27,
+  [CharacterSide.CENTRE]: 0.5,
+  [CharacterSide.RIGHT]: 0.73,
+};
+
+/** Far: smaller and standing higher in the picture, as further back on the ground would be seen. */
+const DISTANCE_SIZE: Record<CharacterDistance, Pick<Placement, 'heightShare' | 'feetY'>> = {
+  [CharacterDistance.NEAR]: { heightShare: 0.75, feetY: 1 },
+  [CharacterDistance.FAR]: { heightShare: 0.45, feetY: 0.88 },
+};
+
+/** The placement a plan's side and distance stand for. */
+export function placementOf(side: CharacterSide, distance: CharacterDistance): Placement {
+  return { centreX: SIDE_CENTRE_X[side], ...DISTANCE_SIZE[distance] };
+}
+
+/** A character matted once, to be placed into any number of scenes. */
+export interface PreparedCharacter {
+  matte: Matte;
+  /** The character's PNG, for error messages about it. */
+  png: Buffer;
+}
 
 export class CompositingError extends Error {
   override name = 'CompositingError';
@@ -44,13 +80,32 @@ export async function cutOutCharacter(characterPng: Buffer, limits: CompositingL
  * background height, never larger than the background), composites, returns a PNG the size of the background.
  */
 export async function compositeCharacter(characterPng: Buffer, backgroundPng: Buffer, limits: CompositingLimits): Promise<CompositeResult> {
+  return compositeOnto(await prepareCharacter(characterPng, limits), backgroundPng, CENTRE_NEAR, limits);
+}
+
+/** Mattes the character once (the costly step), for compositeOnto to place it into every page's scene. */
+export async function prepareCharacter(characterPng: Buffer, limits: CompositingLimits): Promise<PreparedCharacter> {
+  return { matte: await matteCharacter(characterPng, limits), png: characterPng };
+}
+
+/**
+ * Stands a prepared character on the background at `placement` (its
+ * silhouette `heightShare` of the scene's height, never wider than the scene,
+ * kept inside it sideways), composites, returns a PNG the size of the background.
+ */
+export async function compositeOnto(
+  character: PreparedCharacter,
+  backgroundPng: Buffer,
+  placement: Placement,
+  limits: CompositingLimits,
+): Promise<CompositeResult> {
+  const { matte, png: characterPng } = character;
   // Read the background header first so a bad background fails before the (costlier) matting.
   const bg = await guard('Background image', backgroundPng, limits, () => sharp(backgroundPng, { limitInputPixels: limits.maxInputPixels }).metadata());
   const bgWidth = bg.autoOrient?.width ?? bg.width;
   const bgHeight = bg.autoOrient?.height ?? bg.height;
   if (!bgWidth || !bgHeight) throw new CompositingError('Background image has no readable dimensions');
 
-  const matte = await matteCharacter(characterPng, limits);
   const background = () => sharp(backgroundPng, { limitInputPixels: limits.maxInputPixels }).autoOrient();
 
   if (!matte.silhouette || !matte.extent) {
@@ -62,9 +117,10 @@ export async function compositeCharacter(characterPng: Buffer, backgroundPng: Bu
   // Size and place by the visible silhouette, not the canvas, so empty margins neither shrink the
   // character nor leave it floating; the soft fringe around it rides along at the same scale.
   const { silhouette: inner, extent: outer } = matte;
-  const scale = Math.min((bgHeight * CHARACTER_HEIGHT_SHARE) / inner.height, bgWidth / inner.width);
-  const innerLeft = (bgWidth - inner.width * scale) / 2;
-  const innerTop = bgHeight - inner.height * scale;
+  const scale = Math.min((bgHeight * placement.heightShare) / inner.height, bgWidth / inner.width);
+  const figureWidth = inner.width * scale;
+  const innerLeft = Math.min(bgWidth - figureWidth, Math.max(0, bgWidth * placement.centreX - figureWidth / 2));
+  const innerTop = bgHeight * placement.feetY - inner.height * scale;
   const width = Math.max(1, Math.round(outer.width * scale));
   const height = Math.max(1, Math.round(outer.height * scale));
   const left = Math.round(innerLeft - (inner.left - outer.left) * scale);

@@ -1,6 +1,6 @@
 import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
-import type { StoryRepository } from '../../ports/story-repository.js';
+import type { SessionRepository } from '../../ports/session-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import type { ProgressBus, ProgressUpdate } from '../../ports/progress-bus.js';
 import { nextPercent, PERCENT, terminalStage } from './progress-plan.js';
@@ -27,13 +27,16 @@ export class GenerationReporter {
   private readonly warnings: string[];
   private storyId: string | null;
   private pendingText = '';
+  private pendingPage: number | null = null;
+  /** Text of earlier pages still waiting to go out; one event each, so no event mixes pages. */
+  private pendingEarlierPages: { text: string; pageIndex: number | null }[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private readonly sessionId: string;
 
   constructor(
     session: GenerationSession,
-    private readonly repository: StoryRepository,
+    private readonly repository: SessionRepository,
     private readonly bus: ProgressBus,
     private readonly signal: AbortSignal,
     private readonly logger: Logger,
@@ -50,6 +53,12 @@ export class GenerationReporter {
   }
 
   private resetStoryText = false;
+  /**
+   * The story's id goes out once it has text: a one-page story planned but not
+   * yet written is no story to the first contract ("set once the story has been
+   * saved"). A book of several pages shows its plan at once.
+   */
+  private storyHasText = false;
   private textQueued = false;
   private sentPercent: number;
   /** The story text of this run as handed out, to check against what is saved. */
@@ -72,16 +81,21 @@ export class GenerationReporter {
     this.publish(null);
   }
 
-  /** Moves the bar inside the current stage; published only. */
-  progress(percent: number): void {
+  /** Moves the bar inside the current stage; published only. `pageIndex`: the page this step was about, if any. */
+  progress(percent: number, pageIndex: number | null = null): void {
     const next = nextPercent(this.percent, percent);
-    if (next === this.percent) return;
+    if (next === this.percent && pageIndex === null) return;
     this.percent = next;
-    this.publish(null);
+    this.publish(null, null, pageIndex);
   }
 
-  /** Story text as it is written, coalesced over ~16 ms. */
-  storyText(delta: string, percent: number): void {
+  /** Story text as it is written, coalesced over ~16 ms; text of different pages never shares an event. */
+  storyText(delta: string, percent: number, pageIndex: number | null = null): void {
+    if (pageIndex !== this.pendingPage && this.pendingText !== '') {
+      this.pendingEarlierPages.push({ text: this.pendingText, pageIndex: this.pendingPage });
+      this.pendingText = '';
+    }
+    this.pendingPage = pageIndex;
     this.percent = nextPercent(this.percent, percent);
     this.pendingText += delta;
     this.streamedText += delta;
@@ -91,38 +105,58 @@ export class GenerationReporter {
   async flushText(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    if (this.pendingText !== '' && !this.textQueued) {
+    if ((this.pendingText !== '' || this.pendingEarlierPages.length > 0) && !this.textQueued) {
       this.textQueued = true;
       // The text is taken when its turn to be sent comes, so whatever arrives while a slow
       // bus is still sending earlier events rides along instead of queueing an event per chunk.
       this.send(() => {
         this.textQueued = false;
-        const text = this.pendingText;
+        const pieces = [...this.pendingEarlierPages, { text: this.pendingText, pageIndex: this.pendingPage }].filter((piece) => piece.text !== '');
+        this.pendingEarlierPages = [];
         this.pendingText = '';
-        if (text === '') return null;
+        if (pieces.length === 0) return null;
         this.hasShownStoryText = true;
-        return this.update(text, null);
+        return pieces.map((piece) => this.update(piece.text, null, piece.pageIndex));
       });
     }
     await this.publishing;
   }
 
   /**
-   * The story row exists: sessions and subscribers can link to it from now on.
-   * Where the saved text differs from what was streamed (cut back to a sentence
-   * end, or saved by a run that raced this one), subscribers get the saved text.
+   * The story row exists (the book is planned): subscribers' text becomes the
+   * text saved so far, and they get the story's id once it has text, or at once
+   * with `showBeforeText` (a book of several pages, whose plan is worth showing).
    */
-  async storySaved(storyId: string, savedText: string): Promise<void> {
-    await this.flushText();
-    if (savedText !== this.streamedText.trim()) {
-      this.resetStoryText = true;
-      this.streamedText = savedText;
-      this.publish(savedText);
-    }
+  async storySaved(storyId: string, savedText: string, { showBeforeText = false }: { showBeforeText?: boolean } = {}): Promise<void> {
+    await this.textIsNow(savedText, null);
     this.storyId = storyId;
-    this.percent = nextPercent(this.percent, PERCENT.storySaved);
+    this.storyHasText = showBeforeText || savedText !== '';
     await this.save({ storyId, progressPercentage: this.percent });
     this.publish(null);
+  }
+
+  /**
+   * A page's text is saved; `savedText` is the story's text with it. Where that
+   * differs from what was streamed (cut back to a sentence end, or written by a
+   * run that raced this one), subscribers get the saved text.
+   */
+  async pageSaved(pageIndex: number, savedText: string): Promise<void> {
+    await this.textIsNow(savedText, pageIndex);
+    this.storyHasText = true;
+    this.publish(null, null, pageIndex);
+  }
+
+  /** The story text streamed so far, with the separator a next page's text needs in front of it. */
+  get textSoFar(): string {
+    return this.streamedText;
+  }
+
+  private async textIsNow(savedText: string, pageIndex: number | null): Promise<void> {
+    await this.flushText();
+    if (savedText === this.streamedText.trim()) return;
+    this.resetStoryText = true;
+    this.streamedText = savedText;
+    this.publish(savedText, null, pageIndex);
   }
 
   /** Replaces the stage text, e.g. to say a retry is coming; saved and published. */
@@ -153,6 +187,7 @@ export class GenerationReporter {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     this.pendingText = '';
+    this.pendingEarlierPages = [];
   }
 
   private async finish(status: GenerationStatus, errorMessage: string | null): Promise<void> {
@@ -173,7 +208,7 @@ export class GenerationReporter {
   }
 
   /** Saves to the row; a row that is no longer running (cancelled elsewhere) ends this run. */
-  private async save(patch: Parameters<StoryRepository['updateRunningSession']>[1]): Promise<void> {
+  private async save(patch: Parameters<SessionRepository['updateRunningSession']>[1]): Promise<void> {
     if (!(await this.repository.updateRunningSession(this.sessionId, patch))) throw new SessionNoLongerRunning(this.sessionId);
   }
 
@@ -184,12 +219,12 @@ export class GenerationReporter {
     await this.enter(GenerationStatus.GENERATING_STORY, stage, percent);
   }
 
-  private publish(storyTextDelta: string | null, errorMessage: string | null = null): void {
-    const update = this.update(storyTextDelta, errorMessage);
+  private publish(storyTextDelta: string | null, errorMessage: string | null = null, pageIndex: number | null = null): void {
+    const update = this.update(storyTextDelta, errorMessage, pageIndex);
     this.send(() => update);
   }
 
-  private update(storyTextDelta: string | null, errorMessage: string | null): ProgressUpdate {
+  private update(storyTextDelta: string | null, errorMessage: string | null, pageIndex: number | null = null): ProgressUpdate {
     const storyTextReset = this.resetStoryText;
     this.resetStoryText = false;
     return {
@@ -201,7 +236,8 @@ export class GenerationReporter {
       storyTextReset,
       errorMessage,
       warnings: [...this.warnings],
-      storyId: this.storyId,
+      storyId: this.storyHasText ? this.storyId : null,
+      pageIndex,
     };
   }
 
@@ -210,15 +246,16 @@ export class GenerationReporter {
    * cancelled or interrupted, whoever aborted the run speaks for the session: checked at
    * send time, so nothing queued before the abort slips out after it.
    */
-  private send(next: () => ProgressUpdate | null): void {
+  private send(next: () => ProgressUpdate | ProgressUpdate[] | null): void {
     this.publishing = this.publishing
-      .then(() => {
-        const update = this.signal.aborted ? null : next();
-        if (!update) return;
-        // Built at different moments, events still never show the bar going back.
-        update.progressPercentage = Math.max(update.progressPercentage, this.sentPercent);
-        this.sentPercent = update.progressPercentage;
-        return this.bus.publish(update);
+      .then(async () => {
+        const made = this.signal.aborted ? null : next();
+        for (const update of made === null ? [] : Array.isArray(made) ? made : [made]) {
+          // Built at different moments, events still never show the bar going back.
+          update.progressPercentage = Math.max(update.progressPercentage, this.sentPercent);
+          this.sentPercent = update.progressPercentage;
+          await this.bus.publish(update);
+        }
       })
       .catch((error: unknown) => {
         this.logger.error({ err: error, sessionId: this.sessionId }, 'could not publish progress');

@@ -1,23 +1,21 @@
 import { GenerationStatus } from '../../entities/index.js';
 
 /**
- * The seed design's progress ranges: story 10–30 %, images 30–90 %, done 100 %.
- * Pure arithmetic, so it is unit-tested on its own.
+ * Progress of a book: 0–5 % queued and starting, 5–99 % the book's work
+ * weighted by the plan's size, 100 % done. Pure arithmetic, so it is
+ * unit-tested on its own.
  */
 export const PERCENT = {
-  storyStart: 10,
-  storySaved: 30,
-  imagesStart: 30,
-  imagesEnd: 90,
+  started: 5,
+  lastBeforeDone: 99,
   completed: 100,
 } as const;
 
 export const STAGE = {
   queued: 'Waiting in the queue',
+  planning: 'Planning the book',
   writingStory: 'Writing the story',
-  describing: 'Describing the character and the scene',
-  painting: 'Painting the character and the background',
-  compositing: 'Compositing the illustration',
+  painting: 'Painting the pictures',
   completed: 'Completed',
   failed: 'Failed',
   cancelled: 'Cancelled',
@@ -35,39 +33,61 @@ export function isRetryingStage(stage: string | null | undefined): boolean {
   return (stage ?? '').startsWith(`${RETRYING_PREFIX} (`);
 }
 
-/** A typical story length; the bar fills towards 29 % as text arrives and reaches 30 % once saved. */
-const EXPECTED_STORY_CHARS = 2400;
-
-export function storyWritingPercent(charsWritten: number): number {
-  const fraction = Math.min(1, Math.max(0, charsWritten) / EXPECTED_STORY_CHARS);
-  return PERCENT.storyStart + Math.floor(fraction * (PERCENT.storySaved - 1 - PERCENT.storyStart));
+/** "Writing page 2 of 6" (or the one-page design's stage name). */
+export function writingStage(index: number, pageCount: number): string {
+  return pageCount === 1 ? STAGE.writingStory : `Writing page ${index + 1} of ${pageCount}`;
 }
 
-/** Shares of the images stage: describing is quick, painting is most of it, compositing is the tail. */
-export const IMAGE_STAGE_WEIGHTS = {
-  characterDescription: 0.075,
-  backgroundDescription: 0.075,
-  characterImage: 0.375,
-  backgroundImage: 0.375,
-  composite: 0.1,
+/**
+ * Relative cost of each piece of work, in shares of one page's writing: a
+ * plan is about a page's worth of tokens; a picture on SD-Turbo takes about
+ * as long as a page on a local LLM; matting and compositing are quick.
+ */
+export const BOOK_WEIGHTS = {
+  plan: 1,
+  page: 1,
+  picture: 1,
+  composite: 0.2,
 } as const;
 
-export type ImageStagePart = keyof typeof IMAGE_STAGE_WEIGHTS;
+/** One piece of a book's work: the plan, a page's text, a picture (the character's: page null), a page's composite. */
+export type BookPart = { kind: 'plan' } | { kind: 'page'; index: number } | { kind: 'picture'; page: number | null } | { kind: 'composite'; index: number };
 
-/** Tracks how much of the images stage is done, part by part (each part 0..1). */
-export class ImageStageMeter {
-  private readonly done = new Map<ImageStagePart, number>();
+/** A typical page length; a page's bar fills towards 95 % of its share as its text arrives. */
+const EXPECTED_PAGE_CHARS = 500;
 
-  set(part: ImageStagePart, fraction: number): void {
+export function pageWritingFraction(charsWritten: number): number {
+  return 0.95 * Math.min(1, Math.max(0, charsWritten) / EXPECTED_PAGE_CHARS);
+}
+
+/**
+ * Tracks how much of a book is done, part by part (each 0..1, never going
+ * back). The total comes from the plan's size: one plan, `pageCount` pages,
+ * and with pictures one character, `pageCount` scenes and composites.
+ */
+export class BookProgress {
+  private readonly done = new Map<string, number>();
+  private readonly total: number;
+
+  constructor(
+    readonly pageCount: number,
+    readonly withPictures: boolean,
+  ) {
+    const pictures = withPictures ? (pageCount + 1) * BOOK_WEIGHTS.picture + pageCount * BOOK_WEIGHTS.composite : 0;
+    this.total = BOOK_WEIGHTS.plan + pageCount * BOOK_WEIGHTS.page + pictures;
+  }
+
+  set(part: BookPart, fraction: number): void {
     if (Number.isNaN(fraction)) return;
-    this.done.set(part, Math.max(this.done.get(part) ?? 0, Math.min(1, Math.max(0, fraction))));
+    const key = JSON.stringify(part);
+    this.done.set(key, Math.max(this.done.get(key) ?? 0, Math.min(1, Math.max(0, fraction))));
   }
 
   percent(): number {
-    let fraction = 0;
-    for (const [part, value] of this.done) fraction += IMAGE_STAGE_WEIGHTS[part] * value;
-    const span = PERCENT.imagesEnd - PERCENT.imagesStart;
-    return PERCENT.imagesStart + Math.min(span, Math.floor(fraction * span + 1e-9));
+    let units = 0;
+    for (const [key, value] of this.done) units += BOOK_WEIGHTS[(JSON.parse(key) as BookPart).kind] * value;
+    const span = PERCENT.lastBeforeDone - PERCENT.started;
+    return PERCENT.started + Math.min(span, Math.floor((units / this.total) * span + 1e-9));
   }
 }
 

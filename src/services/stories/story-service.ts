@@ -1,4 +1,4 @@
-import { type GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story } from '../../entities/index.js';
+import { type GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story, type StoryPage } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
@@ -21,10 +21,16 @@ export class StoryService {
     return ids.map((id) => stories.find((story) => story.id === id) ?? null);
   }
 
-  /** Each story's images (character, background, combined), in the order of the ids asked. One query for all of them. */
+  /** Each story's images (the character, then page by page its background and combined), in the order of the ids asked. One query for all of them. */
   async imagesOfStories(storyIds: readonly string[]): Promise<GeneratedImage[][]> {
     const images = await this.repository.findImagesByStoryIds(storyIds);
-    return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byImageType));
+    return storyIds.map((id) => images.filter((image) => image.storyId === id).sort(byPageThenType));
+  }
+
+  /** Each story's pages in reading order, in the order of the ids asked. One query for all of them. */
+  async pagesOfStories(storyIds: readonly string[]): Promise<StoryPage[][]> {
+    const pages = await this.repository.findPagesByStoryIds(storyIds);
+    return storyIds.map((id) => pages.filter((page) => page.storyId === id).sort((a, b) => a.index - b.index));
   }
 
   async list(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
@@ -57,6 +63,6 @@ export class StoryService {
 
 const TYPE_ORDER = [ImageType.CHARACTER, ImageType.BACKGROUND, ImageType.COMBINED];
 
-function byImageType(a: GeneratedImage, b: GeneratedImage): number {
-  return TYPE_ORDER.indexOf(a.imageType) - TYPE_ORDER.indexOf(b.imageType);
+function byPageThenType(a: GeneratedImage, b: GeneratedImage): number {
+  return (a.pageIndex ?? -1) - (b.pageIndex ?? -1) || TYPE_ORDER.indexOf(a.imageType) - TYPE_ORDER.indexOf(b.imageType);
 }

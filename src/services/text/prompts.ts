@@ -4,17 +4,40 @@ import { ChatPromptTemplate } from '@langchain/core/prompts';
  * Every prompt the agents send, in one place. Each agent is a system message
  * that fixes the output format plus a human message with the material.
  */
-export const storyPrompt = ChatPromptTemplate.fromMessages([
+/**
+ * The planning agent: the whole book at once, as structured output. Scene
+ * descriptions leave the character out because the character is painted once
+ * and placed into every scene.
+ */
+export const planPrompt = ChatPromptTemplate.fromMessages([
   [
     'system',
     [
-      'You are a warm, vivid storyteller who writes short illustrated stories.',
-      'Write one complete story of 250 to 450 words with a clear beginning, middle and end, centred on one main character in one memorable place.',
-      'Format: the first line is "Title: " followed by a short title; then a blank line; then the story as plain paragraphs.',
-      'No markdown, no headings, no notes before or after the story.',
+      'You are a picture book planner. From a story idea you plan a short illustrated book of a given number of pages, centred on one hero.',
+      'Reply with one JSON object and nothing else:',
+      '"title": a short title;',
+      '"characterSheet": the hero\'s look as an image prompt of comma-separated visual phrases, at most 25 words (species or age, hair, clothing, colours);',
+      '"pages": exactly the number of pages asked for, in reading order, each with',
+      '  "outline": one sentence on what happens on this page,',
+      '  "scene": an image prompt of the page\'s place, light and mood in at most 40 words, with no people or animals in it and no text,',
+      '  "side": where the hero stands in the picture, "left", "centre" or "right",',
+      '  "distance": "near" (large, in the foreground) or "far" (smaller, further back).',
     ].join('\n'),
   ],
-  ['human', 'Story idea: {prompt}\n{styleLine}'],
+  ['human', 'Story idea: {prompt}\nPages: {pageCount}\n{styleLine}'],
+]);
+
+/** The story agent writing one page of a planned book; it sees the plan and the pages before. */
+export const pagePrompt = ChatPromptTemplate.fromMessages([
+  [
+    'system',
+    [
+      'You are a warm, vivid storyteller who writes illustrated picture books, one page at a time.',
+      'Write only the text of the page asked for: 40 to 120 words of plain prose that follow its outline and lead on from the pages before.',
+      'No title, no page number, no markdown, no notes before or after the text.',
+    ].join('\n'),
+  ],
+  ['human', 'Book: {title}\nHero: {characterSheet}\nPlan:\n{outline}\n\nText so far:\n{textSoFar}\n\nWrite page {pageNumber} of {pageCount}.\n{styleLine}'],
 ]);
 
 export const characterPrompt = ChatPromptTemplate.fromMessages([

@@ -30,6 +30,7 @@ export function wireForm(): void {
   const form = byId<HTMLFormElement>('generate-form');
   const prompt = byId<HTMLTextAreaElement>('prompt');
   const style = byId<HTMLSelectElement>('style');
+  const pages = byId<HTMLSelectElement>('pages');
   const generate = byId<HTMLButtonElement>('generate');
 
   form.addEventListener('submit', async (event) => {
@@ -38,7 +39,7 @@ export function wireForm(): void {
     clearPromptError();
     generate.disabled = true;
     try {
-      const sessionId = await startGeneration({ prompt: prompt.value, style: style.value || null });
+      const sessionId = await startGeneration({ prompt: prompt.value, style: style.value || null, pageCount: Number(pages.value) });
       location.hash = routeHash({ kind: 'session', id: sessionId });
     } catch (error) {
       if (error instanceof GraphQLRequestError && error.code === ErrorCode.BAD_USER_INPUT) showPromptError(error.message);

@@ -5,6 +5,7 @@ import { cancelGeneration, takePreconnected } from '../actions.js';
 import { client, connectionParams, wsUrl } from '../api.js';
 import { byId, notify, showAlert } from '../dom.js';
 import { replaceRoute, type ViewContext } from '../routing.js';
+import { bookOf, StreamedPages, turnPagesWithArrowKeys } from './book.js';
 import { markCurrentStory, refreshHistory } from './history.js';
 import { emptyStory, hiddenProgress, painter, savedStory, type Screen } from './screen.js';
 
@@ -80,6 +81,27 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
   paint(screen);
   if (focus) byId('progress-title').focus();
 
+  // A book: the reader follows the page being written until the reader turns a page.
+  const streamed = new StreamedPages();
+  let saved: StoryFieldsFragment | null = null;
+  let current = 0;
+  let followWriting = true;
+  let writingPage: number | null = null;
+  let painting = true;
+  const showBook = (complete: boolean) => {
+    if (!saved) return;
+    if (followWriting && writingPage !== null) current = writingPage;
+    screen.story = savedStory(saved, { complete, book: bookOf(saved, { current, streamed, writing: complete ? null : writingPage, painting, onGo }) });
+    paint(screen);
+  };
+  const onGo = (index: number) => {
+    followWriting = false;
+    current = index;
+    showBook(screen.story.complete !== null);
+    byId('page-heading').focus();
+  };
+  turnPagesWithArrowKeys(signal, () => screen.story.book);
+
   async function cancel(): Promise<void> {
     screen.progress.cancel.disabled = true;
     screen.progress.stage = 'Cancelling…';
@@ -100,6 +122,8 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
   const refreshes = oneAtATime(async (storyId: string) => {
     const story = await loadStory(storyId);
     if (!story) return;
+    saved = story;
+    if (story.pages.length > 1) return showBook(false);
     screen.story = savedStory(story, { complete: false });
     paint(screen);
   });
@@ -110,9 +134,14 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
     sessionId,
     client: takePreconnected(),
     signal,
-    onEvent: (_event, { state }) => {
+    onEvent: (event, { state }) => {
+      streamed.add(event);
+      if (event.storyTextDelta && event.pageIndex != null) writingPage = event.pageIndex;
+      if (state.status === 'GENERATING_IMAGES') writingPage = null;
       showProgress(screen, state);
-      paint(screen);
+      // A book shows its pages, each with its own streamed text, not the one stream of text.
+      if (screen.story.book && saved) showBook(false);
+      else paint(screen);
       if (state.storyId && !isTerminal(state.status)) refreshes.run(state.storyId);
     },
     onConnectionLost: ({ delayMs }) => {
@@ -156,7 +185,13 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
       showAlert(`The story was written but could not be loaded: ${plainMessage(error)}`);
     }
     if (story) {
-      screen.story = savedStory(story, { complete: true });
+      saved = story;
+      painting = false;
+      writingPage = null;
+      // A finished book opens at its first page, unless the reader has turned to one.
+      if (followWriting) current = 0;
+      if (story.pages.length > 1) showBook(true);
+      else screen.story = savedStory(story, { complete: true });
       paint(screen);
       // The address now names the story, without showing it again.
       replaceRoute({ kind: 'story', id: story.id });

@@ -3,6 +3,7 @@ import type { GenerationStatus, ImageType, StoryFieldsFragment } from '../../../
 import { storyPictures } from '../../../src/client/story-html.js';
 import { confirmDelete, downloadStory } from '../actions.js';
 import { byId, formatDate } from '../dom.js';
+import { bookTemplate, type BookPanel } from './book.js';
 
 /**
  * The main area below the form: the progress panel, the warnings and the story
@@ -45,6 +46,8 @@ interface StoryPanel {
   pictures: ReadonlyMap<ImageType, Picture>;
   /** The saved story once it is complete: only its pictures are shown, with Download and Delete. */
   complete: StoryFieldsFragment | null;
+  /** A book of several pages: shown page by page instead of the text and the three pictures. */
+  book: BookPanel | null;
 }
 
 export interface Screen {
@@ -58,15 +61,15 @@ export function hiddenProgress(): ProgressPanel {
 }
 
 export function emptyStory(): StoryPanel {
-  return { shown: false, title: 'Your story', meta: '', text: '', busy: false, imagesShown: false, pictures: new Map(), complete: null };
+  return { shown: false, title: 'Your story', meta: '', text: '', busy: false, imagesShown: false, pictures: new Map(), complete: null, book: null };
 }
 
 export function emptyScreen(): Screen {
   return { progress: hiddenProgress(), warnings: [], story: emptyStory() };
 }
 
-/** A saved story; `complete` once its generation has ended, when missing pictures are left out rather than awaited. */
-export function savedStory(story: StoryFieldsFragment, { complete }: { complete: boolean }): StoryPanel {
+/** A saved story; `complete` once its generation has ended, when missing pictures are left out rather than awaited. `book`: its pages, for a book. */
+export function savedStory(story: StoryFieldsFragment, { complete, book = null }: { complete: boolean; book?: BookPanel | null }): StoryPanel {
   const pictures = new Map<ImageType, Picture>(
     storyPictures(story).map(({ image, alt }) => [image.imageType, { url: image.url, alt, width: image.width, height: image.height }]),
   );
@@ -79,6 +82,7 @@ export function savedStory(story: StoryFieldsFragment, { complete }: { complete:
     imagesShown: !complete || pictures.size > 0,
     pictures,
     complete: complete ? story : null,
+    book,
   };
 }
 
@@ -148,8 +152,9 @@ const storyTemplate = (story: StoryPanel) => html`
   <article id="story" class="card story" aria-labelledby="story-title" ?hidden=${!story.shown}>
     <h2 id="story-title" tabindex="-1">${story.title}</h2>
     <p id="story-meta" class="meta">${story.meta}</p>
-    <div id="story-text" class="story-text" aria-live="polite" aria-busy=${String(story.busy)}>${textParagraphs(story.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
-    <div id="images" class="images" ?hidden=${!story.imagesShown}>${SLOTS.map((slot) => slotTemplate(slot, story))}</div>
+    <div id="story-text" class="story-text" aria-live="polite" aria-busy=${String(story.busy)} ?hidden=${story.book !== null}>${story.book ? nothing : textParagraphs(story.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+    <div id="images" class="images" ?hidden=${!story.imagesShown || story.book !== null}>${story.book ? nothing : SLOTS.map((slot) => slotTemplate(slot, story))}</div>
+    ${bookTemplate(story.book)}
     <div id="story-actions" class="actions" ?hidden=${!story.complete}>${story.complete ? actionsTemplate(story.complete) : nothing}</div>
   </article>
 `;

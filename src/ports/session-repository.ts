@@ -1,0 +1,27 @@
+import type { GenerationOptions, GenerationSession } from '../entities/index.js';
+import type { Viewer } from '../services/auth/viewer.js';
+
+export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
+
+/** Reads and writes of generation sessions. */
+export interface SessionRepository {
+  /** ownerId: who started it; null with AUTH_MODE=none. */
+  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession>;
+  findSession(id: string): Promise<GenerationSession | null>;
+  /** The session if the viewer may see it; another owner's reads as missing. */
+  findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null>;
+  /** Sessions not yet ended that belong to this owner (null: those with none). */
+  countRunningSessionsOf(ownerId: string | null): Promise<number>;
+  /** Throws when the session does not exist. */
+  requireSession(id: string): Promise<GenerationSession>;
+  findSessionsOfStory(storyId: string): Promise<GenerationSession[]>;
+  findRunningSessions(): Promise<GenerationSession[]>;
+  /** Applies the patch only while the session is still running; false when it had already ended. */
+  updateRunningSession(id: string, patch: SessionPatch): Promise<boolean>;
+  /** Heartbeat: marks a running session as alive now. */
+  touchSession(id: string): Promise<void>;
+  /** Running sessions whose heartbeat is older than silentForMs (milliseconds). */
+  findAbandonedSessions(silentForMs: number): Promise<GenerationSession[]>;
+  /** Counts one more run of the session; null when it may not run again (ended, or out of runs). */
+  beginAttempt(id: string): Promise<GenerationSession | null>;
+}

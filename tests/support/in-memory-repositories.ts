@@ -1,0 +1,198 @@
+import { canSee, type Viewer } from '../../src/services/auth/viewer.js';
+import { randomUUID } from 'node:crypto';
+import {
+  GenerationStatus,
+  RUNNING_STATUSES,
+  type GeneratedImage,
+  type GenerationOptions,
+  type GenerationSession,
+  type Story,
+  type StoryPage,
+} from '../../src/entities/index.js';
+import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
+import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
+
+/**
+ * Every persistence port in memory, with the same "once" rules as the
+ * database adapter (one book per session, one text per page, one picture per
+ * story, type and page), for unit tests of the services. Rows are copied in
+ * and out, so callers cannot change what is stored by holding an object.
+ */
+export class InMemoryRepositories implements StoryRepository {
+  readonly sessions = new Map<string, GenerationSession>();
+  readonly stories = new Map<string, Story>();
+  readonly pages: StoryPage[] = [];
+  readonly images: GeneratedImage[] = [];
+  /** Every call by method name, for tests that count writes. */
+  readonly calls: string[] = [];
+
+  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
+    this.calls.push('createSession');
+    const now = new Date();
+    this.sessions.set(fields.id, {
+      ...fields,
+      status: GenerationStatus.PENDING,
+      progressPercentage: 0,
+      errorMessage: null,
+      warnings: [],
+      attempts: 0,
+      storyId: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    return this.requireSession(fields.id);
+  }
+
+  async findSession(id: string): Promise<GenerationSession | null> {
+    const session = this.sessions.get(id);
+    return session ? structuredClone(session) : null;
+  }
+
+  async findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null> {
+    const session = await this.findSession(id);
+    return session && canSee(viewer, session.ownerId) ? session : null;
+  }
+
+  async countRunningSessionsOf(ownerId: string | null): Promise<number> {
+    return [...this.sessions.values()].filter((session) => RUNNING_STATUSES.includes(session.status) && session.ownerId === ownerId).length;
+  }
+
+  async requireSession(id: string): Promise<GenerationSession> {
+    const session = await this.findSession(id);
+    if (!session) throw new Error(`Generation session ${id} does not exist`);
+    return session;
+  }
+
+  async findSessionsOfStory(storyId: string): Promise<GenerationSession[]> {
+    return [...this.sessions.values()].filter((session) => session.storyId === storyId).map((session) => structuredClone(session));
+  }
+
+  async findRunningSessions(): Promise<GenerationSession[]> {
+    return [...this.sessions.values()].filter((session) => RUNNING_STATUSES.includes(session.status)).map((session) => structuredClone(session));
+  }
+
+  async updateRunningSession(id: string, patch: SessionPatch): Promise<boolean> {
+    this.calls.push('updateRunningSession');
+    const session = this.sessions.get(id);
+    if (!session || !RUNNING_STATUSES.includes(session.status)) return false;
+    Object.assign(session, structuredClone(patch), { updatedAt: new Date() });
+    return true;
+  }
+
+  async touchSession(id: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (session && RUNNING_STATUSES.includes(session.status)) session.updatedAt = new Date();
+  }
+
+  async findAbandonedSessions(silentForMs: number): Promise<GenerationSession[]> {
+    const before = Date.now() - silentForMs;
+    return (await this.findRunningSessions()).filter((session) => session.updatedAt.getTime() < before);
+  }
+
+  async beginAttempt(id: string): Promise<GenerationSession | null> {
+    const session = this.sessions.get(id);
+    if (!session || !RUNNING_STATUSES.includes(session.status)) return null;
+    session.attempts += 1;
+    return structuredClone(session);
+  }
+
+  async saveBookOnce(book: NewBook, sessionId: string): Promise<Story> {
+    this.calls.push('saveBookOnce');
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new Error(`Generation session ${sessionId} does not exist`);
+    if (session.storyId) return this.requireStory(session.storyId);
+    const { pages, ...story } = book;
+    this.stories.set(story.id, {
+      ...story,
+      storyText: '',
+      backgroundDescription: pages[0]?.sceneDescription ?? '',
+      createdAt: new Date(),
+      ownerId: this.sessions.get(sessionId)?.ownerId ?? null,
+    });
+    for (const [index, page] of pages.entries()) {
+      this.pages.push({ ...page, id: randomUUID(), storyId: story.id, index, text: '', createdAt: new Date() });
+    }
+    session.storyId = story.id;
+    return this.requireStory(story.id);
+  }
+
+  async findPages(storyId: string): Promise<StoryPage[]> {
+    return this.findPagesByStoryIds([storyId]);
+  }
+
+  async findPagesByStoryIds(storyIds: readonly string[]): Promise<StoryPage[]> {
+    return this.pages
+      .filter((page) => storyIds.includes(page.storyId))
+      .sort((a, b) => a.storyId.localeCompare(b.storyId) || a.index - b.index)
+      .map((page) => structuredClone(page));
+  }
+
+  async savePageTextOnce(storyId: string, index: number, text: string): Promise<StoryPage> {
+    this.calls.push(`savePageTextOnce:${index}`);
+    const page = this.pages.find((candidate) => candidate.storyId === storyId && candidate.index === index);
+    if (!page) throw new Error(`Story ${storyId} has no page ${index}`);
+    if (page.text === '') page.text = text;
+    this.stories.get(storyId)!.storyText = joinPageTexts(this.pages.filter((candidate) => candidate.storyId === storyId));
+    return structuredClone(page);
+  }
+
+  async fillCharacterDescription(storyId: string, description: string): Promise<void> {
+    const story = this.stories.get(storyId);
+    if (story && story.characterDescription === '') story.characterDescription = description;
+  }
+
+  async fillSceneDescription(storyId: string, index: number, description: string): Promise<void> {
+    const page = this.pages.find((candidate) => candidate.storyId === storyId && candidate.index === index);
+    if (page && page.sceneDescription === '') page.sceneDescription = description;
+    const story = this.stories.get(storyId);
+    if (index === 0 && story && story.backgroundDescription === '') story.backgroundDescription = description;
+  }
+
+  async findStory(id: string): Promise<Story | null> {
+    const story = this.stories.get(id);
+    return story ? structuredClone(story) : null;
+  }
+
+  async requireStory(id: string): Promise<Story> {
+    const story = await this.findStory(id);
+    if (!story) throw new Error(`Story ${id} does not exist`);
+    return story;
+  }
+
+  async findStoriesByIds(ids: readonly string[], viewer: Viewer): Promise<Story[]> {
+    return ids.flatMap((id) => {
+      const story = this.stories.get(id);
+      return story && canSee(viewer, story.ownerId) ? [structuredClone(story)] : [];
+    });
+  }
+
+  async listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]> {
+    return [...this.stories.values()]
+      .filter((story) => story.storyText !== '' && canSee(viewer, story.ownerId))
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id))
+      .slice(offset, offset + limit)
+      .map((story) => structuredClone(story));
+  }
+
+  async deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }> {
+    const mediaKeys = this.images.filter((image) => image.storyId === id).map((image) => image.filePath);
+    const deleted = this.stories.delete(id);
+    this.images.splice(0, this.images.length, ...this.images.filter((image) => image.storyId !== id));
+    this.pages.splice(0, this.pages.length, ...this.pages.filter((page) => page.storyId !== id));
+    // As the database's ON DELETE SET NULL does.
+    for (const session of this.sessions.values()) if (session.storyId === id) session.storyId = null;
+    return { deleted, mediaKeys };
+  }
+
+  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+    this.calls.push(`saveImageOnce:${image.imageType}:${image.pageIndex}`);
+    const same = (candidate: GeneratedImage) =>
+      candidate.storyId === image.storyId && candidate.imageType === image.imageType && candidate.pageIndex === image.pageIndex;
+    if (!this.images.some(same)) this.images.push({ ...image, createdAt: new Date() });
+    return structuredClone(this.images.find(same)!);
+  }
+
+  async findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {
+    return this.images.filter((image) => storyIds.includes(image.storyId)).map((image) => structuredClone(image));
+  }
+}

@@ -1,0 +1,390 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
+import { CharacterDistance, CharacterSide, GenerationStatus, ImageType } from '../../src/entities/index.js';
+import {
+  ImageGenerationError,
+  type GeneratedPicture,
+  type ImageGenerationOptions,
+  type ImageGenerator,
+  type ImageRequest,
+} from '../../src/ports/image-generator.js';
+import { RetryLater } from '../../src/ports/job-queue.js';
+import type { MediaStore } from '../../src/ports/media-store.js';
+import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
+import {
+  TextGenerationError,
+  type BookPlan,
+  type PageDraft,
+  type PlanRequest,
+  type TextGenerator,
+  type WritePageRequest,
+} from '../../src/ports/text-generator.js';
+import { GenerationPipeline } from '../../src/services/generation/generation-pipeline.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { InMemoryRepositories } from '../support/in-memory-repositories.js';
+
+const SIZE = { width: 64, height: 64 };
+
+/** A plan as a model would give it: page i's scene is "scene i …", the character a fox. */
+function planFor(pageCount: number): BookPlan {
+  return {
+    title: 'The Fox Who Counted Stars',
+    characterSheet: 'a small red fox, green scarf',
+    pages: Array.from({ length: pageCount }, (_, index) => ({
+      outline: `The fox does thing ${index}.`,
+      sceneDescription: `scene ${index} a pine forest at night`,
+      characterSide: [CharacterSide.LEFT, CharacterSide.CENTRE, CharacterSide.RIGHT][index % 3],
+      characterDistance: index % 2 === 0 ? CharacterDistance.NEAR : CharacterDistance.FAR,
+    })),
+  };
+}
+
+/** Scripted text agents: streams each page in three pieces; faults and pauses are set per test. */
+class ScriptedText implements TextGenerator {
+  readonly written: number[] = [];
+  plans = 0;
+  planFailure: Error | null = null;
+  /** Page index → error thrown after that page's first piece was streamed. */
+  readonly pageFailures = new Map<number, Error>();
+  /** Called before a page is written; a test may abort or wait here. */
+  beforePage: (index: number) => Promise<void> | void = () => undefined;
+
+  async planBook({ pageCount }: PlanRequest): Promise<BookPlan> {
+    this.plans += 1;
+    if (this.planFailure) throw this.planFailure;
+    return planFor(pageCount);
+  }
+
+  async writePage({ index, onText, signal }: WritePageRequest): Promise<PageDraft> {
+    await this.beforePage(index);
+    signal.throwIfAborted();
+    this.written.push(index);
+    const text = `Page ${index} begins. The fox walks on. The end of page ${index}.`;
+    const pieces = [text.slice(0, 15), text.slice(15, 40), text.slice(40)];
+    onText(pieces[0]);
+    const failure = this.pageFailures.get(index);
+    if (failure) throw failure;
+    for (const piece of pieces.slice(1)) onText(piece);
+    return { text, warnings: [] };
+  }
+
+  async describe(): Promise<string> {
+    throw new Error('a planned book needs no describing');
+  }
+
+  async checkAvailable(): Promise<void> {}
+}
+
+/** Paints real PNGs: the character a dark block on white (so it mattes), scenes a gradient. Fails on prompts a test names. */
+class ScriptedPainter implements ImageGenerator {
+  readonly description = 'scripted painter';
+  readonly calls: string[][] = [];
+  readonly failOn: RegExp[] = [];
+
+  constructor(readonly prefersBatches: boolean) {}
+
+  async generate(requests: ImageRequest[], { signal, onProgress }: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+    this.calls.push(requests.map((request) => request.prompt));
+    signal.throwIfAborted();
+    onProgress?.(0.5);
+    const failing = requests.find((request) => this.failOn.some((pattern) => pattern.test(request.prompt)));
+    if (failing) throw new ImageGenerationError(`the scripted painter refuses "${failing.prompt.slice(0, 20)}"`);
+    return Promise.all(requests.map(async (request) => ({ png: await picture(request), width: request.width, height: request.height, seed: request.seed })));
+  }
+}
+
+async function picture(request: ImageRequest): Promise<Buffer> {
+  const { width, height } = request;
+  const data = Buffer.alloc(width * height * 3);
+  const character = request.prompt.includes('plain white background');
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = (y * width + x) * 3;
+      const inFigure = x > width / 3 && x < (2 * width) / 3 && y > height / 5 && y < height - 4;
+      const value = character ? (inFigure ? 40 : 255) : (x * 4 + y * 2) % 256;
+      data[at] = value;
+      data[at + 1] = character ? value : (y * 4) % 256;
+      data[at + 2] = character ? value : 128;
+    }
+  }
+  return sharp(data, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+class MemoryMedia implements MediaStore {
+  readonly files = new Map<string, Buffer>();
+  async save(bytes: Buffer): Promise<string> {
+    const key = `images/${randomUUID()}.png`;
+    this.files.set(key, bytes);
+    return key;
+  }
+  async read(key: string): Promise<Buffer> {
+    const bytes = this.files.get(key);
+    if (!bytes) throw new Error(`no file ${key}`);
+    return bytes;
+  }
+  async remove(key: string): Promise<void> {
+    this.files.delete(key);
+  }
+  urlFor(key: string): string {
+    return `/media/${key}`;
+  }
+}
+
+class RecordingBus extends InProcessProgressBus {
+  readonly updates: ProgressUpdate[] = [];
+  override async publish(update: ProgressUpdate): Promise<void> {
+    this.updates.push(update);
+    await super.publish(update);
+  }
+}
+
+interface Setup {
+  pageCount?: number;
+  batching?: boolean;
+  seed?: number | null;
+  /** Shared with another setup, to race two runs over one session. */
+  repositories?: InMemoryRepositories;
+  media?: MemoryMedia;
+  sessionId?: string;
+}
+
+async function setup({
+  pageCount = 3,
+  batching = true,
+  seed = 7,
+  repositories = new InMemoryRepositories(),
+  media = new MemoryMedia(),
+  sessionId,
+}: Setup = {}) {
+  const text = new ScriptedText();
+  const painter = new ScriptedPainter(batching);
+  const bus = new RecordingBus();
+  const id = sessionId ?? randomUUID();
+  if (!sessionId)
+    await repositories.createSession({ id, prompt: 'a fox who counts stars', options: { style: null, seed, pageCount }, stage: STAGE.queued, ownerId: null });
+  const pipeline = new GenerationPipeline({
+    sessions: repositories,
+    books: repositories,
+    images: repositories,
+    text,
+    painter,
+    media,
+    bus,
+    logger: pino({ level: 'silent' }),
+    imageSize: SIZE,
+    compositing: { maxInputPixels: 10_000_000 },
+    maxRunsPerSession: 5,
+    heartbeatMs: 60_000,
+  });
+  const controller = new AbortController();
+  const run = (attempt = 1) => pipeline.run({ sessionId: id, attempt, maxAttempts: 3, signal: controller.signal });
+  const session = () => repositories.requireSession(id);
+  const story = async () => repositories.requireStory((await session()).storyId!);
+  const images = async () => repositories.findImagesByStoryIds([(await session()).storyId!]);
+  const imageKeys = async () => (await images()).map((image) => `${image.imageType}:${image.pageIndex}`).sort();
+  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys };
+}
+
+function allKeys(pageCount: number): string[] {
+  const keys = ['CHARACTER:null'];
+  for (let page = 0; page < pageCount; page++) keys.push(`BACKGROUND:${page}`, `COMBINED:${page}`);
+  return keys.sort();
+}
+
+function expectNeverDecreasing(updates: ProgressUpdate[]): void {
+  const percents = updates.map((update) => update.progressPercentage);
+  expect(percents).toEqual([...percents].sort((a, b) => a - b));
+}
+
+describe('GenerationPipeline making a book', () => {
+  it('plans, writes every page and paints the character once plus one scene per page in one batched call', async () => {
+    const book = await setup({ pageCount: 3, batching: true });
+    await book.run();
+    const session = await book.session();
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warnings).toEqual([]);
+    expect(book.text.written).toEqual([0, 1, 2]);
+    expect(book.painter.calls).toHaveLength(1);
+    expect(book.painter.calls[0]).toHaveLength(4);
+    expect(book.painter.calls[0][0]).toMatch(/^a small red fox, green scarf, full body/);
+    expect(await book.imageKeys()).toEqual(allKeys(3));
+    const pages = await book.repositories.findPages((await book.story()).id);
+    expect(pages.map((page) => page.text)).toEqual([0, 1, 2].map((i) => `Page ${i} begins. The fox walks on. The end of page ${i}.`));
+    expect((await book.story()).storyText).toBe(pages.map((page) => page.text).join('\n\n'));
+  });
+
+  it('streams text deltas that carry their page and join into storyText, with progress that never goes back', async () => {
+    const book = await setup({ pageCount: 3 });
+    await book.run();
+    const updates = book.bus.updates;
+    const text = updates.filter((update) => update.storyTextDelta !== null && !update.storyTextReset);
+    expect(new Set(text.map((update) => update.pageIndex))).toEqual(new Set([0, 1, 2]));
+    expect(text.map((update) => update.storyTextDelta).join('')).toBe((await book.story()).storyText);
+    expectNeverDecreasing(updates);
+    expect(updates.at(-1)).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100 });
+    // Every saved picture is announced with the page it belongs to.
+    const pictureEvents = updates.filter((update) => update.pageIndex !== null && update.storyTextDelta === null);
+    expect(new Set(pictureEvents.map((update) => update.pageIndex))).toEqual(new Set([0, 1, 2]));
+  });
+
+  it('shows a book of several pages from its plan on, and a one-page story only once it has text', async () => {
+    const book = await setup({ pageCount: 2 });
+    const story = await setup({ pageCount: 1 });
+    await Promise.all([book.run(), story.run()]);
+    const firstWithId = (updates: ProgressUpdate[]) => updates.find((update) => update.storyId !== null)!;
+    expect(firstWithId(book.bus.updates).storyTextDelta).toBeNull();
+    expect(book.bus.updates.indexOf(firstWithId(book.bus.updates))).toBeLessThan(book.bus.updates.findIndex((update) => update.storyTextDelta));
+    expect(story.bus.updates.indexOf(firstWithId(story.bus.updates))).toBeGreaterThan(story.bus.updates.findIndex((update) => update.storyTextDelta));
+  });
+
+  it('paints one picture per call, character first, on a backend that does not batch', async () => {
+    const book = await setup({ pageCount: 3, batching: false });
+    await book.run();
+    expect(book.painter.calls.map((call) => call.length)).toEqual([1, 1, 1, 1]);
+    expect(book.painter.calls[0][0]).toContain('red fox');
+    expect(book.painter.calls.slice(1).map((call) => call[0].slice(0, 7))).toEqual(['scene 0', 'scene 1', 'scene 2']);
+    expect(await book.imageKeys()).toEqual(allKeys(3));
+  });
+
+  it('gives every picture of a book a distinct seed derived from a fixed one', async () => {
+    const book = await setup({ pageCount: 2, seed: 100 });
+    await book.run();
+    const seeds = (await book.images())
+      .filter((image) => image.imageType !== ImageType.COMBINED)
+      .map((image) => image.seed)
+      .sort();
+    expect(seeds).toEqual([100, 101, 102]);
+  });
+
+  it('keeps finished pages and pictures when resumed, and does only what is missing', async () => {
+    const first = await setup({ pageCount: 3, batching: false });
+    // The first run stops for good while page 2 is being written.
+    first.text.beforePage = (index) => {
+      if (index === 2) first.controller.abort(new Error('worker killed'));
+    };
+    await first.run();
+    expect((await first.session()).status).toBe(GenerationStatus.GENERATING_STORY);
+    const pagesBefore = await first.repositories.findPages((await first.story()).id);
+    expect(pagesBefore.map((page) => page.text !== '')).toEqual([true, true, false]);
+    const imagesBefore = await first.images();
+
+    const second = await setup({ repositories: first.repositories, media: first.media, sessionId: first.id, batching: false });
+    await second.run(2);
+    expect((await second.session()).status).toBe(GenerationStatus.COMPLETED);
+    expect(second.text.plans).toBe(0);
+    expect(second.text.written).toEqual([2]);
+    const repainted = second.painter.calls.flat();
+    for (const image of imagesBefore.filter((candidate) => candidate.imageType !== ImageType.COMBINED)) {
+      expect(repainted).not.toContain(image.promptUsed);
+    }
+    expect(await second.imageKeys()).toEqual(allKeys(3));
+    expect(imagesBefore.every((image) => second.repositories.images.some((kept) => kept.id === image.id))).toBe(true);
+    // Subscribers are first told the text is what was saved, without the page cut off mid-stream.
+    const reset = second.bus.updates.find((update) => update.storyTextReset && update.storyTextDelta);
+    expect(reset?.storyTextDelta).toBe(
+      pagesBefore
+        .slice(0, 2)
+        .map((page) => page.text)
+        .join('\n\n'),
+    );
+  });
+
+  it("keeps a page's text and warns, naming the page, when its scene cannot be painted", async () => {
+    const book = await setup({ pageCount: 3, batching: false });
+    book.painter.failOn.push(/^scene 1 /);
+    await book.run();
+    const session = await book.session();
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warnings).toEqual([expect.stringMatching(/^Page 2's scene could not be painted; the page keeps its text: the scripted painter refuses/)]);
+    expect(await book.imageKeys()).toEqual(allKeys(3).filter((key) => !key.endsWith(':1')));
+    expect((await book.repositories.findPages((await book.story()).id))[1].text).toMatch(/^Page 1 begins/);
+  });
+
+  it('keeps every scene and says so when the character cannot be painted', async () => {
+    const book = await setup({ pageCount: 2, batching: false });
+    book.painter.failOn.push(/plain white background/);
+    await book.run();
+    const session = await book.session();
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warnings).toEqual([
+      expect.stringMatching(/^The character picture could not be painted, so the pages show their scenes without the character/),
+    ]);
+    expect(await book.imageKeys()).toEqual(['BACKGROUND:0', 'BACKGROUND:1']);
+  });
+
+  it('stops between steps when cancelled: nothing more is written, painted or saved', async () => {
+    const book = await setup({ pageCount: 3, batching: false });
+    book.text.beforePage = async (index) => {
+      if (index !== 1) return;
+      // The cancel lands (as GenerationService does it) between page 0 and page 1.
+      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      book.controller.abort(new Error('cancelled'));
+    };
+    await book.run();
+    expect(book.text.written).toEqual([0]);
+    const pages = await book.repositories.findPages((await book.story()).id);
+    expect(pages.map((page) => page.text !== '')).toEqual([true, false, false]);
+    expect((await book.session()).status).toBe(GenerationStatus.CANCELLED);
+    const callsAfterCancel = book.repositories.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(book.repositories.calls.length).toBe(callsAfterCancel);
+    expect(book.bus.updates.some((update) => update.status === GenerationStatus.COMPLETED)).toBe(false);
+  });
+
+  it('asks for another attempt when the plan fails on a dead server before any text was shown', async () => {
+    const book = await setup();
+    book.text.planFailure = new TextGenerationError('Ollama is not reachable', 'unreachable');
+    await expect(book.run()).rejects.toBeInstanceOf(RetryLater);
+    expect((await book.session()).status).not.toBe(GenerationStatus.FAILED);
+  });
+
+  it('fails instead of starting over once page text has been shown, and keeps the pages written', async () => {
+    const book = await setup({ pageCount: 3 });
+    book.text.pageFailures.set(1, new TextGenerationError('The connection to Ollama broke', 'stream-dropped'));
+    await book.run();
+    const session = await book.session();
+    expect(session.status).toBe(GenerationStatus.FAILED);
+    expect(session.errorMessage).toBe('The connection to Ollama broke');
+    expect((await book.repositories.findPages(session.storyId!))[0].text).toMatch(/^Page 0 begins/);
+  });
+
+  it('deletes a book that fails before any page was written, with the pictures already painted for it', async () => {
+    const book = await setup({ pageCount: 2, batching: false });
+    book.text.beforePage = () => {
+      throw new TextGenerationError('Model llama3.2 returned no usable text while writing page 1 of 2', 'bad-output');
+    };
+    await book.run();
+    const session = await book.session();
+    expect(session).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: 'Model llama3.2 returned no usable text while writing page 1 of 2' });
+    expect(book.repositories.stories.size).toBe(0);
+    expect(book.repositories.pages).toEqual([]);
+    expect(book.repositories.images).toEqual([]);
+    expect(book.media.files.size).toBe(0);
+    expect(session.storyId).toBeNull();
+  });
+
+  it("fails with the model's message when no usable plan comes back", async () => {
+    const book = await setup();
+    book.text.planFailure = new TextGenerationError('Model llama3.2 did not give the JSON answer asked for while planning the book (twice)', 'bad-output');
+    await book.run();
+    expect(await book.session()).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: expect.stringMatching(/planning the book/) });
+  });
+
+  it('saves one book, one text per page and one picture per page and kind when two runs race', async () => {
+    const first = await setup({ pageCount: 3 });
+    const second = await setup({ repositories: first.repositories, sessionId: first.id });
+    await Promise.all([first.run(), second.run()]);
+    expect(first.repositories.stories.size).toBe(1);
+    expect(first.repositories.pages).toHaveLength(3);
+    expect(await first.imageKeys()).toEqual(allKeys(3));
+    expect((await first.session()).status).toBe(GenerationStatus.COMPLETED);
+    // The loser's files were removed: every stored file is one on record.
+    const onRecord = new Set(first.repositories.images.map((image) => image.filePath));
+    expect([...first.media.files.keys(), ...second.media.files.keys()].filter((key) => !onRecord.has(key))).toEqual([]);
+  });
+});
