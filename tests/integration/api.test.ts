@@ -113,7 +113,7 @@ describe('bad input', () => {
     });
     const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
     expect(body.errors[0].message).toBe(
-      'This operation costs 101000 units (fields times list sizes); the limit is 20000. Ask for fewer fields, smaller pages or fewer aliases.',
+      'This operation costs 101000 units (fields times list sizes); the limit is 50000. Ask for fewer fields, smaller pages or fewer aliases.',
     );
     expect(body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });

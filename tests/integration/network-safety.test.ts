@@ -59,7 +59,7 @@ function upgrade(url: string, { origin, protocols = ['graphql-transport-ws'] }: 
 }
 
 describe('a fragment bomb of 30 levels (1.2 kB, 2^30 selections if walked)', () => {
-  const expected = `This operation costs ${1 + 2 ** 30} units (fields times list sizes); the limit is 20000. Ask for fewer fields, smaller pages or fewer aliases.`;
+  const expected = `This operation costs ${1 + 2 ** 30} units (fields times list sizes); the limit is 50000. Ask for fewer fields, smaller pages or fewer aliases.`;
 
   it('is refused over HTTP with the cost it would have', async () => {
     const result = await post(server.url, JSON.stringify({ query: fragmentBomb(30) }));

@@ -20,7 +20,12 @@ describe('loadConfig', () => {
     // No keys: only this machine can reach it.
     expect(config.host).toBe('127.0.0.1');
     expect(config.auth).toEqual({ mode: 'none', mediaUrlSecret: undefined, mediaUrlTtlSeconds: 86_400 });
-    expect(config.limits).toEqual({ maxActiveGenerationsPerOwner: 5, maxSubscriptionsPerConnection: 20 });
+    expect(config.limits).toEqual({
+      maxActiveGenerationsPerOwner: 5,
+      maxSubscriptionsPerConnection: 20,
+      maxSubscriptionsPerClient: 100,
+      requestsPerMinute: 600,
+    });
     expect(config.allowedOrigins).toEqual([]);
     expect(config.graphqlIntrospection).toBe(true);
     expect(config.env).toBe('development');
