@@ -111,6 +111,23 @@ describe('IMAGE_BACKEND=onnx on a tiny model', () => {
     }
   });
 
+  it('cuts a picture prompt past 75 CLIP tokens at a word, records what the model read, and warns', async ({ startServer, fast }) => {
+    const target = await startServer({ env: { SD_MODEL_DIR: fast.dir, NUM_INFERENCE_STEPS: '1' } });
+    // The style comes last in every prompt. Words the tiny vocabulary lacks cost a token a letter, so these 97
+    // characters alone are past the 75 tokens CLIP reads.
+    const style = `${'zzzz '.repeat(18)}ENDMARK`;
+    const { startGeneration } = await target.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm', style, seed: 3 } });
+    const events = (await target.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).map((event) => event.generationProgress);
+    const last = events.at(-1)!;
+    expect(last.status).toBe('COMPLETED');
+    expect(last.warnings.some((warning) => /CLIP tokens; the model reads 75/.test(warning))).toBe(true);
+    const { story } = await target.query(StoryDocument, { id: last.storyId! });
+    const character = story!.images.find((image) => image.imageType === 'CHARACTER')!;
+    // The description leads and survives; the end of the style was cut, and promptUsed says so.
+    expect(character.promptUsed).toContain(story!.characterDescription.split(',')[0]);
+    expect(character.promptUsed).not.toContain('ENDMARK');
+  });
+
   it('gives byte-identical PNGs for the same seed, prompt, size and model, and different ones for another seed', async ({ startServer, fast }) => {
     const target = await startServer({ env: { SD_MODEL_DIR: fast.dir, NUM_INFERENCE_STEPS: '2' } });
     const first = await imageBytes(target, (await generate(target, 7)).at(-1)!.storyId!);

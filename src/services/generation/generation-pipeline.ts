@@ -349,8 +349,10 @@ export class GenerationPipeline {
         painted.push(null);
         continue;
       }
-      const { imageType, page } = batch[position];
-      const image = await this.saveImage(book.story, imageType, page, picture, requests[position].prompt, picture.seed);
+      const { imageType, page, label } = batch[position];
+      // What the model actually read (an encoder may cut a long prompt), and what the user should know about it.
+      for (const warning of picture.warnings ?? []) await run.reporter.warn(`${capitalise(label)}: ${warning}`);
+      const image = await this.saveImage(book.story, imageType, page, picture, picture.promptUsed ?? requests[position].prompt, picture.seed);
       this.advance(run, { kind: 'picture', page }, 1, page);
       painted.push({ image, png: picture.png });
     }
@@ -381,7 +383,7 @@ export class GenerationPipeline {
       if (!picture) return null;
       try {
         const checked = await checkPicture(picture.png, request, painter.description);
-        return { ...checked, seed: picture.seed };
+        return { ...checked, seed: picture.seed, promptUsed: picture.promptUsed, warnings: picture.warnings };
       } catch (error) {
         await run.reporter.warn(`${capitalise(batch[position].label)} could not be used: ${describeFailure(error)}`);
         return null;
