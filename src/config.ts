@@ -49,6 +49,7 @@ const environmentSchema = z.object({
   AUTOMATIC1111_URL: httpUrl.optional(),
   AUTOMATIC1111_STEPS: z.coerce.number().int().min(1).max(150).default(20),
   AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
+  HARMONIZE_STRENGTH: z.coerce.number().min(0).max(1).default(0.3),
   IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   IMAGE_HEIGHT: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   MAX_INPUT_PIXELS: z.coerce.number().int().min(1).default(4096 * 4096),
@@ -128,6 +129,8 @@ export interface AppConfig {
     automatic1111Url: string | undefined;
     automatic1111Steps: number;
     automatic1111TimeoutMs: number;
+    /** Image-to-image strength of the pass that blends the character into each page's scene; 0 turns it off. */
+    harmonizeStrength: number;
     width: number;
     height: number;
     maxInputPixels: number;
@@ -227,6 +230,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       automatic1111Url: env.AUTOMATIC1111_URL,
       automatic1111Steps: env.AUTOMATIC1111_STEPS,
       automatic1111TimeoutMs: env.AUTOMATIC1111_TIMEOUT_MS,
+      harmonizeStrength: env.HARMONIZE_STRENGTH,
       width: env.IMAGE_WIDTH,
       height: env.IMAGE_HEIGHT,
       maxInputPixels: env.MAX_INPUT_PIXELS,

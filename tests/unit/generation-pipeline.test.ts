@@ -4,7 +4,14 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
 import { CharacterDistance, CharacterSide, GenerationStatus, ImageType } from '../../src/entities/index.js';
-import { ImageGenerationError, type GeneratedPicture, type ImageGenerationOptions, type ImageGenerator, type ImageRequest } from '../../src/ports/image-generator.js';
+import {
+  ImageGenerationError,
+  type GeneratedPicture,
+  type ImageGenerationOptions,
+  type ImageGenerator,
+  type ImageRequest,
+  type ImageToImageRequest,
+} from '../../src/ports/image-generator.js';
 import { RetryLater } from '../../src/ports/job-queue.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
 import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
@@ -90,6 +97,25 @@ class ScriptedPainter implements ImageGenerator {
   }
 }
 
+/** A painter that also does image-to-image: it answers with the init image tinted red, so its work is recognisable. */
+class HarmonizingPainter extends ScriptedPainter {
+  readonly harmonized: ImageToImageRequest[] = [];
+  harmonizeFailure: Error | null = null;
+
+  async imageToImage(requests: ImageToImageRequest[]): Promise<GeneratedPicture[]> {
+    this.harmonized.push(...requests);
+    if (this.harmonizeFailure) throw this.harmonizeFailure;
+    return Promise.all(
+      requests.map(async (request) => ({
+        png: await sharp(request.initImage).tint({ r: 255, g: 0, b: 0 }).png().toBuffer(),
+        width: request.width,
+        height: request.height,
+        seed: request.seed,
+      })),
+    );
+  }
+}
+
 async function picture(request: ImageRequest): Promise<Buffer> {
   const { width, height } = request;
   const data = Buffer.alloc(width * height * 3);
@@ -143,11 +169,13 @@ interface Setup {
   repositories?: InMemoryRepositories;
   media?: MemoryMedia;
   sessionId?: string;
+  /** A painter with image-to-image, and the strength of the harmonising pass. */
+  harmonize?: number;
 }
 
-async function setup({ pageCount = 3, batching = true, seed = 7, repositories = new InMemoryRepositories(), media = new MemoryMedia(), sessionId }: Setup = {}) {
+async function setup({ pageCount = 3, batching = true, seed = 7, repositories = new InMemoryRepositories(), media = new MemoryMedia(), sessionId, harmonize }: Setup = {}) {
   const text = new ScriptedText();
-  const painter = new ScriptedPainter(batching);
+  const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
   const bus = new RecordingBus();
   const id = sessionId ?? randomUUID();
   if (!sessionId) await repositories.createSession({ id, prompt: 'a fox who counts stars', options: { style: null, seed, pageCount }, stage: STAGE.queued });
@@ -162,6 +190,7 @@ async function setup({ pageCount = 3, batching = true, seed = 7, repositories = 
     logger: pino({ level: 'silent' }),
     imageSize: SIZE,
     compositing: { maxInputPixels: 10_000_000 },
+    harmonizeStrength: harmonize ?? 0.3,
     maxRunsPerSession: 5,
     heartbeatMs: 60_000,
   });
@@ -171,7 +200,14 @@ async function setup({ pageCount = 3, batching = true, seed = 7, repositories = 
   const story = async () => repositories.requireStory((await session()).storyId!);
   const images = async () => repositories.findImagesByStoryIds([(await session()).storyId!]);
   const imageKeys = async () => (await images()).map((image) => `${image.imageType}:${image.pageIndex}`).sort();
-  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys };
+  /** The top-left pixel (scene, never character) of a page's picture of the type given. */
+  const pixel = async (imageType: ImageType, page: number) => {
+    const image = (await images()).find((candidate) => candidate.imageType === imageType && candidate.pageIndex === page)!;
+    const { data } = await sharp(await media.read(image.filePath)).raw().toBuffer({ resolveWithObject: true });
+    return [...data.subarray(0, 3)];
+  };
+  const combinedPixel = (page: number) => pixel(ImageType.COMBINED, page);
+  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel };
 }
 
 function allKeys(pageCount: number): string[] {
@@ -347,6 +383,38 @@ describe('GenerationPipeline making a book', () => {
     book.text.planFailure = new TextGenerationError('Model llama3.2 did not give the JSON answer asked for while planning the book (twice)', 'bad-output');
     await book.run();
     expect(await book.session()).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: expect.stringMatching(/planning the book/) });
+  });
+
+  it('harmonises each composite with a light image-to-image pass where the backend has one', async () => {
+    const book = await setup({ pageCount: 2, harmonize: 0.3 });
+    await book.run();
+    const painter = book.painter as HarmonizingPainter;
+    expect((await book.session()).warnings).toEqual([]);
+    expect(painter.harmonized.map((request) => [request.strength, request.width, request.height])).toEqual([
+      [0.3, 64, 64],
+      [0.3, 64, 64],
+    ]);
+    expect(painter.harmonized[0].prompt).toMatch(/^a small red fox, green scarf, scene \d a pine forest/);
+    // The saved illustration is the harmonised one (tinted red by the fake), not the plain composite.
+    expect(await book.combinedPixel(1)).not.toEqual(await book.pixel(ImageType.BACKGROUND, 1));
+    const [r, g, b] = await book.combinedPixel(1);
+    expect(r).toBeGreaterThan(g);
+    expect(r).toBeGreaterThan(b);
+  });
+
+  it('keeps the plain composite, with no warning, when harmonising fails or is off', async () => {
+    const failing = await setup({ pageCount: 2, harmonize: 0.3 });
+    (failing.painter as HarmonizingPainter).harmonizeFailure = new ImageGenerationError('img2img is busy');
+    const off = await setup({ pageCount: 2, harmonize: 0 });
+    await Promise.all([failing.run(), off.run()]);
+    for (const book of [failing, off]) {
+      expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
+      expect(await book.imageKeys()).toEqual(allKeys(2));
+    }
+    expect((failing.painter as HarmonizingPainter).harmonized).toHaveLength(2);
+    expect((off.painter as HarmonizingPainter).harmonized).toHaveLength(0);
+    // The plain composite: its corner is the scene's corner, untouched.
+    for (const book of [failing, off]) expect(await book.combinedPixel(1)).toEqual(await book.pixel(ImageType.BACKGROUND, 1));
   });
 
   it('saves one book, one text per page and one picture per page and kind when two runs race', async () => {
