@@ -17,6 +17,7 @@ import type { MediaStore } from '../../src/ports/media-store.js';
 import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
 import {
   TextGenerationError,
+  VisualSubject,
   type BookPlan,
   type PageDraft,
   type PlanRequest,
@@ -72,8 +73,12 @@ class ScriptedText implements TextGenerator {
     return { text, warnings: [] };
   }
 
-  async describe(): Promise<string> {
-    throw new Error('a planned book needs no describing');
+  /** Subjects described, in order; only stories saved before books (no plan) need it. */
+  readonly described: VisualSubject[] = [];
+
+  async describe(subject: VisualSubject): Promise<string> {
+    this.described.push(subject);
+    return subject === VisualSubject.CHARACTER ? 'a grey hare, blue coat' : 'scene 0 a windy hill at noon';
   }
 
   async checkAvailable(): Promise<void> {}
@@ -415,6 +420,41 @@ describe('GenerationPipeline making a book', () => {
     expect((off.painter as HarmonizingPainter).harmonized).toHaveLength(0);
     // The plain composite: its corner is the scene's corner, untouched.
     for (const book of [failing, off]) expect(await book.combinedPixel(1)).toEqual(await book.pixel(ImageType.BACKGROUND, 1));
+  });
+
+  it('illustrates a story saved before books (one page with text, no descriptions) by describing its character and scene first', async () => {
+    const book = await setup({ pageCount: 1 });
+    // What the books migration leaves of a story whose run was interrupted before its descriptions.
+    const storyId = randomUUID();
+    book.repositories.stories.set(storyId, {
+      id: storyId,
+      title: 'The Hare',
+      prompt: 'a hare',
+      storyText: 'A hare ran up the hill.',
+      characterDescription: '',
+      backgroundDescription: '',
+      style: null,
+      createdAt: new Date(),
+    });
+    book.repositories.pages.push({
+      id: randomUUID(),
+      storyId,
+      index: 0,
+      text: 'A hare ran up the hill.',
+      outline: '',
+      sceneDescription: '',
+      characterSide: CharacterSide.CENTRE,
+      characterDistance: CharacterDistance.NEAR,
+      createdAt: new Date(),
+    });
+    book.repositories.sessions.get(book.id)!.storyId = storyId;
+    await book.run();
+    expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
+    expect(book.text.plans).toBe(0);
+    expect(book.text.written).toEqual([]);
+    expect(book.text.described.sort()).toEqual([VisualSubject.CHARACTER, VisualSubject.SCENE]);
+    expect(await book.story()).toMatchObject({ characterDescription: 'a grey hare, blue coat', backgroundDescription: 'scene 0 a windy hill at noon' });
+    expect(await book.imageKeys()).toEqual(allKeys(1));
   });
 
   it('saves one book, one text per page and one picture per page and kind when two runs race', async () => {
