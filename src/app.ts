@@ -217,6 +217,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     imageSize: { width: config.images.width, height: config.images.height },
     compositing: { maxInputPixels: config.images.maxInputPixels },
     harmonizeStrength: config.images.harmonizeStrength,
+    imageBatchSize: config.images.batchSize,
     maxRunsPerSession: config.generation.maxRunsPerSession,
     heartbeatMs: config.generation.heartbeatMs,
   });

@@ -176,9 +176,10 @@ interface Setup {
   sessionId?: string;
   /** A painter with image-to-image, and the strength of the harmonising pass. */
   harmonize?: number;
+  batchSize?: number;
 }
 
-async function setup({ pageCount = 3, batching = true, seed = 7, repositories = new InMemoryRepositories(), media = new MemoryMedia(), sessionId, harmonize }: Setup = {}) {
+async function setup({ pageCount = 3, batching = true, seed = 7, repositories = new InMemoryRepositories(), media = new MemoryMedia(), sessionId, harmonize, batchSize = 8 }: Setup = {}) {
   const text = new ScriptedText();
   const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
   const bus = new RecordingBus();
@@ -196,6 +197,7 @@ async function setup({ pageCount = 3, batching = true, seed = 7, repositories = 
     imageSize: SIZE,
     compositing: { maxInputPixels: 10_000_000 },
     harmonizeStrength: harmonize ?? 0.3,
+    imageBatchSize: batchSize,
     maxRunsPerSession: 5,
     heartbeatMs: 60_000,
   });
@@ -265,6 +267,14 @@ describe('GenerationPipeline making a book', () => {
     expect(firstWithId(book.bus.updates).storyTextDelta).toBeNull();
     expect(book.bus.updates.indexOf(firstWithId(book.bus.updates))).toBeLessThan(book.bus.updates.findIndex((update) => update.storyTextDelta));
     expect(story.bus.updates.indexOf(firstWithId(story.bus.updates))).toBeGreaterThan(story.bus.updates.findIndex((update) => update.storyTextDelta));
+  });
+
+  it('splits a book into calls of at most IMAGE_BATCH_SIZE pictures on a backend that batches, character first', async () => {
+    const book = await setup({ pageCount: 5, batching: true, batchSize: 4 });
+    await book.run();
+    expect(book.painter.calls.map((call) => call.length)).toEqual([4, 2]);
+    expect(book.painter.calls[0][0]).toContain('red fox');
+    expect(await book.imageKeys()).toEqual(allKeys(5));
   });
 
   it('paints one picture per call, character first, on a backend that does not batch', async () => {

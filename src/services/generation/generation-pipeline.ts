@@ -31,6 +31,8 @@ export interface PipelineDependencies {
   compositing: CompositingLimits;
   /** Image-to-image strength of the pass over each composite (where the backend has one); 0 turns it off. */
   harmonizeStrength: number;
+  /** Most pictures in one call to a backend that batches (memory grows with the batch). */
+  imageBatchSize: number;
   maxRunsPerSession: number;
   heartbeatMs: number;
 }
@@ -298,14 +300,15 @@ export class GenerationPipeline {
   }
 
   /**
-   * Paints what is not saved yet: all in one call where the backend batches,
-   * otherwise one call each, character first. Returns a promise per picture
+   * Paints what is not saved yet: up to imageBatchSize pictures a call where
+   * the backend batches, otherwise one call each; character first. Returns a promise per picture
    * (in list order) that settles as soon as that picture is saved or given up.
    */
   private paintAll(run: Run, painter: ImageGenerator, book: Book, pictures: Picture[], existing: GeneratedImage[]): Promise<Painted>[] {
     const saved = (picture: Picture) => existing.find((image) => image.imageType === picture.imageType && image.pageIndex === picture.page);
     const toPaint = pictures.filter((picture) => !saved(picture) && picture.description !== null);
-    const batches = painter.prefersBatches ? (toPaint.length > 0 ? [toPaint] : []) : toPaint.map((picture) => [picture]);
+    const perCall = painter.prefersBatches ? Math.max(1, this.deps.imageBatchSize) : 1;
+    const batches = Array.from({ length: Math.ceil(toPaint.length / perCall) }, (_, call) => toPaint.slice(call * perCall, (call + 1) * perCall));
     const results = new Map<Picture, Promise<Painted>>();
     let previous: Promise<unknown> = Promise.resolve();
     for (const batch of batches) {
