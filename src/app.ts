@@ -293,11 +293,18 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     logger,
     imageSize: { width: config.images.width, height: config.images.height },
     compositing: { maxInputPixels: config.images.maxInputPixels },
+    harmonizeStrength: config.images.harmonizeStrength,
+    imageBatchSize: config.images.batchSize,
     maxRunsPerSession: config.generation.maxRunsPerSession,
     heartbeatMs: config.generation.heartbeatMs,
   });
   if (images) {
     logger.info({ backend: images.description, width: config.images.width, height: config.images.height }, 'images enabled');
+    if (config.images.harmonizeStrength > 0 && !images.imageToImage) {
+      logger.info(
+        `${images.description} has no image-to-image, so composites are not harmonised (HARMONIZE_STRENGTH=${config.images.harmonizeStrength} has no effect)`,
+      );
+    }
   } else {
     logger.info(
       `images are off (IMAGE_BACKEND=none): stories will be text-only. To paint them in-process, run \`npm run models:pull\` (downloads a Stable Diffusion ONNX model into ${config.images.sdModelDir}, then restart); or run AUTOMATIC1111/Forge with --api and set IMAGE_BACKEND=automatic1111 AUTOMATIC1111_URL=http://127.0.0.1:7860`,

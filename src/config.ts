@@ -47,6 +47,8 @@ const environmentSchema = z.object({
   AUTOMATIC1111_URL: httpUrl.optional(),
   AUTOMATIC1111_STEPS: z.coerce.number().int().min(1).max(150).default(20),
   AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
+  HARMONIZE_STRENGTH: z.coerce.number().min(0).max(1).default(0.3),
+  IMAGE_BATCH_SIZE: z.coerce.number().int().min(1).max(32).default(8),
   IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   IMAGE_HEIGHT: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
   MAX_INPUT_PIXELS: z.coerce
@@ -159,6 +161,10 @@ export interface AppConfig {
     automatic1111Url: string | undefined;
     automatic1111Steps: number;
     automatic1111TimeoutMs: number;
+    /** Image-to-image strength of the pass that blends the character into each page's scene; 0 turns it off. */
+    harmonizeStrength: number;
+    /** Most pictures per call on a backend that batches (IMAGE_BACKEND=onnx). */
+    batchSize: number;
     width: number;
     height: number;
     maxInputPixels: number;
@@ -278,6 +284,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       automatic1111Url: env.AUTOMATIC1111_URL,
       automatic1111Steps: env.AUTOMATIC1111_STEPS,
       automatic1111TimeoutMs: env.AUTOMATIC1111_TIMEOUT_MS,
+      harmonizeStrength: env.HARMONIZE_STRENGTH,
+      batchSize: env.IMAGE_BATCH_SIZE,
       width: env.IMAGE_WIDTH,
       height: env.IMAGE_HEIGHT,
       maxInputPixels: env.MAX_INPUT_PIXELS,

@@ -12,7 +12,7 @@ export interface NewBook {
   pages: NewPage[];
 }
 
-export interface NewPage {
+interface NewPage {
   outline: string;
   sceneDescription: string;
   characterSide: CharacterSide;

@@ -7,6 +7,12 @@ export interface ImageRequest {
   height: number;
 }
 
+/** Image-to-image (diffusers' img2img): the init image re-noised by `strength` (0..1) and denoised towards the prompt. */
+export interface ImageToImageRequest extends ImageRequest {
+  initImage: Buffer;
+  strength: number;
+}
+
 export interface GeneratedPicture {
   png: Buffer;
   width: number;
@@ -34,6 +40,8 @@ export interface ImageGenerator {
   readonly prefersBatches: boolean;
   /** One picture per request, in order. */
   generate(requests: ImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]>;
+  /** Image-to-image, one picture per request; absent on a backend that cannot do it. */
+  imageToImage?(requests: ImageToImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]>;
   /** Releases what the backend holds in this process (a model in memory), if anything. */
   close?(): Promise<void>;
 }

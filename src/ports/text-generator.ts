@@ -8,7 +8,7 @@ export enum VisualSubject {
   SCENE = 'scene',
 }
 
-export interface PlannedPage {
+interface PlannedPage {
   /** One sentence on what happens on the page. */
   outline: string;
   /** An image prompt of the page's scene, without the character. */

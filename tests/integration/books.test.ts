@@ -81,6 +81,11 @@ describe.each(BACKBONES)('a book of several pages with the %s queue and progress
     // One planner call, one story-agent call per page; six scenes and one character painted.
     expect(ollama.requests.map((request) => request.agent)).toEqual(['planner', ...Array(6).fill('story')]);
     expect(a1111.calls).toHaveLength(7);
+    // Each composite got the light image-to-image pass (HARMONIZE_STRENGTH's default), at the picture size.
+    expect(a1111.img2imgCalls.map((call) => [call.denoisingStrength, call.initWidth, call.initHeight, call.width, call.height])).toEqual(
+      Array(6).fill([0.3, 128, 96, 128, 96]),
+    );
+    expect(a1111.img2imgCalls.every((call) => call.prompt.startsWith(DEFAULT_PLAN.characterSheet))).toBe(true);
     // Progress: text events carry their page; deltas joined are storyText; the bar never goes back.
     const textEvents = events.filter((event) => event.storyTextDelta && !event.storyTextReset);
     expect(new Set(textEvents.map((event) => event.pageIndex))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
@@ -88,6 +93,25 @@ describe.each(BACKBONES)('a book of several pages with the %s queue and progress
     const percents = events.map((event) => event.progressPercentage);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
     expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100 });
+  });
+
+  it('leaves composites as they are with HARMONIZE_STRENGTH=0', async () => {
+    await server.stop();
+    server = await startTestServer({
+      env: {
+        OLLAMA_BASE_URL: ollama.url,
+        IMAGE_BACKEND: 'automatic1111',
+        AUTOMATIC1111_URL: a1111.url,
+        IMAGE_WIDTH: '128',
+        IMAGE_HEIGHT: '96',
+        HARMONIZE_STRENGTH: '0',
+        ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}),
+      },
+    });
+    const { session } = await make({ prompt: 'a fox in the snow', pageCount: 2 });
+    expect(session.status).toBe('COMPLETED');
+    expect(session.story!.pages.every((page) => page.combinedImage !== null)).toBe(true);
+    expect(a1111.img2imgCalls).toEqual([]);
   });
 
   it('keeps the first contract when pageCount is left out: one page, one scene, one composite', async () => {

@@ -117,7 +117,7 @@ describe.each(BACKBONES)('with the %s queue and progress bus', (_name, useRedis)
       expect(lateText).toBe(fullText);
     });
 
-    it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async ({ server, ollama, a1111 }) => {
+    it('cancels a running generation: the model call is aborted and the session ends CANCELLED', async ({ server, ollama }) => {
       ollama.options.tokenDelayMs.story = 50;
       const session = await start(server);
       const subscription = server.subscribe(GenerationProgressDocument, { sessionId: session.id });

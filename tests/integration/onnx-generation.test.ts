@@ -14,7 +14,6 @@ import {
 } from '../../src/client/generated/graphql.js';
 import { DIAGNOSTICS_CHANNELS, type DiffusionJobReport, type DiffusionStepEvent } from '../../packages/onnx-diffusion/src/index.js';
 import { OnnxRuntimeHost } from '../../src/adapters/images/onnx-image-generator.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { test } from '../support/fixtures.js';
 import type { TestServer } from '../support/test-server.js';
 import { buildTinySdModel, type TinyModel, type TinyModelOptions } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';

@@ -36,9 +36,21 @@ interface Txt2ImgCall {
   answeredAt?: number;
 }
 
+/** One `/sdapi/v1/img2img` request as received. */
+interface Img2ImgCall {
+  prompt: string;
+  denoisingStrength: number;
+  width: number;
+  height: number;
+  /** The decoded init image's size. */
+  initWidth: number;
+  initHeight: number;
+}
+
 export interface FakeAutomatic1111 {
   url: string;
   calls: Txt2ImgCall[];
+  img2imgCalls: Img2ImgCall[];
   options: FakeAutomatic1111Options;
   close(): Promise<void>;
 }
@@ -50,6 +62,7 @@ type Rgb = [number, number, number];
 
 export async function startFakeAutomatic1111(options: FakeAutomatic1111Options = {}): Promise<FakeAutomatic1111> {
   const calls: Txt2ImgCall[] = [];
+  const img2imgCalls: Img2ImgCall[] = [];
   const timers = new Set<NodeJS.Timeout>();
 
   const server = http.createServer((req, res) => {
@@ -67,9 +80,44 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
         });
       return;
     }
+    if (req.method === 'POST' && path === '/sdapi/v1/img2img') {
+      readBody(req)
+        .then((raw) => handleImg2Img(raw, res))
+        .catch((error: unknown) => {
+          if (!res.headersSent && !res.destroyed) sendJson(res, 500, { error: 'InternalError', detail: String(error) });
+        });
+      return;
+    }
     req.resume();
     sendJson(res, 404, { detail: 'Not Found' });
   });
+
+  /**
+   * img2img as the real server takes it (`init_images` base64, `denoising_strength`):
+   * answers with the init image at the size asked, colours shifted by the strength,
+   * so a test can tell a harmonised picture from the plain one.
+   */
+  async function handleImg2Img(raw: string, res: http.ServerResponse): Promise<void> {
+    const body = JSON.parse(raw) as { prompt?: string; denoising_strength?: number; width?: number; height?: number; init_images?: string[]; seed?: number };
+    const init = body.init_images?.[0];
+    if (!init) return sendJson(res, 422, { detail: [{ loc: ['body', 'init_images'], msg: 'field required', type: 'value_error.missing' }] });
+    const strength = typeof body.denoising_strength === 'number' ? body.denoising_strength : 0.75;
+    const width = integer(body.width, 512);
+    const height = integer(body.height, 512);
+    const initImage = sharp(Buffer.from(init, 'base64'));
+    const { width: initWidth = 0, height: initHeight = 0 } = await initImage.metadata();
+    img2imgCalls.push({ prompt: body.prompt ?? '', denoisingStrength: strength, width, height, initWidth, initHeight });
+    const png = await initImage
+      .resize(width, height, { fit: 'fill' })
+      .modulate({ hue: Math.round(strength * 90) })
+      .png()
+      .toBuffer();
+    sendJson(res, 200, {
+      images: [png.toString('base64')],
+      parameters: body,
+      info: JSON.stringify({ prompt: body.prompt, seed: integer(body.seed, 1), width, height }),
+    });
+  }
 
   async function handleTxt2Img(raw: string, res: http.ServerResponse): Promise<void> {
     let body: Record<string, unknown>;
@@ -181,6 +229,7 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    img2imgCalls,
     options,
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
  */
 export type Agent = 'planner' | 'story' | 'character' | 'background';
 
-export type Failure =
+type Failure =
   | { kind: 'http-error'; status: number; message: string }
   /** Sends half the reply, then destroys the socket. */
   | { kind: 'drop-mid-stream' }
@@ -29,7 +29,7 @@ export type Failure =
  * `bare-close`: reasoning in the content ended by only a closing `</think>`
  * (the template opened the tag). Reasoning tokens count against the limit.
  */
-export interface Reasoning {
+interface Reasoning {
   text: string;
   style: 'field' | 'bare-close';
   /** Whether the model stops reasoning when asked (`think: false`); gpt-oss does not. */

@@ -1,6 +1,15 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { CompositingError, compositeCharacter, cutOutCharacter } from '../../src/services/images/compositing.js';
+import { CharacterDistance, CharacterSide } from '../../src/entities/enums.js';
+import {
+  CENTRE_NEAR,
+  CompositingError,
+  compositeCharacter,
+  compositeOnto,
+  cutOutCharacter,
+  placementOf,
+  prepareCharacter,
+} from '../../src/services/images/compositing.js';
 
 const limits = { maxInputPixels: 4096 * 4096 };
 const NEAR_WHITE = '#f4f4f0';
@@ -168,5 +177,64 @@ describe('input validation', () => {
     await expect(cutOutCharacter(garbage, limits)).rejects.toBeInstanceOf(CompositingError);
     await expect(compositeCharacter(garbage, await solid(64, 64, '#0000ff'), limits)).rejects.toBeInstanceOf(CompositingError);
     await expect(compositeCharacter(await characterPicture(), garbage, limits)).rejects.toThrow(/not a readable image/);
+  });
+});
+
+describe('compositeOnto with a planned placement', () => {
+  /** The red silhouette's column range and lowest row in a composite. */
+  async function silhouette(png: Buffer): Promise<{ left: number; right: number; top: number; bottom: number }> {
+    const out = await pixels(png);
+    const box = { left: out.width, right: -1, top: out.height, bottom: -1 };
+    for (let y = 0; y < out.height; y++) {
+      for (let x = 0; x < out.width; x++) {
+        if (!isRedish(out.at(x, y))) continue;
+        box.left = Math.min(box.left, x);
+        box.right = Math.max(box.right, x);
+        box.top = Math.min(box.top, y);
+        box.bottom = Math.max(box.bottom, y);
+      }
+    }
+    return box;
+  }
+
+  it('stands the character on the planned side, and smaller and higher up when far', async () => {
+    const character = await prepareCharacter(await characterPicture(), limits);
+    const background = await solid(200, 100, '#0000ff');
+    const at = async (side: CharacterSide, distance: CharacterDistance) =>
+      silhouette((await compositeOnto(character, background, placementOf(side, distance), limits)).png);
+
+    const left = await at(CharacterSide.LEFT, CharacterDistance.NEAR);
+    const centre = await at(CharacterSide.CENTRE, CharacterDistance.NEAR);
+    const right = await at(CharacterSide.RIGHT, CharacterDistance.NEAR);
+    expect((left.left + left.right) / 2).toBeLessThan(200 / 3);
+    expect(Math.abs((centre.left + centre.right) / 2 - 100)).toBeLessThanOrEqual(2);
+    expect((right.left + right.right) / 2).toBeGreaterThan((2 * 200) / 3);
+    // Near: feet on the bottom edge, ~75 % of the height.
+    expect(left.bottom).toBeGreaterThanOrEqual(97);
+    expect(left.bottom - left.top + 1).toBeGreaterThanOrEqual(70);
+
+    const far = await at(CharacterSide.CENTRE, CharacterDistance.FAR);
+    expect(far.bottom - far.top + 1).toBeLessThan(50);
+    expect(far.bottom).toBeLessThan(92);
+  });
+
+  it('keeps a character placed at the side inside the scene', async () => {
+    const character = await prepareCharacter(await characterPicture(), limits);
+    // A scene so narrow that a left-placed figure centred at 27 % would poke out.
+    const box = await silhouette(
+      (await compositeOnto(character, await solid(80, 100, '#0000ff'), placementOf(CharacterSide.LEFT, CharacterDistance.NEAR), limits)).png,
+    );
+    expect(box.left).toBeGreaterThanOrEqual(0);
+    expect(box.right).toBeLessThan(80);
+    // Pushed against the left edge (its soft fringe aside), not cut off by it.
+    expect(box.left).toBeLessThanOrEqual(3);
+  });
+
+  it('places the same way as compositeCharacter for centre and near', async () => {
+    const picture = await characterPicture();
+    const background = await solid(96, 80, '#0000ff');
+    const one = await compositeCharacter(picture, background, limits);
+    const other = await compositeOnto(await prepareCharacter(picture, limits), background, CENTRE_NEAR, limits);
+    expect(one.png.equals(other.png)).toBe(true);
   });
 });

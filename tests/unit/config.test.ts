@@ -188,3 +188,14 @@ describe('text backend', () => {
     expect(configError({ TEXT_BACKEND: 'openai' }).message).toContain('OPENAI_BASE_URL and OPENAI_MODEL: required when TEXT_BACKEND=openai');
   });
 });
+
+describe('harmonising pass', () => {
+  it('defaults to a light image-to-image strength of 0.3, and 0 turns it off', () => {
+    expect(loadConfig({}).images.harmonizeStrength).toBe(0.3);
+    expect(loadConfig({ HARMONIZE_STRENGTH: '0' }).images.harmonizeStrength).toBe(0);
+  });
+
+  it('refuses a strength outside 0..1, naming the variable', () => {
+    expect(configError({ HARMONIZE_STRENGTH: '1.5' }).message).toContain('HARMONIZE_STRENGTH');
+  });
+});

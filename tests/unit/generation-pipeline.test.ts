@@ -10,12 +10,14 @@ import {
   type ImageGenerationOptions,
   type ImageGenerator,
   type ImageRequest,
+  type ImageToImageRequest,
 } from '../../src/ports/image-generator.js';
 import { RetryLater } from '../../src/ports/job-queue.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
 import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
 import {
   TextGenerationError,
+  VisualSubject,
   type BookPlan,
   type PageDraft,
   type PlanRequest,
@@ -71,8 +73,12 @@ class ScriptedText implements TextGenerator {
     return { text, warnings: [] };
   }
 
-  async describe(): Promise<string> {
-    throw new Error('a planned book needs no describing');
+  /** Subjects described, in order; only stories saved before books (no plan) need it. */
+  readonly described: VisualSubject[] = [];
+
+  async describe(subject: VisualSubject): Promise<string> {
+    this.described.push(subject);
+    return subject === VisualSubject.CHARACTER ? 'a grey hare, blue coat' : 'scene 0 a windy hill at noon';
   }
 
   async checkAvailable(): Promise<void> {}
@@ -93,6 +99,25 @@ class ScriptedPainter implements ImageGenerator {
     const failing = requests.find((request) => this.failOn.some((pattern) => pattern.test(request.prompt)));
     if (failing) throw new ImageGenerationError(`the scripted painter refuses "${failing.prompt.slice(0, 20)}"`);
     return Promise.all(requests.map(async (request) => ({ png: await picture(request), width: request.width, height: request.height, seed: request.seed })));
+  }
+}
+
+/** A painter that also does image-to-image: it answers with the init image tinted red, so its work is recognisable. */
+class HarmonizingPainter extends ScriptedPainter {
+  readonly harmonized: ImageToImageRequest[] = [];
+  harmonizeFailure: Error | null = null;
+
+  async imageToImage(requests: ImageToImageRequest[]): Promise<GeneratedPicture[]> {
+    this.harmonized.push(...requests);
+    if (this.harmonizeFailure) throw this.harmonizeFailure;
+    return Promise.all(
+      requests.map(async (request) => ({
+        png: await sharp(request.initImage).tint({ r: 255, g: 0, b: 0 }).png().toBuffer(),
+        width: request.width,
+        height: request.height,
+        seed: request.seed,
+      })),
+    );
   }
 }
 
@@ -151,6 +176,9 @@ interface Setup {
   repositories?: InMemoryRepositories;
   media?: MemoryMedia;
   sessionId?: string;
+  /** A painter with image-to-image, and the strength of the harmonising pass. */
+  harmonize?: number;
+  batchSize?: number;
 }
 
 async function setup({
@@ -160,9 +188,11 @@ async function setup({
   repositories = new InMemoryRepositories(),
   media = new MemoryMedia(),
   sessionId,
+  harmonize,
+  batchSize = 8,
 }: Setup = {}) {
   const text = new ScriptedText();
-  const painter = new ScriptedPainter(batching);
+  const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
   const bus = new RecordingBus();
   const id = sessionId ?? randomUUID();
   if (!sessionId)
@@ -178,6 +208,8 @@ async function setup({
     logger: pino({ level: 'silent' }),
     imageSize: SIZE,
     compositing: { maxInputPixels: 10_000_000 },
+    harmonizeStrength: harmonize ?? 0.3,
+    imageBatchSize: batchSize,
     maxRunsPerSession: 5,
     heartbeatMs: 60_000,
   });
@@ -187,7 +219,16 @@ async function setup({
   const story = async () => repositories.requireStory((await session()).storyId!);
   const images = async () => repositories.findImagesByStoryIds([(await session()).storyId!]);
   const imageKeys = async () => (await images()).map((image) => `${image.imageType}:${image.pageIndex}`).sort();
-  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys };
+  /** The top-left pixel (scene, never character) of a page's picture of the type given. */
+  const pixel = async (imageType: ImageType, page: number) => {
+    const image = (await images()).find((candidate) => candidate.imageType === imageType && candidate.pageIndex === page)!;
+    const { data } = await sharp(await media.read(image.filePath))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return [...data.subarray(0, 3)];
+  };
+  const combinedPixel = (page: number) => pixel(ImageType.COMBINED, page);
+  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel };
 }
 
 function allKeys(pageCount: number): string[] {
@@ -240,6 +281,14 @@ describe('GenerationPipeline making a book', () => {
     expect(firstWithId(book.bus.updates).storyTextDelta).toBeNull();
     expect(book.bus.updates.indexOf(firstWithId(book.bus.updates))).toBeLessThan(book.bus.updates.findIndex((update) => update.storyTextDelta));
     expect(story.bus.updates.indexOf(firstWithId(story.bus.updates))).toBeGreaterThan(story.bus.updates.findIndex((update) => update.storyTextDelta));
+  });
+
+  it('splits a book into calls of at most IMAGE_BATCH_SIZE pictures on a backend that batches, character first', async () => {
+    const book = await setup({ pageCount: 5, batching: true, batchSize: 4 });
+    await book.run();
+    expect(book.painter.calls.map((call) => call.length)).toEqual([4, 2]);
+    expect(book.painter.calls[0][0]).toContain('red fox');
+    expect(await book.imageKeys()).toEqual(allKeys(5));
   });
 
   it('paints one picture per call, character first, on a backend that does not batch', async () => {
@@ -373,6 +422,74 @@ describe('GenerationPipeline making a book', () => {
     book.text.planFailure = new TextGenerationError('Model llama3.2 did not give the JSON answer asked for while planning the book (twice)', 'bad-output');
     await book.run();
     expect(await book.session()).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: expect.stringMatching(/planning the book/) });
+  });
+
+  it('harmonises each composite with a light image-to-image pass where the backend has one', async () => {
+    const book = await setup({ pageCount: 2, harmonize: 0.3 });
+    await book.run();
+    const painter = book.painter as HarmonizingPainter;
+    expect((await book.session()).warnings).toEqual([]);
+    expect(painter.harmonized.map((request) => [request.strength, request.width, request.height])).toEqual([
+      [0.3, 64, 64],
+      [0.3, 64, 64],
+    ]);
+    expect(painter.harmonized[0].prompt).toMatch(/^a small red fox, green scarf, scene \d a pine forest/);
+    // The saved illustration is the harmonised one (tinted red by the fake), not the plain composite.
+    expect(await book.combinedPixel(1)).not.toEqual(await book.pixel(ImageType.BACKGROUND, 1));
+    const [r, g, b] = await book.combinedPixel(1);
+    expect(r).toBeGreaterThan(g);
+    expect(r).toBeGreaterThan(b);
+  });
+
+  it('keeps the plain composite, with no warning, when harmonising fails or is off', async () => {
+    const failing = await setup({ pageCount: 2, harmonize: 0.3 });
+    (failing.painter as HarmonizingPainter).harmonizeFailure = new ImageGenerationError('img2img is busy');
+    const off = await setup({ pageCount: 2, harmonize: 0 });
+    await Promise.all([failing.run(), off.run()]);
+    for (const book of [failing, off]) {
+      expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
+      expect(await book.imageKeys()).toEqual(allKeys(2));
+    }
+    expect((failing.painter as HarmonizingPainter).harmonized).toHaveLength(2);
+    expect((off.painter as HarmonizingPainter).harmonized).toHaveLength(0);
+    // The plain composite: its corner is the scene's corner, untouched.
+    for (const book of [failing, off]) expect(await book.combinedPixel(1)).toEqual(await book.pixel(ImageType.BACKGROUND, 1));
+  });
+
+  it('illustrates a story saved before books (one page with text, no descriptions) by describing its character and scene first', async () => {
+    const book = await setup({ pageCount: 1 });
+    // What the books migration leaves of a story whose run was interrupted before its descriptions.
+    const storyId = randomUUID();
+    book.repositories.stories.set(storyId, {
+      id: storyId,
+      title: 'The Hare',
+      prompt: 'a hare',
+      storyText: 'A hare ran up the hill.',
+      characterDescription: '',
+      backgroundDescription: '',
+      style: null,
+      createdAt: new Date(),
+      ownerId: null,
+    });
+    book.repositories.pages.push({
+      id: randomUUID(),
+      storyId,
+      index: 0,
+      text: 'A hare ran up the hill.',
+      outline: '',
+      sceneDescription: '',
+      characterSide: CharacterSide.CENTRE,
+      characterDistance: CharacterDistance.NEAR,
+      createdAt: new Date(),
+    });
+    book.repositories.sessions.get(book.id)!.storyId = storyId;
+    await book.run();
+    expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
+    expect(book.text.plans).toBe(0);
+    expect(book.text.written).toEqual([]);
+    expect(book.text.described.sort()).toEqual([VisualSubject.CHARACTER, VisualSubject.SCENE]);
+    expect(await book.story()).toMatchObject({ characterDescription: 'a grey hare, blue coat', backgroundDescription: 'scene 0 a windy hill at noon' });
+    expect(await book.imageKeys()).toEqual(allKeys(1));
   });
 
   it('saves one book, one text per page and one picture per page and kind when two runs race', async () => {

@@ -4,7 +4,6 @@ import {
   GeneratedImage,
   GenerationSession,
   GenerationStatus,
-  ImageType,
   RUNNING_STATUSES,
   Story,
   StoryPage,

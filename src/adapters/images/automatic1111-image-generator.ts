@@ -5,6 +5,7 @@ import {
   type ImageGenerationOptions,
   type ImageGenerator,
   type ImageRequest,
+  type ImageToImageRequest,
 } from '../../ports/image-generator.js';
 
 interface Txt2ImgResponse {
@@ -13,8 +14,8 @@ interface Txt2ImgResponse {
 }
 
 /**
- * The txt2img HTTP API served by AUTOMATIC1111, Forge and SD.Next. The server
- * queues requests itself, so each prompt is its own call and both run at once.
+ * The txt2img and img2img HTTP API served by AUTOMATIC1111, Forge and SD.Next.
+ * The server queues requests itself, so each prompt is its own call and all run at once.
  */
 export class Automatic1111ImageGenerator implements ImageGenerator {
   readonly prefersBatches = false;
@@ -24,19 +25,30 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
     this.description = `AUTOMATIC1111 at ${settings.url}`;
   }
 
-  async generate(requests: ImageRequest[], { signal, onProgress }: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+  generate(requests: ImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+    return this.each(requests, options, (request) => this.call('txt2img', request, {}, options.signal));
+  }
+
+  /** `/sdapi/v1/img2img`: the init image as base64, `denoising_strength` the strength. */
+  imageToImage(requests: ImageToImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+    return this.each(requests, options, ({ initImage, strength, ...request }) =>
+      this.call('img2img', request, { init_images: [initImage.toString('base64')], denoising_strength: strength }, options.signal),
+    );
+  }
+
+  private each<T>(requests: T[], { onProgress }: ImageGenerationOptions, paint: (request: T) => Promise<GeneratedPicture>): Promise<GeneratedPicture[]> {
     let finished = 0;
     return Promise.all(
       requests.map(async (request) => {
-        const picture = await this.txt2img(request, signal);
+        const picture = await paint(request);
         onProgress?.(++finished / requests.length);
         return picture;
       }),
     );
   }
 
-  private async txt2img(request: ImageRequest, signal: AbortSignal): Promise<GeneratedPicture> {
-    const url = `${this.settings.url}/sdapi/v1/txt2img`;
+  private async call(endpoint: 'txt2img' | 'img2img', request: ImageRequest, extra: Record<string, unknown>, signal: AbortSignal): Promise<GeneratedPicture> {
+    const url = `${this.settings.url}/sdapi/v1/${endpoint}`;
     // The configured timeout, not Node fetch's 300 s header limit: a server answers only when the picture is done.
     const http = modelServerCall({ timeoutMs: this.settings.timeoutMs }, signal);
     let response: Response;
@@ -53,6 +65,7 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
           steps: this.settings.steps,
           batch_size: 1,
           n_iter: 1,
+          ...extra,
         }),
       });
     } catch (error) {
@@ -66,7 +79,7 @@ export class Automatic1111ImageGenerator implements ImageGenerator {
     }
     if (!response.ok) {
       const detail = (await response.text().catch(() => '')).slice(0, 300);
-      throw new ImageGenerationError(`${this.description} answered HTTP ${response.status} to txt2img${detail ? `: ${detail}` : ''}`);
+      throw new ImageGenerationError(`${this.description} answered HTTP ${response.status} to ${endpoint}${detail ? `: ${detail}` : ''}`);
     }
     const body = (await response.json().catch(() => ({}))) as Txt2ImgResponse;
     const encoded = body.images?.[0];

@@ -29,6 +29,10 @@ export interface PipelineDependencies {
   logger: Logger;
   imageSize: { width: number; height: number };
   compositing: CompositingLimits;
+  /** Image-to-image strength of the pass over each composite (where the backend has one); 0 turns it off. */
+  harmonizeStrength: number;
+  /** Most pictures in one call to a backend that batches (memory grows with the batch). */
+  imageBatchSize: number;
   maxRunsPerSession: number;
   heartbeatMs: number;
 }
@@ -296,14 +300,15 @@ export class GenerationPipeline {
   }
 
   /**
-   * Paints what is not saved yet: all in one call where the backend batches,
-   * otherwise one call each, character first. Returns a promise per picture
+   * Paints what is not saved yet: up to imageBatchSize pictures a call where
+   * the backend batches, otherwise one call each; character first. Returns a promise per picture
    * (in list order) that settles as soon as that picture is saved or given up.
    */
   private paintAll(run: Run, painter: ImageGenerator, book: Book, pictures: Picture[], existing: GeneratedImage[]): Promise<Painted>[] {
     const saved = (picture: Picture) => existing.find((image) => image.imageType === picture.imageType && image.pageIndex === picture.page);
     const toPaint = pictures.filter((picture) => !saved(picture) && picture.description !== null);
-    const batches = painter.prefersBatches ? (toPaint.length > 0 ? [toPaint] : []) : toPaint.map((picture) => [picture]);
+    const perCall = painter.prefersBatches ? Math.max(1, this.deps.imageBatchSize) : 1;
+    const batches = Array.from({ length: Math.ceil(toPaint.length / perCall) }, (_, call) => toPaint.slice(call * perCall, (call + 1) * perCall));
     const results = new Map<Picture, Promise<Painted>>();
     let previous: Promise<unknown> = Promise.resolve();
     for (const batch of batches) {
@@ -435,15 +440,53 @@ export class GenerationPipeline {
     if (!character || !scene) return;
     run.signal.throwIfAborted();
     try {
-      const combined = await compositeOnto(character, scene.png, placementOf(page.characterSide, page.characterDistance), this.deps.compositing);
+      const composite = await compositeOnto(character, scene.png, placementOf(page.characterSide, page.characterDistance), this.deps.compositing);
       run.signal.throwIfAborted();
-      await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, `${character.prompt} | ${scene.image.promptUsed}`, null);
+      const prompt = `${character.prompt} | ${scene.image.promptUsed}`;
+      const combined = (await this.harmonize(run, composite, book.story.characterDescription, scene.image)) ?? composite;
+      await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, prompt, null);
       this.advance(run, part, 1, page.index);
     } catch (error) {
       run.signal.throwIfAborted();
       const what = book.pages.length === 1 ? 'The combined illustration' : `Page ${page.index + 1}'s illustration`;
       await run.reporter.warn(`${what} could not be made: ${describeFailure(error)}`);
     }
+  }
+
+  /**
+   * A light image-to-image pass over a composite so light, colour and edges
+   * match the scene while the character stays recognisable (low strength: most
+   * of the picture is kept). Null, with a log line, where it is off, not
+   * available, or gives nothing usable: the plain composite is used then.
+   */
+  private async harmonize(
+    run: Run,
+    composite: { png: Buffer; width: number; height: number },
+    characterSheet: string,
+    scene: GeneratedImage,
+  ): Promise<{ png: Buffer; width: number; height: number } | null> {
+    const painter = this.deps.painter;
+    if (this.deps.harmonizeStrength <= 0 || !painter?.imageToImage) return null;
+    const request = {
+      // The character leads, as in its own picture, so CLIP's 77-token cut takes the scene's tail first.
+      prompt: `${characterSheet}, ${scene.promptUsed}`,
+      negativePrompt: NEGATIVE_PROMPT,
+      seed: scene.seed ?? randomInt(0, MAX_SEED),
+      width: composite.width,
+      height: composite.height,
+      initImage: composite.png,
+      strength: this.deps.harmonizeStrength,
+    };
+    try {
+      const [picture] = await painter.imageToImage([request], { signal: run.signal });
+      const checked = await checkPicture(picture.png, request, painter.description);
+      if (!checked.flat) return checked;
+      run.logger.warn({ page: scene.pageIndex }, 'the harmonising pass came out flat; the plain composite is kept');
+    } catch (error) {
+      run.signal.throwIfAborted();
+      run.logger.warn({ err: error, page: scene.pageIndex }, 'the harmonising pass failed; the plain composite is kept');
+    }
+    return null;
   }
 
   // --- helpers ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ export const STYLE_MAX_CHARS = 100;
 const MAX_SEED = 2 ** 31 - 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const MAX_PAGES = 12;
+const MAX_PAGES = 12;
 
 export interface StartInput {
   prompt: string;

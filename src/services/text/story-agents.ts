@@ -42,7 +42,7 @@ const DESCRIPTION_TOKENS = 400;
  * The character sheet leads every picture prompt; CLIP reads 75 tokens, so
  * ~40 leave room for the scene or pose and the style after it.
  */
-export const CHARACTER_SHEET_MAX_CLIP_TOKENS = 40;
+const CHARACTER_SHEET_MAX_CLIP_TOKENS = 40;
 
 /** A page is told 40–120 words; this many characters at least, whatever STORY_MAX_CHARS divided by the pages gives. */
 const PAGE_MIN_CHARS = 400;
@@ -53,7 +53,7 @@ function storyTokenLimit(maxChars: number): number {
 }
 
 /** The planning agent answers with this object, for exactly `pageCount` pages (JSON Schema minItems = maxItems). */
-export function bookPlanAnswer(pageCount: number) {
+function bookPlanAnswer(pageCount: number) {
   return z.object({
     title: z.string().min(1).max(TITLE_MAX_CHARS),
     characterSheet: z.string().min(1).max(VISUAL_PROMPT_MAX_CHARS),
