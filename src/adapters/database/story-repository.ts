@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { In, IsNull, Not, type DataSource, type EntityManager } from 'typeorm';
-import {
-  GeneratedImage,
-  GenerationSession,
-  GenerationStatus,
-  RUNNING_STATUSES,
-  Story,
-  StoryPage,
-  type GenerationOptions,
-} from '../../entities/index.js';
+import { GeneratedImage, GenerationSession, GenerationStatus, RUNNING_STATUSES, Story, StoryPage, type GenerationOptions } from '../../entities/index.js';
 import { joinPageTexts, type NewBook } from '../../ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
