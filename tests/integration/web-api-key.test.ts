@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium as playwrightChromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_PATH, chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { hashApiKey } from '../../src/services/auth/api-keys.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
@@ -15,7 +16,6 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 declare const document: { querySelectorAll(selector: string): { complete: boolean; naturalWidth: number }[] };
 
 const root = path.resolve(import.meta.dirname, '../..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'sa_web-test-key-0123456789abcdefghijklmnopqrstu';
 
 let webDir: string;
@@ -25,9 +25,15 @@ let a1111: FakeAutomatic1111;
 let server: TestServer;
 
 beforeAll(async () => {
+  // Without Chromium the test reports a skip saying how to install it; CI=true fails here instead.
+  if (!toolAvailable(chromium)) return;
   webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-key-'));
   const [launched] = await Promise.all([
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] }),
+    playwrightChromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    }),
     build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
   ]);
   browser = launched;
@@ -48,9 +54,10 @@ afterAll(async () => {
 });
 
 describe('the page with AUTH_MODE=api-key', () => {
-  it('asks for a key, keeps it in the browser, and makes a story with signed pictures', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
+  it('asks for a key, keeps it in the browser, and makes a story with signed pictures', async (context) => {
+    skipWithoutTool(chromium, context);
+    const browserContext = await browser.newContext();
+    const page = await browserContext.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(server.url);
@@ -61,6 +68,8 @@ describe('the page with AUTH_MODE=api-key', () => {
     await page.getByRole('dialog').waitFor({ state: 'detached' });
 
     await page.getByLabel('What is the story about?').fill('a lighthouse keeper who befriends a storm');
+    // One page: its three pictures (character, setting, combined) are what the story view shows.
+    await page.getByLabel('Pages').selectOption('1');
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.locator('#progress-panel[data-status="COMPLETED"]').waitFor();
     await page.waitForFunction(
@@ -74,6 +83,6 @@ describe('the page with AUTH_MODE=api-key', () => {
     await page.locator('#history-list li').first().waitFor();
     expect(await page.getByRole('dialog').count()).toBe(0);
     expect(errors).toEqual([]);
-    await context.close();
+    await browserContext.close();
   });
 });

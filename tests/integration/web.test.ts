@@ -224,6 +224,8 @@ describe('the web page', () => {
 
     await page.locator('#progress-panel[data-status="COMPLETED"]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('#page-list li[data-state="ready"] img').length === 4);
+    // The address names the story once the finished book is shown.
+    await page.waitForURL(/#\/story\/[0-9a-f-]+$/);
     const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())![1];
     const { story } = await server.query(StoryDocument, { id: storyId });
 
