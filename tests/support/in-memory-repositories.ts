@@ -186,6 +186,8 @@ export class InMemoryRepositories implements StoryRepository {
 
   async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
     this.calls.push(`saveImageOnce:${image.imageType}:${image.pageIndex}`);
+    // As the database's foreign key does: no picture row for a story that is gone.
+    if (!this.stories.has(image.storyId)) throw new Error(`insert on generated_images violates foreign key: story ${image.storyId} does not exist`);
     const same = (candidate: GeneratedImage) =>
       candidate.storyId === image.storyId && candidate.imageType === image.imageType && candidate.pageIndex === image.pageIndex;
     if (!this.images.some(same)) this.images.push({ ...image, createdAt: new Date() });

@@ -385,6 +385,34 @@ describe('GenerationPipeline making a book', () => {
     expect(book.bus.updates.some((update) => update.status === GenerationStatus.COMPLETED)).toBe(false);
   });
 
+  it('saves no picture file when the generation was cancelled while the backend was still painting', async () => {
+    const book = await setup({ pageCount: 1 });
+    const paint = book.painter.generate.bind(book.painter);
+    // The backend finishes its pictures although the run was cancelled meanwhile (an HTTP answer already on its way).
+    book.painter.generate = async (requests, options) => {
+      const pictures = await paint(requests, { ...options, signal: new AbortController().signal });
+      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      book.controller.abort(new Error('cancelled'));
+      return pictures;
+    };
+    await book.run();
+    expect((await book.session()).status).toBe(GenerationStatus.CANCELLED);
+    expect([...book.media.files.keys()]).toEqual([]);
+  });
+
+  it('removes a picture file whose story was deleted before its record could be saved', async () => {
+    const book = await setup({ pageCount: 1 });
+    const paint = book.painter.generate.bind(book.painter);
+    // Another process deleted the story (after a cancel this one had not heard of yet) while its pictures were painted.
+    book.painter.generate = async (requests, options) => {
+      const pictures = await paint(requests, options);
+      await book.repositories.deleteStory((await book.session()).storyId!);
+      return pictures;
+    };
+    await book.run();
+    expect([...book.media.files.keys()]).toEqual([]);
+  });
+
   it('asks for another attempt when the plan fails on a dead server before any text was shown', async () => {
     const book = await setup();
     book.text.planFailure = new TextGenerationError('Ollama is not reachable', 'unreachable');

@@ -347,6 +347,8 @@ export class GenerationPipeline {
       for (const picture of batch) await run.reporter.warn(this.paintFailure(book, picture, describeFailure(error)));
       return batch.map(() => null);
     }
+    // Cancelled while the backend finished anyway: nothing of it is kept (the story may be deleted next).
+    run.signal.throwIfAborted();
     const checked = await this.checkPictures(run, painter, book, batch, requests, pictures);
     const painted: Painted[] = [];
     for (const [position, picture] of checked.entries()) {
@@ -511,17 +513,24 @@ export class GenerationPipeline {
     seed: number | null,
   ): Promise<GeneratedImage> {
     const filePath = await this.deps.media.save(picture.png, 'png');
-    const saved = await this.deps.images.saveImageOnce({
-      id: randomUUID(),
-      storyId: story.id,
-      imageType,
-      pageIndex,
-      filePath,
-      width: picture.width,
-      height: picture.height,
-      promptUsed,
-      seed: seed !== null && seed >= 0 && seed <= MAX_SEED ? seed : null,
-    });
+    let saved: GeneratedImage;
+    try {
+      saved = await this.deps.images.saveImageOnce({
+        id: randomUUID(),
+        storyId: story.id,
+        imageType,
+        pageIndex,
+        filePath,
+        width: picture.width,
+        height: picture.height,
+        promptUsed,
+        seed: seed !== null && seed >= 0 && seed <= MAX_SEED ? seed : null,
+      });
+    } catch (error) {
+      // No record will ever point at the file (the story was deleted meanwhile, say): it goes too.
+      await this.deps.media.remove(filePath).catch(() => undefined);
+      throw error;
+    }
     // Another run got there first: its file is the one on record.
     if (saved.filePath !== filePath) await this.deps.media.remove(filePath);
     return saved;
