@@ -2,34 +2,15 @@ import type { AIMessageChunk } from '@langchain/core/messages';
 import { ChatOllama } from '@langchain/ollama';
 import { FinishReason, type ChatBackend, type ChatModelRequest, type ChunkReading } from '../../ports/chat-backend.js';
 import { TextGenerationError } from '../../ports/text-generator.js';
+import { type ChatServerSettings, ConfiguredChatBackend } from './chat-server-settings.js';
 
-export interface OllamaSettings {
-  baseUrl: string;
-  model: string;
-  temperature: number;
-  requestTimeoutMs: number;
-}
+export type OllamaSettings = ChatServerSettings;
 
 /** Ollama's `/api/chat` through LangChain's ChatOllama. */
-export class OllamaChatBackend implements ChatBackend {
+export class OllamaChatBackend extends ConfiguredChatBackend<OllamaSettings> implements ChatBackend {
   readonly name = 'Ollama';
   readonly settings = { model: 'OLLAMA_MODEL', baseUrl: 'OLLAMA_BASE_URL', timeout: 'OLLAMA_REQUEST_TIMEOUT_MS' };
   readonly startHint = 'start it with `ollama serve`';
-
-  constructor(private readonly config: OllamaSettings) {}
-
-  get baseUrl(): string {
-    return this.config.baseUrl;
-  }
-  get model(): string {
-    return this.config.model;
-  }
-  get temperature(): number {
-    return this.config.temperature;
-  }
-  get requestTimeoutMs(): number {
-    return this.config.requestTimeoutMs;
-  }
 
   chatModel({ maxTokens, fetch, jsonSchema }: ChatModelRequest): ChatOllama {
     return new ChatOllama({

@@ -2,14 +2,11 @@ import type { AIMessageChunk } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { FinishReason, type ChatBackend, type ChatModelRequest, type ChunkReading } from '../../ports/chat-backend.js';
 import { TextGenerationError } from '../../ports/text-generator.js';
+import { type ChatServerSettings, ConfiguredChatBackend } from './chat-server-settings.js';
 
-export interface OpenAiSettings {
-  /** Up to and including the API version, e.g. http://127.0.0.1:8080/v1. */
-  baseUrl: string;
+export interface OpenAiSettings extends ChatServerSettings {
+  /** baseUrl goes up to and including the API version, e.g. http://127.0.0.1:8080/v1. */
   apiKey: string | undefined;
-  model: string;
-  temperature: number;
-  requestTimeoutMs: number;
 }
 
 /** Local servers ignore the key, but the OpenAI client refuses to start without one. */
@@ -19,25 +16,10 @@ const NO_KEY = 'not-needed';
  * Any server speaking OpenAI's `/v1/chat/completions` (llama.cpp's server,
  * vLLM, LM Studio, KoboldCpp, hosted APIs) through LangChain's ChatOpenAI.
  */
-export class OpenAiChatBackend implements ChatBackend {
+export class OpenAiChatBackend extends ConfiguredChatBackend<OpenAiSettings> implements ChatBackend {
   readonly name = 'The OpenAI-compatible server';
   readonly settings = { model: 'OPENAI_MODEL', baseUrl: 'OPENAI_BASE_URL', timeout: 'OPENAI_REQUEST_TIMEOUT_MS' };
   readonly startHint = 'start it (llama.cpp `llama-server`, vLLM, LM Studio, …)';
-
-  constructor(private readonly config: OpenAiSettings) {}
-
-  get baseUrl(): string {
-    return this.config.baseUrl;
-  }
-  get model(): string {
-    return this.config.model;
-  }
-  get temperature(): number {
-    return this.config.temperature;
-  }
-  get requestTimeoutMs(): number {
-    return this.config.requestTimeoutMs;
-  }
 
   chatModel({ maxTokens, fetch, jsonSchema }: ChatModelRequest): ChatOpenAI {
     return new ChatOpenAI({
