@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
 import { createDataSource, openDatabase } from './adapters/database/data-source.js';
@@ -37,6 +38,8 @@ import { ApiKeyStore } from './adapters/database/api-key-store.js';
 import { ApiKeyService } from './services/auth/api-keys.js';
 import { MediaUrlSigner, withSignedUrls } from './services/auth/media-url-signer.js';
 import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
+import { PrometheusGenerationMetrics } from './adapters/metrics/prometheus-generation-metrics.js';
+import type { GenerationMetrics } from './ports/generation-metrics.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -131,7 +134,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
   const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
-  const generations = new GenerationService(repository, queue, bus, logger, config.limits.maxActiveGenerationsPerOwner);
+  // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
+  const registry = new Registry();
+  const metrics = new PrometheusGenerationMetrics(registry);
+  const generations = new GenerationService(repository, queue, bus, logger, metrics, config.limits.maxActiveGenerationsPerOwner);
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
@@ -140,8 +146,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue });
-    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger });
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
+    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics });
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
     await Promise.allSettled([queue.close(0), http?.close(), bus.close()]);
@@ -186,9 +192,10 @@ async function startApi(
     mediaSigner: MediaUrlSigner | null;
     text: TextGenerator;
     queue: JobQueue;
+    registry: Registry;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue } = parts;
+  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
   const schema = await buildAppSchema({ generations, stories });
   const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, viewer });
   const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
@@ -217,6 +224,7 @@ async function startApi(
       requestsPerMinute: config.limits.requestsPerMinute,
       operations: {
         readiness: readinessChecks(config, dataSource, text),
+        registry,
         countSessions: async () =>
           (await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[],
         runningHere: () => queue.activeSessions().size,
@@ -270,6 +278,7 @@ interface WorkerParts {
   text: TextGenerator;
   generations: GenerationService;
   logger: Logger;
+  metrics: GenerationMetrics;
 }
 
 interface RunningWorker {
@@ -280,7 +289,7 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, text, generations, logger } = parts;
+  const { repository, bus, queue, media, text, generations, logger, metrics } = parts;
   const images = createImageGenerator(config.images, logger);
   const pipeline = new GenerationPipeline({
     sessions: repository,
@@ -291,6 +300,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     media,
     bus,
     logger,
+    metrics,
     imageSize: { width: config.images.width, height: config.images.height },
     compositing: { maxInputPixels: config.images.maxInputPixels },
     harmonizeStrength: config.images.harmonizeStrength,

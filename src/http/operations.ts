@@ -1,7 +1,7 @@
 import { ErrorCode } from '../client/error-codes.js';
 import { timingSafeEqual } from 'node:crypto';
 import express from 'express';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 
 const KNOWN_ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/']);
@@ -14,6 +14,8 @@ interface ReadinessCheck {
 
 export interface OperationsOptions {
   readiness: ReadinessCheck[];
+  /** Where every metric of the process is registered (the generation metrics too); /metrics serves it. */
+  registry: Registry;
   /** Sessions per status, read at each scrape. */
   countSessions: () => Promise<{ status: string; count: number }[]>;
   /** Generations running in this process. */
@@ -32,7 +34,7 @@ export interface OperationsOptions {
  * The returned middleware times every HTTP request for the duration histogram.
  */
 export function operationsRoutes(options: OperationsOptions): { router: express.Router; timeRequests: express.RequestHandler } {
-  const registry = new Registry();
+  const { registry } = options;
   collectDefaultMetrics({ register: registry, prefix: 'story_agent_' });
   new Gauge({
     name: 'story_agent_generation_sessions',

@@ -49,6 +49,8 @@ export interface PageDraft {
   text: string;
   /** What the user should know about this text (it was cut at a limit, say); shown as session warnings. */
   warnings: string[];
+  /** How the model streamed the page, for the tokens-per-second metric; absent where the generator cannot tell. */
+  streamed?: { tokens: number; seconds: number };
 }
 
 export interface DescribeRequest {

@@ -27,6 +27,10 @@ import {
 import { GenerationPipeline } from '../../src/services/generation/generation-pipeline.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
+import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
+import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
+import { GenerationService } from '../../src/services/generation/generation-service.js';
+import { SINGLE_USER } from '../../src/services/auth/viewer.js';
 
 const SIZE = { width: 64, height: 64 };
 
@@ -70,7 +74,7 @@ class ScriptedText implements TextGenerator {
     const failure = this.pageFailures.get(index);
     if (failure) throw failure;
     for (const piece of pieces.slice(1)) onText(piece);
-    return { text, warnings: [] };
+    return { text, warnings: [], streamed: { tokens: pieces.length, seconds: 0.5 } };
   }
 
   /** Subjects described, in order; only stories saved before books (no plan) need it. */
@@ -194,6 +198,7 @@ async function setup({
   const text = new ScriptedText();
   const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
   const bus = new RecordingBus();
+  const metrics = new InMemoryGenerationMetrics();
   const id = sessionId ?? randomUUID();
   if (!sessionId)
     await repositories.createSession({ id, prompt: 'a fox who counts stars', options: { style: null, seed, pageCount }, stage: STAGE.queued, ownerId: null });
@@ -206,6 +211,7 @@ async function setup({
     media,
     bus,
     logger: pino({ level: 'silent' }),
+    metrics,
     imageSize: SIZE,
     compositing: { maxInputPixels: 10_000_000 },
     harmonizeStrength: harmonize ?? 0.3,
@@ -228,7 +234,7 @@ async function setup({
     return [...data.subarray(0, 3)];
   };
   const combinedPixel = (page: number) => pixel(ImageType.COMBINED, page);
-  return { repositories, text, painter, media, bus, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel };
+  return { repositories, text, painter, media, bus, metrics, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel };
 }
 
 function allKeys(pageCount: number): string[] {
@@ -531,5 +537,77 @@ describe('GenerationPipeline making a book', () => {
     // The loser's files were removed: every stored file is one on record.
     const onRecord = new Set(first.repositories.images.map((image) => image.filePath));
     expect([...first.media.files.keys(), ...second.media.files.keys()].filter((key) => !onRecord.has(key))).toEqual([]);
+  });
+});
+
+describe('GenerationPipeline reporting metrics', () => {
+  it('records the queue wait, every step, pictures painted, tokens streamed and the outcome of a generation', async () => {
+    const book = await setup({ pageCount: 2, batching: false });
+    await book.run();
+    expect(book.metrics.queueWaits).toHaveLength(1);
+    expect(book.metrics.queueWaits[0]).toBeGreaterThanOrEqual(0);
+    expect(book.metrics.stageCounts()).toEqual({ plan: 1, write_page: 2, paint: 3, composite: 2 });
+    expect(book.metrics.painted.map(({ count }) => count)).toEqual([1, 1, 1]);
+    expect(book.metrics.streamed).toEqual([
+      { tokens: 3, seconds: 0.5 },
+      { tokens: 3, seconds: 0.5 },
+    ]);
+    expect(book.metrics.ended).toEqual([GenerationStatus.COMPLETED]);
+  });
+
+  it('counts a batched call as one paint step with all its pictures', async () => {
+    const book = await setup({ pageCount: 3, batching: true });
+    await book.run();
+    expect(book.metrics.painted.map(({ count }) => count)).toEqual([4]);
+    expect(book.metrics.stageCounts().paint).toBe(1);
+  });
+
+  it('records a failed generation with the text failure kind as its reason, and does not time the failed step', async () => {
+    const book = await setup({ pageCount: 2 });
+    book.text.planFailure = new TextGenerationError('the model gave no plan', 'bad-output');
+    await book.run();
+    expect((await book.session()).status).toBe(GenerationStatus.FAILED);
+    expect(book.metrics.ended).toEqual([{ failed: 'bad-output' }]);
+    expect(book.metrics.stageCounts()).toEqual({});
+  });
+
+  it('records a failure that is no known kind as unexpected', async () => {
+    const book = await setup({ pageCount: 1 });
+    book.text.planFailure = new Error('a bug');
+    await book.run();
+    expect(book.metrics.ended).toEqual([{ failed: 'unexpected' }]);
+  });
+
+  it('records no outcome for a run that was stopped (it is resumed or cancelled elsewhere), and no queue wait for a later run', async () => {
+    const first = await setup({ pageCount: 2 });
+    first.text.beforePage = (index) => {
+      if (index === 1) first.controller.abort(new Error('worker killed'));
+    };
+    await first.run();
+    expect(first.metrics.ended).toEqual([]);
+    const second = await setup({ repositories: first.repositories, media: first.media, sessionId: first.id });
+    await second.run(2);
+    expect(second.metrics.queueWaits).toEqual([]);
+    expect(second.metrics.ended).toEqual([GenerationStatus.COMPLETED]);
+  });
+});
+
+describe('GenerationService reporting metrics', () => {
+  it('counts a generation started when it is queued and cancelled when its owner cancels it', async () => {
+    const metrics = new InMemoryGenerationMetrics();
+    const logger = pino({ level: 'silent' });
+    const generations = new GenerationService(
+      new InMemoryRepositories(),
+      new InProcessJobQueue({ attempts: 1, backoffMs: 0 }, logger),
+      new InProcessProgressBus(),
+      logger,
+      metrics,
+    );
+    const session = await generations.start({ prompt: 'a fox who counts stars' }, SINGLE_USER);
+    expect(metrics.started).toBe(1);
+    expect(metrics.ended).toEqual([]);
+    await generations.cancel(session.id, SINGLE_USER);
+    await generations.cancel(session.id, SINGLE_USER);
+    expect(metrics.ended).toEqual([GenerationStatus.CANCELLED]);
   });
 });

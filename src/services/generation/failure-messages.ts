@@ -1,6 +1,7 @@
 import { CompositingError } from '../images/compositing.js';
 import { ImageGenerationError } from '../../ports/image-generator.js';
 import { TextGenerationError } from '../../ports/text-generator.js';
+import type { FailureReason } from '../../ports/generation-metrics.js';
 
 /** Errors whose message was written for users; anything else is a bug and says so. */
 export function isExpectedFailure(error: unknown): error is Error {
@@ -11,4 +12,12 @@ export function describeFailure(error: unknown): string {
   if (isExpectedFailure(error)) return error.message;
   const detail = error instanceof Error ? error.message : String(error);
   return `Unexpected error: ${detail} (see the server log for details)`;
+}
+
+/** The metric label for a failure that ended a run: a fixed set, never the message. */
+export function failureReasonOf(error: unknown): FailureReason {
+  if (error instanceof TextGenerationError) return error.failure;
+  if (error instanceof ImageGenerationError) return 'image';
+  if (error instanceof CompositingError) return 'compositing';
+  return 'unexpected';
 }

@@ -6,14 +6,15 @@ import type { ImageRepository } from '../../ports/image-repository.js';
 import type { SessionRepository } from '../../ports/session-repository.js';
 import { compositeOnto, placementOf, prepareCharacter, type CompositingLimits, type PreparedCharacter } from '../images/compositing.js';
 import { checkPicture } from '../images/picture-check.js';
-import type { GeneratedPicture, ImageGenerator, ImageRequest } from '../../ports/image-generator.js';
+import type { GeneratedPicture, ImageGenerationOptions, ImageGenerator, ImageRequest } from '../../ports/image-generator.js';
 import type { MediaStore } from '../../ports/media-store.js';
 import { GenerationReporter } from '../progress/generation-reporter.js';
 import type { ProgressBus } from '../../ports/progress-bus.js';
 import { BookProgress, pageWritingFraction, PERCENT, retryingStage, STAGE, writingStage, type BookPart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import { TextGenerationError, VisualSubject, type BookPlan, type TextGenerator } from '../../ports/text-generator.js';
-import { describeFailure, isExpectedFailure } from './failure-messages.js';
+import { describeFailure, failureReasonOf, isExpectedFailure } from './failure-messages.js';
+import { StageKind, type GenerationMetrics } from '../../ports/generation-metrics.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import { RetryLater, type Job } from '../../ports/job-queue.js';
 
@@ -27,6 +28,7 @@ export interface PipelineDependencies {
   media: MediaStore;
   bus: ProgressBus;
   logger: Logger;
+  metrics: GenerationMetrics;
   imageSize: { width: number; height: number };
   compositing: CompositingLimits;
   /** Image-to-image strength of the pass over each composite (where the backend has one); 0 turns it off. */
@@ -92,6 +94,7 @@ export class GenerationPipeline {
   async run({ sessionId, attempt, maxAttempts, signal }: Job): Promise<void> {
     const session = await this.deps.sessions.beginAttempt(sessionId);
     if (!session) return;
+    if (session.attempts === 1) this.deps.metrics.queueWait((Date.now() - session.createdAt.getTime()) / 1000);
     const logger = this.deps.logger.child({ sessionId, attempt });
     const shown = await this.deps.bus.snapshot(sessionId);
     const reporter = new GenerationReporter(session, this.deps.sessions, this.deps.bus, signal, logger, shown?.progressPercentage);
@@ -103,13 +106,14 @@ export class GenerationPipeline {
     let book: Book | null = null;
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
-        await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
+        const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
+        if (ended) this.deps.metrics.generationFailed('runs-exhausted');
         return;
       }
       const progress = new BookProgress(session.options.pageCount ?? 1, this.deps.painter !== null);
       book = await this.plan({ session, reporter, signal, progress, logger });
       await this.writeAndPaint({ session, reporter, signal, progress, logger }, book);
-      await reporter.complete();
+      if (await reporter.complete()) this.deps.metrics.generationEnded(GenerationStatus.COMPLETED);
       logger.info({ storyId: book.story.id, pages: book.pages.length }, 'generation completed');
     } catch (error) {
       if (signal.aborted || error instanceof SessionNoLongerRunning) {
@@ -126,7 +130,7 @@ export class GenerationPipeline {
       // Failures with a user-facing message are expected operations events; anything else is a bug worth a stack.
       if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
       else logger.error({ err: error }, 'generation failed');
-      await reporter.fail(message);
+      if (await reporter.fail(message)) this.deps.metrics.generationFailed(failureReasonOf(error));
       if (book) await this.discardUnwritten(book, logger);
     } finally {
       clearInterval(heartbeat);
@@ -156,12 +160,14 @@ export class GenerationPipeline {
       return { story: saved, pages: await this.deps.books.findPages(saved.id) };
     }
     await reporter.beginStory(STAGE.planning, PERCENT.started);
-    const plan = await this.deps.text.planBook({
-      prompt: session.prompt,
-      style: session.options.style,
-      pageCount: session.options.pageCount ?? 1,
-      signal,
-    });
+    const plan = await this.timed(StageKind.PLAN, () =>
+      this.deps.text.planBook({
+        prompt: session.prompt,
+        style: session.options.style,
+        pageCount: session.options.pageCount ?? 1,
+        signal,
+      }),
+    );
     signal.throwIfAborted();
     const story = await this.deps.books.saveBookOnce(
       {
@@ -209,20 +215,23 @@ export class GenerationPipeline {
       }
       await reporter.enter(GenerationStatus.GENERATING_STORY, writingStage(page.index, book.pages.length), reporter.currentPercent);
       let written = 0;
-      const draft = await this.deps.text.writePage({
-        plan,
-        index: page.index,
-        textsBefore: book.pages.slice(0, page.index).map((before) => before.text),
-        style: run.session.options.style,
-        signal,
-        onText: (delta) => {
-          // Deltas joined are storyText: a page after written text starts with the blank line between pages.
-          const text = written === 0 && reporter.textSoFar.trim() !== '' ? `\n\n${delta.trimStart()}` : delta;
-          written += delta.length;
-          this.progress(run, { kind: 'page', index: page.index }, pageWritingFraction(written));
-          reporter.storyText(text, run.progress.percent(), page.index);
-        },
-      });
+      const draft = await this.timed(StageKind.WRITE_PAGE, () =>
+        this.deps.text.writePage({
+          plan,
+          index: page.index,
+          textsBefore: book.pages.slice(0, page.index).map((before) => before.text),
+          style: run.session.options.style,
+          signal,
+          onText: (delta) => {
+            // Deltas joined are storyText: a page after written text starts with the blank line between pages.
+            const text = written === 0 && reporter.textSoFar.trim() !== '' ? `\n\n${delta.trimStart()}` : delta;
+            written += delta.length;
+            this.progress(run, { kind: 'page', index: page.index }, pageWritingFraction(written));
+            reporter.storyText(text, run.progress.percent(), page.index);
+          },
+        }),
+      );
+      if (draft.streamed) this.deps.metrics.textStreamed(draft.streamed.tokens, draft.streamed.seconds);
       await reporter.flushText();
       signal.throwIfAborted();
       const saved = await this.deps.books.savePageTextOnce(book.story.id, page.index, draft.text);
@@ -269,7 +278,9 @@ export class GenerationPipeline {
     const { story } = book;
     const describe = async (subject: VisualSubject, text: string, save: (description: string) => Promise<void>, label: string) => {
       try {
-        const description = await this.deps.text.describe(subject, { text, style: run.session.options.style, signal: run.signal });
+        const description = await this.timed(StageKind.DESCRIBE, () =>
+          this.deps.text.describe(subject, { text, style: run.session.options.style, signal: run.signal }),
+        );
         await save(description);
         return description;
       } catch (error) {
@@ -335,7 +346,7 @@ export class GenerationPipeline {
     const requests = batch.map((picture) => this.imageRequest(run.session, picture));
     let pictures: GeneratedPicture[] = [];
     try {
-      pictures = await painter.generate(requests, {
+      pictures = await this.paint(painter, requests, {
         signal: run.signal,
         onProgress: (fraction) => {
           for (const picture of batch) this.progress(run, { kind: 'picture', page: picture.page }, fraction * 0.95);
@@ -402,7 +413,7 @@ export class GenerationPipeline {
     const again = flat.map((position) => ({ ...requests[position], seed: (requests[position].seed + REPAINT_SEED_STEP) % MAX_SEED }));
     let repainted: GeneratedPicture[] = [];
     try {
-      repainted = await painter.generate(again, { signal: run.signal });
+      repainted = await this.paint(painter, again, { signal: run.signal });
     } catch (error) {
       run.signal.throwIfAborted();
       run.logger.warn({ err: error }, 'repainting a flat picture failed');
@@ -442,11 +453,13 @@ export class GenerationPipeline {
     if (!character || !scene) return;
     run.signal.throwIfAborted();
     try {
-      const composite = await compositeOnto(character, scene.png, placementOf(page.characterSide, page.characterDistance), this.deps.compositing);
-      run.signal.throwIfAborted();
-      const prompt = `${character.prompt} | ${scene.image.promptUsed}`;
-      const combined = (await this.harmonize(run, composite, book.story.characterDescription, scene.image)) ?? composite;
-      await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, prompt, null);
+      await this.timed(StageKind.COMPOSITE, async () => {
+        const composite = await compositeOnto(character, scene.png, placementOf(page.characterSide, page.characterDistance), this.deps.compositing);
+        run.signal.throwIfAborted();
+        const prompt = `${character.prompt} | ${scene.image.promptUsed}`;
+        const combined = (await this.harmonize(run, composite, book.story.characterDescription, scene.image)) ?? composite;
+        await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, prompt, null);
+      });
       this.advance(run, part, 1, page.index);
     } catch (error) {
       run.signal.throwIfAborted();
@@ -492,6 +505,22 @@ export class GenerationPipeline {
   }
 
   // --- helpers ----------------------------------------------------------------------------
+
+  /** Runs one step of the generation and, when it succeeds, reports its duration. */
+  private async timed<T>(stage: StageKind, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const result = await work();
+    this.deps.metrics.stageFinished(stage, (performance.now() - started) / 1000);
+    return result;
+  }
+
+  /** One call to the image backend, timed as a paint stage and as seconds per picture painted. */
+  private async paint(painter: ImageGenerator, requests: ImageRequest[], options: ImageGenerationOptions): Promise<GeneratedPicture[]> {
+    const started = performance.now();
+    const pictures = await this.timed(StageKind.PAINT, () => painter.generate(requests, options));
+    this.deps.metrics.picturesPainted(pictures.length, (performance.now() - started) / 1000);
+    return pictures;
+  }
 
   private imageRequest(session: GenerationSession, picture: Picture): ImageRequest {
     const base = session.options.seed;

@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { canSee, ownerIdOf, type Viewer } from '../auth/viewer.js';
 import { InvalidInputError, LimitReachedError } from '../errors.js';
+import type { GenerationMetrics } from '../../ports/generation-metrics.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
@@ -19,6 +20,7 @@ export class GenerationService {
     private readonly queue: JobQueue,
     private readonly bus: ProgressBus,
     private readonly logger: Logger,
+    private readonly metrics: GenerationMetrics,
     /** Sessions one owner may have running or queued at once (MAX_ACTIVE_GENERATIONS_PER_OWNER). */
     private readonly maxActivePerOwner: number = Number.POSITIVE_INFINITY,
   ) {}
@@ -35,6 +37,7 @@ export class GenerationService {
     }
     const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed, pageCount }, stage: STAGE.queued, ownerId });
     await this.queue.enqueue(session.id);
+    this.metrics.generationStarted();
     this.logger.info({ sessionId: session.id }, 'generation queued');
     return session;
   }
@@ -61,6 +64,7 @@ export class GenerationService {
     await this.queue.cancel(id);
     const current = await this.repository.requireSession(id);
     if (cancelled) {
+      this.metrics.generationEnded(GenerationStatus.CANCELLED);
       await this.bus.publish({ ...this.toUpdate(current), storyTextDelta: null, storyTextReset: false });
       this.logger.info({ sessionId: id }, 'generation cancelled');
     }

@@ -174,12 +174,14 @@ export class GenerationReporter {
     this.publish(null);
   }
 
-  async complete(): Promise<void> {
-    await this.finish(GenerationStatus.COMPLETED, null);
+  /** True when this run ended the session; false when a cancel got there first. */
+  complete(): Promise<boolean> {
+    return this.finish(GenerationStatus.COMPLETED, null);
   }
 
-  async fail(errorMessage: string): Promise<void> {
-    await this.finish(GenerationStatus.FAILED, errorMessage);
+  /** True when this run ended the session; false when a cancel got there first. */
+  fail(errorMessage: string): Promise<boolean> {
+    return this.finish(GenerationStatus.FAILED, errorMessage);
   }
 
   /** Stops any pending text from going out; used when the run is abandoned. */
@@ -190,7 +192,7 @@ export class GenerationReporter {
     this.pendingEarlierPages = [];
   }
 
-  private async finish(status: GenerationStatus, errorMessage: string | null): Promise<void> {
+  private async finish(status: GenerationStatus, errorMessage: string | null): Promise<boolean> {
     await this.flushText();
     this.status = status;
     this.stage = terminalStage(status);
@@ -205,6 +207,7 @@ export class GenerationReporter {
     // A cancel that landed first has already ended the session and told subscribers.
     if (saved) this.publish(null, errorMessage);
     await this.publishing;
+    return saved;
   }
 
   /** Saves to the row; a row that is no longer running (cancelled elsewhere) ends this run. */

@@ -35,6 +35,14 @@ export interface Completion {
   reasoningChars: number;
   /** Null when reading stopped early because `enough` said so. */
   finish: FinishReason | null;
+  /**
+   * Chunks that carried answer text or reasoning. Ollama and OpenAI-compatible servers stream
+   * one token a chunk, so this is the tokens the model generated (reasoning included), without
+   * relying on usage fields that not every server sends.
+   */
+  tokens: number;
+  /** Seconds from sending the request to the last chunk (prompt processing included). */
+  seconds: number;
 }
 
 /**
@@ -69,11 +77,14 @@ export class ChatModelClient {
     let reasoningChars = 0;
     let finish: FinishReason | null = null;
     let stoppedEarly = false;
+    let tokens = 0;
+    const started = performance.now();
     const stopEarly = new AbortController();
     await this.call(activity, signal, http, async () => {
       const stream = await model.stream(request.messages, { signal: AbortSignal.any([signal, stopEarly.signal]) });
       for await (const chunk of stream) {
         const reading = this.backend.read(chunk as AIMessageChunk);
+        if (reading.text !== '' || reading.reasoning !== '') tokens += 1;
         if (reading.reasoning !== '') {
           reasoningChars += reading.reasoning.length;
           this.modelReasons = true;
@@ -95,7 +106,7 @@ export class ChatModelClient {
         'stream-dropped',
       );
     }
-    return { text, reasoningChars, finish };
+    return { text, reasoningChars, finish, tokens, seconds: (performance.now() - started) / 1000 };
   }
 
   /**

@@ -179,7 +179,7 @@ export class StoryAgents implements TextGenerator {
         'bad-output',
       );
     }
-    return { text, warnings };
+    return { text, warnings, streamed: { tokens: completion.tokens, seconds: completion.seconds } };
   }
 
   describe(subject: VisualSubject, request: DescribeRequest): Promise<string> {
