@@ -38,6 +38,7 @@ import { ApiKeyStore } from './adapters/database/api-key-store.js';
 import { ApiKeyService } from './services/auth/api-keys.js';
 import { MediaUrlSigner, withSignedUrls } from './services/auth/media-url-signer.js';
 import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
+import { type RunningMetricsServer, startWorkerMetricsServer } from './http/worker-metrics-server.js';
 import { PrometheusGenerationMetrics } from './adapters/metrics/prometheus-generation-metrics.js';
 import type { GenerationMetrics } from './ports/generation-metrics.js';
 
@@ -84,8 +85,10 @@ export interface App {
   config: AppConfig;
   role: Role;
   logger: Logger;
-  /** Null in a worker, which serves no HTTP. */
+  /** Null in a worker, which serves no GraphQL. */
   http: RunningHttpServer | null;
+  /** A worker's /metrics listener (WORKER_METRICS_PORT); null otherwise. */
+  workerMetrics: RunningMetricsServer | null;
   generations: GenerationService;
   stories: StoryService;
   bus: ProgressBus;
@@ -145,12 +148,16 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
 
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
+  let workerMetrics: RunningMetricsServer | null = null;
   try {
     http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics });
+    if (role === 'worker' && config.workerMetricsPort !== undefined) {
+      workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
+    }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
-    await Promise.allSettled([queue.close(0), http?.close(), bus.close()]);
+    await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close()]);
     await Promise.allSettled([closeBackbone(), dataSource.destroy()]);
     throw error;
   }
@@ -161,6 +168,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     role,
     logger,
     http,
+    workerMetrics,
     generations,
     stories,
     bus,
@@ -172,6 +180,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await queue.close(timeoutMs);
         await worker?.close();
         await http?.close();
+        await workerMetrics?.close();
         await bus.close();
         await closeBackbone();
         await dataSource.destroy();

@@ -117,6 +117,7 @@ const environmentSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   METRICS: booleanish.optional(),
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
@@ -202,6 +203,8 @@ export interface AppConfig {
     mediaUrlSecret: string | undefined;
     mediaUrlTtlSeconds: number;
   };
+  /** A worker process (npm run start:worker) serves /metrics on this port; unset: it serves none. */
+  workerMetricsPort: number | undefined;
   /** GET /metrics: open (default outside production), off (default in production), or behind METRICS_TOKEN. */
   metrics: { kind: 'open' } | { kind: 'off' } | { kind: 'token'; token: string };
   limits: {
@@ -309,6 +312,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     allowedOrigins: env.ALLOWED_ORIGINS,
     graphqlIntrospection: env.GRAPHQL_INTROSPECTION ?? env.NODE_ENV !== 'production',
     auth: { mode: env.AUTH_MODE, mediaUrlSecret: env.MEDIA_URL_SECRET, mediaUrlTtlSeconds: env.MEDIA_URL_TTL_S },
+    workerMetricsPort: env.WORKER_METRICS_PORT,
     metrics: env.METRICS_TOKEN
       ? { kind: 'token', token: env.METRICS_TOKEN }
       : (env.METRICS ?? env.NODE_ENV !== 'production')

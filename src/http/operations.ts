@@ -33,6 +33,26 @@ export interface OperationsOptions {
  * GET /metrics: Prometheus text format (prom-client), off or behind a token as configured.
  * The returned middleware times every HTTP request for the duration histogram.
  */
+export type MetricsAccess = OperationsOptions['metricsAccess'];
+
+/** GET /metrics: the registry in Prometheus text format; passes on (404) when off, 401 without the token when one is set. */
+export function metricsHandler(registry: Registry, access: MetricsAccess): express.RequestHandler {
+  return async (req, res, next) => {
+    if (access.kind === 'off') return next();
+    if (access.kind === 'token') {
+      const given = Buffer.from(req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '');
+      const expected = Buffer.from(access.token);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        res
+          .status(401)
+          .json({ errors: [{ message: 'Send METRICS_TOKEN as Authorization: Bearer <token>.', extensions: { code: ErrorCode.UNAUTHENTICATED } }] });
+        return;
+      }
+    }
+    res.type(registry.contentType).send(await registry.metrics());
+  };
+}
+
 export function operationsRoutes(options: OperationsOptions): { router: express.Router; timeRequests: express.RequestHandler } {
   const { registry } = options;
   collectDefaultMetrics({ register: registry, prefix: 'story_agent_' });
@@ -86,20 +106,7 @@ export function operationsRoutes(options: OperationsOptions): { router: express.
     const ready = results.every(([, state]) => state === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
   });
-  router.get('/metrics', async (req, res, next) => {
-    const access = options.metricsAccess;
-    if (access.kind === 'off') return next();
-    if (access.kind === 'token') {
-      const given = Buffer.from(req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '');
-      const expected = Buffer.from(access.token);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return res
-          .status(401)
-          .json({ errors: [{ message: 'Send METRICS_TOKEN as Authorization: Bearer <token>.', extensions: { code: ErrorCode.UNAUTHENTICATED } }] });
-      }
-    }
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  router.get('/metrics', metricsHandler(registry, options.metricsAccess));
 
   const timeRequests: express.RequestHandler = (req, res, next) => {
     const end = requestSeconds.startTimer();
