@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, StoryListDocument } from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
@@ -69,6 +69,12 @@ describe('story-agent against a server with every backend up', () => {
 
   it('generate streams the story to stdout, reports the stages on stderr, saves text and three pictures into --out, and exits 0', async () => {
     ollama.options.tokenDelayMs.story = 5;
+    // The plan takes long enough for the CLI to subscribe while it is made: otherwise its first event may
+    // already be the writing stage, and the planning stage is never seen (a subscriber gets the current state).
+    ollama.options.firstTokenDelayMs.planner = 2000;
+    onTestFinished(() => {
+      ollama.options.firstTokenDelayMs.planner = 0;
+    });
     const out = path.join(tmp, 'out');
     const run = await storyAgent([
       'generate',

@@ -306,8 +306,10 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
     });
 
     it('waits past the stall limit for a server that has not answered yet (a model loading)', async () => {
-      fake.options.firstTokenDelayMs.story = 600;
-      const draft = await write(agents({ MODEL_STALL_TIMEOUT_MS: '200' }));
+      // The stall limit starts at the response headers: a first answer 2.5 s away is waited for. The limit is
+      // not tighter than 1 s, so a busy machine's pause between two chunks is not taken for a stall.
+      fake.options.firstTokenDelayMs.story = 2500;
+      const draft = await write(agents({ MODEL_STALL_TIMEOUT_MS: '1000' }));
       expect(draft.storyText).toBe(STORY_BODY);
     });
   });
