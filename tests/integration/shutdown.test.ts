@@ -29,17 +29,25 @@ afterEach(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-describe('SIGTERM to a production server (as npm start runs it)', () => {
-  it('lets the running generation finish and exits 0', async () => {
-    server = await startServerProcess('all-in-one', {
-      NODE_ENV: 'production',
-      DATABASE_URL: database.url,
-      DATA_DIR: dataDir,
-      OLLAMA_BASE_URL: ollama.url,
-      IMAGE_BACKEND: 'none',
-      SHUTDOWN_TIMEOUT_MS: '60000',
-      JOB_ATTEMPTS: '1',
-    });
+describe('SIGTERM to a production server', () => {
+  // Through npm too: a supervisor stopping `npm start` signals npm, which must pass it on to the server.
+  it.for([
+    { how: 'the compiled server', viaNpm: false },
+    { how: 'npm start', viaNpm: true },
+  ])('lets the running generation finish and exits 0 ($how)', async ({ viaNpm }) => {
+    server = await startServerProcess(
+      'all-in-one',
+      {
+        NODE_ENV: 'production',
+        DATABASE_URL: database.url,
+        DATA_DIR: dataDir,
+        OLLAMA_BASE_URL: ollama.url,
+        IMAGE_BACKEND: 'none',
+        SHUTDOWN_TIMEOUT_MS: '60000',
+        JOB_ATTEMPTS: '1',
+      },
+      { viaNpm },
+    );
     client = createTestClient(server.url!);
     const { startGeneration } = await client.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
     await expect.poll(() => ollama.requests.some((request) => request.agent === 'story')).toBe(true);

@@ -18,8 +18,17 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startServerProcess(role: ProcessRole, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--enable-source-maps', path.join(root, 'dist/server/src/main', `${role}.js`)], {
+const NPM_SCRIPTS: Record<ProcessRole, string> = { 'all-in-one': 'start', api: 'start:api', worker: 'start:worker' };
+
+/**
+ * Starts one of our processes from compiled JavaScript; with `viaNpm`, exactly as a user does
+ * (`npm start` and the like), so signals go to npm and must reach the server through it.
+ */
+export async function startServerProcess(role: ProcessRole, env: Record<string, string>, { viaNpm = false } = {}): Promise<ServerProcess> {
+  const command = viaNpm
+    ? (['npm', ['run', '--silent', NPM_SCRIPTS[role]]] as const)
+    : ([process.execPath, ['--enable-source-maps', path.join(root, 'dist/server/src/main', `${role}.js`)]] as const);
+  const child = spawn(command[0], [...command[1]], {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
