@@ -91,14 +91,21 @@ export function operationsRoutes(options: OperationsOptions): { router: express.
   });
 
   const router = express.Router();
+  const lastState = new Map<string, 'ok' | 'failing'>();
   router.get('/readyz', async (_req, res) => {
     const results = await Promise.all(
       options.readiness.map(async ({ name, check }) => {
         try {
           await check();
+          if (lastState.get(name) === 'failing') options.logger.info({ check: name }, 'readiness check passes again');
+          lastState.set(name, 'ok');
           return [name, 'ok'] as const;
         } catch (error) {
-          options.logger.warn({ check: name, err: error }, 'readiness check failed');
+          // Once per change, and the reason only: a probe every few seconds must not fill the log with stack traces.
+          if (lastState.get(name) !== 'failing') {
+            options.logger.warn({ check: name, reason: error instanceof Error ? error.message : String(error) }, 'readiness check failed');
+          }
+          lastState.set(name, 'failing');
           return [name, 'failing'] as const;
         }
       }),
