@@ -1,12 +1,8 @@
 import type { DataSource } from 'typeorm';
-
-export interface ApiKeyRecord {
-  id: string;
-  ownerId: string;
-}
+import type { ApiKeyRecord, ApiKeyRepository } from '../../ports/api-key-repository.js';
 
 /** The database side of API keys (table api_keys): hashes only, never a key. */
-export class ApiKeyStore {
+export class ApiKeyStore implements ApiKeyRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async insert(record: ApiKeyRecord & { keyHash: string }): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { ApiKeyStore } from '../../adapters/database/api-key-store.js';
+import type { ApiKeyRepository } from '../../ports/api-key-repository.js';
 import { InvalidInputError } from '../errors.js';
 
 /** What an owner is called: letters, digits, ".", "_", "-", "@"; 1 to 64 characters. */
@@ -18,7 +18,7 @@ export function hashApiKey(key: string): string {
 
 /** Creating, revoking and checking API keys (AUTH_MODE=api-key). */
 export class ApiKeyService {
-  constructor(private readonly store: ApiKeyStore) {}
+  constructor(private readonly store: ApiKeyRepository) {}
 
   /** A new key for the owner: `sa_` + 43 base64url characters (32 random bytes). Only its hash is stored. */
   async create(ownerId: string): Promise<{ id: string; key: string }> {
