@@ -11,8 +11,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { build } from 'vite';
+import { buildWebPage, launchChromium } from '../tests/support/browser.js';
 import { startFakeAutomatic1111 } from '../tests/support/fake-automatic1111.js';
 import { startFakeOllama } from '../tests/support/fake-ollama.js';
 import { startTestServer } from '../tests/support/test-server.js';
@@ -24,7 +23,6 @@ declare const document: any;
 declare const WebSocket: any;
 declare const MutationObserver: any;
 
-const root = path.resolve(import.meta.dirname, '..');
 const runs = Number(process.argv[2] ?? 10);
 
 interface Timeline {
@@ -36,25 +34,13 @@ interface Timeline {
 }
 
 const webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-bench-web-'));
-await build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } });
+await buildWebPage(webDir);
 const ollama = await startFakeOllama();
 const a1111 = await startFakeAutomatic1111();
 const server = await startTestServer({
   env: { WEB_DIR: webDir, OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'automatic1111', AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '256', IMAGE_HEIGHT: '192' },
 });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 
 try {
   const page = await browser.newPage();

@@ -1,34 +1,15 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument } from '../../src/client/generated/graphql.js';
 import { hashApiKey } from '../../src/services/auth/api-keys.js';
+import { runStoryAgent } from '../support/story-agent-cli.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { createTestClient } from '../support/test-client.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /** story-agent against servers that need keys, refuse big bodies, and hold hostile text. */
 
-const root = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(root, 'bin/story-agent.js');
 const KEY = 'sa_cli-test-key-0123456789abcdefghijklmnopqrstu';
-
-function storyAgent(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1', STORY_AGENT_URL: '', STORY_AGENT_API_KEY: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let ollama: FakeOllama;
 let server: TestServer;
@@ -59,20 +40,20 @@ afterAll(async () => {
 
 describe('story-agent and API keys', () => {
   it('says a key is needed, not that the server is down', async () => {
-    const run = await storyAgent(['list', '--url', server.url]);
+    const run = await runStoryAgent(['list', '--url', server.url]);
     expect(run).toMatchObject({ code: 2, stdout: '' });
     expect(run.stderr).toBe(`story-agent: The server at ${server.url} needs an API key: pass --api-key or set STORY_AGENT_API_KEY.\n`);
   });
 
   it('sends --api-key or STORY_AGENT_API_KEY', async () => {
-    expect((await storyAgent(['list', '--url', server.url, '--api-key', KEY])).stdout).toContain(storyId);
-    expect((await storyAgent(['list', '--url', server.url], { STORY_AGENT_API_KEY: KEY })).stdout).toContain(storyId);
+    expect((await runStoryAgent(['list', '--url', server.url, '--api-key', KEY])).stdout).toContain(storyId);
+    expect((await runStoryAgent(['list', '--url', server.url], { env: { STORY_AGENT_API_KEY: KEY } })).stdout).toContain(storyId);
   });
 });
 
 describe('story-agent output', () => {
   it('strips terminal control sequences from what the server sent', async () => {
-    const run = await storyAgent(['show', storyId, '--url', server.url, '--api-key', KEY]);
+    const run = await runStoryAgent(['show', storyId, '--url', server.url, '--api-key', KEY]);
     expect(run.code).toBe(0);
     const controlCharacters = [...run.stdout].filter((char) => /\p{Cc}/u.test(char) && char !== '\n' && char !== '\t');
     expect(controlCharacters).toEqual([]);
@@ -81,7 +62,7 @@ describe('story-agent output', () => {
   });
 
   it('reports a request over the body limit as a prompt too long, not a dead server', async () => {
-    const run = await storyAgent(['generate', 'x'.repeat(110_000), '--url', server.url, '--api-key', KEY]);
+    const run = await runStoryAgent(['generate', 'x'.repeat(110_000), '--url', server.url, '--api-key', KEY]);
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
       'story-agent: Prompt too long: the server refused the request as too large (The request body is over 100kb; send a shorter prompt.)\n',

@@ -1,42 +1,18 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, StoryListDocument } from '../../src/client/generated/graphql.js';
+import { runStoryAgent } from '../support/story-agent-cli.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /** `story-agent` (bin/story-agent.js) as a user runs it: a child process against a real server. */
 
-const root = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(root, 'bin/story-agent.js');
 const TITLE = 'The Lighthouse Keeper and the Storm';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function storyAgent(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? root,
-      env: { ...process.env, NO_COLOR: '1', STORY_AGENT_URL: '', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let tmp: string;
 
@@ -76,7 +52,7 @@ describe('story-agent against a server with every backend up', () => {
       ollama.options.firstTokenDelayMs.planner = 0;
     });
     const out = path.join(tmp, 'out');
-    const run = await storyAgent([
+    const run = await runStoryAgent([
       'generate',
       'a lighthouse keeper who befriends a storm',
       '--style',
@@ -121,7 +97,7 @@ describe('story-agent against a server with every backend up', () => {
 
   it('generate --pages 3 writes page-01.png … page-03.png, the character picture and the text', async () => {
     const out = path.join(tmp, 'book');
-    const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--pages', '3', '--out', out, '--url', server.url]);
+    const run = await runStoryAgent(['generate', 'a lighthouse keeper who befriends a storm', '--pages', '3', '--out', out, '--url', server.url]);
     expect(run.code).toBe(0);
     const base = 'the-lighthouse-keeper-and-the-storm';
     expect((await fs.readdir(out)).sort()).toEqual(['page-01.png', 'page-02.png', 'page-03.png', `${base}-character.png`, `${base}.txt`]);
@@ -138,23 +114,23 @@ describe('story-agent against a server with every backend up', () => {
     ollama.options.replies.planner = DEFAULT_REPLIES.planner;
     const { stories } = await server.query(StoryListDocument, { limit: 10 });
 
-    const listed = await storyAgent(['list', '--url', server.url]);
+    const listed = await runStoryAgent(['list', '--url', server.url]);
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
     expect(lines).toHaveLength(stories.length);
     expect(lines[0]).toMatch(new RegExp(`^${stories[0].id}  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  The Second Story$`));
     expect(lines.map((line) => line.split('  ')[0])).toEqual(stories.map((story) => story.id));
 
-    const shown = await storyAgent(['show', stories[0].id, '--url', server.url]);
+    const shown = await runStoryAgent(['show', stories[0].id, '--url', server.url]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('The Second Story\n================\n\nA short second story. It ends here.\n');
     expect(shown.stdout).toContain(`combined   ${server.url}/media/`);
 
-    const json = await storyAgent(['show', stories[0].id, '--json', '--url', server.url]);
+    const json = await runStoryAgent(['show', stories[0].id, '--json', '--url', server.url]);
     expect(JSON.parse(json.stdout)).toMatchObject({ id: stories[0].id, title: 'The Second Story' });
 
     const file = path.join(tmp, 'exported.html');
-    const exported = await storyAgent(['export', stories[0].id, '--format', 'html', '--out', file, '--url', server.url]);
+    const exported = await runStoryAgent(['export', stories[0].id, '--format', 'html', '--out', file, '--url', server.url]);
     expect(exported.code).toBe(0);
     expect(exported.stderr).toContain(`Saved ${file}`);
     const html = await fs.readFile(file, 'utf8');
@@ -164,26 +140,26 @@ describe('story-agent against a server with every backend up', () => {
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
 
     // Without --out the file is named after the title, in the working directory.
-    const named = await storyAgent(['export', stories[0].id, '--url', server.url], { cwd: tmp });
+    const named = await runStoryAgent(['export', stories[0].id, '--url', server.url], { cwd: tmp });
     expect(named.code).toBe(0);
     expect(await fs.readFile(path.join(tmp, 'the-second-story.html'), 'utf8')).toBe(html);
   });
 
   it('exits 2 with the server’s message for an empty prompt, an unknown story, or an unknown format', async () => {
-    const empty = await storyAgent(['generate', '   ', '--url', server.url]);
+    const empty = await runStoryAgent(['generate', '   ', '--url', server.url]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toBe('story-agent: The prompt is empty: describe the story you want in 1 to 2000 characters.\n');
     expect(empty.stdout).toBe('');
 
-    const malformed = await storyAgent(['show', 'not-an-id', '--url', server.url]);
+    const malformed = await runStoryAgent(['show', 'not-an-id', '--url', server.url]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toBe('story-agent: "not-an-id" is not a valid story id: expected a UUID.\n');
 
-    const missing = await storyAgent(['show', '00000000-0000-4000-8000-000000000000', '--url', server.url]);
+    const missing = await runStoryAgent(['show', '00000000-0000-4000-8000-000000000000', '--url', server.url]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
 
-    const format = await storyAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'pdf', '--url', server.url]);
+    const format = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'pdf', '--url', server.url]);
     expect(format.code).toBe(2);
     expect(format.stderr).toContain("argument 'pdf' is invalid. Allowed choices are html.");
   });
@@ -196,7 +172,7 @@ describe('story-agent when something is down', () => {
     const server = await startTestServer({ env: { OLLAMA_BASE_URL: ollama.url } });
     try {
       const out = path.join(tmp, 'failed');
-      const run = await storyAgent(['generate', 'a lighthouse keeper who befriends a storm', '--out', out, '--url', server.url]);
+      const run = await runStoryAgent(['generate', 'a lighthouse keeper who befriends a storm', '--out', out, '--url', server.url]);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(
         `story-agent: The generation failed: Ollama is not reachable at ${ollama.url}: start it with \`ollama serve\` (or set OLLAMA_BASE_URL to where it runs)\n`,
@@ -213,7 +189,7 @@ describe('story-agent when something is down', () => {
     const ollama = await startFakeOllama();
     const url = ollama.url;
     await ollama.close();
-    const run = await storyAgent(['list', '--url', url]);
+    const run = await runStoryAgent(['list', '--url', url]);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`story-agent: Cannot reach Story Agent at ${url}: start it with \`npm start\`, or pass --url to where it runs.\n`);
   });

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium as playwrightChromium, type Browser } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM_PATH, chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
+import { buildWebPage, launchChromium } from '../support/browser.js';
+import { chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { hashApiKey } from '../../src/services/auth/api-keys.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
@@ -15,7 +15,6 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 
 declare const document: { querySelectorAll(selector: string): { complete: boolean; naturalWidth: number }[] };
 
-const root = path.resolve(import.meta.dirname, '../..');
 const KEY = 'sa_web-test-key-0123456789abcdefghijklmnopqrstu';
 
 let webDir: string;
@@ -28,14 +27,7 @@ beforeAll(async () => {
   // Without Chromium the test reports a skip saying how to install it; CI=true fails here instead.
   if (!toolAvailable(chromium)) return;
   webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-key-'));
-  const [launched] = await Promise.all([
-    playwrightChromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    }),
-    build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
-  ]);
+  const [launched] = await Promise.all([launchChromium(), buildWebPage(webDir)]);
   browser = launched;
   ollama = await startFakeOllama();
   a1111 = await startFakeAutomatic1111();

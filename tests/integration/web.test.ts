@@ -1,8 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium as playwrightChromium, type Browser, type BrowserContextOptions, type Page, type WebSocket } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, BrowserContextOptions, Page, WebSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   GenerationProgressDocument,
@@ -11,7 +10,8 @@ import {
   StoryDocument,
   type StoryFieldsFragment,
 } from '../../src/client/generated/graphql.js';
-import { CHROMIUM_PATH, chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
+import { buildWebPage, launchChromium } from '../support/browser.js';
+import { chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_PLAN, DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -46,23 +46,7 @@ beforeAll(async () => {
   if (!toolAvailable(chromium)) return;
   // Always the current sources, built into a folder of our own (dist/web is left alone).
   webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-'));
-  const [launched] = await Promise.all([
-    playwrightChromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    }),
-    build({ configFile: path.join(root, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } }),
-    fs.mkdir(artifacts, { recursive: true }),
-  ]);
+  const [launched] = await Promise.all([launchChromium(), buildWebPage(webDir), fs.mkdir(artifacts, { recursive: true })]);
   browser = launched;
   ollama = await startFakeOllama();
   a1111 = await startFakeAutomatic1111();
