@@ -140,7 +140,15 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
-  const generations = new GenerationService(repository, queue, bus, logger, metrics, config.limits.maxActiveGenerationsPerOwner);
+  const generations = new GenerationService(
+    repository,
+    queue,
+    bus,
+    logger,
+    metrics,
+    config.limits.maxActiveGenerationsPerOwner,
+    config.images.backend !== 'none',
+  );
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);

@@ -9,6 +9,10 @@ export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** A per-owner limit was reached; the message names it. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** The work asked for is already under way: that page is being painted again, or the book is still being made. Nothing was changed. */
+  CONFLICT: 'CONFLICT',
+  /** Pictures were asked for but images are switched off on this server (IMAGE_BACKEND=none). Nothing was changed. */
+  IMAGES_DISABLED: 'IMAGES_DISABLED',
   /** The request body is over the server's size limit (HTTP 413). */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The request body is not valid JSON. */

@@ -13,6 +13,14 @@ export function isTerminal(status: GenerationStatus): boolean {
   return !RUNNING_STATUSES.includes(status);
 }
 
+/** What a generation session does; kept in the session's options, so a resumed run knows which steps to take. */
+export enum GenerationKind {
+  /** Plan, write and illustrate a new book (every session made before page editing). */
+  BOOK = 'book',
+  /** Paint one page of a saved book again: its scene, then its composite with the book's character. */
+  PAGE_REPAINT = 'page-repaint',
+}
+
 export enum ImageType {
   CHARACTER = 'CHARACTER',
   BACKGROUND = 'BACKGROUND',

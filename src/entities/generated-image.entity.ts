@@ -41,6 +41,13 @@ export class GeneratedImage {
   @Column({ type: 'int', nullable: true })
   seed: number | null;
 
+  /**
+   * The page repaint session this picture was painted by, while it is a draft: saved but not
+   * yet the page's (the page still shows its old pictures). Null for every picture in use.
+   */
+  @Column({ name: 'pending_session_id', type: 'uuid', nullable: true })
+  pendingSessionId: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

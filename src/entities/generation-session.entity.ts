@@ -1,12 +1,42 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn, type Relation } from 'typeorm';
-import type { GenerationStatus } from './enums.js';
+import { GenerationKind, type GenerationStatus } from './enums.js';
 import { Story } from './story.entity.js';
 
-export interface GenerationOptions {
+/** A new book: plan it, write it, illustrate it. */
+export interface BookOptions {
+  kind: GenerationKind.BOOK;
   style: string | null;
   seed: number | null;
   /** Pages in the book; absent on sessions started before books, which are one page. */
   pageCount?: number;
+}
+
+/** One page of a saved book painted again; the story is the session's storyId. */
+export interface PageRepaintOptions {
+  kind: GenerationKind.PAGE_REPAINT;
+  /** The book's art style. */
+  style: string | null;
+  /** The scene's seed as given; null: a new random one. */
+  seed: number | null;
+  /** 0-based page to paint again. */
+  pageIndex: number;
+  /** Whether the scene description is first written again from the page's current text. */
+  redescribe: boolean;
+  /** With redescribe, once written: the new description, saved on the page together with the new pictures. */
+  sceneDescription?: string;
+}
+
+/** What the session does and with what settings, stored as the `options` jsonb (the migration of 1765000000000 gave old rows their kind). */
+export type GenerationOptions = BookOptions | PageRepaintOptions;
+
+/** The page a session works on: a page repaint's (every event of it is about that page); null for a new book. */
+export function pageOfSession(options: GenerationOptions): number | null {
+  return options.kind === GenerationKind.PAGE_REPAINT ? options.pageIndex : null;
+}
+
+/** Whether subscribers get story text: a new book streams it; a page repaint leaves the text alone and sends none. */
+export function streamsStoryText(options: GenerationOptions): boolean {
+  return options.kind === GenerationKind.BOOK;
 }
 
 @Entity({ name: 'generation_sessions' })
@@ -32,7 +62,7 @@ export class GenerationSession {
   @Column({ type: 'text' })
   prompt: string;
 
-  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  @Column({ type: 'jsonb', default: () => `'{"kind": "book"}'::jsonb` })
   options: GenerationOptions;
 
   /** How many times a run has been started; bounds resuming after restarts. */

@@ -1,8 +1,15 @@
-export { CharacterDistance, CharacterSide, GenerationStatus, ImageType, RUNNING_STATUSES, isTerminal } from './enums.js';
+export { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType, RUNNING_STATUSES, isTerminal } from './enums.js';
 export { Story } from './story.entity.js';
 export { StoryPage } from './story-page.entity.js';
 export { GeneratedImage } from './generated-image.entity.js';
-export { GenerationSession, type GenerationOptions } from './generation-session.entity.js';
+export {
+  GenerationSession,
+  pageOfSession,
+  streamsStoryText,
+  type BookOptions,
+  type GenerationOptions,
+  type PageRepaintOptions,
+} from './generation-session.entity.js';
 
 import { GeneratedImage } from './generated-image.entity.js';
 import { GenerationSession } from './generation-session.entity.js';

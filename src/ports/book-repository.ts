@@ -40,6 +40,18 @@ export interface BookRepository {
   /** Fills in a description that is still empty (a story from before books); page 0's is also the story's backgroundDescription. */
   fillCharacterDescription(storyId: string, description: string): Promise<void>;
   fillSceneDescription(storyId: string, index: number, description: string): Promise<void>;
+  /**
+   * Replaces a written page's text (the caller has checked it); the story's storyText follows.
+   * Returns the page, or null when the story has no such page.
+   */
+  replacePageText(storyId: string, index: number, text: string): Promise<StoryPage | null>;
+  /**
+   * In one transaction: the page's scene and composite in use are deleted, the session's drafts
+   * become the page's pictures and, when given, the page's scene description is replaced (page 0's
+   * is also the story's backgroundDescription). Returns the old pictures' media keys for the caller
+   * to remove, or null when the story has gone (nothing was changed).
+   */
+  replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null>;
   findStory(id: string): Promise<Story | null>;
   requireStory(id: string): Promise<Story>;
   /** Those of the stories the viewer may see; another owner's are left out as if missing. */

@@ -25,6 +25,8 @@ export type FailureReason =
   | 'image'
   /** Compositing (sharp) failed in a way that ended the run. */
   | 'compositing'
+  /** A page could not be painted again (its scene or composite failed, or its story was deleted meanwhile). */
+  | 'page-repaint'
   /** Interrupted by restarts more often than MAX_RUNS_PER_SESSION allows. */
   | 'runs-exhausted'
   /** Anything else: a bug (logged with its stack). */

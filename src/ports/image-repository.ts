@@ -10,11 +10,18 @@ export interface NewImage {
   height: number;
   promptUsed: string;
   seed: number | null;
+  /** Set on a draft: a picture of a page repaint session that is not the page's until replacePagePictures. */
+  pendingSessionId?: string | null;
 }
 
 /** Reads and writes of generated pictures' records (the files live in the MediaStore). */
 export interface ImageRepository {
-  /** Saves one image per story, type and page: a second save returns the first one's row. */
+  /** Saves one image per story, type and page (a draft: one per session and type): a second save returns the first one's row. */
   saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage>;
+  /** The pictures in use (no drafts). */
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]>;
+  /** The drafts a page repaint session has saved so far. */
+  findDraftImages(sessionId: string): Promise<GeneratedImage[]>;
+  /** Deletes the session's drafts; returns their media keys for the caller to remove. */
+  discardDraftImages(sessionId: string): Promise<string[]>;
 }

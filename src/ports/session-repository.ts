@@ -1,12 +1,29 @@
 import type { GenerationOptions, GenerationSession } from '../entities/index.js';
 import type { Viewer } from '../services/auth/viewer.js';
 
-export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
+export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId' | 'options'>>;
+
+/** createSession refused: a running session already does the same work (a repaint of the same page). */
+export class DuplicateWorkError extends Error {
+  override name = 'DuplicateWorkError';
+}
+
+export interface NewSession {
+  id: string;
+  prompt: string;
+  options: GenerationOptions;
+  stage: string;
+  ownerId: string | null;
+  storyId?: string | null;
+}
 
 /** Reads and writes of generation sessions. */
 export interface SessionRepository {
-  /** ownerId: who started it; null with AUTH_MODE=none. */
-  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession>;
+  /**
+   * ownerId: who started it; null with AUTH_MODE=none. storyId: the story it works on, when that exists
+   * already (a page repaint). Throws DuplicateWorkError when a running session repaints the same page.
+   */
+  createSession(fields: NewSession): Promise<GenerationSession>;
   findSession(id: string): Promise<GenerationSession | null>;
   /** The session if the viewer may see it; another owner's reads as missing. */
   findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null>;

@@ -1,4 +1,4 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { GenerationProgressView, GenerationSessionView, StartGenerationInput, StoryView } from '../schema/types.js';
 import type { GenerationService, ProgressUpdateForClient } from '../services/generation/generation-service.js';
 import type { RequestContext } from './context.js';
@@ -21,6 +21,20 @@ export class GenerationResolver {
     @Ctx() { viewer }: RequestContext,
   ): Promise<GenerationSessionView> {
     return toSessionView(await this.generations.start(input, viewer));
+  }
+
+  @Mutation(() => GenerationSessionView, {
+    description:
+      "Paints one page again: its scene (a new random seed unless one is given)\nand its composite, with the book's same character. With redescribe: true\nthe scene description is first written again from the page's current text.\nReturns at once with the session doing it; follow it with\ngenerationProgress. Every other page and picture is kept.",
+  })
+  async regeneratePageImage(
+    @Arg('storyId', () => ID) storyId: string,
+    @Arg('pageIndex', () => Int) pageIndex: number,
+    @Arg('seed', () => Int, { nullable: true }) seed: number | null,
+    @Arg('redescribe', () => Boolean, { nullable: true }) redescribe: boolean | null,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<GenerationSessionView> {
+    return toSessionView(await this.generations.repaintPage({ storyId, pageIndex, seed, redescribe }, viewer));
   }
 
   @Mutation(() => GenerationSessionView)

@@ -1,4 +1,4 @@
-import type { GeneratedImage, GenerationSession, Story, StoryPage } from '../entities/index.js';
+import { GenerationKind, pageOfSession, type GeneratedImage, type GenerationSession, type Story, type StoryPage } from '../entities/index.js';
 import type { ProgressUpdateForClient } from '../services/generation/generation-service.js';
 import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, StoryPageView, StoryView } from '../schema/types.js';
 
@@ -32,7 +32,9 @@ export function toSessionView(session: GenerationSession): GenerationSessionView
     updatedAt,
     style: session.options.style,
     seed: session.options.seed,
-    pageCount: session.options.pageCount ?? 1,
+    pageCount: session.options.kind === GenerationKind.BOOK ? (session.options.pageCount ?? 1) : 1,
+    kind: session.options.kind,
+    pageIndex: pageOfSession(session.options),
   };
 }
 

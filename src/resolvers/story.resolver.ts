@@ -31,6 +31,16 @@ export class StoryResolver {
     return this.storyService.delete(id, viewer);
   }
 
+  @Mutation(() => StoryPageView, { description: "Replaces one page's text (1 to 4000 characters after trimming); storyText follows." })
+  async updatePageText(
+    @Arg('storyId', () => ID) storyId: string,
+    @Arg('pageIndex', () => Int) pageIndex: number,
+    @Arg('text', () => String) text: string,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<StoryPageView> {
+    return toPageView(await this.storyService.updatePageText(storyId, pageIndex, text, viewer));
+  }
+
   @FieldResolver(() => [GeneratedImageView])
   async images(@Root() story: StoryView, @Ctx() { loaders }: RequestContext): Promise<GeneratedImageView[]> {
     return (await loaders.imagesByStory.load(story.id)).map((image) => this.view(image));

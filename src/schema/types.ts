@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { GenerationStatus, ImageType } from '../entities/enums.js';
+import { GenerationKind, GenerationStatus, ImageType } from '../entities/enums.js';
 
 /**
  * The GraphQL shapes of the public contract (tests/contract/api-contract.graphql). Kept apart from the
@@ -7,6 +7,14 @@ import { GenerationStatus, ImageType } from '../entities/enums.js';
  */
 registerEnumType(GenerationStatus, { name: 'GenerationStatus' });
 registerEnumType(ImageType, { name: 'ImageType' });
+registerEnumType(GenerationKind, {
+  name: 'GenerationKind',
+  description: 'What a generation session does.',
+  valuesConfig: {
+    BOOK: { description: 'Plans, writes and illustrates a new book (startGeneration).' },
+    PAGE_REPAINT: { description: "Paints one page of a saved book again (regeneratePageImage); the session's story is that book." },
+  },
+});
 
 @ObjectType('GeneratedImage')
 export class GeneratedImageView {
@@ -115,8 +123,14 @@ export class GenerationSessionView {
   @Field(() => Int, { nullable: true, description: 'The seed asked for, if any.' })
   seed: number | null;
 
-  @Field(() => Int, { description: 'Pages asked for (1 when pageCount was left out).' })
+  @Field(() => Int, { description: 'Pages asked for (1 when pageCount was left out, and for a page repaint).' })
   pageCount: number;
+
+  @Field(() => GenerationKind, { description: 'A new book, or one page of a saved book painted again.' })
+  kind: GenerationKind;
+
+  @Field(() => Int, { nullable: true, description: 'PAGE_REPAINT: the page (0-based) being painted again; null for a new book.' })
+  pageIndex: number | null;
 
   /** Resolved by a field resolver; kept for it. */
   storyId: string | null;

@@ -34,3 +34,18 @@ export class ShutdownInterrupted extends Error {
 export class LimitReachedError extends Error {
   override name = 'LimitReachedError';
 }
+
+/** A page could not be painted again (its scene or composite failed, or the story went); the message is for users and says the page is unchanged. */
+export class PageRepaintFailed extends Error {
+  override name = 'PageRepaintFailed';
+}
+
+/** The work asked for is already being done (a page is being painted again, a book is still being written); the GraphQL layer reports it as CONFLICT. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+/** Images are switched off (IMAGE_BACKEND=none), so no picture can be painted; the GraphQL layer reports it as IMAGES_DISABLED. */
+export class ImagesDisabledError extends Error {
+  override name = 'ImagesDisabledError';
+}

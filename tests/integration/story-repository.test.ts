@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
-import { CharacterDistance, CharacterSide, ImageType } from '../../src/entities/enums.js';
+import { CharacterDistance, CharacterSide, GenerationKind, ImageType } from '../../src/entities/enums.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -41,7 +41,7 @@ function book(id: string, pageCount: number) {
 
 async function newSession(): Promise<string> {
   const id = randomUUID();
-  await repository.createSession({ id, prompt: 'a race', options: { style: null, seed: null }, stage: STAGE.queued, ownerId: null });
+  await repository.createSession({ id, prompt: 'a race', options: { kind: GenerationKind.BOOK, style: null, seed: null }, stage: STAGE.queued, ownerId: null });
   return id;
 }
 

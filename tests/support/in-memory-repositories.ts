@@ -2,15 +2,17 @@ import { canSee, type Viewer } from '../../src/services/auth/viewer.js';
 import { randomUUID } from 'node:crypto';
 import {
   GenerationStatus,
+  ImageType,
   RUNNING_STATUSES,
+  pageOfSession,
   type GeneratedImage,
-  type GenerationOptions,
   type GenerationSession,
   type Story,
   type StoryPage,
 } from '../../src/entities/index.js';
 import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
+import { DuplicateWorkError, type NewSession } from '../../src/ports/session-repository.js';
 
 /**
  * Every persistence port in memory, with the same "once" rules as the
@@ -26,8 +28,14 @@ export class InMemoryRepositories implements StoryRepository {
   /** Every call by method name, for tests that count writes. */
   readonly calls: string[] = [];
 
-  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
+  async createSession(fields: NewSession): Promise<GenerationSession> {
     this.calls.push('createSession');
+    // As the database's partial unique index does: one running repaint per page.
+    const page = pageOfSession(fields.options);
+    const duplicate = [...this.sessions.values()].some(
+      (session) => page !== null && session.storyId === fields.storyId && pageOfSession(session.options) === page && RUNNING_STATUSES.includes(session.status),
+    );
+    if (duplicate) throw new DuplicateWorkError('That page is already being painted again');
     const now = new Date();
     this.sessions.set(fields.id, {
       ...fields,
@@ -36,7 +44,7 @@ export class InMemoryRepositories implements StoryRepository {
       errorMessage: null,
       warnings: [],
       attempts: 0,
-      storyId: null,
+      storyId: fields.storyId ?? null,
       createdAt: now,
       updatedAt: now,
     });
@@ -136,6 +144,32 @@ export class InMemoryRepositories implements StoryRepository {
     return structuredClone(page);
   }
 
+  async replacePageText(storyId: string, index: number, text: string): Promise<StoryPage | null> {
+    this.calls.push(`replacePageText:${index}`);
+    const page = this.pages.find((candidate) => candidate.storyId === storyId && candidate.index === index);
+    if (!page) return null;
+    page.text = text;
+    this.stories.get(storyId)!.storyText = joinPageTexts(this.pages.filter((candidate) => candidate.storyId === storyId));
+    return structuredClone(page);
+  }
+
+  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null> {
+    this.calls.push(`replacePagePictures:${index}`);
+    const story = this.stories.get(storyId);
+    if (!story) return null;
+    const old = this.images.filter(
+      (image) => image.storyId === storyId && image.pageIndex === index && image.imageType !== ImageType.CHARACTER && image.pendingSessionId === null,
+    );
+    this.images.splice(0, this.images.length, ...this.images.filter((image) => !old.includes(image)));
+    for (const image of this.images) if (image.pendingSessionId === sessionId) image.pendingSessionId = null;
+    if (sceneDescription !== null) {
+      const page = this.pages.find((candidate) => candidate.storyId === storyId && candidate.index === index);
+      if (page) page.sceneDescription = sceneDescription;
+      if (index === 0) story.backgroundDescription = sceneDescription;
+    }
+    return { mediaKeys: old.map((image) => image.filePath) };
+  }
+
   async fillCharacterDescription(storyId: string, description: string): Promise<void> {
     const story = this.stories.get(storyId);
     if (story && story.characterDescription === '') story.characterDescription = description;
@@ -188,13 +222,27 @@ export class InMemoryRepositories implements StoryRepository {
     this.calls.push(`saveImageOnce:${image.imageType}:${image.pageIndex}`);
     // As the database's foreign key does: no picture row for a story that is gone.
     if (!this.stories.has(image.storyId)) throw new Error(`insert on generated_images violates foreign key: story ${image.storyId} does not exist`);
+    const pendingSessionId = image.pendingSessionId ?? null;
     const same = (candidate: GeneratedImage) =>
-      candidate.storyId === image.storyId && candidate.imageType === image.imageType && candidate.pageIndex === image.pageIndex;
-    if (!this.images.some(same)) this.images.push({ ...image, createdAt: new Date() });
+      candidate.storyId === image.storyId &&
+      candidate.imageType === image.imageType &&
+      candidate.pageIndex === image.pageIndex &&
+      candidate.pendingSessionId === pendingSessionId;
+    if (!this.images.some(same)) this.images.push({ ...image, pendingSessionId, createdAt: new Date() });
     return structuredClone(this.images.find(same)!);
   }
 
   async findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {
-    return this.images.filter((image) => storyIds.includes(image.storyId)).map((image) => structuredClone(image));
+    return this.images.filter((image) => storyIds.includes(image.storyId) && image.pendingSessionId === null).map((image) => structuredClone(image));
+  }
+
+  async findDraftImages(sessionId: string): Promise<GeneratedImage[]> {
+    return this.images.filter((image) => image.pendingSessionId === sessionId).map((image) => structuredClone(image));
+  }
+
+  async discardDraftImages(sessionId: string): Promise<string[]> {
+    const drafts = this.images.filter((image) => image.pendingSessionId === sessionId);
+    this.images.splice(0, this.images.length, ...this.images.filter((image) => !drafts.includes(image)));
+    return drafts.map((image) => image.filePath);
   }
 }

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
-import { CharacterDistance, CharacterSide, GenerationStatus, ImageType } from '../../src/entities/index.js';
+import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
 import {
   ImageGenerationError,
   type GeneratedPicture,
@@ -24,8 +24,9 @@ import {
   type TextGenerator,
   type WritePageRequest,
 } from '../../src/ports/text-generator.js';
-import { GenerationPipeline } from '../../src/services/generation/generation-pipeline.js';
+import { GenerationPipeline, type PipelineDependencies } from '../../src/services/generation/generation-pipeline.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { GenerationCancelled } from '../../src/services/errors.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
 import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
@@ -201,8 +202,14 @@ async function setup({
   const metrics = new InMemoryGenerationMetrics();
   const id = sessionId ?? randomUUID();
   if (!sessionId)
-    await repositories.createSession({ id, prompt: 'a fox who counts stars', options: { style: null, seed, pageCount }, stage: STAGE.queued, ownerId: null });
-  const pipeline = new GenerationPipeline({
+    await repositories.createSession({
+      id,
+      prompt: 'a fox who counts stars',
+      options: { kind: GenerationKind.BOOK, style: null, seed, pageCount },
+      stage: STAGE.queued,
+      ownerId: null,
+    });
+  const deps: PipelineDependencies = {
     sessions: repositories,
     books: repositories,
     images: repositories,
@@ -218,7 +225,8 @@ async function setup({
     imageBatchSize: batchSize,
     maxRunsPerSession: 5,
     heartbeatMs: 60_000,
-  });
+  };
+  const pipeline = new GenerationPipeline(deps);
   const controller = new AbortController();
   const run = (attempt = 1) => pipeline.run({ sessionId: id, attempt, maxAttempts: 3, signal: controller.signal });
   const session = () => repositories.requireSession(id);
@@ -234,7 +242,7 @@ async function setup({
     return [...data.subarray(0, 3)];
   };
   const combinedPixel = (page: number) => pixel(ImageType.COMBINED, page);
-  return { repositories, text, painter, media, bus, metrics, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel };
+  return { repositories, text, painter, media, bus, metrics, id, run, controller, session, story, images, imageKeys, pixel, combinedPixel, pipeline, deps };
 }
 
 function allKeys(pageCount: number): string[] {
@@ -589,6 +597,200 @@ describe('GenerationPipeline reporting metrics', () => {
     await second.run(2);
     expect(second.metrics.queueWaits).toEqual([]);
     expect(second.metrics.ended).toEqual([GenerationStatus.COMPLETED]);
+  });
+});
+
+describe('GenerationPipeline painting one page of a saved book again', () => {
+  type Book = Awaited<ReturnType<typeof setup>>;
+
+  /** A finished book of `pageCount` pages, made with the painter given (harmonising when `harmonize` is set). */
+  async function finishedBook(options: Setup = {}) {
+    const book = await setup({ pageCount: 3, batching: false, ...options });
+    await book.run();
+    expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
+    book.painter.calls.length = 0;
+    book.bus.updates.length = 0;
+    return book;
+  }
+
+  type RepaintOptions = { pageIndex: number; seed?: number | null; redescribe?: boolean };
+
+  async function queueRepaint(book: Book, options: RepaintOptions, sessionId: string): Promise<void> {
+    await book.repositories.createSession({
+      id: sessionId,
+      prompt: 'a fox who counts stars',
+      options: {
+        kind: GenerationKind.PAGE_REPAINT,
+        style: null,
+        seed: options.seed ?? null,
+        pageIndex: options.pageIndex,
+        redescribe: options.redescribe ?? false,
+      },
+      stage: STAGE.queued,
+      ownerId: null,
+      storyId: (await book.session()).storyId,
+    });
+  }
+
+  /** Queues a repaint session of the book's page and runs it once; returns the session's id and the run's controller. */
+  async function repaint(book: Book, options: RepaintOptions, sessionId: string = randomUUID()) {
+    if (!(await book.repositories.findSession(sessionId))) await queueRepaint(book, options, sessionId);
+    const controller = new AbortController();
+    return { sessionId, controller, done: book.pipeline.run({ sessionId, attempt: 1, maxAttempts: 3, signal: controller.signal }) };
+  }
+
+  const pictures = async (book: Book) => Object.fromEntries((await book.images()).map((image) => [`${image.imageType}:${image.pageIndex}`, image]));
+
+  it("paints only that page's scene with the seed given, places the same character, and removes the old pictures and files", async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, seed: 4242 });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, warnings: [] });
+    // One call, one scene: the character is never painted again.
+    expect(book.painter.calls).toEqual([[expect.stringMatching(/^scene 1 a pine forest at night/)]]);
+    const after = await pictures(book);
+    expect(Object.keys(after).sort()).toEqual(allKeys(3));
+    for (const key of ['CHARACTER:null', 'BACKGROUND:0', 'COMBINED:0', 'BACKGROUND:2', 'COMBINED:2']) expect(after[key]).toEqual(before[key]);
+    expect(after['BACKGROUND:1'].id).not.toBe(before['BACKGROUND:1'].id);
+    expect(after['BACKGROUND:1'].seed).toBe(4242);
+    expect(after['COMBINED:1'].id).not.toBe(before['COMBINED:1'].id);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+    expect(book.media.files.has(before['COMBINED:1'].filePath)).toBe(false);
+    expect(book.media.files.size).toBe(7);
+    // The composite is the character on the new scene: its corner is the new scene's corner.
+    expect(await book.pixel(ImageType.COMBINED, 1)).toEqual(await book.pixel(ImageType.BACKGROUND, 1));
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+  });
+
+  it('reports every event about that page, with no story text and progress that never goes back', async () => {
+    const book = await finishedBook();
+    const { sessionId, done } = await repaint(book, { pageIndex: 2 });
+    await done;
+    const updates = book.bus.updates.filter((update) => update.sessionId === sessionId);
+    expect(updates.length).toBeGreaterThan(2);
+    expect(updates.every((update) => update.pageIndex === 2 && update.storyTextDelta === null)).toBe(true);
+    expect(updates.map((update) => update.stage)).toContain(STAGE.repaintingPage);
+    expectNeverDecreasing(updates);
+    expect(updates.at(-1)).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, storyId: (await book.session()).storyId });
+  });
+
+  it('describes the scene again from the page text first with redescribe, and keeps the new description with the new picture', async () => {
+    const book = await finishedBook();
+    const { sessionId, done } = await repaint(book, { pageIndex: 0, redescribe: true });
+    await done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.COMPLETED);
+    expect(book.text.described).toEqual([VisualSubject.SCENE]);
+    expect(book.painter.calls).toEqual([[expect.stringMatching(/^scene 0 a windy hill at noon/)]]);
+    const [page0, page1] = await book.repositories.findPages((await book.story()).id);
+    expect(page0.sceneDescription).toBe('scene 0 a windy hill at noon');
+    expect((await book.story()).backgroundDescription).toBe('scene 0 a windy hill at noon');
+    expect(page1.sceneDescription).toBe('scene 1 a pine forest at night');
+    expect(book.bus.updates.map((update) => update.stage)).toContain(STAGE.describingScene);
+  });
+
+  it("leaves the page as it was when its scene cannot be painted, and fails with the painter's reason as a warning", async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const files = new Set(book.media.files.keys());
+    // The scene described again is the one that fails.
+    book.painter.failOn.push(/windy hill/);
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, redescribe: true });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.FAILED);
+    expect(session.errorMessage).toMatch(/^Page 2 could not be painted again; it keeps its old picture/);
+    expect(session.warnings).toEqual([expect.stringMatching(/^Page 2's scene could not be painted.*scripted painter refuses/)]);
+    expect(await pictures(book)).toEqual(before);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+    // The description written for the failed attempt is not the page's.
+    expect((await book.repositories.findPages((await book.story()).id))[1].sceneDescription).toBe('scene 1 a pine forest at night');
+    expect(book.metrics.ended).toContainEqual({ failed: 'page-repaint' });
+  });
+
+  it('fails without painting when images are switched off on the worker, and changes nothing', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const sessionId = randomUUID();
+    await queueRepaint(book, { pageIndex: 2 }, sessionId);
+    const withoutImages = new GenerationPipeline({ ...book.deps, painter: null });
+    await withoutImages.run({ sessionId, attempt: 2, maxAttempts: 3, signal: new AbortController().signal });
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.FAILED);
+    expect(session.errorMessage).toMatch(/^Images are switched off on this server \(IMAGE_BACKEND=none\), so page 3 was not painted again/);
+    expect(await pictures(book)).toEqual(before);
+  });
+
+  it('undoes a cancelled repaint: drafts and their files go, the page keeps its pictures', async () => {
+    const book = await finishedBook({ harmonize: 0.3 });
+    const before = await pictures(book);
+    const files = new Set(book.media.files.keys());
+    const painter = book.painter as HarmonizingPainter;
+    const sessionId = randomUUID();
+    let controller: AbortController | null = null;
+    // Cancelled while the composite is being harmonised: the new scene is saved as a draft by then.
+    painter.imageToImage = async () => {
+      expect(await book.repositories.findDraftImages(sessionId)).toHaveLength(1);
+      await book.repositories.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+      controller!.abort(new GenerationCancelled());
+      throw new Error('aborted');
+    };
+    const started = await repaint(book, { pageIndex: 1 }, sessionId);
+    controller = started.controller;
+    await started.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.CANCELLED);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+    expect(await pictures(book)).toEqual(before);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+  });
+
+  it('resumes after a crash from the drafts it saved: the scene is not painted twice', async () => {
+    const book = await finishedBook({ harmonize: 0.3 });
+    const before = await pictures(book);
+    const painter = book.painter as HarmonizingPainter;
+    const sessionId = randomUUID();
+    let controller: AbortController | null = null;
+    const harmonize = painter.imageToImage.bind(painter);
+    painter.imageToImage = async () => {
+      controller!.abort(new Error('worker killed'));
+      throw new Error('aborted');
+    };
+    const first = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    controller = first.controller;
+    await first.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.GENERATING_IMAGES);
+    const [draft] = await book.repositories.findDraftImages(sessionId);
+    expect(draft.imageType).toBe(ImageType.BACKGROUND);
+    expect(await pictures(book)).toEqual(before);
+
+    painter.imageToImage = harmonize;
+    const second = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    await second.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.COMPLETED);
+    expect(book.painter.calls).toHaveLength(1);
+    expect(book.text.described).toEqual([VisualSubject.SCENE]);
+    const after = await pictures(book);
+    expect(after['BACKGROUND:1'].id).toBe(draft.id);
+    expect(after['COMBINED:1'].id).not.toBe(before['COMBINED:1'].id);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+  });
+
+  it('paints the scene alone, with a warning, in a book whose character picture failed', async () => {
+    const book = await setup({ pageCount: 2, batching: false });
+    book.painter.failOn.push(/red fox/);
+    await book.run();
+    book.painter.failOn.length = 0;
+    const before = await pictures(book);
+    expect(Object.keys(before).sort()).toEqual(['BACKGROUND:0', 'BACKGROUND:1']);
+    const { sessionId, done } = await repaint(book, { pageIndex: 0 });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warnings).toEqual([expect.stringMatching(/^The book has no character picture, so page 1 shows its new scene without the character/)]);
+    const after = await pictures(book);
+    expect(Object.keys(after).sort()).toEqual(['BACKGROUND:0', 'BACKGROUND:1']);
+    expect(after['BACKGROUND:0'].id).not.toBe(before['BACKGROUND:0'].id);
   });
 });
 

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GenerationSession } from '../../src/entities/index.js';
-import { GenerationStatus } from '../../src/entities/enums.js';
+import { GenerationKind, GenerationStatus } from '../../src/entities/enums.js';
 import type { SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
 import { SessionNoLongerRunning } from '../../src/services/errors.js';
 import { GenerationReporter } from '../../src/services/progress/generation-reporter.js';
@@ -35,6 +35,7 @@ async function setup(start: Partial<GenerationSession> = {}) {
     stage: STAGE.queued,
     warnings: [] as string[],
     storyId: null,
+    options: { kind: GenerationKind.BOOK, style: null, seed: null },
     ...start,
   } as GenerationSession;
   const repository = new FakeRepository();

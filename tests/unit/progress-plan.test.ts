@@ -46,7 +46,7 @@ describe('BookProgress', () => {
   it('starts at 5 and reaches exactly 99 when every part of a book is done, in any order, for 1 to 12 pages', () => {
     for (const pageCount of [1, 4, 12]) {
       for (const seed of [1, 2, 3]) {
-        const progress = new BookProgress(pageCount, true);
+        const progress = BookProgress.ofBook(pageCount, true);
         expect(progress.percent()).toBe(PERCENT.started);
         let last = progress.percent();
         for (const part of shuffled(partsOf(pageCount), seed)) {
@@ -60,7 +60,7 @@ describe('BookProgress', () => {
   });
 
   it('weights from the plan size: a 4-page book with its plan and text written is (1 + 4) / (1 + 4 + 5 + 0.8) of the span', () => {
-    const progress = new BookProgress(4, true);
+    const progress = BookProgress.ofBook(4, true);
     progress.set({ kind: 'plan' }, 1);
     for (let index = 0; index < 4; index++) progress.set({ kind: 'page', index }, 1);
     const units = BOOK_WEIGHTS.plan + 4 * BOOK_WEIGHTS.page;
@@ -69,24 +69,24 @@ describe('BookProgress', () => {
   });
 
   it('counts only the plan and the text when there are no pictures to make', () => {
-    const progress = new BookProgress(2, false);
+    const progress = BookProgress.ofBook(2, false);
     for (const part of [{ kind: 'plan' }, { kind: 'page', index: 0 }, { kind: 'page', index: 1 }] as BookPart[]) progress.set(part, 1);
     expect(progress.percent()).toBe(PERCENT.lastBeforeDone);
   });
 
   it("ignores a part's fraction going down or NaN, and clamps fractions to 0..1", () => {
-    const progress = new BookProgress(2, true);
+    const progress = BookProgress.ofBook(2, true);
     progress.set({ kind: 'picture', page: 0 }, 0.5);
     const half = progress.percent();
     progress.set({ kind: 'picture', page: 0 }, 0.1);
     progress.set({ kind: 'picture', page: 0 }, Number.NaN);
     expect(progress.percent()).toBe(half);
-    const overshoot = new BookProgress(2, true);
+    const overshoot = BookProgress.ofBook(2, true);
     overshoot.set({ kind: 'picture', page: 0 }, 5);
-    const exact = new BookProgress(2, true);
+    const exact = BookProgress.ofBook(2, true);
     exact.set({ kind: 'picture', page: 0 }, 1);
     expect(overshoot.percent()).toBe(exact.percent());
-    const negative = new BookProgress(2, true);
+    const negative = BookProgress.ofBook(2, true);
     negative.set({ kind: 'plan' }, -3);
     expect(negative.percent()).toBe(PERCENT.started);
   });

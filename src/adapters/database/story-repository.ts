@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { In, IsNull, Not, type DataSource, type EntityManager } from 'typeorm';
-import { GeneratedImage, GenerationSession, GenerationStatus, RUNNING_STATUSES, Story, StoryPage, type GenerationOptions } from '../../entities/index.js';
+import { In, IsNull, Not, QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
+import { GeneratedImage, GenerationSession, GenerationStatus, ImageType, RUNNING_STATUSES, Story, StoryPage } from '../../entities/index.js';
 import { joinPageTexts, type NewBook } from '../../ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
+import { DuplicateWorkError, type NewSession } from '../../ports/session-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
 
@@ -31,19 +32,26 @@ export class TypeOrmStoryRepository implements StoryRepository {
 
   // --- sessions ---------------------------------------------------------------------------
 
-  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
-    await this.write((manager) =>
-      manager.insert(GenerationSession, {
-        id: fields.id,
-        prompt: fields.prompt,
-        options: fields.options,
-        status: GenerationStatus.PENDING,
-        progressPercentage: 0,
-        stage: fields.stage,
-        warnings: [],
-        ownerId: fields.ownerId,
-      }),
-    );
+  async createSession(fields: NewSession): Promise<GenerationSession> {
+    try {
+      await this.write((manager) =>
+        manager.insert(GenerationSession, {
+          id: fields.id,
+          prompt: fields.prompt,
+          options: fields.options,
+          status: GenerationStatus.PENDING,
+          progressPercentage: 0,
+          stage: fields.stage,
+          warnings: [],
+          ownerId: fields.ownerId,
+          storyId: fields.storyId ?? null,
+        }),
+      );
+    } catch (error) {
+      if (violates(error, 'UQ_generation_sessions_running_page_repaint'))
+        throw new DuplicateWorkError('That page is already being painted again', { cause: error });
+      throw error;
+    }
     return this.requireSession(fields.id);
   }
 
@@ -190,6 +198,33 @@ export class TypeOrmStoryRepository implements StoryRepository {
     });
   }
 
+  async replacePageText(storyId: string, index: number, text: string): Promise<StoryPage | null> {
+    return this.transaction(async (manager) => {
+      const changed = await manager.update(StoryPage, { storyId, index }, { text });
+      if (!changed.affected) return null;
+      const pages = await manager.find(StoryPage, { where: { storyId }, order: { index: 'ASC' } });
+      await manager.update(Story, { id: storyId }, { storyText: joinPageTexts(pages) });
+      return pages.find((page) => page.index === index) ?? null;
+    });
+  }
+
+  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null> {
+    return this.transaction(async (manager) => {
+      if (!(await manager.existsBy(Story, { id: storyId }))) return null;
+      const old = await manager.find(GeneratedImage, {
+        where: { storyId, pageIndex: index, imageType: In([ImageType.BACKGROUND, ImageType.COMBINED]), pendingSessionId: IsNull() },
+        select: { id: true, filePath: true },
+      });
+      if (old.length > 0) await manager.delete(GeneratedImage, { id: In(old.map((image) => image.id)) });
+      await manager.update(GeneratedImage, { pendingSessionId: sessionId, storyId }, { pendingSessionId: null });
+      if (sceneDescription !== null) {
+        await manager.update(StoryPage, { storyId, index }, { sceneDescription });
+        if (index === 0) await manager.update(Story, { id: storyId }, { backgroundDescription: sceneDescription });
+      }
+      return { mediaKeys: old.map((image) => image.filePath) };
+    });
+  }
+
   async fillCharacterDescription(storyId: string, description: string): Promise<void> {
     await this.write((manager) =>
       manager
@@ -255,22 +290,44 @@ export class TypeOrmStoryRepository implements StoryRepository {
 
   // --- images -----------------------------------------------------------------------------
 
-  /** Saves an image unless the story already has one of that type for that page (a racing run saved it first); returns the one that counts. */
+  /**
+   * Saves an image unless the story already has one of that type for that page (a draft: unless the
+   * session has one of that type) because a racing run saved it first; returns the one that counts.
+   */
   async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
     await this.write((manager) => manager.createQueryBuilder().insert().into(GeneratedImage).values(image).orIgnore().execute());
     return this.dataSource.manager.findOneByOrFail(GeneratedImage, {
       storyId: image.storyId,
       imageType: image.imageType,
       pageIndex: image.pageIndex === null ? IsNull() : image.pageIndex,
+      pendingSessionId: image.pendingSessionId ? image.pendingSessionId : IsNull(),
     });
   }
 
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {
     return this.dataSource.manager.find(GeneratedImage, {
-      where: { storyId: In([...storyIds]) },
+      where: { storyId: In([...storyIds]), pendingSessionId: IsNull() },
       order: { createdAt: 'ASC' },
     });
   }
+
+  findDraftImages(sessionId: string): Promise<GeneratedImage[]> {
+    return this.dataSource.manager.find(GeneratedImage, { where: { pendingSessionId: sessionId }, order: { createdAt: 'ASC' } });
+  }
+
+  async discardDraftImages(sessionId: string): Promise<string[]> {
+    return this.transaction(async (manager) => {
+      const drafts = await manager.find(GeneratedImage, { where: { pendingSessionId: sessionId }, select: { id: true, filePath: true } });
+      if (drafts.length > 0) await manager.delete(GeneratedImage, { id: In(drafts.map((image) => image.id)) });
+      return drafts.map((image) => image.filePath);
+    });
+  }
+}
+
+/** Whether a query failed on the unique index or constraint of this name (PostgreSQL 23505). */
+function violates(error: unknown, constraint: string): boolean {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string; message?: string }) : null;
+  return driverError?.code === '23505' && (driverError.constraint === constraint || (driverError.message ?? '').includes(constraint));
 }
 
 function ownerCondition(viewer: Viewer): { ownerId?: string } {

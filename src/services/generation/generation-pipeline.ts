@@ -1,5 +1,14 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { GenerationStatus, ImageType, type GeneratedImage, type GenerationSession, type Story, type StoryPage } from '../../entities/index.js';
+import {
+  GenerationKind,
+  GenerationStatus,
+  ImageType,
+  type BookOptions,
+  type GeneratedImage,
+  type GenerationSession,
+  type Story,
+  type StoryPage,
+} from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import { joinPageTexts, type BookRepository } from '../../ports/book-repository.js';
 import type { ImageRepository } from '../../ports/image-repository.js';
@@ -15,7 +24,8 @@ import { NEGATIVE_PROMPT } from '../text/prompts.js';
 import { TextGenerationError, VisualSubject, type BookPlan, type TextGenerator } from '../../ports/text-generator.js';
 import { describeFailure, failureReasonOf, isExpectedFailure } from './failure-messages.js';
 import { StageKind, type GenerationMetrics } from '../../ports/generation-metrics.js';
-import { SessionNoLongerRunning } from '../errors.js';
+import { GenerationCancelled, SessionNoLongerRunning } from '../errors.js';
+import { PageRepaint } from './page-repaint.js';
 import { RetryLater, type Job } from '../../ports/job-queue.js';
 
 export interface PipelineDependencies {
@@ -40,17 +50,39 @@ export interface PipelineDependencies {
 }
 
 /** A generation as seen by one run of the pipeline. */
-interface Run {
+export interface Run {
   session: GenerationSession;
   reporter: GenerationReporter;
   /** Aborted on cancel, on interruption, or when the other branch (writing or painting) has failed. */
   signal: AbortSignal;
   progress: BookProgress;
   logger: Logger;
+  /** Pictures of this run are drafts of its session: saved beside the page's pictures in use until they replace them. */
+  drafts: boolean;
+}
+
+/** One named step of a generation. */
+interface Step {
+  name: string;
+  perform(run: Run): Promise<void>;
+}
+
+/**
+ * What one kind of session does, chosen by its options' `kind`: its steps in
+ * order, how its progress is weighed, and what a run that ends early leaves.
+ */
+export interface Work {
+  progress: BookProgress;
+  drafts: boolean;
+  steps: readonly Step[];
+  /** After a failed run (also one out of runs): removes what must not outlive it. */
+  afterFailure(run: Run): Promise<void>;
+  /** After a cancelled run: removes what must not outlive it. */
+  afterCancel(run: Run): Promise<void>;
 }
 
 /** A book as saved: the story row and its pages in reading order (texts filled in as they are written). */
-interface Book {
+export interface Book {
   story: Story;
   pages: StoryPage[];
 }
@@ -59,7 +91,7 @@ interface Book {
  * One picture the book needs: the character (page null, painted once and used
  * on every page) or a page's scene. The pipeline walks a list of these.
  */
-interface Picture {
+export interface Picture {
   imageType: ImageType.CHARACTER | ImageType.BACKGROUND;
   page: number | null;
   /** For warnings: "the character picture", "page 3's scene". */
@@ -71,7 +103,7 @@ interface Picture {
 }
 
 /** What a picture has to offer compositing: a saved image and its PNG, or null (a warning was given). */
-type Painted = { image: GeneratedImage; png: Buffer } | null;
+export type Painted = { image: GeneratedImage; png: Buffer } | null;
 
 const MAX_SEED = 2 ** 31 - 1;
 /** Seed offset for a second try at a flat picture: far from the first, so not a near-identical noise start. */
@@ -80,6 +112,11 @@ const REPAINT_SEED_STEP = 7919;
 const CHARACTER_FRAMING = 'full body, standing, plain white background';
 
 /**
+ * Runs a generation session: the steps its kind of work names (a new book,
+ * below; one page painted again: page-repaint.ts), with what every kind
+ * shares: runs counted and bounded, a heartbeat, retries of transient text
+ * failures, and one ending (completed, failed, or stopped quietly).
+ *
  * One book, top to bottom:
  *   1. plan it (title, character sheet, per page: outline, scene, placement) and save the plan;
  *   2. at the same time, (a) write the pages in order, streamed and saved page by page, and
@@ -103,22 +140,27 @@ export class GenerationPipeline {
       this.deps.sessions.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
     heartbeat.unref();
-    let book: Book | null = null;
+    const work = this.workFor(session);
+    const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts };
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
         const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         if (ended) this.deps.metrics.generationFailed('runs-exhausted');
+        await work.afterFailure(run);
         return;
       }
-      const progress = new BookProgress(session.options.pageCount ?? 1, this.deps.painter !== null);
-      book = await this.plan({ session, reporter, signal, progress, logger });
-      await this.writeAndPaint({ session, reporter, signal, progress, logger }, book);
+      for (const step of work.steps) {
+        logger.debug({ step: step.name }, 'step');
+        await step.perform(run);
+      }
       if (await reporter.complete()) this.deps.metrics.generationEnded(GenerationStatus.COMPLETED);
-      logger.info({ storyId: book.story.id, pages: book.pages.length }, 'generation completed');
+      logger.info({ kind: session.options.kind }, 'generation completed');
     } catch (error) {
       if (signal.aborted || error instanceof SessionNoLongerRunning) {
         reporter.discard();
         logger.info({ reason: signal.aborted ? (signal.reason as Error)?.name : 'session ended elsewhere' }, 'generation stopped');
+        // Cancelled (here or through the row): undone. Interrupted (shutdown, crash): kept for the resumed run.
+        if (signal.reason instanceof GenerationCancelled || error instanceof SessionNoLongerRunning) await work.afterCancel(run);
         return;
       }
       const message = describeFailure(error);
@@ -131,10 +173,47 @@ export class GenerationPipeline {
       if (isExpectedFailure(error)) logger.warn({ reason: message }, 'generation failed');
       else logger.error({ err: error }, 'generation failed');
       if (await reporter.fail(message)) this.deps.metrics.generationFailed(failureReasonOf(error));
-      if (book) await this.discardUnwritten(book, logger);
+      await work.afterFailure(run);
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /** The work the session's options name; the only place a session's kind is looked at. */
+  private workFor(session: GenerationSession): Work {
+    const { options } = session;
+    switch (options.kind) {
+      case GenerationKind.BOOK:
+        return this.bookWork(options);
+      case GenerationKind.PAGE_REPAINT:
+        return new PageRepaint(options, this.deps, this).work();
+    }
+  }
+
+  /** A new book: plan it, then write and paint it. A failed book without a written page leaves nothing behind; a cancelled one keeps what it has. */
+  private bookWork(options: BookOptions): Work {
+    let book: Book | null = null;
+    const planned = (): Book => {
+      if (!book) throw new Error('the book is planned before it is written');
+      return book;
+    };
+    return {
+      progress: BookProgress.ofBook(options.pageCount ?? 1, this.deps.painter !== null),
+      drafts: false,
+      steps: [
+        {
+          name: 'plan',
+          perform: async (run) => {
+            book = await this.plan(run);
+          },
+        },
+        { name: 'write and paint', perform: (run) => this.writeAndPaint(run, planned()) },
+      ],
+      afterFailure: async (run) => {
+        if (book) await this.discardUnwritten(book, run.logger);
+      },
+      afterCancel: async () => {},
+    };
   }
 
   /** A failed book without a written page is no story: its rows and pictures go, so nothing half-made is kept. */
@@ -164,7 +243,7 @@ export class GenerationPipeline {
       this.deps.text.planBook({
         prompt: session.prompt,
         style: session.options.style,
-        pageCount: session.options.pageCount ?? 1,
+        pageCount: pageCountOf(session),
         signal,
       }),
     );
@@ -315,7 +394,7 @@ export class GenerationPipeline {
    * the backend batches, otherwise one call each; character first. Returns a promise per picture
    * (in list order) that settles as soon as that picture is saved or given up.
    */
-  private paintAll(run: Run, painter: ImageGenerator, book: Book, pictures: Picture[], existing: GeneratedImage[]): Promise<Painted>[] {
+  paintAll(run: Run, painter: ImageGenerator, book: Book, pictures: Picture[], existing: GeneratedImage[]): Promise<Painted>[] {
     const saved = (picture: Picture) => existing.find((image) => image.imageType === picture.imageType && image.pageIndex === picture.page);
     const toPaint = pictures.filter((picture) => !saved(picture) && picture.description !== null);
     const perCall = painter.prefersBatches ? Math.max(1, this.deps.imageBatchSize) : 1;
@@ -370,7 +449,7 @@ export class GenerationPipeline {
       const { imageType, page, label } = batch[position];
       // What the model actually read (an encoder may cut a long prompt), and what the user should know about it.
       for (const warning of picture.warnings ?? []) await run.reporter.warn(`${capitalise(label)}: ${warning}`);
-      const image = await this.saveImage(book.story, imageType, page, picture, picture.promptUsed ?? requests[position].prompt, picture.seed);
+      const image = await this.saveImage(run, book.story, imageType, page, picture, picture.promptUsed ?? requests[position].prompt, picture.seed);
       this.advance(run, { kind: 'picture', page }, 1, page);
       painted.push({ image, png: picture.png });
     }
@@ -437,7 +516,7 @@ export class GenerationPipeline {
   // --- 3. composite -----------------------------------------------------------------------
 
   /** One page's composite: the matted character placed into the page's scene as planned, saved. */
-  private async composite(
+  async composite(
     run: Run,
     book: Book,
     page: StoryPage,
@@ -458,7 +537,7 @@ export class GenerationPipeline {
         run.signal.throwIfAborted();
         const prompt = `${character.prompt} | ${scene.image.promptUsed}`;
         const combined = (await this.harmonize(run, composite, book.story.characterDescription, scene.image)) ?? composite;
-        await this.saveImage(book.story, ImageType.COMBINED, page.index, combined, prompt, null);
+        await this.saveImage(run, book.story, ImageType.COMBINED, page.index, combined, prompt, null);
       });
       this.advance(run, part, 1, page.index);
     } catch (error) {
@@ -507,7 +586,7 @@ export class GenerationPipeline {
   // --- helpers ----------------------------------------------------------------------------
 
   /** Runs one step of the generation and, when it succeeds, reports its duration. */
-  private async timed<T>(stage: StageKind, work: () => Promise<T>): Promise<T> {
+  async timed<T>(stage: StageKind, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
     const result = await work();
     this.deps.metrics.stageFinished(stage, (performance.now() - started) / 1000);
@@ -534,6 +613,7 @@ export class GenerationPipeline {
   }
 
   private async saveImage(
+    run: Run,
     story: Story,
     imageType: ImageType,
     pageIndex: number | null,
@@ -554,6 +634,7 @@ export class GenerationPipeline {
         height: picture.height,
         promptUsed,
         seed: seed !== null && seed >= 0 && seed <= MAX_SEED ? seed : null,
+        pendingSessionId: run.drafts ? run.session.id : null,
       });
     } catch (error) {
       // No record will ever point at the file (the story was deleted meanwhile, say): it goes too.
@@ -571,7 +652,7 @@ export class GenerationPipeline {
   }
 
   /** Records progress and publishes it; `pageIndex` names the page the event is about. */
-  private advance(run: Run, part: BookPart, fraction: number, pageIndex: number | null = null): void {
+  advance(run: Run, part: BookPart, fraction: number, pageIndex: number | null = null): void {
     run.progress.set(part, fraction);
     run.reporter.progress(run.progress.percent(), pageIndex);
   }
@@ -579,7 +660,11 @@ export class GenerationPipeline {
 
 /** Several pages: the plan is shown before any text (a one-page story keeps the first contract's order). */
 function isBook(session: GenerationSession): boolean {
-  return (session.options.pageCount ?? 1) > 1;
+  return pageCountOf(session) > 1;
+}
+
+function pageCountOf({ options }: GenerationSession): number {
+  return options.kind === GenerationKind.BOOK ? (options.pageCount ?? 1) : 1;
 }
 
 /** The plan as the story agent needs it, from the saved book. */

@@ -1,14 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { GenerationStatus, isTerminal, type GenerationSession } from '../../entities/index.js';
+import { GenerationKind, GenerationStatus, isTerminal, pageOfSession, streamsStoryText, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { canSee, ownerIdOf, type Viewer } from '../auth/viewer.js';
-import { InvalidInputError, LimitReachedError } from '../errors.js';
+import { ConflictError, ImagesDisabledError, InvalidInputError, LimitReachedError } from '../errors.js';
+import { DuplicateWorkError } from '../../ports/session-repository.js';
+import { refuseWhileBookIsMade } from '../stories/story-service.js';
 import type { GenerationMetrics } from '../../ports/generation-metrics.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
-import { normalizeStartInput, requireUuid, type StartInput } from './input.js';
+import { normalizeSeed, normalizeStartInput, requirePageIndex, requireUuid, type StartInput } from './input.js';
+
+/** What regeneratePageImage asks for; pageIndex is 0-based. */
+export interface RepaintInput {
+  storyId: string;
+  pageIndex: number;
+  seed?: number | null;
+  redescribe?: boolean | null;
+}
 
 /** What a subscriber receives; the first one is the session's state when it joined. */
 export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq' | 'epoch'>;
@@ -23,23 +33,86 @@ export class GenerationService {
     private readonly metrics: GenerationMetrics,
     /** Sessions one owner may have running or queued at once (MAX_ACTIVE_GENERATIONS_PER_OWNER). */
     private readonly maxActivePerOwner: number = Number.POSITIVE_INFINITY,
+    /** False with IMAGE_BACKEND=none: nothing can be painted, so a page repaint is refused up front. */
+    private readonly imagesEnabled = true,
   ) {}
 
   /** Throws LimitReachedError when the viewer already has maxActivePerOwner sessions running or queued. */
   async start(input: StartInput, viewer: Viewer): Promise<GenerationSession> {
     const { prompt, style, seed, pageCount } = normalizeStartInput(input);
     const ownerId = ownerIdOf(viewer);
+    await this.refuseOverLimit(ownerId);
+    const session = await this.repository.createSession({
+      id: randomUUID(),
+      prompt,
+      options: { kind: GenerationKind.BOOK, style, seed, pageCount },
+      stage: STAGE.queued,
+      ownerId,
+    });
+    await this.queue.enqueue(session.id);
+    this.metrics.generationStarted();
+    this.logger.info({ sessionId: session.id }, 'generation queued');
+    return session;
+  }
+
+  /**
+   * Queues painting one page of a saved book again (the pipeline's PAGE_REPAINT work) and returns
+   * its PENDING session. Throws InvalidInputError for a story the viewer cannot see, a page index
+   * outside the book or a bad seed; ImagesDisabledError with IMAGE_BACKEND=none; ConflictError while
+   * the book is still being made or that page is already being painted again; LimitReachedError
+   * as start() does. Nothing is stored when it throws.
+   */
+  async repaintPage(input: RepaintInput, viewer: Viewer): Promise<GenerationSession> {
+    const storyId = requireUuid(input.storyId, 'story id');
+    const seed = normalizeSeed(input.seed);
+    const [story] = await this.repository.findStoriesByIds([storyId], viewer);
+    if (!story) throw new InvalidInputError(`No story has the id ${input.storyId}`);
+    const pages = await this.repository.findPages(storyId);
+    const pageIndex = requirePageIndex(input.pageIndex, pages.length);
+    const redescribe = input.redescribe ?? false;
+    if (redescribe && pages[pageIndex].text.trim() === '') {
+      throw new InvalidInputError(`Page ${pageIndex} has no text yet, so its scene cannot be described again from it; paint it again without redescribe.`);
+    }
+    if (!this.imagesEnabled) {
+      throw new ImagesDisabledError(
+        'Images are switched off on this server (IMAGE_BACKEND=none), so no page can be painted; turn them on (README, "Images") and try again.',
+      );
+    }
+    const sessions = await this.repository.findSessionsOfStory(storyId);
+    refuseWhileBookIsMade(sessions, storyId);
+    const busy = sessions.find((session) => !isTerminal(session.status) && pageOfSession(session.options) === pageIndex);
+    if (busy) throw new ConflictError(`Page ${pageIndex} of story ${storyId} is already being painted again (session ${busy.id}); wait for it or cancel it.`);
+    const ownerId = ownerIdOf(viewer);
+    await this.refuseOverLimit(ownerId);
+    let session: GenerationSession;
+    try {
+      session = await this.repository.createSession({
+        id: randomUUID(),
+        prompt: story.prompt,
+        options: { kind: GenerationKind.PAGE_REPAINT, style: story.style, seed, pageIndex, redescribe },
+        stage: STAGE.queued,
+        ownerId,
+        storyId,
+      });
+    } catch (error) {
+      // Another request for the same page got in between the check and the insert.
+      if (error instanceof DuplicateWorkError)
+        throw new ConflictError(`Page ${pageIndex} of story ${storyId} is already being painted again; wait for it or cancel it.`);
+      throw error;
+    }
+    await this.queue.enqueue(session.id);
+    this.metrics.generationStarted();
+    this.logger.info({ sessionId: session.id, storyId, pageIndex, redescribe }, 'page repaint queued');
+    return session;
+  }
+
+  private async refuseOverLimit(ownerId: string | null): Promise<void> {
     const active = await this.repository.countRunningSessionsOf(ownerId);
     if (active >= this.maxActivePerOwner) {
       throw new LimitReachedError(
         `You have ${active} generations running or queued; the limit is ${this.maxActivePerOwner}. Wait for one to finish or cancel one.`,
       );
     }
-    const session = await this.repository.createSession({ id: randomUUID(), prompt, options: { style, seed, pageCount }, stage: STAGE.queued, ownerId });
-    await this.queue.enqueue(session.id);
-    this.metrics.generationStarted();
-    this.logger.info({ sessionId: session.id }, 'generation queued');
-    return session;
   }
 
   /** Null for an unknown id and for another owner's session alike. */
@@ -134,7 +207,8 @@ export class GenerationService {
         yield { ...state, storyTextDelta: storyTextSoFar || null, storyTextReset: true };
       } else {
         // The first event carries all text so far (the schema's promise): from the saved story once there is one.
-        const saved = session.storyId ? await this.repository.findStory(session.storyId) : null;
+        // A page repaint writes no text, so it sends none.
+        const saved = session.storyId && streamsStoryText(session.options) ? await this.repository.findStory(session.storyId) : null;
         yield { ...this.toUpdate(session), storyTextDelta: saved?.storyText || null, storyTextReset: true };
         if (isTerminal(session.status)) return;
       }
@@ -158,7 +232,7 @@ export class GenerationService {
       errorMessage: session.errorMessage,
       warnings: session.warnings,
       storyId: session.storyId,
-      pageIndex: null,
+      pageIndex: pageOfSession(session.options),
     };
   }
 }

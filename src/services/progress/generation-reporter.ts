@@ -1,4 +1,4 @@
-import { GenerationStatus, type GenerationSession } from '../../entities/index.js';
+import { GenerationStatus, pageOfSession, type GenerationSession } from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { SessionRepository } from '../../ports/session-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
@@ -33,6 +33,8 @@ export class GenerationReporter {
   private flushTimer: NodeJS.Timeout | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private readonly sessionId: string;
+  /** The page every event of this session is about (a page repaint), or null when events name pages one by one. */
+  private readonly sessionPage: number | null;
 
   constructor(
     session: GenerationSession,
@@ -50,6 +52,7 @@ export class GenerationReporter {
     this.stage = session.stage;
     this.warnings = [...session.warnings];
     this.storyId = session.storyId;
+    this.sessionPage = pageOfSession(session.options);
   }
 
   private resetStoryText = false;
@@ -146,6 +149,13 @@ export class GenerationReporter {
     this.publish(null, null, pageIndex);
   }
 
+  /** Names the story in events from now on without touching the text (a page repaint works on a finished story). */
+  async showStory(storyId: string): Promise<void> {
+    this.storyId = storyId;
+    this.storyHasText = true;
+    this.publish(null);
+  }
+
   /** The story text streamed so far, with the separator a next page's text needs in front of it. */
   get textSoFar(): string {
     return this.streamedText;
@@ -240,7 +250,7 @@ export class GenerationReporter {
       errorMessage,
       warnings: [...this.warnings],
       storyId: this.storyHasText ? this.storyId : null,
-      pageIndex,
+      pageIndex: pageIndex ?? this.sessionPage,
     };
   }
 

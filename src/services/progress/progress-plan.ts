@@ -16,6 +16,8 @@ export const STAGE = {
   planning: 'Planning the book',
   writingStory: 'Writing the story',
   painting: 'Painting the pictures',
+  describingScene: 'Describing the scene again from the page text',
+  repaintingPage: 'Painting the page again',
   completed: 'Completed',
   failed: 'Failed',
   cancelled: 'Cancelled',
@@ -45,13 +47,19 @@ export function writingStage(index: number, pageCount: number): string {
  */
 export const BOOK_WEIGHTS = {
   plan: 1,
+  describe: 0.5,
   page: 1,
   picture: 1,
   composite: 0.2,
 } as const;
 
-/** One piece of a book's work: the plan, a page's text, a picture (the character's: page null), a page's composite. */
-export type BookPart = { kind: 'plan' } | { kind: 'page'; index: number } | { kind: 'picture'; page: number | null } | { kind: 'composite'; index: number };
+/** One piece of a book's work: the plan, a page's text, a scene described again, a picture (the character's: page null), a page's composite. */
+export type BookPart =
+  | { kind: 'plan' }
+  | { kind: 'page'; index: number }
+  | { kind: 'describe'; index: number }
+  | { kind: 'picture'; page: number | null }
+  | { kind: 'composite'; index: number };
 
 /** A typical page length; a page's bar fills towards 95 % of its share as its text arrives. */
 const EXPECTED_PAGE_CHARS = 500;
@@ -61,20 +69,23 @@ export function pageWritingFraction(charsWritten: number): number {
 }
 
 /**
- * Tracks how much of a book is done, part by part (each 0..1, never going
- * back). The total comes from the plan's size: one plan, `pageCount` pages,
- * and with pictures one character, `pageCount` scenes and composites.
+ * Tracks how much of a piece of work is done, part by part (each 0..1, never
+ * going back), against a total in BOOK_WEIGHTS units fixed at the start.
  */
 export class BookProgress {
   private readonly done = new Map<string, number>();
-  private readonly total: number;
 
-  constructor(
-    readonly pageCount: number,
-    readonly withPictures: boolean,
-  ) {
+  private constructor(private readonly total: number) {}
+
+  /** A new book: one plan, `pageCount` pages and, with pictures, one character, `pageCount` scenes and composites. */
+  static ofBook(pageCount: number, withPictures: boolean): BookProgress {
     const pictures = withPictures ? (pageCount + 1) * BOOK_WEIGHTS.picture + pageCount * BOOK_WEIGHTS.composite : 0;
-    this.total = BOOK_WEIGHTS.plan + pageCount * BOOK_WEIGHTS.page + pictures;
+    return new BookProgress(BOOK_WEIGHTS.plan + pageCount * BOOK_WEIGHTS.page + pictures);
+  }
+
+  /** One page painted again: its scene and its composite, after describing the scene again when asked. */
+  static ofPageRepaint(redescribe: boolean): BookProgress {
+    return new BookProgress((redescribe ? BOOK_WEIGHTS.describe : 0) + BOOK_WEIGHTS.picture + BOOK_WEIGHTS.composite);
   }
 
   set(part: BookPart, fraction: number): void {

@@ -1,9 +1,19 @@
-import { type GenerationStatus, ImageType, RUNNING_STATUSES, type GeneratedImage, type Story, type StoryPage } from '../../entities/index.js';
+import {
+  GenerationKind,
+  type GenerationSession,
+  type GenerationStatus,
+  ImageType,
+  RUNNING_STATUSES,
+  isTerminal,
+  type GeneratedImage,
+  type Story,
+  type StoryPage,
+} from '../../entities/index.js';
 import type { Logger } from '../../logger.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
-import { InvalidInputError } from '../errors.js';
-import { requireUuid } from '../generation/input.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
+import { normalizePageText, requirePageIndex, requireUuid } from '../generation/input.js';
 import type { MediaStore } from '../../ports/media-store.js';
 
 const MAX_PAGE_SIZE = 100;
@@ -56,9 +66,36 @@ export class StoryService {
     return deleted;
   }
 
+  /**
+   * Replaces one page's text (trimmed; 1 to 4000 characters) and returns the page; the story's
+   * storyText becomes the pages' text joined again. Throws InvalidInputError for bad text, a story
+   * the viewer cannot see or a page index outside the book, ConflictError while the book is still
+   * being written; nothing is changed then. The page's pictures are left as they are.
+   */
+  async updatePageText(storyId: string, pageIndex: number, text: string, viewer: Viewer): Promise<StoryPage> {
+    const id = requireUuid(storyId, 'story id');
+    const newText = normalizePageText(text);
+    const [story] = await this.repository.findStoriesByIds([id], viewer);
+    if (!story) throw new InvalidInputError(`No story has the id ${storyId}`);
+    const pages = await this.repository.findPages(id);
+    requirePageIndex(pageIndex, pages.length);
+    refuseWhileBookIsMade(await this.repository.findSessionsOfStory(id), id);
+    const page = await this.repository.replacePageText(id, pageIndex, newText);
+    if (!page) throw new InvalidInputError(`No story has the id ${storyId}`);
+    this.logger.info({ storyId: id, pageIndex }, 'page text replaced');
+    return page;
+  }
+
   imageUrl(image: GeneratedImage): string {
     return this.media.urlFor(image.filePath);
   }
+}
+
+/** A book whose own generation still runs is not edited: its text and pictures are still being saved. Throws ConflictError. */
+export function refuseWhileBookIsMade(sessions: readonly GenerationSession[], storyId: string): void {
+  const making = sessions.find((session) => session.options.kind === GenerationKind.BOOK && !isTerminal(session.status));
+  if (making)
+    throw new ConflictError(`Story ${storyId} is still being written and illustrated (session ${making.id}); wait for it to finish or cancel it first.`);
 }
 
 const TYPE_ORDER = [ImageType.CHARACTER, ImageType.BACKGROUND, ImageType.COMBINED];
