@@ -1,13 +1,22 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { CancelGenerationDocument, StartGenerationDocument, StoryDocument, StoryListDocument, type StoryFieldsFragment } from '../client/generated/graphql.js';
+import {
+  CancelGenerationDocument,
+  DeleteStoryDocument,
+  RegeneratePageImageDocument,
+  StartGenerationDocument,
+  StoryDocument,
+  StoryListDocument,
+  UpdatePageTextDocument,
+  type StoryFieldsFragment,
+} from '../client/generated/graphql.js';
 import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
 import { withoutControlSequences } from './terminal-text.js';
 import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
 import { exportStoryHtml, paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
-import { createProgressDisplay, type OutputStream } from './progress-display.js';
+import { createProgressDisplay, type OutputStream, type ProgressDisplay } from './progress-display.js';
 
 /** Exit codes: 0 done, 1 the server or generation failed, 2 bad input, 130 interrupted (Ctrl+C). */
 export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
@@ -84,41 +93,7 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   });
   const display = createProgressDisplay(io.stdout, io.stderr);
   display.note(`Generation ${session.id} started at ${client.baseUrl}.`);
-
-  let interrupted = false;
-  const follower = followProgress({
-    url: webSocketUrl(client),
-    sessionId: session.id,
-    webSocketImpl: WebSocket,
-    connectionParams: () => client.connectionParams(),
-    maxRetries: 8,
-    onEvent: (_event, { state }) => display.update(state),
-    onConnectionLost: ({ attempt, delayMs, reason }) => display.note(`Lost the connection (${reason}); reconnecting in ${delayMs} ms (try ${attempt}).`),
-    onReconnected: () => display.note('Reconnected; resuming.'),
-  });
-
-  // First Ctrl+C cancels the generation on the server; a second one leaves at once.
-  const onSigint = () => {
-    if (interrupted) process.exit(EXIT.interrupted);
-    interrupted = true;
-    display.note('Cancelling… (Ctrl+C again to leave without waiting)');
-    client.request(CancelGenerationDocument, { id: session.id }).catch((error: unknown) => {
-      display.note(`Could not cancel: ${asCliError(error, client.baseUrl).message}`);
-      follower.stop();
-    });
-  };
-  process.on('SIGINT', onSigint);
-
-  let final: ProgressState;
-  try {
-    final = await follower.done;
-  } catch (error) {
-    display.finish();
-    throw asCliError(error, client.baseUrl);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-  display.finish();
+  const { final, interrupted } = await followSession(client, session.id, display);
 
   for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
   if (final.status === 'FAILED') {
@@ -138,6 +113,108 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
     for (const { image } of storyPictures(story)) io.stderr.write(`${image.imageType.toLowerCase()}: ${client.resolve(image.url)}\n`);
     if (story.images.length) io.stderr.write('(pass --out DIR to save the pictures)\n');
   }
+  return EXIT.ok;
+}
+
+/**
+ * Follows a session's progress into the display until it ends; the first Ctrl+C cancels
+ * it on the server, a second leaves at once. `interrupted`: the user pressed Ctrl+C.
+ */
+async function followSession(client: GraphQLClient, sessionId: string, display: ProgressDisplay): Promise<{ final: ProgressState; interrupted: boolean }> {
+  let interrupted = false;
+  const follower = followProgress({
+    url: webSocketUrl(client),
+    sessionId,
+    webSocketImpl: WebSocket,
+    connectionParams: () => client.connectionParams(),
+    maxRetries: 8,
+    onEvent: (_event, { state }) => display.update(state),
+    onConnectionLost: ({ attempt, delayMs, reason }) => display.note(`Lost the connection (${reason}); reconnecting in ${delayMs} ms (try ${attempt}).`),
+    onReconnected: () => display.note('Reconnected; resuming.'),
+  });
+
+  // First Ctrl+C cancels the generation on the server; a second one leaves at once.
+  const onSigint = () => {
+    if (interrupted) process.exit(EXIT.interrupted);
+    interrupted = true;
+    display.note('Cancelling… (Ctrl+C again to leave without waiting)');
+    client.request(CancelGenerationDocument, { id: sessionId }).catch((error: unknown) => {
+      display.note(`Could not cancel: ${asCliError(error, client.baseUrl).message}`);
+      follower.stop();
+    });
+  };
+  process.on('SIGINT', onSigint);
+
+  let final: ProgressState;
+  try {
+    final = await follower.done;
+  } catch (error) {
+    display.finish();
+    throw asCliError(error, client.baseUrl);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  display.finish();
+  return { final, interrupted };
+}
+
+/** The story's page as a user counts it (1-based, as --page takes it); a CliError naming the range otherwise. */
+async function pageOf(client: GraphQLClient, id: string, page: number): Promise<{ story: StoryFieldsFragment; pageIndex: number }> {
+  const story = await fetchStory(client, id);
+  if (page < 1 || page > story.pages.length) {
+    const range = story.pages.length === 1 ? 'it has one page: --page 1' : `it has ${story.pages.length} pages: --page 1 to ${story.pages.length}`;
+    throw new CliError(`Story ${id} has no page ${page}; ${range}.`, EXIT.badInput);
+  }
+  return { story, pageIndex: page - 1 };
+}
+
+export interface RepaintOptions {
+  /** 1-based, as people count pages. */
+  page: number;
+  seed?: number;
+  redescribe?: boolean;
+}
+
+/** `repaint ID --page N`: paints one page again (the API's regeneratePageImage), following its progress as generate does. */
+export async function repaint(client: GraphQLClient, id: string, options: RepaintOptions, io: Io): Promise<number> {
+  const { story, pageIndex } = await pageOf(client, id, options.page);
+  const { regeneratePageImage: session } = await client.request(RegeneratePageImageDocument, {
+    storyId: story.id,
+    pageIndex,
+    seed: options.seed ?? null,
+    redescribe: options.redescribe ?? false,
+  });
+  const display = createProgressDisplay(io.stdout, io.stderr);
+  display.note(`Painting page ${options.page} of “${withoutControlSequences(story.title)}” again (session ${session.id}).`);
+  const { final, interrupted } = await followSession(client, session.id, display);
+  for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
+  if (final.status === 'FAILED') throw new CliError(`Painting page ${options.page} again failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
+  if (final.status === 'CANCELLED' || interrupted) {
+    io.stderr.write(`Painting page ${options.page} again was cancelled; the page is as it was.\n`);
+    return interrupted ? EXIT.interrupted : EXIT.failed;
+  }
+  const page = (await fetchStory(client, story.id)).pages[pageIndex];
+  const image = page?.combinedImage ?? page?.backgroundImage;
+  io.stderr.write(`Page ${options.page} is painted again.\n`);
+  if (image) io.stdout.write(`${client.resolve(image.url)}\n`);
+  return EXIT.ok;
+}
+
+/** `edit ID --page N --text …`: replaces one page's text (the API's updatePageText). */
+export async function edit(client: GraphQLClient, id: string, options: { page: number; text: string }, io: Io): Promise<number> {
+  const { story, pageIndex } = await pageOf(client, id, options.page);
+  await client.request(UpdatePageTextDocument, { storyId: story.id, pageIndex, text: options.text });
+  io.stderr.write(
+    `Saved the text of page ${options.page}. Its picture is unchanged; to paint it to match: story-agent repaint ${story.id} --page ${options.page} --redescribe\n`,
+  );
+  return EXIT.ok;
+}
+
+/** `delete ID`: deletes the story with its pictures. */
+export async function deleteStory(client: GraphQLClient, id: string, io: Io): Promise<number> {
+  const { deleteStory: deleted } = await client.request(DeleteStoryDocument, { id });
+  if (!deleted) throw new CliError(`No story has the id ${id}.`);
+  io.stderr.write(`Deleted story ${id}.\n`);
   return EXIT.ok;
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PROJECT_ROOT } from '../project-root.js';
 import { cleanedStream, withoutControlSequences } from './terminal-text.js';
-import { asCliError, connect, EXIT, exportStory, generate, list, show, type Io } from './commands.js';
+import { asCliError, connect, deleteStory, edit, EXIT, exportStory, generate, list, repaint, show, type Io, type RepaintOptions } from './commands.js';
 
 /**
  * `story-agent`: the command line on the typed client. Run through bin/story-agent.js
@@ -93,6 +93,36 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .addOption(new Option('-f, --format <format>', 'file format').choices(['html']).default('html'))
     .option('-o, --out <file>', 'where to write it ("-" for stdout); default: <title>.html here')
     .action(action(async (client, id: string, options: { format: string; out?: string }) => exportStory(client, id, options, io)));
+
+  // Pages are counted from 1 here, as the page and the book show them; the API counts from 0 (pageIndex).
+  const pageHelp = 'the page, counted from 1 as the book shows it (the API counts from 0)';
+
+  program
+    .command('repaint')
+    .description("paint one page of a book again (its scene, then the book's same character placed in it); progress on stderr")
+    .argument('<id>', 'the story id (see `story-agent list`)')
+    .requiredOption('--page <n>', pageHelp, integer('--page', 1))
+    .option('--seed <n>', 'seed for the new scene (default: a new random one)', integer('--seed', 0))
+    .option('--redescribe', "first write the scene's description again from the page's current text")
+    .addHelpText(
+      'after',
+      "\nPrints the new picture's URL. Exit status: 0 done, 1 failed or cancelled (the page is left as it was), 2 bad input, 130 interrupted.",
+    )
+    .action(action(async (client, id: string, options: RepaintOptions) => repaint(client, id, options, io)));
+
+  program
+    .command('edit')
+    .description("replace the text of one page of a book (1 to 4000 characters); the page's picture is left as it is")
+    .argument('<id>', 'the story id (see `story-agent list`)')
+    .requiredOption('--page <n>', pageHelp, integer('--page', 1))
+    .requiredOption('--text <text>', 'the new text of the page')
+    .action(action(async (client, id: string, options: { page: number; text: string }) => edit(client, id, options, io)));
+
+  program
+    .command('delete')
+    .description('delete a story with its pictures (no undo)')
+    .argument('<id>', 'the story id (see `story-agent list`)')
+    .action(action(async (client, id: string) => deleteStory(client, id, io)));
 
   return program;
 }
