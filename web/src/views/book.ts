@@ -1,5 +1,6 @@
 import { html, nothing } from 'lit-html';
 import type { StoryFieldsFragment } from '../../../src/client/generated/graphql.js';
+import type { PageEditPanel } from './page-editing.js';
 
 /**
  * A book of several pages as the page shows it: the plan (the main character,
@@ -26,6 +27,8 @@ export interface BookPanel {
   /** Whether pictures may still come (a missing one says "Painting…" rather than nothing). */
   painting: boolean;
   onGo: (index: number) => void;
+  /** Paint again and Edit text for the page the reader shows; null while the book is still being made. */
+  edit: PageEditPanel | null;
 }
 
 /** Text streamed per page: deltas of events with a pageIndex, without the blank line that separates pages in storyText. */
@@ -59,7 +62,16 @@ export function bookOf(
     writing,
     painting,
     onGo,
-  }: { current: number; streamed?: StreamedPages; writing: number | null; painting: boolean; onGo: (index: number) => void },
+    edit,
+  }: {
+    current: number;
+    streamed?: StreamedPages;
+    writing: number | null;
+    painting: boolean;
+    onGo: (index: number) => void;
+    /** Editing of a finished book's pages: the panel of the page given. */
+    edit?: (index: number, text: string) => PageEditPanel;
+  },
 ): BookPanel | null {
   if (story.pages.length < 2) return null;
   const pages = story.pages.map((page) => {
@@ -71,7 +83,8 @@ export function bookOf(
       picture: image ? { url: image.url, alt: `Page ${page.index + 1}: ${page.sceneDescription}`, width: image.width, height: image.height } : null,
     };
   });
-  return { character: story.characterDescription, pages, current: Math.min(current, pages.length - 1), writing, painting, onGo };
+  const shown = Math.min(current, pages.length - 1);
+  return { character: story.characterDescription, pages, current: shown, writing, painting, onGo, edit: edit?.(shown, pages[shown].text) ?? null };
 }
 
 /** Left and right arrow keys turn the pages while a book is shown, unless the reader is typing. */
@@ -103,6 +116,72 @@ function paragraphsOf(text: string): string[] {
     .filter(Boolean);
 }
 
+/** The page's picture while it is painted again: its session's progress over the old picture. */
+const repaintTemplate = (page: PageView, repaint: NonNullable<PageEditPanel['repaint']>) => html`
+  <div id="repaint-progress" class="repaint-progress" role="status" aria-live="polite">
+    <progress max="100" .value=${repaint.percent} aria-label=${`Painting page ${page.index + 1} again`}></progress>
+    <span>${repaint.stage || 'Painting the page again'} (${repaint.percent}%)</span>
+  </div>
+`;
+
+/** Paint again, Edit text, and the inline editor with Save and Cancel; "Repaint to match" after a saved edit. */
+const editTemplate = (page: PageView, edit: PageEditPanel) => {
+  const busy = edit.repaint !== null || edit.saving;
+  const editing = edit.draft !== null;
+  return html`
+    <div class="page-tools" role="group" aria-label=${`Change page ${page.index + 1}`}>
+      <button type="button" id="paint-again" ?disabled=${busy} @click=${edit.onPaintAgain}>Paint again</button>
+      <button type="button" id="edit-text" aria-expanded=${String(editing)} aria-controls="page-editor" ?disabled=${busy || editing} @click=${edit.onEdit}>
+        Edit text
+      </button>
+    </div>
+    ${
+      editing
+        ? html`
+          <form
+            id="page-editor"
+            class="page-editor"
+            @submit=${(event: Event) => {
+              event.preventDefault();
+              edit.onSave();
+            }}
+          >
+            <label for="page-text-input">Text of page ${page.index + 1}</label>
+            <textarea
+              id="page-text-input"
+              rows="8"
+              maxlength="4000"
+              aria-describedby="page-text-help"
+              aria-invalid=${String(edit.error !== null)}
+              aria-errormessage="page-edit-error"
+              .value=${edit.draft ?? ''}
+              @input=${(event: Event) => edit.onInput((event.target as HTMLTextAreaElement).value)}
+              @keydown=${(event: KeyboardEvent) => {
+                if (event.key === 'Escape') edit.onCancel();
+                else if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) edit.onSave();
+              }}
+            ></textarea>
+            <p id="page-text-help" class="meta">1 to 4000 characters (Ctrl+Enter saves, Escape cancels). The picture stays as it is until you paint it again.</p>
+            <div class="actions">
+              <button type="submit" id="save-text" class="primary" ?disabled=${edit.saving}>${edit.saving ? 'Saving…' : 'Save'}</button>
+              <button type="button" id="cancel-edit" ?disabled=${edit.saving} @click=${edit.onCancel}>Cancel</button>
+            </div>
+          </form>
+        `
+        : nothing
+    }
+    ${
+      edit.saved
+        ? html`<p id="page-saved" class="note" role="status">
+          Text saved; the picture still shows the old text.
+          <button type="button" id="repaint-to-match" @click=${edit.onRepaintToMatch}>Repaint to match</button>
+        </p>`
+        : nothing
+    }
+    <p id="page-edit-error" class="error" role="alert" ?hidden=${edit.error === null}>${edit.error ?? ''}</p>
+  `;
+};
+
 export const bookTemplate = (book: BookPanel | null) => {
   if (!book) return html`<section id="book" class="book" hidden></section>`;
   const page = book.pages[book.current];
@@ -125,10 +204,13 @@ export const bookTemplate = (book: BookPanel | null) => {
         </ol>
       </nav>
       <article id="reader" class="reader" aria-labelledby="page-heading" data-page=${book.current}>
-        <figure class="page-picture frame" data-state=${page.picture ? 'ready' : 'waiting'}>${pictureTemplate(page, book.painting, 'page-img')}</figure>
+        <figure class="page-picture frame" data-state=${page.picture ? 'ready' : 'waiting'} aria-busy=${String(book.edit?.repaint != null)}>
+          ${pictureTemplate(page, book.painting, 'page-img')}${book.edit?.repaint ? repaintTemplate(page, book.edit.repaint) : nothing}
+        </figure>
         <h3 id="page-heading" tabindex="-1">Page ${book.current + 1} of ${total}</h3>
         <!-- .story-text keeps white-space: pre-wrap, so nothing but the paragraphs goes inside it. -->
-        <div id="page-text" class="story-text" aria-live="polite" aria-busy=${String(book.writing === book.current)}>${paragraphsOf(page.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+        <div id="page-text" class="story-text" aria-live="polite" aria-busy=${String(book.writing === book.current)} ?hidden=${book.edit?.draft != null}>${paragraphsOf(page.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+        ${book.edit ? editTemplate(page, book.edit) : nothing}
         <div class="reader-nav">
           <button type="button" id="prev-page" ?disabled=${book.current === 0} @click=${() => book.onGo(book.current - 1)}>← Previous</button>
           <button type="button" id="next-page" ?disabled=${book.current === total - 1} @click=${() => book.onGo(book.current + 1)}>Next →</button>

@@ -5,6 +5,7 @@ import { cancelGeneration, takePreconnected } from '../actions.js';
 import { client, connectionParams, wsUrl } from '../api.js';
 import { byId, notify, showAlert } from '../dom.js';
 import { replaceRoute, type ViewContext } from '../routing.js';
+import { PageEditor } from './page-editing.js';
 import { bookOf, StreamedPages, turnPagesWithArrowKeys } from './book.js';
 import { markCurrentStory, refreshHistory } from './history.js';
 import { emptyStory, hiddenProgress, painter, savedStory, type Screen } from './screen.js';
@@ -88,10 +89,13 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
   let followWriting = true;
   let writingPage: number | null = null;
   let painting = true;
+  /** Paint again and Edit text, once the book is finished. */
+  let editor: PageEditor | null = null;
   const showBook = (complete: boolean) => {
     if (!saved) return;
     if (followWriting && writingPage !== null) current = writingPage;
-    screen.story = savedStory(saved, { complete, book: bookOf(saved, { current, streamed, writing: complete ? null : writingPage, painting, onGo }) });
+    const edit = complete && editor ? editor.panel.bind(editor) : undefined;
+    screen.story = savedStory(saved, { complete, book: bookOf(saved, { current, streamed, writing: complete ? null : writingPage, painting, onGo, edit }) });
     paint(screen);
   };
   const onGo = (index: number) => {
@@ -190,6 +194,15 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
       writingPage = null;
       // A finished book opens at its first page, unless the reader has turned to one.
       if (followWriting) current = 0;
+      const storyId = story.id;
+      editor = new PageEditor(
+        storyId,
+        signal,
+        () => showBook(true),
+        async () => {
+          saved = (await loadStory(storyId)) ?? saved;
+        },
+      );
       if (story.pages.length > 1) showBook(true);
       else screen.story = savedStory(story, { complete: true });
       paint(screen);

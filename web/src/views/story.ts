@@ -4,9 +4,10 @@ import { client } from '../api.js';
 import { byId, showAlert } from '../dom.js';
 import type { ViewContext } from '../routing.js';
 import { bookOf, turnPagesWithArrowKeys } from './book.js';
+import { PageEditor } from './page-editing.js';
 import { emptyScreen, painter, savedStory, type Screen } from './screen.js';
 
-/** One saved story (#/story/<id>): its text, its pictures, Download and Delete. */
+/** One saved story (#/story/<id>): its text, its pictures, Download and Delete; a book's pages can be painted again and edited. */
 export async function showStory(id: string, { signal, focus }: ViewContext): Promise<void> {
   const paint = painter(signal);
   const screen = emptyScreen();
@@ -23,15 +24,27 @@ export async function showStory(id: string, { signal, focus }: ViewContext): Pro
     showAlert('This story does not exist any more: it may have been deleted.');
     return;
   }
-  const loaded = story;
+  let loaded = story;
+  let current = 0;
   const shown: Screen = { ...screen };
+  const editor = new PageEditor(
+    loaded.id,
+    signal,
+    () => show(current),
+    async () => {
+      const { story: again } = await client.request(StoryDocument, { id }, { signal });
+      if (again) loaded = again;
+    },
+  );
   // A book reads page by page: the list, previous/next and the arrow keys turn them.
-  const show = (current: number) => {
+  const show = (page: number) => {
+    current = page;
     const onGo = (index: number) => {
       show(index);
       byId('page-heading').focus();
     };
-    shown.story = savedStory(loaded, { complete: true, book: bookOf(loaded, { current, writing: null, painting: false, onGo }) });
+    const edit = (index: number, text: string) => editor.panel(index, text);
+    shown.story = savedStory(loaded, { complete: true, book: bookOf(loaded, { current, writing: null, painting: false, onGo, edit }) });
     paint(shown);
   };
   show(0);
