@@ -1,0 +1,130 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  CancelGenerationDocument,
+  GenerationProgressDocument,
+  RegeneratePageImageDocument,
+  StartGenerationDocument,
+  StoryDocument,
+  type StoryFieldsFragment,
+} from '../../src/client/generated/graphql.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { startServerProcess, type ProcessRole, type ServerProcess } from '../support/processes.js';
+import { createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
+import { createTestClient, type TestClient } from '../support/test-client.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+/**
+ * Painting a page again in the scaled-out layout: API and worker processes (compiled: `node scripts/build.mjs`
+ * first) over BullMQ/Redis and one PostgreSQL, as tests/integration/scale-out.test.ts runs a new book.
+ */
+
+let ollama: FakeOllama;
+let a1111: FakeAutomatic1111;
+let database: TestDatabase;
+let redis: TestRedisNamespace;
+let dataDir: string;
+let processes: ServerProcess[];
+let clients: TestClient[];
+
+beforeEach(async () => {
+  ollama = await startFakeOllama();
+  a1111 = await startFakeAutomatic1111();
+  database = await createTestDatabase();
+  redis = createRedisNamespace();
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-scale-edit-'));
+  processes = [];
+  clients = [];
+});
+
+afterEach(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  await Promise.all(processes.map((child) => child.kill('SIGKILL')));
+  await ollama.close();
+  await a1111.close();
+  await database.drop();
+  await redis.cleanup();
+  await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+async function start(role: ProcessRole): Promise<ServerProcess> {
+  const started = await startServerProcess(role, {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    DATA_DIR: dataDir,
+    OLLAMA_BASE_URL: ollama.url,
+    AUTOMATIC1111_URL: a1111.url,
+    IMAGE_WIDTH: '64',
+    IMAGE_HEIGHT: '64',
+    JOB_ATTEMPTS: '1',
+    JOB_LOCK_DURATION_MS: '1500',
+    JOB_STALLED_INTERVAL_MS: '500',
+    SESSION_HEARTBEAT_MS: '300',
+    SHUTDOWN_TIMEOUT_MS: '200',
+  });
+  processes.push(started);
+  return started;
+}
+
+function client(server: ServerProcess): TestClient {
+  const created = createTestClient(server.url!);
+  clients.push(created);
+  return created;
+}
+
+async function makeBook(api: TestClient): Promise<StoryFieldsFragment> {
+  const { startGeneration } = await api.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm', pageCount: 2 } });
+  const events = await api.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
+  expect(events.at(-1)!.generationProgress.status).toBe('COMPLETED');
+  return (await api.query(StoryDocument, { id: events.at(-1)!.generationProgress.storyId! })).story!;
+}
+
+describe('a page repaint with API and worker processes', () => {
+  it('is run by the worker, replaced by a second worker when the first is killed mid-paint, and followed from the API', async () => {
+    const api = client(await start('api'));
+    const doomed = await start('worker');
+    const book = await makeBook(api);
+
+    a1111.options.latencyMs = 2000;
+    const { regeneratePageImage: session } = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 1, seed: 7 });
+    const subscription = api.subscribe(GenerationProgressDocument, { sessionId: session.id });
+    await subscription.waitFor((event) => event.generationProgress.stage === STAGE.repaintingPage);
+    await doomed.kill('SIGKILL');
+    a1111.options.latencyMs = 0;
+    await start('worker');
+
+    const events = (await subscription.done).map((event) => event.generationProgress);
+    expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', progressPercentage: 100, pageIndex: 1 });
+    const percents = events.map((event) => event.progressPercentage);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    const after = (await api.query(StoryDocument, { id: book.id })).story!;
+    expect(after.pages[0].combinedImage!.id).toBe(book.pages[0].combinedImage!.id);
+    expect(after.pages[1].backgroundImage).toMatchObject({ seed: 7 });
+    expect(after.pages[1].combinedImage!.id).not.toBe(book.pages[1].combinedImage!.id);
+    expect(after.images).toHaveLength(5);
+    const [{ count }] = await database.sql<{ count: number }>('SELECT count(*)::int AS count FROM generated_images');
+    expect(count).toBe(5);
+  });
+
+  it('is cancelled from the API while the worker paints: the page keeps its pictures', async () => {
+    const api = client(await start('api'));
+    await start('worker');
+    const book = await makeBook(api);
+    a1111.options.latencyMs = 5000;
+    const { regeneratePageImage: session } = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 0 });
+    const subscription = api.subscribe(GenerationProgressDocument, { sessionId: session.id });
+    await subscription.waitFor((event) => event.generationProgress.stage === STAGE.repaintingPage);
+    await api.query(CancelGenerationDocument, { id: session.id });
+    expect((await subscription.done).at(-1)!.generationProgress.status).toBe('CANCELLED');
+    a1111.options.latencyMs = 0;
+    const after = (await api.query(StoryDocument, { id: book.id })).story!;
+    expect(after.pages.map((page) => page.combinedImage!.id)).toEqual(book.pages.map((page) => page.combinedImage!.id));
+    const [{ count }] = await database.sql<{ count: number }>('SELECT count(*)::int AS count FROM generated_images WHERE pending_session_id IS NOT NULL');
+    expect(count).toBe(0);
+  });
+});
