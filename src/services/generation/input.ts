@@ -7,7 +7,7 @@ const MAX_SEED = 2 ** 31 - 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const MAX_PAGES = 12;
-export const PAGE_TEXT_MAX_CHARS = 4000;
+const PAGE_TEXT_MAX_CHARS = 4000;
 
 export interface StartInput {
   prompt: string;
