@@ -83,7 +83,8 @@ async function openStory(id: string): Promise<Page> {
   pages.push(page);
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(`${server.url}/#/story/${id}`);
-  await page.locator('#page-heading').waitFor();
+  // Shown once Download and Delete are there (a book also has its reader then).
+  await page.locator('#story-actions:not([hidden])').waitFor();
   return page;
 }
 
@@ -142,6 +143,27 @@ describe('editing a book on the page', () => {
     expect(await pictureOf(page)).toBe(after.pages[0].combinedImage!.url);
     expect(after.pages[0].combinedImage!.id).not.toBe(book.pages[0].combinedImage!.id);
     await expect(page.locator('#page-saved').count()).resolves.toBe(0);
+  });
+
+  it('offers the same on a one-page story: its combined picture shows the progress, then the new one; its text can be edited', async () => {
+    const book = await makeBook(1);
+    const page = await openStory(book.id);
+    await page.locator('#images .combined img').waitFor();
+    a1111.options.latencyMs = 1000;
+    await page.getByRole('button', { name: 'Paint again' }).click();
+    await page.locator('#images .combined #repaint-progress').waitFor();
+    await page.locator('#repaint-progress').waitFor({ state: 'detached', timeout: 20_000 });
+    const after = await storyOf(book.id);
+    expect(after.combinedImage!.id).not.toBe(book.combinedImage!.id);
+    expect(after.characterImage!.id).toBe(book.characterImage!.id);
+    await expect(page.locator('#images .combined img').getAttribute('src')).resolves.toBe(after.combinedImage!.url);
+
+    await page.getByRole('button', { name: 'Edit text' }).click();
+    await page.getByLabel('Text of page 1').fill('A short new story.');
+    await page.keyboard.press('Control+Enter');
+    await page.locator('#page-saved').waitFor();
+    await expect(page.locator('#story-text p').allTextContents()).resolves.toEqual(['A short new story.']);
+    expect((await storyOf(book.id)).storyText).toBe('A short new story.');
   });
 
   it('says why an empty text cannot be saved; Escape closes the editor and changes nothing', async () => {

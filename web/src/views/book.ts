@@ -116,20 +116,20 @@ function paragraphsOf(text: string): string[] {
     .filter(Boolean);
 }
 
-/** The page's picture while it is painted again: its session's progress over the old picture. */
-const repaintTemplate = (page: PageView, repaint: NonNullable<PageEditPanel['repaint']>) => html`
+/** A page's picture while it is painted again: its session's progress over the old picture. */
+export const repaintTemplate = (index: number, repaint: NonNullable<PageEditPanel['repaint']>) => html`
   <div id="repaint-progress" class="repaint-progress" role="status" aria-live="polite">
-    <progress max="100" .value=${repaint.percent} aria-label=${`Painting page ${page.index + 1} again`}></progress>
+    <progress max="100" .value=${repaint.percent} aria-label=${`Painting page ${index + 1} again`}></progress>
     <span>${repaint.stage || 'Painting the page again'} (${repaint.percent}%)</span>
   </div>
 `;
 
 /** Paint again, Edit text, and the inline editor with Save and Cancel; "Repaint to match" after a saved edit. */
-const editTemplate = (page: PageView, edit: PageEditPanel) => {
+export const editTemplate = (index: number, edit: PageEditPanel) => {
   const busy = edit.repaint !== null || edit.saving;
   const editing = edit.draft !== null;
   return html`
-    <div class="page-tools" role="group" aria-label=${`Change page ${page.index + 1}`}>
+    <div class="page-tools" role="group" aria-label=${`Change page ${index + 1}`}>
       <button type="button" id="paint-again" ?disabled=${busy} @click=${edit.onPaintAgain}>Paint again</button>
       <button type="button" id="edit-text" aria-expanded=${String(editing)} aria-controls="page-editor" ?disabled=${busy || editing} @click=${edit.onEdit}>
         Edit text
@@ -146,7 +146,7 @@ const editTemplate = (page: PageView, edit: PageEditPanel) => {
               edit.onSave();
             }}
           >
-            <label for="page-text-input">Text of page ${page.index + 1}</label>
+            <label for="page-text-input">Text of page ${index + 1}</label>
             <textarea
               id="page-text-input"
               rows="8"
@@ -205,12 +205,12 @@ export const bookTemplate = (book: BookPanel | null) => {
       </nav>
       <article id="reader" class="reader" aria-labelledby="page-heading" data-page=${book.current}>
         <figure class="page-picture frame" data-state=${page.picture ? 'ready' : 'waiting'} aria-busy=${String(book.edit?.repaint != null)}>
-          ${pictureTemplate(page, book.painting, 'page-img')}${book.edit?.repaint ? repaintTemplate(page, book.edit.repaint) : nothing}
+          ${pictureTemplate(page, book.painting, 'page-img')}${book.edit?.repaint ? repaintTemplate(page.index, book.edit.repaint) : nothing}
         </figure>
         <h3 id="page-heading" tabindex="-1">Page ${book.current + 1} of ${total}</h3>
         <!-- .story-text keeps white-space: pre-wrap, so nothing but the paragraphs goes inside it. -->
         <div id="page-text" class="story-text" aria-live="polite" aria-busy=${String(book.writing === book.current)} ?hidden=${book.edit?.draft != null}>${paragraphsOf(page.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
-        ${book.edit ? editTemplate(page, book.edit) : nothing}
+        ${book.edit ? editTemplate(page.index, book.edit) : nothing}
         <div class="reader-nav">
           <button type="button" id="prev-page" ?disabled=${book.current === 0} @click=${() => book.onGo(book.current - 1)}>← Previous</button>
           <button type="button" id="next-page" ?disabled=${book.current === total - 1} @click=${() => book.onGo(book.current + 1)}>Next →</button>

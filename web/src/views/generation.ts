@@ -95,7 +95,8 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
     if (!saved) return;
     if (followWriting && writingPage !== null) current = writingPage;
     const edit = complete && editor ? editor.panel.bind(editor) : undefined;
-    screen.story = savedStory(saved, { complete, book: bookOf(saved, { current, streamed, writing: complete ? null : writingPage, painting, onGo, edit }) });
+    const book = bookOf(saved, { current, streamed, writing: complete ? null : writingPage, painting, onGo, edit });
+    screen.story = savedStory(saved, { complete, book, edit: edit?.(0, saved.pages[0]?.text ?? saved.storyText) ?? null });
     paint(screen);
   };
   const onGo = (index: number) => {
@@ -203,9 +204,8 @@ export async function showGeneration(sessionId: string, { signal, focus }: ViewC
           saved = (await loadStory(storyId)) ?? saved;
         },
       );
-      if (story.pages.length > 1) showBook(true);
-      else screen.story = savedStory(story, { complete: true });
-      paint(screen);
+      // A book reads page by page; a one-page story the classic way. Both can be edited now.
+      showBook(true);
       // The address now names the story, without showing it again.
       replaceRoute({ kind: 'story', id: story.id });
       markCurrentStory(story.id);

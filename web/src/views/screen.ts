@@ -3,7 +3,8 @@ import type { GenerationStatus, ImageType, StoryFieldsFragment } from '../../../
 import { storyPictures } from '../../../src/client/story-html.js';
 import { confirmDelete, downloadStory } from '../actions.js';
 import { byId, formatDate } from '../dom.js';
-import { bookTemplate, type BookPanel } from './book.js';
+import { bookTemplate, editTemplate, repaintTemplate, type BookPanel } from './book.js';
+import type { PageEditPanel } from './page-editing.js';
 
 /**
  * The main area below the form: the progress panel, the warnings and the story
@@ -48,6 +49,8 @@ interface StoryPanel {
   complete: StoryFieldsFragment | null;
   /** A book of several pages: shown page by page instead of the text and the three pictures. */
   book: BookPanel | null;
+  /** A finished one-page story: Paint again and Edit text under its text (a book has them in its reader). */
+  edit: PageEditPanel | null;
 }
 
 export interface Screen {
@@ -61,15 +64,32 @@ export function hiddenProgress(): ProgressPanel {
 }
 
 export function emptyStory(): StoryPanel {
-  return { shown: false, title: 'Your story', meta: '', text: '', busy: false, imagesShown: false, pictures: new Map(), complete: null, book: null };
+  return {
+    shown: false,
+    title: 'Your story',
+    meta: '',
+    text: '',
+    busy: false,
+    imagesShown: false,
+    pictures: new Map(),
+    complete: null,
+    book: null,
+    edit: null,
+  };
 }
 
 export function emptyScreen(): Screen {
   return { progress: hiddenProgress(), warnings: [], story: emptyStory() };
 }
 
-/** A saved story; `complete` once its generation has ended, when missing pictures are left out rather than awaited. `book`: its pages, for a book. */
-export function savedStory(story: StoryFieldsFragment, { complete, book = null }: { complete: boolean; book?: BookPanel | null }): StoryPanel {
+/**
+ * A saved story; `complete` once its generation has ended, when missing pictures are left out rather than awaited. `book`: its pages, for a book.
+ * `edit`: page 0's editing, shown for a one-page story (a book's reader has its own).
+ */
+export function savedStory(
+  story: StoryFieldsFragment,
+  { complete, book = null, edit = null }: { complete: boolean; book?: BookPanel | null; edit?: PageEditPanel | null },
+): StoryPanel {
   const pictures = new Map<ImageType, Picture>(
     storyPictures(story).map(({ image, alt }) => [image.imageType, { url: image.url, alt, width: image.width, height: image.height }]),
   );
@@ -83,6 +103,7 @@ export function savedStory(story: StoryFieldsFragment, { complete, book = null }
     pictures,
     complete: complete ? story : null,
     book,
+    edit: book ? null : edit,
   };
 }
 
@@ -128,14 +149,16 @@ const warningsTemplate = (warnings: readonly string[]) => html`
 
 const slotTemplate = (slot: (typeof SLOTS)[number], story: StoryPanel) => {
   const picture = story.pictures.get(slot.type);
+  // Painting the page again shows its progress on the combined picture (the setting changes with it; the character stays).
+  const repainting = story.edit?.repaint != null && slot.type === 'COMBINED';
   return html`
     <figure class=${slot.className} data-state=${picture ? 'ready' : 'waiting'} ?hidden=${story.complete !== null && !picture}>
-      <div class="frame">
+      <div class="frame" aria-busy=${String(repainting)}>
         ${
           picture
             ? html`<img src=${picture.url} alt=${picture.alt} decoding="async" width=${picture.width} height=${picture.height} />`
             : html`<span class="placeholder">Painting…</span>`
-        }
+        }${repainting && story.edit?.repaint ? repaintTemplate(0, story.edit.repaint) : nothing}
       </div>
       <figcaption>${slot.caption}</figcaption>
     </figure>
@@ -152,7 +175,8 @@ const storyTemplate = (story: StoryPanel) => html`
   <article id="story" class="card story" aria-labelledby="story-title" ?hidden=${!story.shown}>
     <h2 id="story-title" tabindex="-1">${story.title}</h2>
     <p id="story-meta" class="meta">${story.meta}</p>
-    <div id="story-text" class="story-text" aria-live="polite" aria-busy=${String(story.busy)} ?hidden=${story.book !== null}>${story.book ? nothing : textParagraphs(story.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+    <div id="story-text" class="story-text" aria-live="polite" aria-busy=${String(story.busy)} ?hidden=${story.book !== null || story.edit?.draft != null}>${story.book ? nothing : textParagraphs(story.text).map((paragraph) => html`<p>${paragraph}</p>`)}</div>
+    ${story.edit ? editTemplate(0, story.edit) : nothing}
     <div id="images" class="images" ?hidden=${!story.imagesShown || story.book !== null}>${story.book ? nothing : SLOTS.map((slot) => slotTemplate(slot, story))}</div>
     ${bookTemplate(story.book)}
     <div id="story-actions" class="actions" ?hidden=${!story.complete}>${story.complete ? actionsTemplate(story.complete) : nothing}</div>

@@ -44,7 +44,8 @@ export async function showStory(id: string, { signal, focus }: ViewContext): Pro
       byId('page-heading').focus();
     };
     const edit = (index: number, text: string) => editor.panel(index, text);
-    shown.story = savedStory(loaded, { complete: true, book: bookOf(loaded, { current, writing: null, painting: false, onGo, edit }) });
+    const book = bookOf(loaded, { current, writing: null, painting: false, onGo, edit });
+    shown.story = savedStory(loaded, { complete: true, book, edit: edit(0, loaded.pages[0]?.text ?? loaded.storyText) });
     paint(shown);
   };
   show(0);
