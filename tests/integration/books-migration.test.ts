@@ -52,6 +52,13 @@ describe('the books migration on a database holding single-scene stories', () =>
     await migrate(MIGRATIONS.length);
   });
 
+  it('(page editing) gives every earlier session the kind book, keeping its options, and leaves every picture in use', async () => {
+    const sessions = await database.sql<{ options: unknown }>('SELECT options FROM generation_sessions');
+    expect(sessions).toEqual([{ options: { style: 'watercolor', seed: 3, kind: 'book' } }]);
+    const drafts = await database.sql('SELECT id FROM generated_images WHERE pending_session_id IS NOT NULL');
+    expect(drafts).toEqual([]);
+  });
+
   it('makes every story a one-page book whose page 0 holds its text and scene', async () => {
     const pages = await database.sql('SELECT story_id, page_index, text, scene_description, character_side, character_distance FROM story_pages ORDER BY text');
     expect(pages).toEqual([
