@@ -12,8 +12,10 @@ const PROCESS_SUITES = [
   'tests/integration/cli.test.ts',
   'tests/integration/cli-security.test.ts',
   'tests/integration/shutdown.test.ts',
+  'tests/integration/cli-page-editing.test.ts',
+  'tests/integration/page-editing-scale-out.test.ts',
 ];
-const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts'];
+const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts', 'tests/integration/web-page-editing.test.ts'];
 
 export default defineConfig({
   resolve: {
