@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pullModel, selectModelFiles } from '../../src/adapters/downloads/hugging-face-hub.js';
 import { DownloadError } from '../../src/ports/model-downloads.js';
-import { HUB_COMMIT, startFakeHub, type FakeHub, type HubFileSpec } from '../support/fake-hub.js';
+import { HUB_COMMIT, repoFilesOf, startFakeHub, type FakeHub, type HubFileSpec } from '../support/fake-hub.js';
 import { looksLikeModelDir, SOURCE_FILE, validateModelDir } from '../../packages/onnx-diffusion/src/index.js';
 import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
@@ -19,18 +19,7 @@ const COMMIT = HUB_COMMIT;
 const REPO = 'story-agent/tiny-sd-onnx';
 
 async function repoFiles(model: TinyModel): Promise<Map<string, HubFileSpec>> {
-  const files = new Map<string, HubFileSpec>();
-  const walk = async (dir: string) => {
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else {
-        const relative = path.relative(model.dir, full).split(path.sep).join('/');
-        files.set(relative, { content: await fs.readFile(full), lfs: /\.onnx(_data)?$/.test(relative) });
-      }
-    }
-  };
-  await walk(model.dir);
+  const files = await repoFilesOf(model.dir);
   // What real repositories carry besides the ONNX export; none of it is needed.
   files.set('unet/diffusion_pytorch_model.safetensors', { content: Buffer.alloc(4096, 7), lfs: true });
   files.set('vae_encoder/model.onnx', { content: Buffer.alloc(2048, 3), lfs: true });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 
 /**
  * A fake Hugging Face Hub on loopback (HF_ENDPOINT), speaking the real protocol:
@@ -158,4 +160,21 @@ export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>)
       server.close(() => resolve());
     });
   return hub;
+}
+
+/** A folder's files as a repository serves them: ONNX graphs and their external weights in LFS, the rest as plain git files. */
+export async function repoFilesOf(dir: string): Promise<Map<string, HubFileSpec>> {
+  const files = new Map<string, HubFileSpec>();
+  const walk = async (folder: string) => {
+    for (const entry of await fs.readdir(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else {
+        const relative = path.relative(dir, full).split(path.sep).join('/');
+        files.set(relative, { content: await fs.readFile(full), lfs: /\.onnx(_data)?$/.test(relative) });
+      }
+    }
+  };
+  await walk(dir);
+  return files;
 }

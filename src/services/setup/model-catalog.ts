@@ -53,7 +53,10 @@ export const MODEL_CATALOG: readonly CatalogModel[] = catalogSchema.parse(catalo
 
 /** The one default model of a role. */
 export function defaultModel(role: ModelRole): CatalogModel {
-  return MODEL_CATALOG.find((model) => model.role === role && model.default)!;
+  const model = MODEL_CATALOG.find((candidate) => candidate.role === role && candidate.default);
+  // The schema's refinement guarantees one; this names the file if it was edited wrongly anyway.
+  if (!model) throw new Error(`model-catalog.json has no default model for ${role}`);
+  return model;
 }
 
 /** The catalog's entry for a Hugging Face repository or an Ollama model name (`llama3.2`, `llama3.2:latest`), if it has one. */
