@@ -13,7 +13,7 @@ const PROCESS_SUITES = [
   'tests/integration/cli-security.test.ts',
   'tests/integration/shutdown.test.ts',
 ];
-const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts'];
+const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts', 'tests/integration/web-setup.test.ts'];
 
 export default defineConfig({
   resolve: {

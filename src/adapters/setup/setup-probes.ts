@@ -30,6 +30,7 @@ export class LocalSetupProbes implements SetupProbes {
   }
 
   async checkPictureModel(dir: string): Promise<void> {
+    if (!(await fsp.stat(dir).catch(() => null))) throw new Error('nothing is there yet');
     validateModelDir(dir);
   }
 }

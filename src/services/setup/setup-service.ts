@@ -117,6 +117,8 @@ class RunningDownload {
   readonly rate = new TransferRate();
   readonly listeners = new Set<(progress: DownloadProgress) => void>();
   lastPublished = Number.NEGATIVE_INFINITY;
+  /** A publish held back by the rate limit, sent when the interval is over (so the last bytes before a pause are not lost). */
+  trailing: ReturnType<typeof setTimeout> | null = null;
   ended!: Promise<DownloadOutcome>;
 
   constructor(
@@ -291,7 +293,9 @@ export class SetupService implements ModelDownloadWaits {
         if (total !== null) download.bytesTotal = total;
         const at = this.now();
         download.rate.add(at, done);
-        if (at - download.lastPublished >= PUBLISH_EVERY_MS) this.publish(download, at);
+        const wait = download.lastPublished + PUBLISH_EVERY_MS - at;
+        if (wait <= 0) this.publish(download, at);
+        else download.trailing ??= setTimeout(() => this.publish(download, this.now()), wait);
       },
     };
     try {
@@ -339,6 +343,8 @@ export class SetupService implements ModelDownloadWaits {
   }
 
   private publish(download: RunningDownload, at: number): void {
+    if (download.trailing) clearTimeout(download.trailing);
+    download.trailing = null;
     download.lastPublished = at;
     const progress = download.progress();
     for (const listener of download.listeners) listener(progress);
