@@ -11,6 +11,7 @@ const PROCESS_SUITES = [
   'tests/integration/scale-out.test.ts',
   'tests/integration/cli.test.ts',
   'tests/integration/cli-security.test.ts',
+  'tests/integration/cli-setup.test.ts',
   'tests/integration/shutdown.test.ts',
 ];
 const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts', 'tests/integration/web-setup.test.ts'];
