@@ -63,7 +63,9 @@ export async function status(client: GraphQLClient, options: { json?: boolean },
 /** `setup`: shows what it will download (size, licence), asks (unless `yes`), downloads one component after another. */
 export async function setup(client: GraphQLClient, options: { yes?: boolean }, io: Io): Promise<number> {
   const report = await fetchStatus(client);
-  const todo = report.components.filter((component) => component.action && (component.state === 'MISSING' || component.state === 'DOWNLOADING'));
+  const todo = report.components.flatMap((component) =>
+    component.action && (component.state === 'MISSING' || component.state === 'DOWNLOADING') ? [{ ...component, action: component.action }] : [],
+  );
   const stuck = report.components.filter((component) => component.state === 'UNREACHABLE');
   for (const component of stuck) io.stderr.write(`${NAMES[component.component]}: ${clean(component.message)}\n`);
   if (todo.length === 0) {
@@ -72,7 +74,7 @@ export async function setup(client: GraphQLClient, options: { yes?: boolean }, i
   }
   io.stdout.write('To download:\n');
   for (const component of todo) {
-    const [what, ...license] = actionLines(component.action!);
+    const [what, ...license] = actionLines(component.action);
     io.stdout.write(`  ${NAMES[component.component]}: ${what}\n`);
     for (const line of license) io.stdout.write(`    ${line}\n`);
   }
