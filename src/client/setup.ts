@@ -77,7 +77,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** "45 s", "3 min 20 s", "1 h 05 min". */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   const total = Math.max(0, Math.round(seconds));
   if (total < 60) return `${total} s`;
   if (total < 3600) return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, '0')} s`;

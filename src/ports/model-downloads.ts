@@ -5,7 +5,7 @@
  */
 
 /** Bytes done so far and the total when known (Ollama learns a layer's size as it starts it). */
-export type TransferListener = (bytesDone: number, bytesTotal: number | null) => void;
+type TransferListener = (bytesDone: number, bytesTotal: number | null) => void;
 
 export interface TransferOptions {
   onProgress: TransferListener;

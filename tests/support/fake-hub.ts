@@ -40,7 +40,7 @@ export interface FakeHub {
 
 export const HUB_COMMIT = 'c0ffee0000000000000000000000000000000001';
 
-export const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const gitBlobId = (data: Buffer) => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
 
 export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>): Promise<FakeHub> {

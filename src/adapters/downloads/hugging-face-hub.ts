@@ -26,7 +26,7 @@ export interface HubFile {
   blobId: string | null;
 }
 
-export interface RepoListing {
+interface RepoListing {
   repo: string;
   revision: string;
   /** The commit the revision resolved to; downloads use it so a moving branch cannot mix versions. */
@@ -34,7 +34,7 @@ export interface RepoListing {
   files: HubFile[];
 }
 
-export interface PullProgress {
+interface PullProgress {
   /** The files to fetch and their total size are known. */
   onListing?(listing: RepoListing, totalBytes: number): void;
   /** A file starts (resumedBytes > 0 when a .partial was found). */
@@ -235,7 +235,7 @@ async function readManifest(file: string): Promise<SourceManifest | null> {
  * through `<targetPath>.partial` and checked against the size and hash the Hub
  * lists. A file already there that matches is left alone. Throws DownloadError.
  */
-export async function pullFile(
+async function pullFile(
   options: Omit<PullOptions, 'targetDir'> & { file: string; targetPath: string },
 ): Promise<{ listing: RepoListing; downloadedBytes: number }> {
   const { listing } = await listFiles(options, (paths) => paths.filter((candidate) => candidate === options.file));
