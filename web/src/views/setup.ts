@@ -141,7 +141,13 @@ async function startDownload(component: SetupComponent): Promise<void> {
   try {
     const { startModelDownload } = await client.request(StartModelDownloadDocument, { component });
     progress.set(component, startModelDownload);
-    if (status) status = { ...status, components: status.components.map((c) => (c.component === component ? { ...c, state: 'DOWNLOADING' } : c)) };
+    // Said as the server says it in setupStatus while a download runs.
+    const downloading = (c: Component): Component => ({
+      ...c,
+      state: 'DOWNLOADING',
+      message: c.action ? `Downloading the ${NAMES[component].toLowerCase()}: ${c.action.title}` : c.message,
+    });
+    if (status) status = { ...status, components: status.components.map((c) => (c.component === component ? downloading(c) : c)) };
     follow(component);
   } catch (error) {
     failures.set(component, plainMessage(error));
