@@ -11,11 +11,17 @@ const PROCESS_SUITES = [
   'tests/integration/scale-out.test.ts',
   'tests/integration/cli.test.ts',
   'tests/integration/cli-security.test.ts',
+  'tests/integration/cli-setup.test.ts',
   'tests/integration/shutdown.test.ts',
   'tests/integration/cli-page-editing.test.ts',
   'tests/integration/page-editing-scale-out.test.ts',
 ];
-const BROWSER_SUITES = ['tests/integration/web.test.ts', 'tests/integration/web-api-key.test.ts', 'tests/integration/web-page-editing.test.ts'];
+const BROWSER_SUITES = [
+  'tests/integration/web.test.ts',
+  'tests/integration/web-api-key.test.ts',
+  'tests/integration/web-page-editing.test.ts',
+  'tests/integration/web-setup.test.ts',
+];
 
 export default defineConfig({
   resolve: {

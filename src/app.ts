@@ -41,6 +41,11 @@ import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
 import { type RunningMetricsServer, startWorkerMetricsServer } from './http/worker-metrics-server.js';
 import { PrometheusGenerationMetrics } from './adapters/metrics/prometheus-generation-metrics.js';
 import type { GenerationMetrics } from './ports/generation-metrics.js';
+import { HuggingFaceHub } from './adapters/downloads/hugging-face-hub.js';
+import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
+import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
+import { SetupComponent } from './ports/setup.js';
+import { SetupService, type SetupSettings } from './services/setup/setup-service.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -94,6 +99,7 @@ export interface App {
   bus: ProgressBus;
   queue: JobQueue;
   text: TextGenerator;
+  setup: SetupService;
   /** Stops taking work, lets running generations finish (up to timeoutMs, else hands them back), then closes everything. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -153,19 +159,37 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
   const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
+  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
+  const painter: PainterSlot = { current: null };
+  const setup = new SetupService(
+    setupSettings(config),
+    {
+      probes: new LocalSetupProbes(dataSource, text, READINESS_TIMEOUT_MS),
+      hub: new HuggingFaceHub(config.huggingFace),
+      ollama: new OllamaModelStore(config.ollama.baseUrl),
+    },
+    logger,
+    {
+      installed(component) {
+        if (component !== SetupComponent.PICTURE_MODEL || role === 'api' || painter.current || !config.images.chosenByDefault) return;
+        painter.current = createImageGenerator({ ...config.images, backend: 'onnx' }, logger);
+        logger.info({ backend: painter.current?.description }, 'picture model downloaded: images enabled');
+      },
+    },
+  );
 
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   let workerMetrics: RunningMetricsServer | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
-    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics });
+    http = role === 'worker' ? null : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
+    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics, painter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
-    await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close()]);
+    await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close()]);
     await Promise.allSettled([closeBackbone(), dataSource.destroy()]);
     throw error;
   }
@@ -182,9 +206,11 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     bus,
     queue,
     text,
+    setup,
     stop(timeoutMs = config.generation.shutdownTimeoutMs) {
       stopping ??= (async () => {
         worker?.stopRecovery();
+        await setup.close();
         await queue.close(timeoutMs);
         await worker?.close();
         await http?.close();
@@ -203,6 +229,7 @@ async function startApi(
   parts: {
     generations: GenerationService;
     stories: StoryService;
+    setup: SetupService;
     dataSource: DataSource;
     logger: Logger;
     apiKeys: ApiKeyService;
@@ -212,9 +239,9 @@ async function startApi(
     registry: Registry;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
-  const schema = await buildAppSchema({ generations, stories });
-  const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, viewer });
+  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
+  const schema = await buildAppSchema({ generations, stories, setup });
+  const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, setup, viewer });
   const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
     if (config.auth.mode === 'none') return SINGLE_USER;
     const key = authorization?.replace(/^Bearer\s+/i, '').trim();
@@ -287,6 +314,26 @@ function readinessChecks(config: AppConfig, dataSource: DataSource, text: TextGe
 
 const READINESS_TIMEOUT_MS = 3000;
 
+/** The image backend a worker paints with; empty until a picture model is there when IMAGE_BACKEND chose none. */
+interface PainterSlot {
+  current: ImageGenerator | null;
+}
+
+/** What the set-up service needs to know of the configuration. */
+function setupSettings(config: AppConfig): SetupSettings {
+  const text: SetupSettings['text'] =
+    config.text.backend === 'openai' && config.openai
+      ? { backend: 'openai', baseUrl: config.openai.baseUrl, model: config.openai.model }
+      : {
+          backend: config.text.backendConfigured ? 'ollama' : 'auto',
+          ollamaBaseUrl: config.ollama.baseUrl,
+          ollamaModel: config.ollama.model,
+          embeddedModelFile: config.text.embeddedModelFile,
+        };
+  const { backend, chosenByDefault, sdModelDir, automatic1111Url } = config.images;
+  return { text, images: { backend, chosenByDefault, sdModelDir, automatic1111Url }, database: { kind: config.database.kind } };
+}
+
 interface WorkerParts {
   repository: StoryRepository;
   bus: ProgressBus;
@@ -296,6 +343,8 @@ interface WorkerParts {
   generations: GenerationService;
   logger: Logger;
   metrics: GenerationMetrics;
+  painter: PainterSlot;
+  setup: SetupService;
 }
 
 interface RunningWorker {
@@ -306,14 +355,18 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, text, generations, logger, metrics } = parts;
+  const { repository, bus, queue, media, text, generations, logger, metrics, painter, setup } = parts;
   const images = createImageGenerator(config.images, logger);
+  painter.current = images;
   const pipeline = new GenerationPipeline({
     sessions: repository,
     books: repository,
     images: repository,
     text,
-    painter: images,
+    get painter() {
+      return painter.current;
+    },
+    downloads: setup,
     media,
     bus,
     logger,
@@ -334,7 +387,9 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     }
   } else {
     logger.info(
-      `images are off (IMAGE_BACKEND=none): stories will be text-only. To paint them in-process, run \`npm run models:pull\` (downloads a Stable Diffusion ONNX model into ${config.images.sdModelDir}, then restart); or run AUTOMATIC1111/Forge with --api and set IMAGE_BACKEND=automatic1111 AUTOMATIC1111_URL=http://127.0.0.1:7860`,
+      config.images.chosenByDefault
+        ? `images are off until a picture model is downloaded: press Download on the page's set-up panel, or run \`npx story-agent setup\` or \`npm run models:pull\` (a Stable Diffusion ONNX model into ${config.images.sdModelDir}; no restart needed for the first two); or run AUTOMATIC1111/Forge with --api and set AUTOMATIC1111_URL=http://127.0.0.1:7860`
+        : 'images are off (IMAGE_BACKEND=none): stories will be text-only',
     );
   }
   text.checkAvailable().then(
@@ -363,7 +418,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   return {
     stopRecovery: () => clearInterval(timer),
     close: async () => {
-      await images?.close?.();
+      await painter.current?.close?.();
     },
   };
 }

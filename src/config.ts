@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from './project-root.js';
 import { DEFAULT_PROVIDERS, looksLikeModelDir, parseProviderList } from '../packages/onnx-diffusion/src/index.js';
+import { defaultModel, ModelRole } from './services/setup/model-catalog.js';
 
 /**
  * Every setting the server reads, validated once at start-up. Each variable is
@@ -35,7 +36,11 @@ const environmentSchema = z.object({
   OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
-  TEXT_BACKEND: z.enum(['ollama', 'openai']).default('ollama'),
+  TEXT_BACKEND: z.enum(['ollama', 'openai']).optional(),
+  EMBEDDED_MODEL_FILE: z.string().min(1).optional(),
+  HF_ENDPOINT: httpUrl.default('https://huggingface.co'),
+  HF_TOKEN: z.string().min(1).optional(),
+  HUGGING_FACE_HUB_TOKEN: z.string().min(1).optional(),
   OPENAI_BASE_URL: httpUrl.optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_MODEL: z.string().min(1).optional(),
@@ -120,6 +125,10 @@ const environmentSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
+/** The embedded text backend's model under DATA_DIR: the catalog's default GGUF (EMBEDDED_MODEL_FILE overrides it). */
+const defaultEmbedded = defaultModel(ModelRole.EMBEDDED_TEXT).source;
+const EMBEDDED_MODEL_PATH_IN_DATA_DIR = path.join('models', 'text', defaultEmbedded.kind === 'huggingface-file' ? defaultEmbedded.file : 'model.gguf');
+
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
 const DEFAULT_WEB_DIR = path.join(PROJECT_ROOT, 'dist/web');
 
@@ -146,6 +155,10 @@ export interface AppConfig {
   /** TEXT_BACKEND and what every text backend shares. */
   text: {
     backend: 'ollama' | 'openai';
+    /** TEXT_BACKEND was set; unset, the story model is Ollama when it answers, else the embedded GGUF. */
+    backendConfigured: boolean;
+    /** The embedded text backend's GGUF (EMBEDDED_MODEL_FILE, default $DATA_DIR/models/text/<the catalog's default>). */
+    embeddedModelFile: string;
     /** No byte for this long once a model server's response has started: it stopped answering. */
     stallTimeoutMs: number;
   };
@@ -169,6 +182,8 @@ export interface AppConfig {
     width: number;
     height: number;
     maxInputPixels: number;
+    /** IMAGE_BACKEND was unset and nothing was found: a picture model downloaded later turns pictures on. */
+    chosenByDefault: boolean;
     /** IMAGE_BACKEND=onnx: a Stable Diffusion export in the diffusers/Optimum ONNX layout. */
     sdModelDir: string;
     /** Tried in order; the first that loads is used. */
@@ -189,6 +204,8 @@ export interface AppConfig {
     /** A running session's row is touched this often; one untouched for 3× this is taken as abandoned. */
     heartbeatMs: number;
   };
+  /** The Hugging Face Hub models are downloaded from (HF_ENDPOINT) and a token for gated ones (HF_TOKEN). */
+  huggingFace: { endpoint: string; token: string | undefined };
   /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
   redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
@@ -237,7 +254,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     );
   }
 
-  if (env.TEXT_BACKEND === 'openai' && (!env.OPENAI_BASE_URL || !env.OPENAI_MODEL)) {
+  const textBackend = env.TEXT_BACKEND ?? 'ollama';
+  if (textBackend === 'openai' && (!env.OPENAI_BASE_URL || !env.OPENAI_MODEL)) {
     throw new ConfigError(
       'Invalid configuration:\n  OPENAI_BASE_URL and OPENAI_MODEL: required when TEXT_BACKEND=openai (e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_MODEL=qwen2.5-7b-instruct)',
     );
@@ -271,7 +289,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
       storyMaxChars: env.STORY_MAX_CHARS,
     },
-    text: { backend: env.TEXT_BACKEND, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    text: {
+      backend: textBackend,
+      backendConfigured: env.TEXT_BACKEND !== undefined,
+      embeddedModelFile: path.resolve(env.EMBEDDED_MODEL_FILE ?? path.join(dataDir, EMBEDDED_MODEL_PATH_IN_DATA_DIR)),
+      stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS,
+    },
     openai:
       env.OPENAI_BASE_URL && env.OPENAI_MODEL
         ? {
@@ -292,6 +315,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       width: env.IMAGE_WIDTH,
       height: env.IMAGE_HEIGHT,
       maxInputPixels: env.MAX_INPUT_PIXELS,
+      chosenByDefault: env.IMAGE_BACKEND === undefined && backend === 'none',
       sdModelDir,
       ortExecutionProviders: env.ORT_EXECUTION_PROVIDERS,
       numInferenceSteps: env.NUM_INFERENCE_STEPS,
@@ -305,6 +329,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       heartbeatMs: env.SESSION_HEARTBEAT_MS,
     },
+    huggingFace: { endpoint: env.HF_ENDPOINT, token: env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN },
     redis: env.REDIS_URL
       ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
       : null,

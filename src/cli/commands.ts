@@ -24,6 +24,8 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const
 export interface Io {
   stdout: OutputStream;
   stderr: OutputStream;
+  /** Asks a yes/no question; absent when stdin is not a terminal. */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 /** An error whose message is for the user as it stands, with the exit code to use. */

@@ -4,6 +4,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { PROJECT_ROOT } from '../project-root.js';
 import { cleanedStream, withoutControlSequences } from './terminal-text.js';
 import { asCliError, connect, deleteStory, edit, EXIT, exportStory, generate, list, repaint, show, type Io, type RepaintOptions } from './commands.js';
+import { createInterface } from 'node:readline/promises';
+import { setup, status } from './setup-commands.js';
 
 /**
  * `story-agent`: the command line on the typed client. Run through bin/story-agent.js
@@ -123,13 +125,39 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .description('delete a story with its pictures (no undo)')
     .argument('<id>', 'the story id (see `story-agent list`)')
     .action(action(async (client, id: string) => deleteStory(client, id, io)));
+  program
+    .command('status')
+    .description('what the server has ready: story model, picture model, database, and what fixes what is missing')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExit status: 0 everything ready (or switched off), 1 something is missing.')
+    .action(action(async (client, options: { json?: boolean }) => status(client, options, io)));
+
+  program
+    .command('setup')
+    .description('download what is missing (story model, picture model), showing each size and licence first')
+    .option('-y, --yes', 'accept the licences shown and download without asking (needed without a terminal)')
+    .addHelpText('after', '\nExit status: 0 everything ready, 1 a download failed or something needs starting by hand, 2 not confirmed without a terminal.')
+    .action(action(async (client, options: { yes?: boolean }) => setup(client, options, io)));
 
   return program;
 }
 
+/** A yes/no question on the terminal; only when stdin is one. */
+function terminalConfirm(): ((question: string) => Promise<boolean>) | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  return async (question) => {
+    const prompt = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return /^y(es)?$/i.test((await prompt.question(question)).trim());
+    } finally {
+      prompt.close();
+    }
+  };
+}
+
 async function main(): Promise<void> {
   // stderr carries the progress bar's own codes; what the server sent is cleaned where it is written there.
-  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr };
+  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr, confirm: terminalConfirm() };
   let exitCode: number = EXIT.ok;
   const program = createProgram(io, (code) => {
     exitCode = code;

@@ -2,18 +2,25 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { DEFAULT_REPO, DEFAULT_REVISION, pullModel, PullError, type HubFile } from './hf-download.js';
+import { pullModel, type HubFile } from '../adapters/downloads/hugging-face-hub.js';
+import { DownloadError } from '../ports/model-downloads.js';
+import { catalogEntryFor, defaultModel, MODEL_CATALOG, ModelRole } from '../services/setup/model-catalog.js';
+import { licenseLines } from '../services/setup/license-text.js';
 
 /**
  * `npm run models:pull [-- <repo> [--revision R] [--dir D]]`: downloads a Stable
  * Diffusion ONNX export from the Hugging Face Hub into SD_MODEL_DIR. Rerunning
  * resumes an interrupted download and does nothing when the model is current.
  */
+const DEFAULT = defaultModel(ModelRole.PICTURES);
+const DEFAULT_REPO = DEFAULT.source.kind === 'huggingface-repo' ? DEFAULT.source.repo : '';
+const offered = MODEL_CATALOG.filter((model) => model.role === ModelRole.PICTURES && model.source.kind === 'huggingface-repo');
+
 const program = new Command()
   .name('npm run models:pull --')
   .description('Download a Stable Diffusion ONNX export (diffusers/Optimum layout) for IMAGE_BACKEND=onnx.')
   .argument('[repo]', 'Hugging Face repository id', DEFAULT_REPO)
-  .option('-r, --revision <revision>', 'branch, tag or commit', DEFAULT_REVISION)
+  .option('-r, --revision <revision>', 'branch, tag or commit', 'main')
   .option('-d, --dir <dir>', 'target folder (default: SD_MODEL_DIR, i.e. $DATA_DIR/models/sd)')
   .addHelpText(
     'after',
@@ -21,10 +28,14 @@ const program = new Command()
 Environment: HF_TOKEN (gated or private repositories), HF_ENDPOINT (a mirror; default https://huggingface.co),
 SD_MODEL_DIR / DATA_DIR (where the model goes).
 
-Examples:
-  npm run models:pull                                            # ${DEFAULT_REPO}: SD-Turbo, 1 step
-  npm run models:pull -- onnx-community/stable-diffusion-v1-5-ONNX  # SD 1.5, 25 steps
-  npm run models:pull -- SimianLuo/LCM_Dreamshaper_v7               # LCM, 4 steps`,
+Models in the catalog (src/services/setup/model-catalog.json):
+${offered
+  .map(
+    (model) =>
+      `  npm run models:pull -- ${model.source.kind === 'huggingface-repo' ? model.source.repo : ''}`.padEnd(68) +
+      `# ${model.title}; ${model.license.name}${model.default ? ' (default)' : ''}`,
+  )
+  .join('\n')}`,
   );
 
 program.parse();
@@ -66,6 +77,7 @@ function payload() {
 }
 
 say(`Pulling ${repo} (revision ${options.revision}) into ${targetDir}`);
+for (const line of licenseLines(catalogEntryFor(repo)?.license ?? null, `https://huggingface.co/${repo}`)) say(line);
 try {
   const result = await pullModel({
     repo,
@@ -112,7 +124,7 @@ try {
   }
   say('Start the server (npm start): with a model in SD_MODEL_DIR, IMAGE_BACKEND defaults to onnx.');
 } catch (error) {
-  if (error instanceof PullError) {
+  if (error instanceof DownloadError) {
     process.stderr.write(`models:pull failed: ${error.message}\n`);
     process.exit(1);
   }

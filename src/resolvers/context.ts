@@ -1,5 +1,6 @@
 import type { Viewer } from '../services/auth/viewer.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
+import type { SetupService } from '../services/setup/setup-service.js';
 import type { StoryLoaders } from './loaders.js';
 
 /** Built fresh for every GraphQL operation, so DataLoader caches never outlive a request. */
@@ -9,4 +10,6 @@ export interface RequestContext {
   viewer: Viewer;
   /** For the subscription's `subscribe`, which runs without a resolver instance. */
   generations: GenerationService;
+  /** For the setupProgress subscription. */
+  setup: SetupService;
 }

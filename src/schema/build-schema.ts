@@ -3,16 +3,19 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
 import { mapServiceErrors } from '../resolvers/errors.js';
 import { GenerationResolver } from '../resolvers/generation.resolver.js';
+import { SetupResolver } from '../resolvers/setup.resolver.js';
 import { StoryPageResolver, StoryResolver } from '../resolvers/story.resolver.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
+import type { SetupService } from '../services/setup/setup-service.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
 export interface SchemaServices {
   generations: GenerationService;
   stories: StoryService;
+  setup: SetupService;
 }
 
-const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver] as const;
+const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver, SetupResolver] as const;
 
 /**
  * type-graphql insists on a PubSub even though every subscription here brings
@@ -37,6 +40,7 @@ export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema>
     [StoryResolver, new StoryResolver(services.stories)],
     [StoryPageResolver, new StoryPageResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
+    [SetupResolver, new SetupResolver(services.setup)],
   ]);
   return build({ get: (type: unknown) => instances.get(type) });
 }

@@ -7,7 +7,7 @@ import {
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeChatServer } from '../support/fake-ollama.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -18,7 +18,7 @@ describe.each([
   ['ollama', startFakeOllama, (url: string) => ({ OLLAMA_BASE_URL: url })],
   ['openai', startFakeOpenAi, (url: string) => ({ TEXT_BACKEND: 'openai', OPENAI_BASE_URL: url, OPENAI_MODEL: 'llama3.2' })],
 ] as const)('a generation on the %s text backend', (_name, startText, textEnv) => {
-  let text: FakeOllama;
+  let text: FakeChatServer;
   let a1111: FakeAutomatic1111;
   let server: TestServer;
 

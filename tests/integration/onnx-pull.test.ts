@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { pullModel, PullError, selectModelFiles } from '../../src/main/hf-download.js';
+import { pullModel, selectModelFiles } from '../../src/adapters/downloads/hugging-face-hub.js';
+import { DownloadError } from '../../src/ports/model-downloads.js';
+import { HUB_COMMIT, repoFilesOf, startFakeHub, type FakeHub, type HubFileSpec } from '../support/fake-hub.js';
 import { looksLikeModelDir, SOURCE_FILE, validateModelDir } from '../../packages/onnx-diffusion/src/index.js';
 import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 
@@ -16,118 +15,11 @@ import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/
  * the model API with ?blobs=true, /resolve/ with a redirect to a "CDN" for LFS
  * files, HTTP Range, and failures injected on demand.
  */
-const COMMIT = 'c0ffee0000000000000000000000000000000001';
+const COMMIT = HUB_COMMIT;
 const REPO = 'story-agent/tiny-sd-onnx';
 
-interface HubFileSpec {
-  content: Buffer;
-  lfs: boolean;
-}
-
-interface FakeHub {
-  url: string;
-  files: Map<string, HubFileSpec>;
-  requests: { url: string; range?: string; authorization?: string }[];
-  /** Path → bytes after which the connection is cut (once). */
-  dropAfter: Map<string, number>;
-  /** Paths served with a flipped byte (their listed sha256 stays the true one). */
-  corrupt: Set<string>;
-  requireToken: string | null;
-  close(): Promise<void>;
-}
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const gitBlobId = (data: Buffer) => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
-
-async function startFakeHub(files: Map<string, HubFileSpec>): Promise<FakeHub> {
-  const hub: FakeHub = { files, requests: [], dropAfter: new Map(), corrupt: new Set(), requireToken: null, url: '', close: async () => undefined };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url!, 'http://hub');
-    hub.requests.push({ url: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization });
-    if (hub.requireToken && req.headers.authorization !== `Bearer ${hub.requireToken}` && !url.pathname.startsWith('/cdn/')) {
-      res.writeHead(401, { 'content-type': 'application/json' });
-      return res.end('{"error":"Access to model is restricted"}');
-    }
-    const api = url.pathname.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/);
-    if (api) {
-      if (api[1] !== REPO) return res.writeHead(404).end('{"error":"Repository not found"}');
-      const siblings = [...hub.files.entries()].map(([rfilename, { content, lfs }]) => ({
-        rfilename,
-        size: content.length,
-        blobId: lfs
-          ? createHash('sha1')
-              .update(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(content)}`)
-              .digest('hex')
-          : gitBlobId(content),
-        ...(lfs ? { lfs: { sha256: sha256(content), size: content.length, pointerSize: 134 } } : {}),
-      }));
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ id: REPO, sha: COMMIT, siblings }));
-    }
-    const resolve = url.pathname.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
-    if (resolve) {
-      const file = decodeURIComponent(resolve[3]);
-      const spec = hub.files.get(file);
-      if (resolve[1] !== REPO || !spec) return res.writeHead(404).end('Entry not found');
-      // LFS content comes from elsewhere, as huggingface.co redirects it to its CDN.
-      if (spec.lfs) return res.writeHead(302, { location: `/cdn/${encodeURIComponent(file)}` }).end();
-      return serve(file, spec, req, res);
-    }
-    const cdn = url.pathname.match(/^\/cdn\/(.+)$/);
-    if (cdn) {
-      const file = decodeURIComponent(cdn[1]);
-      return serve(file, hub.files.get(file)!, req, res);
-    }
-    res.writeHead(404).end();
-  });
-
-  function serve(file: string, spec: HubFileSpec, req: http.IncomingMessage, res: http.ServerResponse) {
-    let body = spec.content;
-    if (hub.corrupt.has(file)) {
-      body = Buffer.from(body);
-      body[body.length >> 1] ^= 0xff;
-    }
-    const range = req.headers.range?.match(/^bytes=(\d+)-$/);
-    let start = 0;
-    if (range) {
-      start = Number(range[1]);
-      if (start >= body.length) return res.writeHead(416).end();
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
-    } else {
-      res.writeHead(200, { 'content-length': body.length });
-    }
-    const cut = hub.dropAfter.get(file);
-    if (cut !== undefined && cut > start) {
-      hub.dropAfter.delete(file);
-      res.write(body.subarray(start, cut), () => res.socket?.destroy());
-      return;
-    }
-    res.end(body.subarray(start));
-  }
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  hub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  hub.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return hub;
-}
-
 async function repoFiles(model: TinyModel): Promise<Map<string, HubFileSpec>> {
-  const files = new Map<string, HubFileSpec>();
-  const walk = async (dir: string) => {
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else {
-        const relative = path.relative(model.dir, full).split(path.sep).join('/');
-        files.set(relative, { content: await fs.readFile(full), lfs: /\.onnx(_data)?$/.test(relative) });
-      }
-    }
-  };
-  await walk(model.dir);
+  const files = await repoFilesOf(model.dir);
   // What real repositories carry besides the ONNX export; none of it is needed.
   files.set('unet/diffusion_pytorch_model.safetensors', { content: Buffer.alloc(4096, 7), lfs: true });
   files.set('vae_encoder/model.onnx', { content: Buffer.alloc(2048, 3), lfs: true });
@@ -153,7 +45,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  hub = await startFakeHub(new Map(files));
+  hub = await startFakeHub(new Map([[REPO, new Map(files)]]));
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-pull-'));
   target = path.join(work, 'models', 'sd');
 });
@@ -216,7 +108,7 @@ describe('models:pull', () => {
   it('rejects a file that fails its sha256, names it, and keeps neither it nor a broken model', async () => {
     hub.corrupt.add('unet/model.onnx');
     const error = await pull().catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(PullError);
+    expect(error).toBeInstanceOf(DownloadError);
     expect((error as Error).message).toMatch(
       /^unet\/model\.onnx failed its checksum \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); the damaged download was removed, run the pull again$/,
     );
@@ -244,7 +136,7 @@ describe('models:pull', () => {
   });
 
   it('refuses a repository that is not a Stable Diffusion ONNX export, before downloading anything', async () => {
-    hub.files.delete('unet/model.onnx');
+    hub.repos.get(REPO)!.delete('unet/model.onnx');
     await expect(pull()).rejects.toThrow(`${REPO} at "main" is not a Stable Diffusion ONNX export in the diffusers/Optimum layout: it has no unet/model.onnx`);
     expect(resolves()).toHaveLength(0);
   });

@@ -7,7 +7,7 @@ import { StoryAgents } from '../../src/services/text/story-agents.js';
 import { CharacterDistance, CharacterSide } from '../../src/entities/index.js';
 import { TextGenerationError, VisualSubject, type BookPlan } from '../../src/ports/text-generator.js';
 import { estimateClipTokens } from '../../src/services/text/clip-tokens.js';
-import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../support/fake-ollama.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeChatServer, type FakeOllamaOptions } from '../support/fake-ollama.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
 
 /**
@@ -51,7 +51,7 @@ const ONE_PAGE_PLAN: BookPlan = {
 };
 
 describe.each(BACKENDS)('the $name text backend', (backend) => {
-  let fake: FakeOllama;
+  let fake: FakeChatServer;
 
   beforeEach(async () => {
     fake = await backend.start();

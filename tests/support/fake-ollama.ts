@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A fake Ollama speaking the real protocol: `POST /api/chat` answers NDJSON
- * lines as Ollama streams them, `GET /api/tags` lists the model. Which agent
+ * lines as Ollama streams them, `GET /api/tags` lists the installed models, and
+ * `POST /api/pull` streams NDJSON progress (`{status}`, then per layer
+ * `{status, digest, total, completed}`, then `{status: "success"}`; `{error}`
+ * for a model its library does not have) and installs the model. Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
  * The planner's reply is cut to the number of pages its JSON Schema allows,
  * as a server constraining output to the schema would.
@@ -56,6 +59,12 @@ export interface FakeOllamaOptions {
    * so a client can tell how long each token took to reach it. Off by default.
    */
   stampStoryTokens?: boolean;
+  /** Whether the model is installed at start (`/api/tags` lists it, `/api/chat` serves it); `/api/pull` installs it. Default true. */
+  modelInstalled: boolean;
+  /** Layer sizes `/api/pull` reports for the model, in bytes. */
+  pullLayers: number[];
+  /** Progress lines per layer while pulling. */
+  pullStepsPerLayer: number;
 }
 
 export interface ChatRequestRecord {
@@ -82,7 +91,8 @@ export interface ChatTiming {
   stampsSent?: number;
 }
 
-export interface FakeOllama {
+/** The chat side, which the fake OpenAI-compatible server shares. */
+export interface FakeChatServer {
   url: string;
   timings: ChatTiming[];
   options: FakeOllamaOptions;
@@ -90,6 +100,13 @@ export interface FakeOllama {
   /** Requests whose client went away before the reply was finished. */
   abandoned: Agent[];
   close(): Promise<void>;
+}
+
+export interface FakeOllama extends FakeChatServer {
+  /** Models asked for through `/api/pull`, in order. */
+  pulls: string[];
+  /** Holds every pull half-way until released; `reached` resolves once a pull is held. */
+  pausePulls(): { release(): void; reached: Promise<void> };
 }
 
 /** Twelve pages of a plan; the fake sends as many as the request's schema asks for. */
@@ -142,6 +159,9 @@ export function defaultFakeOllamaOptions(overrides: Partial<FakeOllamaOptions> =
     failures: {},
     reasoning: {},
     rawReplies: {},
+    modelInstalled: true,
+    pullLayers: [1_500_000, 12_000, 485],
+    pullStepsPerLayer: 4,
     ...overrides,
   };
 }
@@ -214,6 +234,40 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
   const requests: ChatRequestRecord[] = [];
   const abandoned: Agent[] = [];
   const timings: ChatTiming[] = [];
+  const pulls: string[] = [];
+  let hold: { released: Promise<void>; reached: () => void } | null = null;
+  const isTheModel = (model: string) => model === options.model || model === `${options.model}:latest`;
+
+  async function pull(body: { model?: string; name?: string }, res: http.ServerResponse) {
+    const model = body.model ?? body.name ?? '';
+    pulls.push(model);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const send = (line: object) => res.write(`${JSON.stringify(line)}\n`);
+    send({ status: 'pulling manifest' });
+    await sleep(1);
+    if (!isTheModel(model)) {
+      // What Ollama streams for a name its library does not have.
+      return void res.end(`${JSON.stringify({ error: 'pull model manifest: file does not exist' })}\n`);
+    }
+    const paused = hold;
+    for (const [index, total] of options.pullLayers.entries()) {
+      const digest = `sha256:${index.toString(16).padStart(64, 'a')}`;
+      for (let step = 1; step <= options.pullStepsPerLayer; step++) {
+        const completed = Math.round((total * step) / options.pullStepsPerLayer);
+        send({ status: `pulling ${digest.slice(7, 19)}`, digest, total, completed });
+        await sleep(1);
+        if (paused && index === 0 && step === Math.ceil(options.pullStepsPerLayer / 2)) {
+          paused.reached();
+          await paused.released;
+        }
+        if (res.destroyed) return;
+      }
+    }
+    send({ status: 'verifying sha256 digest' });
+    send({ status: 'writing manifest' });
+    options.modelInstalled = true;
+    res.end(`${JSON.stringify({ status: 'success' })}\n`);
+  }
 
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -224,8 +278,10 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     };
 
     if (req.method === 'GET' && req.url === '/api/tags') {
-      return json(200, { models: [{ name: `${options.model}:latest`, model: `${options.model}:latest`, size: 2019393189 }] });
+      const installed = options.modelInstalled ? [`${options.model}:latest`] : [];
+      return json(200, { models: installed.map((name) => ({ name, model: name, size: 2019393189 })) });
     }
+    if (req.method === 'POST' && req.url === '/api/pull') return void (await pull(JSON.parse(Buffer.concat(chunks).toString('utf8')), res));
     if (req.method !== 'POST' || req.url !== '/api/chat') return json(404, { error: 'not found' });
 
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequestRecord & {
@@ -250,7 +306,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     const timing: ChatTiming = { agent, startedAt: performance.now() };
     timings.push(timing);
 
-    if (body.model !== options.model && body.model !== `${options.model}:latest`) {
+    if (!options.modelInstalled || !isTheModel(body.model)) {
       return json(404, { error: `model "${body.model}" not found, try pulling it first` });
     }
     const failure = options.failures[agent];
@@ -322,8 +378,28 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     requests,
     abandoned,
     timings,
+    pulls,
+    pausePulls() {
+      let release!: () => void;
+      let reached!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const reachedPromise = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      hold = { released, reached };
+      return {
+        release: () => {
+          hold = null;
+          release();
+        },
+        reached: reachedPromise,
+      };
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        hold = null;
         server.closeAllConnections();
         server.close(() => resolve());
       }),

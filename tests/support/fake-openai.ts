@@ -8,7 +8,7 @@ import {
   type Agent,
   type ChatRequestRecord,
   type ChatTiming,
-  type FakeOllama,
+  type FakeChatServer,
   type FakeOllamaOptions,
 } from './fake-ollama.js';
 
@@ -21,7 +21,7 @@ import {
  * reasoning in `delta.reasoning_content` as llama.cpp and vLLM send it.
  * `url` is the base URL clients are given, ending in /v1.
  */
-export type FakeOpenAi = FakeOllama;
+export type FakeOpenAi = FakeChatServer;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -90,6 +90,9 @@ describe('loadConfig', () => {
 
   it('keeps images off when IMAGE_BACKEND=none even if AUTOMATIC1111_URL is set', () => {
     expect(loadConfig({ IMAGE_BACKEND: 'none', AUTOMATIC1111_URL: 'http://gpu:7860' }).images.backend).toBe('none');
+    expect(loadConfig({ IMAGE_BACKEND: 'none' }).images.chosenByDefault).toBe(false);
+    // Off only because nothing was found: a picture model downloaded later turns pictures on.
+    expect(loadConfig({ DATA_DIR: '/nonexistent' }).images).toMatchObject({ backend: 'none', chosenByDefault: true });
   });
 
   it('rejects IMAGE_BACKEND=automatic1111 without a URL, naming AUTOMATIC1111_URL', () => {
@@ -175,8 +178,30 @@ describe('blank variables', () => {
 
 describe('text backend', () => {
   it('defaults to Ollama, with a stall limit of a minute', () => {
-    expect(loadConfig({}).text).toEqual({ backend: 'ollama', stallTimeoutMs: 60_000 });
+    expect(loadConfig({}).text).toEqual({
+      backend: 'ollama',
+      backendConfigured: false,
+      embeddedModelFile: path.resolve('data/models/text/qwen2.5-1.5b-instruct-q4_k_m.gguf'),
+      stallTimeoutMs: 60_000,
+    });
     expect(loadConfig({}).openai).toBeNull();
+  });
+
+  it('says whether TEXT_BACKEND was chosen, and puts the embedded model under DATA_DIR unless EMBEDDED_MODEL_FILE says otherwise', () => {
+    expect(loadConfig({ TEXT_BACKEND: 'ollama', DATA_DIR: '/srv/story' }).text).toMatchObject({
+      backendConfigured: true,
+      embeddedModelFile: '/srv/story/models/text/qwen2.5-1.5b-instruct-q4_k_m.gguf',
+    });
+    expect(loadConfig({ EMBEDDED_MODEL_FILE: '/models/tiny.gguf' }).text.embeddedModelFile).toBe('/models/tiny.gguf');
+  });
+
+  it('reads the Hugging Face endpoint and token the server downloads with', () => {
+    expect(loadConfig({}).huggingFace).toEqual({ endpoint: 'https://huggingface.co', token: undefined });
+    expect(loadConfig({ HF_ENDPOINT: 'https://hf-mirror.example/', HUGGING_FACE_HUB_TOKEN: 'hf_x' }).huggingFace).toEqual({
+      endpoint: 'https://hf-mirror.example',
+      token: 'hf_x',
+    });
+    expect(() => loadConfig({ HF_ENDPOINT: 'ftp://mirror' })).toThrow(/HF_ENDPOINT/);
   });
 
   it('reads the OpenAI-compatible server settings, trimming a trailing slash', () => {

@@ -32,6 +32,7 @@ import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metri
 import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
 import { GenerationService } from '../../src/services/generation/generation-service.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
+import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent } from '../../src/ports/setup.js';
 
 const SIZE = { width: 64, height: 64 };
 
@@ -184,6 +185,10 @@ interface Setup {
   /** A painter with image-to-image, and the strength of the harmonising pass. */
   harmonize?: number;
   batchSize?: number;
+  /** Model downloads the run may wait for. */
+  downloads?: ModelDownloadWaits;
+  /** No painter until this returns true (a picture model downloaded while the server runs). */
+  paintingFrom?: () => boolean;
 }
 
 async function setup({
@@ -195,6 +200,8 @@ async function setup({
   sessionId,
   harmonize,
   batchSize = 8,
+  downloads,
+  paintingFrom = () => true,
 }: Setup = {}) {
   const text = new ScriptedText();
   const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
@@ -214,7 +221,10 @@ async function setup({
     books: repositories,
     images: repositories,
     text,
-    painter,
+    get painter() {
+      return paintingFrom() ? painter : null;
+    },
+    downloads,
     media,
     bus,
     logger: pino({ level: 'silent' }),
@@ -811,5 +821,100 @@ describe('GenerationService reporting metrics', () => {
     await generations.cancel(session.id, SINGLE_USER);
     await generations.cancel(session.id, SINGLE_USER);
     expect(metrics.ended).toEqual([GenerationStatus.CANCELLED]);
+  });
+});
+
+/** Downloads a test starts and ends by hand. */
+class GatedDownloads implements ModelDownloadWaits {
+  private readonly running = new Map<SetupComponent, { ended: Promise<DownloadOutcome>; end(outcome: DownloadOutcome): void }>();
+
+  start(component: SetupComponent): void {
+    let end!: (outcome: DownloadOutcome) => void;
+    const ended = new Promise<DownloadOutcome>((resolve) => {
+      end = resolve;
+    });
+    this.running.set(component, { ended, end });
+  }
+
+  finish(component: SetupComponent, outcome: DownloadOutcome): void {
+    const download = this.running.get(component);
+    this.running.delete(component);
+    download?.end(outcome);
+  }
+
+  isDownloading(component: SetupComponent): boolean {
+    return this.running.has(component);
+  }
+
+  async whenDownloaded(component: SetupComponent): Promise<DownloadOutcome | null> {
+    return (await this.running.get(component)?.ended) ?? null;
+  }
+}
+
+/** Resolves once the bus has published an update with this stage. */
+function stageShown(bus: RecordingBus, stage: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (bus.updates.some((update) => update.stage === stage) ? resolve() : setTimeout(check, 1));
+    check();
+  });
+}
+
+describe('GenerationPipeline and a model being downloaded', () => {
+  it('waits for the story model, saying so in its stage, then plans and writes', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.STORY_MODEL);
+    const book = await setup({ pageCount: 2, downloads });
+    const running = book.run();
+    await stageShown(book.bus, STAGE.waitingForStoryModel);
+    expect(book.text.plans).toBe(0);
+    downloads.finish(SetupComponent.STORY_MODEL, { ok: true });
+    await running;
+    expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
+    const stages = book.bus.updates.map((update) => update.stage);
+    expect(stages.indexOf(STAGE.waitingForStoryModel)).toBeLessThan(stages.indexOf(STAGE.planning));
+  });
+
+  it('fails with the download’s message when the story model download fails', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.STORY_MODEL);
+    const book = await setup({ downloads });
+    const running = book.run();
+    await stageShown(book.bus, STAGE.waitingForStoryModel);
+    downloads.finish(SetupComponent.STORY_MODEL, { ok: false, message: 'The story model download failed: disk full' });
+    await running;
+    expect(await book.session()).toMatchObject({ status: GenerationStatus.FAILED, errorMessage: 'The story model download failed: disk full' });
+    expect(book.text.plans).toBe(0);
+  });
+
+  it('writes the pages while the picture model downloads, then waits for it and paints with it', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.PICTURE_MODEL);
+    let pictureModelThere = false;
+    const book = await setup({ pageCount: 2, downloads, paintingFrom: () => pictureModelThere });
+    const running = book.run();
+    await stageShown(book.bus, STAGE.waitingForPictureModel);
+    expect(book.text.written).toEqual([0, 1]);
+    expect(book.painter.calls).toHaveLength(0);
+    pictureModelThere = true;
+    downloads.finish(SetupComponent.PICTURE_MODEL, { ok: true });
+    await running;
+    expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
+    expect(await book.imageKeys()).toEqual(allKeys(2));
+    const stages = book.bus.updates.map((update) => update.stage);
+    expect(stages.lastIndexOf(STAGE.waitingForPictureModel)).toBeLessThan(stages.lastIndexOf(STAGE.painting));
+  });
+
+  it('keeps the text and warns with the download’s message when the picture model download fails', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.PICTURE_MODEL);
+    const book = await setup({ pageCount: 1, downloads, paintingFrom: () => false });
+    const running = book.run();
+    await stageShown(book.bus, STAGE.waitingForPictureModel);
+    downloads.finish(SetupComponent.PICTURE_MODEL, { ok: false, message: 'The picture model download failed: unet/model.onnx failed its checksum' });
+    await running;
+    expect(await book.session()).toMatchObject({
+      status: GenerationStatus.COMPLETED,
+      warnings: ['Images were not generated: The picture model download failed: unet/model.onnx failed its checksum'],
+    });
   });
 });

@@ -6,6 +6,7 @@ import { clearPromptError, wireForm } from './views/form.js';
 import { showGeneration } from './views/generation.js';
 import { markCurrentStory, refreshHistory } from './views/history.js';
 import { emptyScreen, painter } from './views/screen.js';
+import { refreshSetup } from './views/setup.js';
 import { showStory } from './views/story.js';
 
 /**
@@ -15,7 +16,7 @@ import { showStory } from './views/story.js';
  * delete dialog); the views paint the rest with lit-html.
  *
  *   routing.ts      hash routes, one AbortController per view
- *   views/          form, generation (live), story, history, screen (the main area's template)
+ *   views/          form, generation (live), story, history, screen (the main area's template), setup (the set-up panel)
  *   actions.ts      start, cancel, download, delete
  *   dom.ts, api.ts  shared DOM helpers and messages; the GraphQL client
  */
@@ -33,3 +34,4 @@ startRouter(async (route, view) => {
   else painter(view.signal)(emptyScreen());
 });
 void refreshHistory();
+void refreshSetup();

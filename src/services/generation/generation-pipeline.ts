@@ -27,14 +27,17 @@ import { StageKind, type GenerationMetrics } from '../../ports/generation-metric
 import { GenerationCancelled, SessionNoLongerRunning } from '../errors.js';
 import { PageRepaint } from './page-repaint.js';
 import { RetryLater, type Job } from '../../ports/job-queue.js';
+import { type ModelDownloadWaits, SetupComponent } from '../../ports/setup.js';
 
 export interface PipelineDependencies {
   sessions: SessionRepository;
   books: BookRepository;
   images: ImageRepository;
   text: TextGenerator;
-  /** Null when images are switched off (IMAGE_BACKEND=none). */
+  /** Null when images are switched off (IMAGE_BACKEND=none), or until a picture model is downloaded; read when a run needs it. */
   painter: ImageGenerator | null;
+  /** Downloads of models in progress: a run waits for the one it needs instead of failing. */
+  downloads?: ModelDownloadWaits;
   media: MediaStore;
   bus: ProgressBus;
   logger: Logger;
@@ -198,9 +201,10 @@ export class GenerationPipeline {
       return book;
     };
     return {
-      progress: BookProgress.ofBook(options.pageCount ?? 1, this.deps.painter !== null),
+      progress: BookProgress.ofBook(options.pageCount ?? 1, this.picturesComing()),
       drafts: false,
       steps: [
+        { name: 'wait for the story model', perform: (run) => this.waitForStoryModel(run.reporter, run.signal) },
         {
           name: 'plan',
           perform: async (run) => {
@@ -216,6 +220,11 @@ export class GenerationPipeline {
     };
   }
 
+  /** Whether this book gets pictures: a picture model is loaded, or one is being downloaded. */
+  private picturesComing(): boolean {
+    return this.deps.painter !== null || this.deps.downloads?.isDownloading(SetupComponent.PICTURE_MODEL) === true;
+  }
+
   /** A failed book without a written page is no story: its rows and pictures go, so nothing half-made is kept. */
   private async discardUnwritten(book: Book, logger: Logger): Promise<void> {
     const pages = await this.deps.books.findPages(book.story.id);
@@ -224,6 +233,19 @@ export class GenerationPipeline {
     await Promise.all(
       mediaKeys.map((key) => this.deps.media.remove(key).catch((error: unknown) => logger.warn({ err: error, key }, 'could not remove a media file'))),
     );
+  }
+
+  /**
+   * A story model being downloaded is waited for, with a stage that says so; a download that
+   * fails fails the run with its message. Without a download the run goes on (and fails as
+   * before if the model is missing).
+   */
+  private async waitForStoryModel(reporter: GenerationReporter, signal: AbortSignal): Promise<void> {
+    const downloads = this.deps.downloads;
+    if (!downloads?.isDownloading(SetupComponent.STORY_MODEL)) return;
+    await reporter.note(STAGE.waitingForStoryModel);
+    const outcome = await downloads.whenDownloaded(SetupComponent.STORY_MODEL, signal);
+    if (outcome && !outcome.ok) throw new TextGenerationError(outcome.message, 'model-missing');
   }
 
   // --- 1. plan ----------------------------------------------------------------------------
@@ -278,6 +300,12 @@ export class GenerationPipeline {
       });
     const painting = branch(this.illustrate(branchRun, book));
     await branch(this.writePages(branchRun, book));
+    const downloads = this.deps.downloads;
+    if (!failure && downloads?.isDownloading(SetupComponent.PICTURE_MODEL)) {
+      // The painting branch waits for the same download; the stage says what the book waits for.
+      await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.waitingForPictureModel, run.reporter.currentPercent);
+      await downloads.whenDownloaded(SetupComponent.PICTURE_MODEL, branchRun.signal).catch(() => undefined);
+    }
     if (!failure && this.deps.painter) await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, run.reporter.currentPercent);
     await painting;
     run.signal.throwIfAborted();
@@ -322,9 +350,14 @@ export class GenerationPipeline {
   }
 
   private async illustrate(run: Run, book: Book): Promise<void> {
+    const waited = await this.deps.downloads?.whenDownloaded(SetupComponent.PICTURE_MODEL, run.signal);
     const painter = this.deps.painter;
     if (!painter) {
-      await run.reporter.warn('Images were not generated: no image backend is configured (set IMAGE_BACKEND).');
+      await run.reporter.warn(
+        waited && !waited.ok
+          ? `Images were not generated: ${waited.message}`
+          : 'Images were not generated: no image backend is configured (set IMAGE_BACKEND).',
+      );
       return;
     }
     const existing = await this.deps.images.findImagesByStoryIds([book.story.id]);

@@ -13,6 +13,8 @@ export const PERCENT = {
 
 export const STAGE = {
   queued: 'Waiting in the queue',
+  waitingForStoryModel: 'Waiting for the story model to download',
+  waitingForPictureModel: 'Waiting for the picture model to download',
   planning: 'Planning the book',
   writingStory: 'Writing the story',
   painting: 'Painting the pictures',

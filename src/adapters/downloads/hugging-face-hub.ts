@@ -2,20 +2,20 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from '../../packages/onnx-diffusion/src/index.js';
+import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from '../../../packages/onnx-diffusion/src/index.js';
+import { DownloadError, type HubDownloads, type HubFileSource, type HubRepoSource, type TransferOptions } from '../../ports/model-downloads.js';
 
 /**
- * Downloads a Stable Diffusion ONNX export from the Hugging Face Hub (or a
- * mirror at HF_ENDPOINT): lists the repository at a revision, keeps only the
- * files the in-process pipeline reads, and fetches each into a `.partial` file
- * that a rerun resumes with an HTTP Range request. Every file is checked
- * against the size the Hub lists, LFS files against their sha256 and the others
- * against their git blob id, before it takes its final name. The new model is
- * assembled beside the old one and swapped in at the end, so a half-finished
- * pull never breaks a working model.
+ * Downloads from the Hugging Face Hub (or a mirror at HF_ENDPOINT): a Stable
+ * Diffusion ONNX export (the repository listed at a revision, only the files
+ * the in-process pipeline reads) or one file (a GGUF for the embedded text
+ * backend). Each file goes into a `.partial` file that a rerun resumes with an
+ * HTTP Range request, and is checked against the size the Hub lists, LFS files
+ * against their sha256 and the others against their git blob id, before it
+ * takes its final name. A picture model is assembled beside the old one and
+ * swapped in at the end, so a half-finished pull never breaks a working model.
  */
-export const DEFAULT_REPO = 'TensorStack/SD-Turbo-onnx';
-export const DEFAULT_REVISION = 'main';
+const DEFAULT_REVISION = 'main';
 
 export interface HubFile {
   path: string;
@@ -26,7 +26,7 @@ export interface HubFile {
   blobId: string | null;
 }
 
-export interface RepoListing {
+interface RepoListing {
   repo: string;
   revision: string;
   /** The commit the revision resolved to; downloads use it so a moving branch cannot mix versions. */
@@ -34,7 +34,7 @@ export interface RepoListing {
   files: HubFile[];
 }
 
-export interface PullProgress {
+interface PullProgress {
   /** The files to fetch and their total size are known. */
   onListing?(listing: RepoListing, totalBytes: number): void;
   /** A file starts (resumedBytes > 0 when a .partial was found). */
@@ -55,6 +55,8 @@ export interface PullOptions {
   retries?: number;
   retryDelayMs?: number;
   fetch?: typeof fetch;
+  /** Stops the download; what was fetched stays in `.partial` files for the next try. */
+  signal?: AbortSignal;
 }
 
 export interface PullResult {
@@ -66,10 +68,6 @@ export interface PullResult {
   upToDate: boolean;
   /** Where a model that was not ours went (renamed rather than deleted). */
   previousDirKeptAt: string | null;
-}
-
-export class PullError extends Error {
-  override name = 'PullError';
 }
 
 interface Sibling {
@@ -102,28 +100,44 @@ export function selectModelFiles(paths: string[]): string[] {
   });
 }
 
-export async function listRepo(options: Pick<PullOptions, 'repo' | 'revision' | 'endpoint' | 'token' | 'fetch'>): Promise<RepoListing> {
+type ListOptions = Pick<PullOptions, 'repo' | 'revision' | 'endpoint' | 'token' | 'fetch' | 'signal'>;
+
+/** The picture model's files at a revision; throws DownloadError when the repository is no Stable Diffusion ONNX export. */
+async function listRepo(options: ListOptions): Promise<RepoListing> {
+  const { listing, available } = await listFiles(options, (paths) => selectModelFiles(paths));
+  const missing = REQUIRED.filter((file) => !available.has(file));
+  if (missing.length > 0) {
+    throw new DownloadError(
+      `${options.repo} at "${listing.revision}" is not a Stable Diffusion ONNX export in the diffusers/Optimum layout: it has no ${missing.join(', ')}`,
+    );
+  }
+  return listing;
+}
+
+/** Lists a repository at a revision (`GET /api/models/<repo>/revision/<rev>?blobs=true`) and keeps the files `select` picks. */
+async function listFiles(options: ListOptions, select: (paths: string[]) => string[]): Promise<{ listing: RepoListing; available: Set<string> }> {
   const endpoint = (options.endpoint ?? 'https://huggingface.co').replace(/\/+$/, '');
   const revision = options.revision ?? DEFAULT_REVISION;
   const doFetch = options.fetch ?? fetch;
-  if (!/^[\w.-]+\/[\w.-]+$/.test(options.repo)) throw new PullError(`"${options.repo}" is not a Hugging Face repository id (owner/name)`);
+  if (!/^[\w.-]+\/[\w.-]+$/.test(options.repo)) throw new DownloadError(`"${options.repo}" is not a Hugging Face repository id (owner/name)`);
   const url = `${endpoint}/api/models/${options.repo}/revision/${encodeURIComponent(revision)}?blobs=true`;
   let response: Response;
   try {
-    response = await doFetch(url, { headers: authHeaders(options.token) });
+    response = await doFetch(url, { headers: authHeaders(options.token), signal: options.signal });
   } catch (error) {
-    throw new PullError(`cannot reach ${endpoint} (${(error as Error).message}); check the network, or set HF_ENDPOINT to a mirror`, { cause: error });
+    options.signal?.throwIfAborted();
+    throw new DownloadError(`cannot reach ${endpoint} (${(error as Error).message}); check the network, or set HF_ENDPOINT to a mirror`, { cause: error });
   }
   if (response.status === 401 || response.status === 403) {
-    throw new PullError(
+    throw new DownloadError(
       `${endpoint} refused to list ${options.repo} (HTTP ${response.status}): the repository is private or gated; set HF_TOKEN to a token that can read it`,
     );
   }
-  if (response.status === 404) throw new PullError(`${options.repo} at revision "${revision}" was not found on ${endpoint}`);
-  if (!response.ok) throw new PullError(`${endpoint} answered HTTP ${response.status} when listing ${options.repo}`);
+  if (response.status === 404) throw new DownloadError(`${options.repo} at revision "${revision}" was not found on ${endpoint}`);
+  if (!response.ok) throw new DownloadError(`${endpoint} answered HTTP ${response.status} when listing ${options.repo}`);
   const body = (await response.json()) as { sha?: string; siblings?: Sibling[] };
   const siblings = body.siblings ?? [];
-  const wanted = new Set(selectModelFiles(siblings.map((s) => s.rfilename)));
+  const wanted = new Set(select(siblings.map((s) => s.rfilename)));
   const files = siblings
     .filter((s) => wanted.has(s.rfilename))
     .map((s) => ({
@@ -133,15 +147,9 @@ export async function listRepo(options: Pick<PullOptions, 'repo' | 'revision' | 
       blobId: s.blobId ?? null,
     }))
     .sort((a, b) => a.path.localeCompare(b.path));
-  const missing = REQUIRED.filter((file) => !wanted.has(file));
-  if (missing.length > 0) {
-    throw new PullError(
-      `${options.repo} at "${revision}" is not a Stable Diffusion ONNX export in the diffusers/Optimum layout: it has no ${missing.join(', ')}`,
-    );
-  }
   const unsized = files.filter((file) => file.size < 0);
-  if (unsized.length > 0) throw new PullError(`${endpoint} did not list the size of ${unsized.map((f) => f.path).join(', ')}; cannot verify the download`);
-  return { repo: options.repo, revision, commit: body.sha ?? revision, files };
+  if (unsized.length > 0) throw new DownloadError(`${endpoint} did not list the size of ${unsized.map((f) => f.path).join(', ')}; cannot verify the download`);
+  return { listing: { repo: options.repo, revision, commit: body.sha ?? revision, files }, available: wanted };
 }
 
 interface SourceManifest {
@@ -173,8 +181,7 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
 
   let downloadedBytes = 0;
   for (const file of listing.files) {
-    const url = `${endpoint}/${listing.repo}/resolve/${encodeURIComponent(listing.commit)}/${file.path.split('/').map(encodeURIComponent).join('/')}`;
-    downloadedBytes += await downloadFile(url, path.join(staging, file.path), file, options);
+    downloadedBytes += await downloadFile(resolveUrl(endpoint, listing, file), path.join(staging, file.path), file, options);
   }
   const manifest: SourceManifest = {
     repo: listing.repo,
@@ -223,6 +230,27 @@ async function readManifest(file: string): Promise<SourceManifest | null> {
   }
 }
 
+/**
+ * One file of a repository (a GGUF model, say) into `targetPath`, resumable
+ * through `<targetPath>.partial` and checked against the size and hash the Hub
+ * lists. A file already there that matches is left alone. Throws DownloadError.
+ */
+async function pullFile(
+  options: Omit<PullOptions, 'targetDir'> & { file: string; targetPath: string },
+): Promise<{ listing: RepoListing; downloadedBytes: number }> {
+  const { listing } = await listFiles(options, (paths) => paths.filter((candidate) => candidate === options.file));
+  const file = listing.files[0];
+  if (!file) throw new DownloadError(`${options.repo} at "${listing.revision}" has no file ${options.file}`);
+  const endpoint = (options.endpoint ?? 'https://huggingface.co').replace(/\/+$/, '');
+  options.progress?.onListing?.(listing, file.size);
+  const downloadedBytes = await downloadFile(resolveUrl(endpoint, listing, file), path.resolve(options.targetPath), file, { ...options, targetDir: '' });
+  return { listing, downloadedBytes };
+}
+
+function resolveUrl(endpoint: string, listing: RepoListing, file: HubFile): string {
+  return `${endpoint}/${listing.repo}/resolve/${encodeURIComponent(listing.commit)}/${file.path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 /** Fetches one file into `<dest>.partial`, resuming, then verifies and renames it. Returns the bytes transferred. */
 async function downloadFile(url: string, dest: string, file: HubFile, options: PullOptions): Promise<number> {
   const partial = `${dest}.partial`;
@@ -252,16 +280,17 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
       if (have < file.size) transferred += await fetchInto(url, partial, have, file, options);
       break;
     } catch (error) {
-      if (error instanceof PullError || attempt >= retries)
-        throw error instanceof PullError ? error : new PullError(`downloading ${file.path} failed: ${(error as Error).message}`, { cause: error });
+      options.signal?.throwIfAborted();
+      if (error instanceof DownloadError || attempt >= retries)
+        throw error instanceof DownloadError ? error : new DownloadError(`downloading ${file.path} failed: ${(error as Error).message}`, { cause: error });
       options.progress?.onRetry?.(file, attempt + 1, (error as Error).message);
-      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 1000) * 2 ** attempt));
+      await sleep((options.retryDelayMs ?? 1000) * 2 ** attempt, options.signal);
     }
   }
   const problem = await verify(partial, file);
   if (problem) {
     await fsp.rm(partial, { force: true });
-    throw new PullError(`${file.path} ${problem}; the damaged download was removed, run the pull again`);
+    throw new DownloadError(`${file.path} ${problem}; the damaged download was removed, run the pull again`);
   }
   await fsp.rename(partial, dest);
   options.progress?.onFileDone?.(file);
@@ -271,9 +300,9 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
 async function fetchInto(url: string, partial: string, have: number, file: HubFile, options: PullOptions): Promise<number> {
   const headers: Record<string, string> = { ...authHeaders(options.token) };
   if (have > 0) headers.range = `bytes=${have}-`;
-  const response = await (options.fetch ?? fetch)(url, { headers, redirect: 'follow' });
+  const response = await (options.fetch ?? fetch)(url, { headers, redirect: 'follow', signal: options.signal });
   if (response.status === 401 || response.status === 403) {
-    throw new PullError(`download of ${file.path} was refused (HTTP ${response.status}): the repository is gated or private; set HF_TOKEN`);
+    throw new DownloadError(`download of ${file.path} was refused (HTTP ${response.status}): the repository is gated or private; set HF_TOKEN`);
   }
   if (response.status === 416) {
     // The server says our partial already covers the file (or is wrong); start over.
@@ -326,4 +355,47 @@ async function hashFile(file: string, hash: Hash): Promise<string> {
 
 function authHeaders(token: string | undefined): Record<string, string> {
   return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+/** Bytes done and total of one download, from PullProgress's callbacks. */
+function counting(options: TransferOptions): PullProgress {
+  let total: number | null = null;
+  let done = 0;
+  return {
+    onListing(_listing, totalBytes) {
+      total = totalBytes;
+      options.onProgress(done, total);
+    },
+    onBytes(count) {
+      done += count;
+      options.onProgress(done, total);
+    },
+  };
+}
+
+/** The HubDownloads port on the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN). */
+export class HuggingFaceHub implements HubDownloads {
+  constructor(private readonly settings: { endpoint: string; token: string | undefined }) {}
+
+  async pullPictureModel(source: HubRepoSource, targetDir: string, options: TransferOptions): Promise<void> {
+    await pullModel({ ...source, ...this.settings, targetDir, signal: options.signal, progress: counting(options) });
+  }
+
+  async pullFile(source: HubFileSource, targetPath: string, options: TransferOptions): Promise<void> {
+    await pullFile({ ...source, ...this.settings, targetPath, signal: options.signal, progress: counting(options) });
+  }
 }

@@ -1,0 +1,488 @@
+import type { Logger } from '../../logger.js';
+import { DownloadError, type HubDownloads, type OllamaModels } from '../../ports/model-downloads.js';
+import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent, type SetupProbes } from '../../ports/setup.js';
+import { InvalidInputError } from '../errors.js';
+import { type CatalogModel, catalogEntryFor, defaultModel, type ModelLicense, ModelRole } from './model-catalog.js';
+import { TransferRate } from './transfer-rate.js';
+
+/** Where a component stands. */
+export enum ComponentState {
+  READY = 'READY',
+  /** Not there; `action` fixes it. */
+  MISSING = 'MISSING',
+  DOWNLOADING = 'DOWNLOADING',
+  /** A server it needs does not answer; the message says what to start. */
+  UNREACHABLE = 'UNREACHABLE',
+  /** Switched off by configuration. */
+  OFF = 'OFF',
+}
+
+export enum SetupActionKind {
+  /** `POST /api/pull` on the Ollama that answers. */
+  OLLAMA_PULL = 'OLLAMA_PULL',
+  /** The embedded text backend's GGUF from the Hugging Face Hub into DATA_DIR/models/text. */
+  EMBEDDED_MODEL_DOWNLOAD = 'EMBEDDED_MODEL_DOWNLOAD',
+  /** A Stable Diffusion ONNX export from the Hugging Face Hub into SD_MODEL_DIR. */
+  PICTURE_MODEL_DOWNLOAD = 'PICTURE_MODEL_DOWNLOAD',
+}
+
+export enum DownloadState {
+  /** No download of this component has run in this process. */
+  IDLE = 'IDLE',
+  RUNNING = 'RUNNING',
+  COMPLETED = 'COMPLETED',
+  FAILED = 'FAILED',
+}
+
+/** The one action that fixes a missing component, with what it costs and on what terms, known before it starts. */
+export interface SetupAction {
+  kind: SetupActionKind;
+  /** "Qwen2.5 1.5B Instruct (GGUF, Q4_K_M)". */
+  title: string;
+  /** Hugging Face repository (with the file, for one file) or Ollama model name. */
+  source: string;
+  /** Bytes to download as the catalog lists them; null for a model outside the catalog (Ollama says as it pulls). */
+  sizeBytes: number | null;
+  /** Null for a model outside the catalog: its card or library page says. */
+  license: ModelLicense | null;
+  /** Where it goes (a folder or file); null for Ollama, which keeps its own store. */
+  destination: string | null;
+}
+
+export interface DownloadProgress {
+  component: SetupComponent;
+  state: DownloadState;
+  bytesDone: number;
+  bytesTotal: number | null;
+  /** Over the last few seconds; null until measurable. */
+  bytesPerSecond: number | null;
+  secondsLeft: number | null;
+  /** FAILED: what went wrong, in words a user can act on. */
+  errorMessage: string | null;
+}
+
+export interface ComponentStatus {
+  component: SetupComponent;
+  state: ComponentState;
+  /** What serves it: ollama, embedded, openai; onnx, automatic1111, none; postgresql, pglite. */
+  backend: string;
+  /** A sentence for people. */
+  message: string;
+  action: SetupAction | null;
+  /** The running (or last) download of this component in this process. */
+  download: DownloadProgress | null;
+}
+
+export interface SetupReport {
+  /** Every component READY or OFF. */
+  ready: boolean;
+  components: ComponentStatus[];
+}
+
+export interface SetupSettings {
+  text:
+    | { backend: 'openai'; baseUrl: string; model: string }
+    /** `auto`: Ollama when it answers, else the embedded GGUF (TEXT_BACKEND unset). */
+    | { backend: 'ollama' | 'embedded' | 'auto'; ollamaBaseUrl: string; ollamaModel: string; embeddedModelFile: string };
+  images: {
+    backend: 'onnx' | 'automatic1111' | 'none';
+    /** The backend was chosen because nothing else was found (IMAGE_BACKEND unset): a downloaded model turns pictures on. */
+    chosenByDefault: boolean;
+    sdModelDir: string;
+    automatic1111Url: string | undefined;
+  };
+  database: { kind: 'postgres' | 'embedded' };
+}
+
+export interface SetupHooks {
+  /** A download finished and its model is in place (the composition root switches pictures on, say). */
+  installed?(component: SetupComponent): void;
+}
+
+const PROBE_TIMEOUT_MS = 3000;
+/** Progress events at most this often while bytes flow; state changes go out at once. */
+const PUBLISH_EVERY_MS = 200;
+const LABEL: Record<SetupComponent, string> = {
+  [SetupComponent.STORY_MODEL]: 'story model',
+  [SetupComponent.PICTURE_MODEL]: 'picture model',
+  [SetupComponent.DATABASE]: 'database',
+};
+
+/** One download: its progress, whoever follows it, and its end. */
+class RunningDownload {
+  state = DownloadState.RUNNING;
+  bytesDone = 0;
+  bytesTotal: number | null;
+  errorMessage: string | null = null;
+  readonly rate = new TransferRate();
+  readonly listeners = new Set<(progress: DownloadProgress) => void>();
+  lastPublished = Number.NEGATIVE_INFINITY;
+  /** A publish held back by the rate limit, sent when the interval is over (so the last bytes before a pause are not lost). */
+  trailing: ReturnType<typeof setTimeout> | null = null;
+  ended!: Promise<DownloadOutcome>;
+
+  constructor(
+    readonly component: SetupComponent,
+    readonly action: SetupAction,
+  ) {
+    this.bytesTotal = action.sizeBytes;
+  }
+
+  progress(): DownloadProgress {
+    const running = this.state === DownloadState.RUNNING;
+    return {
+      component: this.component,
+      state: this.state,
+      bytesDone: this.bytesDone,
+      bytesTotal: this.bytesTotal,
+      bytesPerSecond: running ? this.rate.bytesPerSecond() : null,
+      secondsLeft: running ? this.rate.secondsLeft(this.bytesDone, this.bytesTotal) : this.state === DownloadState.COMPLETED ? 0 : null,
+      errorMessage: this.errorMessage,
+    };
+  }
+}
+
+/**
+ * What is ready and what is not (story model, picture model, database), the one
+ * action that fixes each missing piece, and running those actions: one download
+ * per component at a time (a second request joins the first), followed by any
+ * number of subscribers, awaited by generations that need the model.
+ */
+export class SetupService implements ModelDownloadWaits {
+  private readonly downloads = new Map<SetupComponent, RunningDownload>();
+  private readonly starting = new Map<SetupComponent, Promise<DownloadProgress>>();
+  /** Aborted by close(): running downloads stop, keeping what they fetched for the next try. */
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly settings: SetupSettings,
+    private readonly ports: { probes: SetupProbes; hub: HubDownloads; ollama: OllamaModels },
+    private readonly logger: Logger,
+    private readonly hooks: SetupHooks = {},
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  async report(): Promise<SetupReport> {
+    const components = await Promise.all(Object.values(SetupComponent).map((component) => this.status(component)));
+    return { ready: components.every((c) => c.state === ComponentState.READY || c.state === ComponentState.OFF), components };
+  }
+
+  /** One component's status. */
+  async status(component: SetupComponent): Promise<ComponentStatus> {
+    const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+    const found = await this.inspect(component, signal);
+    const download = this.downloads.get(component);
+    if (download?.state === DownloadState.RUNNING) {
+      return {
+        ...found,
+        state: ComponentState.DOWNLOADING,
+        action: download.action,
+        download: download.progress(),
+        message: `Downloading the ${LABEL[component]}: ${download.action.title}`,
+      };
+    }
+    return { ...found, download: download?.progress() ?? null };
+  }
+
+  /**
+   * Starts the action that fixes a missing component, or joins the download of it
+   * already running. Throws InvalidInputError when nothing can be downloaded for it
+   * (it is ready, off, or needs a server started).
+   */
+  startDownload(component: SetupComponent): Promise<DownloadProgress> {
+    const running = this.downloads.get(component);
+    if (running?.state === DownloadState.RUNNING) return Promise.resolve(running.progress());
+    // Two requests racing while the first still inspects share its answer.
+    let starting = this.starting.get(component);
+    if (!starting) {
+      starting = this.begin(component).finally(() => this.starting.delete(component));
+      this.starting.set(component, starting);
+    }
+    return starting;
+  }
+
+  /**
+   * The component's download as it goes: its current state first (IDLE when none has run),
+   * then every change, ending after COMPLETED or FAILED.
+   */
+  follow(component: SetupComponent): AsyncIterable<DownloadProgress> {
+    const download = this.downloads.get(component);
+    return {
+      [Symbol.asyncIterator]: () => {
+        const queue: DownloadProgress[] = [download?.progress() ?? idle(component)];
+        let wake: (() => void) | null = null;
+        let finished = false;
+        const listener = (progress: DownloadProgress) => {
+          queue.push(progress);
+          wake?.();
+        };
+        if (download?.state === DownloadState.RUNNING) download.listeners.add(listener);
+        const stop = () => {
+          finished = true;
+          download?.listeners.delete(listener);
+        };
+        return {
+          async next(): Promise<IteratorResult<DownloadProgress>> {
+            while (!finished || queue.length > 0) {
+              const next = queue.shift();
+              if (next) {
+                if (next.state !== DownloadState.RUNNING) stop();
+                return { value: next, done: false };
+              }
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+              wake = null;
+            }
+            return { value: undefined, done: true };
+          },
+          async return(): Promise<IteratorResult<DownloadProgress>> {
+            stop();
+            queue.length = 0;
+            wake?.();
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  }
+
+  /** Stops every running download (the process is stopping) and waits for them to end. */
+  async close(): Promise<void> {
+    this.stopping.abort(new Error('The server is stopping'));
+    await Promise.all([...this.downloads.values()].map((download) => download.ended));
+  }
+
+  isDownloading(component: SetupComponent): boolean {
+    return this.downloads.get(component)?.state === DownloadState.RUNNING;
+  }
+
+  async whenDownloaded(component: SetupComponent, signal: AbortSignal): Promise<DownloadOutcome | null> {
+    const download = this.downloads.get(component);
+    if (download?.state !== DownloadState.RUNNING) return null;
+    signal.throwIfAborted();
+    return new Promise<DownloadOutcome>((resolve, reject) => {
+      const stop = () => reject(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+      download.ended.then((outcome) => {
+        signal.removeEventListener('abort', stop);
+        resolve(outcome);
+      });
+    });
+  }
+
+  private async begin(component: SetupComponent): Promise<DownloadProgress> {
+    const status = await this.status(component);
+    const running = this.downloads.get(component);
+    if (running?.state === DownloadState.RUNNING) return running.progress();
+    if (!status.action) throw new InvalidInputError(`There is nothing to download for the ${LABEL[component]}: ${status.message}`);
+    const download = new RunningDownload(component, status.action);
+    this.downloads.set(component, download);
+    download.rate.add(this.now(), 0);
+    download.ended = this.run(download);
+    this.logger.info({ component, source: status.action.source, bytes: status.action.sizeBytes, license: status.action.license?.id }, 'model download started');
+    return download.progress();
+  }
+
+  private async run(download: RunningDownload): Promise<DownloadOutcome> {
+    const { action } = download;
+    const options = {
+      signal: this.stopping.signal,
+      onProgress: (done: number, total: number | null) => {
+        download.bytesDone = done;
+        if (total !== null) download.bytesTotal = total;
+        const at = this.now();
+        download.rate.add(at, done);
+        const wait = download.lastPublished + PUBLISH_EVERY_MS - at;
+        if (wait <= 0) this.publish(download, at);
+        else download.trailing ??= setTimeout(() => this.publish(download, this.now()), wait);
+      },
+    };
+    try {
+      await this.transfer(action, options);
+      download.state = DownloadState.COMPLETED;
+      if (download.bytesTotal !== null) download.bytesDone = download.bytesTotal;
+      this.logger.info({ component: download.component, source: action.source }, 'model download completed');
+      this.hooks.installed?.(download.component);
+      this.publish(download, this.now());
+      return { ok: true };
+    } catch (error) {
+      const message = this.stopping.signal.aborted
+        ? 'the server stopped; what was downloaded is kept and the next try resumes from there'
+        : error instanceof DownloadError
+          ? error.message
+          : `unexpected error: ${(error as Error).message}`;
+      if (error instanceof DownloadError || this.stopping.signal.aborted)
+        this.logger.warn({ component: download.component, reason: message }, 'model download failed');
+      else this.logger.error({ err: error, component: download.component }, 'model download failed');
+      download.state = DownloadState.FAILED;
+      download.errorMessage = `The ${LABEL[download.component]} download failed: ${message}`;
+      this.publish(download, this.now());
+      return { ok: false, message: download.errorMessage };
+    }
+  }
+
+  private transfer(action: SetupAction, options: { signal: AbortSignal; onProgress: (done: number, total: number | null) => void }): Promise<void> {
+    const model = this.catalogModelOf(action);
+    switch (action.kind) {
+      case SetupActionKind.OLLAMA_PULL:
+        return this.ports.ollama.pull(action.source, options);
+      case SetupActionKind.EMBEDDED_MODEL_DOWNLOAD:
+        if (model?.source.kind !== 'huggingface-file' || !action.destination) throw new Error('the embedded model has no Hugging Face file to fetch');
+        return this.ports.hub.pullFile(model.source, action.destination, options);
+      case SetupActionKind.PICTURE_MODEL_DOWNLOAD:
+        if (model?.source.kind !== 'huggingface-repo' || !action.destination) throw new Error('the picture model has no Hugging Face repository to fetch');
+        return this.ports.hub.pullPictureModel(model.source, action.destination, options);
+    }
+  }
+
+  private catalogModelOf(action: SetupAction): CatalogModel | undefined {
+    if (action.kind === SetupActionKind.EMBEDDED_MODEL_DOWNLOAD) return defaultModel(ModelRole.EMBEDDED_TEXT);
+    if (action.kind === SetupActionKind.PICTURE_MODEL_DOWNLOAD) return defaultModel(ModelRole.PICTURES);
+    return catalogEntryFor(action.source);
+  }
+
+  private publish(download: RunningDownload, at: number): void {
+    if (download.trailing) clearTimeout(download.trailing);
+    download.trailing = null;
+    download.lastPublished = at;
+    const progress = download.progress();
+    for (const listener of download.listeners) listener(progress);
+    if (download.state !== DownloadState.RUNNING) download.listeners.clear();
+  }
+
+  // --- what is there ----------------------------------------------------------------------
+
+  private inspect(component: SetupComponent, signal: AbortSignal): Promise<Omit<ComponentStatus, 'download'>> {
+    switch (component) {
+      case SetupComponent.STORY_MODEL:
+        return this.inspectStoryModel(signal);
+      case SetupComponent.PICTURE_MODEL:
+        return this.inspectPictureModel(signal);
+      case SetupComponent.DATABASE:
+        return this.inspectDatabase(signal);
+    }
+  }
+
+  private async inspectStoryModel(signal: AbortSignal): Promise<Omit<ComponentStatus, 'download'>> {
+    const component = SetupComponent.STORY_MODEL;
+    const text = this.settings.text;
+    if (text.backend === 'openai') {
+      const problem = await failureOf(() => this.ports.probes.checkTextServer(signal));
+      return problem
+        ? { component, state: ComponentState.UNREACHABLE, backend: 'openai', message: problem, action: null }
+        : { component, state: ComponentState.READY, backend: 'openai', message: `${text.model} at ${text.baseUrl} answers`, action: null };
+    }
+    /** `ollamaDown`: why the embedded model is the story model (TEXT_BACKEND unset and no Ollama answers). */
+    const embedded = async (ollamaDown: string | null): Promise<Omit<ComponentStatus, 'download'>> => {
+      const file = text.embeddedModelFile;
+      if (await this.ports.probes.hasFile(file)) {
+        const message = ollamaDown ? `${ollamaDown}: the embedded model ${file} is used` : `The embedded model ${file} is in place`;
+        return { component, state: ComponentState.READY, backend: 'embedded', message, action: null };
+      }
+      const model = defaultModel(ModelRole.EMBEDDED_TEXT);
+      return {
+        component,
+        state: ComponentState.MISSING,
+        backend: 'embedded',
+        message: ollamaDown
+          ? `${ollamaDown}: download the embedded story model (${model.title}), or start Ollama and reload`
+          : `The embedded story model is not at ${file}: download it (${model.title})`,
+        action: actionFor(SetupActionKind.EMBEDDED_MODEL_DOWNLOAD, model, file),
+      };
+    };
+    if (text.backend === 'embedded') return embedded(null);
+    const installed = await this.ports.ollama.installedModels(signal);
+    if (installed === null) {
+      const unreachable = `Ollama is not reachable at ${text.ollamaBaseUrl}`;
+      if (text.backend === 'auto') return embedded(unreachable);
+      return { component, state: ComponentState.UNREACHABLE, backend: 'ollama', message: `${unreachable}: start it with \`ollama serve\``, action: null };
+    }
+    if (hasOllamaModel(installed, text.ollamaModel)) {
+      return { component, state: ComponentState.READY, backend: 'ollama', message: `Ollama at ${text.ollamaBaseUrl} has ${text.ollamaModel}`, action: null };
+    }
+    const known = catalogEntryFor(text.ollamaModel);
+    return {
+      component,
+      state: ComponentState.MISSING,
+      backend: 'ollama',
+      message: `Ollama at ${text.ollamaBaseUrl} does not have the model "${text.ollamaModel}"; pull it`,
+      action: {
+        kind: SetupActionKind.OLLAMA_PULL,
+        title: known?.title ?? `${text.ollamaModel} (Ollama)`,
+        source: text.ollamaModel,
+        sizeBytes: known?.sizeBytes ?? null,
+        license: known?.license ?? null,
+        destination: null,
+      },
+    };
+  }
+
+  private async inspectPictureModel(signal: AbortSignal): Promise<Omit<ComponentStatus, 'download'>> {
+    const component = SetupComponent.PICTURE_MODEL;
+    const { backend, chosenByDefault, sdModelDir, automatic1111Url } = this.settings.images;
+    if (backend === 'automatic1111' && automatic1111Url) {
+      const problem = await failureOf(() => this.ports.probes.checkAutomatic1111(automatic1111Url, signal));
+      return problem
+        ? { component, state: ComponentState.UNREACHABLE, backend, message: `AUTOMATIC1111 at ${automatic1111Url} does not answer: ${problem}`, action: null }
+        : { component, state: ComponentState.READY, backend, message: `AUTOMATIC1111 at ${automatic1111Url} answers`, action: null };
+    }
+    if (backend === 'none' && !chosenByDefault) {
+      return { component, state: ComponentState.OFF, backend, message: 'Pictures are off (IMAGE_BACKEND=none): stories are text-only', action: null };
+    }
+    const problem = await failureOf(() => this.ports.probes.checkPictureModel(sdModelDir));
+    if (!problem) return { component, state: ComponentState.READY, backend: 'onnx', message: `A Stable Diffusion model is in ${sdModelDir}`, action: null };
+    const model = defaultModel(ModelRole.PICTURES);
+    return {
+      component,
+      state: ComponentState.MISSING,
+      backend: 'onnx',
+      message: `No usable picture model in ${sdModelDir} (${problem}): download ${model.title} to paint the stories`,
+      action: actionFor(SetupActionKind.PICTURE_MODEL_DOWNLOAD, model, sdModelDir),
+    };
+  }
+
+  private async inspectDatabase(signal: AbortSignal): Promise<Omit<ComponentStatus, 'download'>> {
+    const component = SetupComponent.DATABASE;
+    const backend = this.settings.database.kind === 'postgres' ? 'postgresql' : 'pglite';
+    const problem = await failureOf(() => this.ports.probes.checkDatabase(signal));
+    return problem
+      ? { component, state: ComponentState.UNREACHABLE, backend, message: `The database does not answer: ${problem}`, action: null }
+      : {
+          component,
+          state: ComponentState.READY,
+          backend,
+          message: backend === 'postgresql' ? 'PostgreSQL answers' : 'The embedded database (PGlite) is open',
+          action: null,
+        };
+  }
+}
+
+function idle(component: SetupComponent): DownloadProgress {
+  return { component, state: DownloadState.IDLE, bytesDone: 0, bytesTotal: null, bytesPerSecond: null, secondsLeft: null, errorMessage: null };
+}
+
+function actionFor(kind: SetupActionKind, model: CatalogModel, destination: string): SetupAction {
+  const source =
+    model.source.kind === 'huggingface-file'
+      ? `${model.source.repo}/${model.source.file}`
+      : model.source.kind === 'huggingface-repo'
+        ? model.source.repo
+        : model.source.model;
+  return { kind, title: model.title, source, sizeBytes: model.sizeBytes, license: model.license, destination };
+}
+
+/** Ollama names a model `name:tag`; `llama3.2` means `llama3.2:latest`. */
+function hasOllamaModel(installed: string[], model: string): boolean {
+  const wanted = model.includes(':') ? model : `${model}:latest`;
+  return installed.includes(wanted) || installed.includes(model);
+}
+
+async function failureOf(check: () => Promise<void>): Promise<string | null> {
+  try {
+    await check();
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}

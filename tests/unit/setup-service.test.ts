@@ -1,0 +1,320 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import {
+  DownloadError,
+  type HubDownloads,
+  type HubFileSource,
+  type HubRepoSource,
+  type OllamaModels,
+  type TransferOptions,
+} from '../../src/ports/model-downloads.js';
+import { SetupComponent, type SetupProbes } from '../../src/ports/setup.js';
+import { InvalidInputError } from '../../src/services/errors.js';
+import { defaultModel, MODEL_CATALOG, ModelRole } from '../../src/services/setup/model-catalog.js';
+import {
+  ComponentState,
+  type DownloadProgress,
+  DownloadState,
+  SetupActionKind,
+  SetupService,
+  type SetupSettings,
+} from '../../src/services/setup/setup-service.js';
+import { TransferRate } from '../../src/services/setup/transfer-rate.js';
+
+/** The set-up service against in-memory ports: files that exist or not, servers that answer or not, downloads driven by hand. */
+
+class MemoryProbes implements SetupProbes {
+  files = new Set<string>();
+  pictureModels = new Set<string>();
+  databaseDown: string | null = null;
+  textServerDown: string | null = null;
+  automatic1111Down: string | null = null;
+  async checkDatabase(): Promise<void> {
+    if (this.databaseDown) throw new Error(this.databaseDown);
+  }
+  async checkTextServer(): Promise<void> {
+    if (this.textServerDown) throw new Error(this.textServerDown);
+  }
+  async checkAutomatic1111(): Promise<void> {
+    if (this.automatic1111Down) throw new Error(this.automatic1111Down);
+  }
+  async hasFile(file: string): Promise<boolean> {
+    return this.files.has(file);
+  }
+  async checkPictureModel(dir: string): Promise<void> {
+    if (!this.pictureModels.has(dir)) throw new Error('nothing is there yet');
+  }
+}
+
+/** A transfer the test drives: report bytes, then finish or fail it. */
+interface Transfer {
+  what: string;
+  options: TransferOptions;
+  finish(): void;
+  fail(error: Error): void;
+}
+
+class ManualTransfers implements HubDownloads, OllamaModels {
+  readonly started: Transfer[] = [];
+  installed: string[] | null = [];
+
+  private begin(what: string, options: TransferOptions): Promise<void> {
+    return new Promise((resolve, reject) => {
+      options.signal.addEventListener('abort', () => reject(options.signal.reason), { once: true });
+      this.started.push({ what, options, finish: resolve, fail: reject });
+    });
+  }
+  pullPictureModel(source: HubRepoSource, targetDir: string, options: TransferOptions): Promise<void> {
+    return this.begin(`hub:${source.repo}→${targetDir}`, options);
+  }
+  pullFile(source: HubFileSource, targetPath: string, options: TransferOptions): Promise<void> {
+    return this.begin(`hub:${source.repo}/${source.file}→${targetPath}`, options);
+  }
+  async installedModels(): Promise<string[] | null> {
+    return this.installed;
+  }
+  pull(model: string, options: TransferOptions): Promise<void> {
+    return this.begin(`ollama:${model}`, options);
+  }
+}
+
+const SETTINGS: SetupSettings = {
+  text: { backend: 'auto', ollamaBaseUrl: 'http://127.0.0.1:11434', ollamaModel: 'llama3.2', embeddedModelFile: '/data/models/text/qwen.gguf' },
+  images: { backend: 'none', chosenByDefault: true, sdModelDir: '/data/models/sd', automatic1111Url: undefined },
+  database: { kind: 'embedded' },
+};
+
+function service(settings: Partial<SetupSettings> = {}) {
+  const probes = new MemoryProbes();
+  const transfers = new ManualTransfers();
+  const installed: SetupComponent[] = [];
+  let now = 0;
+  const setup = new SetupService(
+    { ...SETTINGS, ...settings },
+    { probes, hub: transfers, ollama: transfers },
+    pino({ level: 'silent' }),
+    { installed: (component) => installed.push(component) },
+    () => now,
+  );
+  return { setup, probes, transfers, installed, at: (ms: number) => (now = ms) };
+}
+
+/** Collects a component's progress stream until it ends. */
+function collect(setup: SetupService, component: SetupComponent): { events: DownloadProgress[]; done: Promise<DownloadProgress[]> } {
+  const events: DownloadProgress[] = [];
+  const done = (async () => {
+    for await (const event of setup.follow(component)) events.push(event);
+    return events;
+  })();
+  return { events, done };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('the model catalog', () => {
+  it('has one default per role, each with a size and a licence; the default picture model allows commercial use and SD-Turbo is marked non-commercial', () => {
+    for (const role of Object.values(ModelRole)) expect(MODEL_CATALOG.filter((model) => model.role === role && model.default)).toHaveLength(1);
+    expect(defaultModel(ModelRole.PICTURES).license).toMatchObject({ id: 'creativeml-openrail-m', commercialUse: true });
+    expect(defaultModel(ModelRole.EMBEDDED_TEXT)).toMatchObject({
+      source: { repo: 'Qwen/Qwen2.5-1.5B-Instruct-GGUF', file: 'qwen2.5-1.5b-instruct-q4_k_m.gguf' },
+      license: { id: 'apache-2.0', commercialUse: true },
+    });
+    const turbo = MODEL_CATALOG.find((model) => model.id === 'sd-turbo');
+    expect(turbo).toMatchObject({ default: false, license: { commercialUse: false } });
+    expect(turbo?.title).toMatch(/non-commercial/);
+  });
+});
+
+describe('SetupService.report', () => {
+  it('with TEXT_BACKEND unset and no Ollama, the story model is the embedded GGUF: missing, then ready once the file is there', async () => {
+    const { setup, probes, transfers } = service();
+    transfers.installed = null;
+    const missing = await setup.status(SetupComponent.STORY_MODEL);
+    expect(missing).toMatchObject({
+      state: ComponentState.MISSING,
+      backend: 'embedded',
+      action: {
+        kind: SetupActionKind.EMBEDDED_MODEL_DOWNLOAD,
+        destination: '/data/models/text/qwen.gguf',
+        sizeBytes: defaultModel(ModelRole.EMBEDDED_TEXT).sizeBytes,
+      },
+    });
+    probes.files.add('/data/models/text/qwen.gguf');
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({ state: ComponentState.READY, backend: 'embedded', action: null });
+  });
+
+  it('prefers an Ollama that answers, matching `name` to `name:latest`', async () => {
+    const { setup, transfers } = service();
+    transfers.installed = ['llama3.2:latest'];
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({ state: ComponentState.READY, backend: 'ollama' });
+    transfers.installed = ['qwen3:8b'];
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.MISSING,
+      action: { kind: SetupActionKind.OLLAMA_PULL, source: 'llama3.2', license: { id: 'llama3.2' } },
+    });
+  });
+
+  it('says what to start when a server it needs does not answer, with nothing to download', async () => {
+    const openai = service({ text: { backend: 'openai', baseUrl: 'http://127.0.0.1:8080/v1', model: 'qwen' } });
+    openai.probes.textServerDown = 'The OpenAI-compatible server at http://127.0.0.1:8080/v1 is not reachable';
+    expect(await openai.setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.UNREACHABLE,
+      message: 'The OpenAI-compatible server at http://127.0.0.1:8080/v1 is not reachable',
+      action: null,
+    });
+    const a1111 = service({ images: { backend: 'automatic1111', chosenByDefault: false, sdModelDir: '/sd', automatic1111Url: 'http://gpu:7860' } });
+    a1111.probes.automatic1111Down = 'connect ECONNREFUSED';
+    expect(await a1111.setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({ state: ComponentState.UNREACHABLE, action: null });
+    a1111.probes.databaseDown = 'connection refused';
+    const report = await a1111.setup.report();
+    expect(report.ready).toBe(false);
+    expect(report.components.find((c) => c.component === SetupComponent.DATABASE)).toMatchObject({
+      state: ComponentState.UNREACHABLE,
+      backend: 'pglite',
+      message: 'The database does not answer: connection refused',
+    });
+  });
+
+  it('is ready when every component is ready or off', async () => {
+    const { setup, probes, transfers } = service({ images: { backend: 'none', chosenByDefault: false, sdModelDir: '/sd', automatic1111Url: undefined } });
+    transfers.installed = ['llama3.2:latest'];
+    const report = await setup.report();
+    expect(report.components.map((c) => c.state)).toEqual([ComponentState.READY, ComponentState.OFF, ComponentState.READY]);
+    expect(report.ready).toBe(true);
+    probes.databaseDown = 'gone';
+    expect((await setup.report()).ready).toBe(false);
+  });
+});
+
+describe('SetupService downloads', () => {
+  it('reports bytes, speed over the last seconds and time left, and ends COMPLETED with the model installed', async () => {
+    const { setup, transfers, installed, at } = service();
+    const started = await setup.startDownload(SetupComponent.PICTURE_MODEL);
+    expect(started).toMatchObject({ state: DownloadState.RUNNING, bytesDone: 0, bytesTotal: defaultModel(ModelRole.PICTURES).sizeBytes, bytesPerSecond: null });
+    const stream = collect(setup, SetupComponent.PICTURE_MODEL);
+    await flush();
+    const [transfer] = transfers.started;
+    expect(transfer.what).toBe('hub:SimianLuo/LCM_Dreamshaper_v7→/data/models/sd');
+    at(1000);
+    transfer.options.onProgress(1000, 5000);
+    at(2000);
+    transfer.options.onProgress(3000, 5000);
+    await flush();
+    expect(stream.events.at(-1)).toMatchObject({ bytesDone: 3000, bytesTotal: 5000, bytesPerSecond: 1500, secondsLeft: 2000 / 1500 });
+    expect(await setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({ state: ComponentState.DOWNLOADING, download: { bytesDone: 3000 } });
+    transfer.finish();
+    const events = await stream.done;
+    expect(events.at(-1)).toMatchObject({ state: DownloadState.COMPLETED, bytesDone: 5000, secondsLeft: 0, bytesPerSecond: null });
+    expect(installed).toEqual([SetupComponent.PICTURE_MODEL]);
+  });
+
+  it('sends at most one progress event per 200 ms while bytes flow', async () => {
+    const { setup, transfers, at } = service();
+    await setup.startDownload(SetupComponent.PICTURE_MODEL);
+    const stream = collect(setup, SetupComponent.PICTURE_MODEL);
+    await flush();
+    const [transfer] = transfers.started;
+    at(1000);
+    transfer.options.onProgress(100, 1000);
+    at(1050);
+    transfer.options.onProgress(200, 1000);
+    at(1100);
+    transfer.options.onProgress(300, 1000);
+    await flush();
+    expect(stream.events.map((event) => event.bytesDone)).toEqual([0, 100]);
+    at(1300);
+    transfer.options.onProgress(400, 1000);
+    await flush();
+    expect(stream.events.map((event) => event.bytesDone)).toEqual([0, 100, 400]);
+    transfer.finish();
+    await stream.done;
+  });
+
+  it('joins a second request, even one made while the first is still looking, to the one download', async () => {
+    const { setup, transfers } = service();
+    transfers.installed = null;
+    const [first, second] = await Promise.all([setup.startDownload(SetupComponent.STORY_MODEL), setup.startDownload(SetupComponent.STORY_MODEL)]);
+    const third = await setup.startDownload(SetupComponent.STORY_MODEL);
+    await flush();
+    expect([first.state, second.state, third.state]).toEqual([DownloadState.RUNNING, DownloadState.RUNNING, DownloadState.RUNNING]);
+    expect(transfers.started.map((transfer) => transfer.what)).toEqual([
+      'hub:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf→/data/models/text/qwen.gguf',
+    ]);
+    transfers.started[0].finish();
+  });
+
+  it('ends FAILED with the reason, tells whoever waits, and can be tried again', async () => {
+    const { setup, transfers, installed } = service();
+    transfers.installed = [];
+    await setup.startDownload(SetupComponent.STORY_MODEL);
+    await flush();
+    const waiting = setup.whenDownloaded(SetupComponent.STORY_MODEL, new AbortController().signal);
+    expect(setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(true);
+    transfers.started[0].fail(new DownloadError('Ollama could not pull "llama3.2": pull model manifest: file does not exist'));
+    const message = 'The story model download failed: Ollama could not pull "llama3.2": pull model manifest: file does not exist';
+    expect(await waiting).toEqual({ ok: false, message });
+    expect(setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(false);
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.MISSING,
+      download: { state: DownloadState.FAILED, errorMessage: message },
+    });
+    expect(installed).toEqual([]);
+    await setup.startDownload(SetupComponent.STORY_MODEL);
+    expect(transfers.started).toHaveLength(2);
+    transfers.started[1].finish();
+  });
+
+  it('follows with IDLE when no download ran, and answers whenDownloaded with null', async () => {
+    const { setup } = service();
+    expect(await collect(setup, SetupComponent.PICTURE_MODEL).done).toEqual([
+      {
+        component: SetupComponent.PICTURE_MODEL,
+        state: DownloadState.IDLE,
+        bytesDone: 0,
+        bytesTotal: null,
+        bytesPerSecond: null,
+        secondsLeft: null,
+        errorMessage: null,
+      },
+    ]);
+    expect(await setup.whenDownloaded(SetupComponent.PICTURE_MODEL, new AbortController().signal)).toBeNull();
+  });
+
+  it('refuses to start what has nothing to download, saying why', async () => {
+    const { setup } = service({ images: { backend: 'none', chosenByDefault: false, sdModelDir: '/sd', automatic1111Url: undefined } });
+    await expect(setup.startDownload(SetupComponent.PICTURE_MODEL)).rejects.toThrow(
+      new InvalidInputError('There is nothing to download for the picture model: Pictures are off (IMAGE_BACKEND=none): stories are text-only'),
+    );
+    await expect(setup.startDownload(SetupComponent.DATABASE)).rejects.toThrow(/^There is nothing to download for the database: The embedded database/);
+  });
+
+  it('stops running downloads on close, saying the next try resumes', async () => {
+    const { setup, transfers } = service();
+    await setup.startDownload(SetupComponent.PICTURE_MODEL);
+    const stream = collect(setup, SetupComponent.PICTURE_MODEL);
+    await flush();
+    await setup.close();
+    expect(transfers.started[0].options.signal.aborted).toBe(true);
+    expect((await stream.done).at(-1)).toMatchObject({
+      state: DownloadState.FAILED,
+      errorMessage: 'The picture model download failed: the server stopped; what was downloaded is kept and the next try resumes from there',
+    });
+  });
+});
+
+describe('TransferRate', () => {
+  it('measures over the last window only, so a stall shows', () => {
+    const rate = new TransferRate(5000);
+    rate.add(0, 0);
+    expect(rate.bytesPerSecond()).toBeNull();
+    rate.add(1000, 10_000);
+    expect(rate.bytesPerSecond()).toBe(10_000);
+    expect(rate.secondsLeft(10_000, 50_000)).toBe(4);
+    rate.add(10_000, 100_000);
+    rate.add(16_000, 100_000);
+    // The window now starts at the sample from 10 s: nothing came in the last 6 s.
+    expect(rate.bytesPerSecond()).toBe(0);
+    expect(rate.secondsLeft(100_000, 200_000)).toBeNull();
+    expect(rate.secondsLeft(100_000, null)).toBeNull();
+  });
+});
