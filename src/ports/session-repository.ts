@@ -1,12 +1,16 @@
-import type { GenerationOptions, GenerationSession } from '../entities/index.js';
+import type { GenerationOptions, GenerationSession, GenerationStatus } from '../entities/index.js';
+import type { KeysetPage, ListPosition } from './keyset.js';
 import type { Viewer } from '../services/auth/viewer.js';
+import type { Stage } from '../services/progress/progress-plan.js';
 
-export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId'>>;
+export type SessionPatch = Partial<
+  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'stageCode' | 'errorMessage' | 'warnings' | 'warningDetails' | 'storyId'>
+>;
 
 /** Reads and writes of generation sessions. */
 export interface SessionRepository {
   /** ownerId: who started it; null with AUTH_MODE=none. */
-  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession>;
+  createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: Stage; ownerId: string | null }): Promise<GenerationSession>;
   findSession(id: string): Promise<GenerationSession | null>;
   /** The session if the viewer may see it; another owner's reads as missing. */
   findSessionFor(id: string, viewer: Viewer): Promise<GenerationSession | null>;
@@ -16,6 +20,13 @@ export interface SessionRepository {
   requireSession(id: string): Promise<GenerationSession>;
   findSessionsOfStory(storyId: string): Promise<GenerationSession[]>;
   findRunningSessions(): Promise<GenerationSession[]>;
+  /** The viewer's sessions, newest first, by keyset: up to `limit` after `after` (null: from the newest); `statuses` null for any status. */
+  listSessionsAfter(
+    after: ListPosition | null,
+    limit: number,
+    viewer: Viewer,
+    statuses: readonly GenerationStatus[] | null,
+  ): Promise<KeysetPage<GenerationSession>>;
   /** Applies the patch only while the session is still running; false when it had already ended. */
   updateRunningSession(id: string, patch: SessionPatch): Promise<boolean>;
   /** Heartbeat: marks a running session as alive now. */

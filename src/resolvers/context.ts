@@ -1,3 +1,4 @@
+import type { PublicUrls } from '../http/public-urls.js';
 import type { Viewer } from '../services/auth/viewer.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
 import type { StoryLoaders } from './loaders.js';
@@ -9,4 +10,6 @@ export interface RequestContext {
   viewer: Viewer;
   /** For the subscription's `subscribe`, which runs without a resolver instance. */
   generations: GenerationService;
+  /** Every URL handed to a client goes through this: absolute (PUBLIC_BASE_URL, else this request's host) or relative (PUBLIC_URLS=relative). */
+  urls: PublicUrls;
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
 import { mapServiceErrors } from '../resolvers/errors.js';
-import { GenerationResolver } from '../resolvers/generation.resolver.js';
+import { GenerationProgressResolver, GenerationResolver } from '../resolvers/generation.resolver.js';
 import { StoryPageResolver, StoryResolver } from '../resolvers/story.resolver.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
 import type { StoryService } from '../services/stories/story-service.js';
@@ -12,7 +12,7 @@ export interface SchemaServices {
   stories: StoryService;
 }
 
-const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver] as const;
+const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver, GenerationProgressResolver] as const;
 
 /**
  * type-graphql insists on a PubSub even though every subscription here brings
@@ -37,6 +37,7 @@ export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema>
     [StoryResolver, new StoryResolver(services.stories)],
     [StoryPageResolver, new StoryPageResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
+    [GenerationProgressResolver, new GenerationProgressResolver()],
   ]);
   return build({ get: (type: unknown) => instances.get(type) });
 }

@@ -11,6 +11,8 @@ import {
 } from '../../src/entities/index.js';
 import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
+import type { Stage } from '../../src/services/progress/progress-plan.js';
+import type { KeysetPage, ListPosition } from '../../src/ports/keyset.js';
 
 /**
  * Every persistence port in memory, with the same "once" rules as the
@@ -26,11 +28,14 @@ export class InMemoryRepositories implements StoryRepository {
   /** Every call by method name, for tests that count writes. */
   readonly calls: string[] = [];
 
-  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: string; ownerId: string | null }): Promise<GenerationSession> {
+  async createSession(fields: { id: string; prompt: string; options: GenerationOptions; stage: Stage; ownerId: string | null }): Promise<GenerationSession> {
     this.calls.push('createSession');
     const now = new Date();
     this.sessions.set(fields.id, {
       ...fields,
+      stage: fields.stage.label,
+      stageCode: fields.stage.code,
+      warningDetails: [],
       status: GenerationStatus.PENDING,
       progressPercentage: 0,
       errorMessage: null,
@@ -174,6 +179,27 @@ export class InMemoryRepositories implements StoryRepository {
       .map((story) => structuredClone(story));
   }
 
+  async listStoriesAfter(after: ListPosition | null, limit: number, viewer: Viewer): Promise<KeysetPage<Story>> {
+    return keysetPage(
+      [...this.stories.values()].filter((story) => story.storyText !== '' && canSee(viewer, story.ownerId)),
+      after,
+      limit,
+    );
+  }
+
+  async listSessionsAfter(
+    after: ListPosition | null,
+    limit: number,
+    viewer: Viewer,
+    statuses: readonly GenerationStatus[] | null,
+  ): Promise<KeysetPage<GenerationSession>> {
+    return keysetPage(
+      [...this.sessions.values()].filter((session) => canSee(viewer, session.ownerId) && (!statuses || statuses.includes(session.status))),
+      after,
+      limit,
+    );
+  }
+
   async deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }> {
     const mediaKeys = this.images.filter((image) => image.storyId === id).map((image) => image.filePath);
     const deleted = this.stories.delete(id);
@@ -197,4 +223,15 @@ export class InMemoryRepositories implements StoryRepository {
   async findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {
     return this.images.filter((image) => storyIds.includes(image.storyId)).map((image) => structuredClone(image));
   }
+}
+
+/** The database adapter's keyset page over rows in memory (positions in its format: UTC, microseconds). */
+function keysetPage<T extends { id: string; createdAt: Date }>(rows: T[], after: ListPosition | null, limit: number): KeysetPage<T> {
+  const positioned = rows
+    .map((row) => ({ node: structuredClone(row), position: { createdAt: row.createdAt.toISOString().replace('Z', '000Z'), id: row.id } }))
+    .sort((a, b) => b.position.createdAt.localeCompare(a.position.createdAt) || b.position.id.localeCompare(a.position.id));
+  const rest = after
+    ? positioned.filter(({ position }) => position.createdAt < after.createdAt || (position.createdAt === after.createdAt && position.id < after.id))
+    : positioned;
+  return { items: rest.slice(0, limit), hasMore: rest.length > limit, totalCount: rows.length };
 }

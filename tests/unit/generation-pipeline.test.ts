@@ -377,7 +377,11 @@ describe('GenerationPipeline making a book', () => {
     book.text.beforePage = async (index) => {
       if (index !== 1) return;
       // The cancel lands (as GenerationService does it) between page 0 and page 1.
-      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      await book.repositories.updateRunningSession(book.id, {
+        status: GenerationStatus.CANCELLED,
+        stage: STAGE.cancelled.label,
+        stageCode: STAGE.cancelled.code,
+      });
       book.controller.abort(new Error('cancelled'));
     };
     await book.run();
@@ -397,7 +401,11 @@ describe('GenerationPipeline making a book', () => {
     // The backend finishes its pictures although the run was cancelled meanwhile (an HTTP answer already on its way).
     book.painter.generate = async (requests, options) => {
       const pictures = await paint(requests, { ...options, signal: new AbortController().signal });
-      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      await book.repositories.updateRunningSession(book.id, {
+        status: GenerationStatus.CANCELLED,
+        stage: STAGE.cancelled.label,
+        stageCode: STAGE.cancelled.code,
+      });
       book.controller.abort(new Error('cancelled'));
       return pictures;
     };
