@@ -4,6 +4,7 @@ import { GenerationProgressView, GenerationSessionConnectionView, GenerationSess
 import type { GenerationService, ProgressUpdateForClient } from '../services/generation/generation-service.js';
 import type { RequestContext } from './context.js';
 import { toGraphQLError } from './errors.js';
+import { forgetStories } from './loaders.js';
 import { toConnectionView, toProgressView, toSessionView, toStoryView } from './mappers.js';
 
 @Resolver(() => GenerationSessionView)
@@ -66,7 +67,12 @@ export class GenerationResolver {
       }
     },
   })
-  generationProgress(@Root() update: ProgressUpdateForClient, @Arg('sessionId', () => ID) _sessionId: string): GenerationProgressView {
+  generationProgress(
+    @Root() update: ProgressUpdateForClient,
+    @Arg('sessionId', () => ID) _sessionId: string,
+    @Ctx() { loaders }: RequestContext,
+  ): GenerationProgressView {
+    forgetStories(loaders);
     return toProgressView(update);
   }
 }

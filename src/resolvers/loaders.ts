@@ -24,3 +24,14 @@ export function createStoryLoaders(stories: StoryService, generations: Generatio
     sessionById: new DataLoader((ids) => Promise.all(ids.map((id) => generations.get(id, viewer)))),
   };
 }
+
+/**
+ * Forgets the stories, pages and images loaded so far, keeping the sessions.
+ * A subscription has one context for all its events, so each event starts
+ * with this: a story's pictures painted since the last event are read afresh.
+ */
+export function forgetStories(loaders: StoryLoaders): void {
+  loaders.storyById.clearAll();
+  loaders.imagesByStory.clearAll();
+  loaders.pagesByStory.clearAll();
+}
