@@ -1,7 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { CancelGenerationDocument, StartGenerationDocument, StoryDocument, StoryListDocument, type StoryFieldsFragment } from '../client/generated/graphql.js';
+import {
+  CancelGenerationDocument,
+  GenerationSessionsDocument,
+  type GenerationStatus,
+  StartGenerationDocument,
+  StoryDocument,
+  StoryListPageDocument,
+  type StoryFieldsFragment,
+} from '../client/generated/graphql.js';
 import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
 import { withoutControlSequences } from './terminal-text.js';
@@ -82,8 +90,18 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   const { startGeneration: session } = await client.request(StartGenerationDocument, {
     input: { prompt, style: options.style ?? null, seed: options.seed ?? null, pageCount: options.pages ?? null },
   });
+  io.stderr.write(`Generation ${session.id} started at ${client.baseUrl}.\n`);
+  return follow(client, session.id, { out: options.out, cancelOnInterrupt: true }, io);
+}
+
+/**
+ * `follow SESSION`: the live progress of a generation (one started here, or
+ * one found with `sessions`), then the story as `generate` gives it. Ctrl+C
+ * cancels the generation with `cancelOnInterrupt`; otherwise it only stops following.
+ */
+export async function follow(client: GraphQLClient, sessionId: string, options: { out?: string; cancelOnInterrupt?: boolean }, io: Io): Promise<number> {
+  const session = { id: sessionId };
   const display = createProgressDisplay(io.stdout, io.stderr);
-  display.note(`Generation ${session.id} started at ${client.baseUrl}.`);
 
   let interrupted = false;
   const follower = followProgress({
@@ -101,6 +119,10 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   const onSigint = () => {
     if (interrupted) process.exit(EXIT.interrupted);
     interrupted = true;
+    if (!options.cancelOnInterrupt) {
+      follower.stop();
+      return;
+    }
     display.note('Cancelling… (Ctrl+C again to leave without waiting)');
     client.request(CancelGenerationDocument, { id: session.id }).catch((error: unknown) => {
       display.note(`Could not cancel: ${asCliError(error, client.baseUrl).message}`);
@@ -119,6 +141,10 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
     process.off('SIGINT', onSigint);
   }
   display.finish();
+  if (interrupted && !options.cancelOnInterrupt) {
+    io.stderr.write(`Stopped following; the generation goes on (story-agent follow ${session.id}).\n`);
+    return EXIT.interrupted;
+  }
 
   for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
   if (final.status === 'FAILED') {
@@ -176,20 +202,58 @@ async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir:
   return written;
 }
 
-/** `list`: newest first, one story a line: id, date, title. */
-export async function list(client: GraphQLClient, options: { limit: number; offset: number; json?: boolean }, io: Io): Promise<number> {
-  const { stories } = await client.request(StoryListDocument, { limit: options.limit, offset: options.offset });
+/**
+ * `list`: newest first, one story a line: id, date, title; `limit` a page
+ * (1–100) from the cursor `after`, or every page with `all`. When more
+ * follow, stderr says how to read on (`--after <cursor>`).
+ */
+export async function list(client: GraphQLClient, options: { limit: number; after?: string; all?: boolean; json?: boolean }, io: Io): Promise<number> {
+  const stories = [];
+  let after = options.after ?? null;
+  let more: string | null = null;
+  let totalCount = 0;
+  do {
+    const { storyConnection } = await client.request(StoryListPageDocument, { first: Math.min(options.limit, 100), after });
+    stories.push(...storyConnection.edges.map((edge) => edge.node));
+    totalCount = storyConnection.totalCount;
+    more = storyConnection.pageInfo.hasNextPage ? (storyConnection.pageInfo.endCursor ?? null) : null;
+    after = more;
+  } while (options.all && more !== null);
   if (options.json) {
     io.stdout.write(`${JSON.stringify(stories, null, 2)}\n`);
+  } else if (stories.length === 0) {
+    io.stderr.write(options.after ? 'No more stories.\n' : 'No stories yet: make one with `story-agent generate "a prompt"`.\n');
+  } else {
+    for (const story of stories) io.stdout.write(`${story.id}  ${formatDate(story.createdAt)}  ${story.title}\n`);
+  }
+  if (more !== null) io.stderr.write(`${stories.length} of ${totalCount} shown; more: story-agent list --after ${more}\n`);
+  return EXIT.ok;
+}
+
+const RUNNING: GenerationStatus[] = ['PENDING', 'GENERATING_STORY', 'GENERATING_IMAGES'];
+
+/** `sessions`: generations newest first (only the running ones unless `all`): id, date, status, percentage, stage, prompt. */
+export async function sessions(client: GraphQLClient, options: { all?: boolean; limit: number; json?: boolean }, io: Io): Promise<number> {
+  const { generationSessions } = await client.request(GenerationSessionsDocument, {
+    status: options.all ? null : RUNNING,
+    first: Math.min(options.limit, 100),
+  });
+  const found = generationSessions.edges.map((edge) => edge.node);
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
     return EXIT.ok;
   }
-  if (stories.length === 0) {
-    io.stderr.write(options.offset > 0 ? 'No more stories.\n' : 'No stories yet: make one with `story-agent generate "a prompt"`.\n');
+  if (found.length === 0) {
+    io.stderr.write(options.all ? 'No generations yet.\n' : 'No generation is running (--all lists the finished ones too).\n');
     return EXIT.ok;
   }
-  for (const story of stories) {
-    io.stdout.write(`${story.id}  ${formatDate(story.createdAt)}  ${story.title}\n`);
+  for (const session of found) {
+    const prompt = session.prompt.length > 60 ? `${session.prompt.slice(0, 59)}…` : session.prompt;
+    io.stdout.write(
+      `${session.id}  ${formatDate(session.createdAt)}  ${session.status.padEnd(17)}  ${String(session.progressPercentage).padStart(3)}%  ${session.stageCode ?? '-'}  ${prompt}\n`,
+    );
   }
+  if (found.some((session) => RUNNING.includes(session.status))) io.stderr.write('Follow one with: story-agent follow <id>\n');
   return EXIT.ok;
 }
 
