@@ -4,6 +4,7 @@ import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig } from './config.js';
 import { createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
+import type { PublicUrls } from './http/public-urls.js';
 import { createLogger, type Logger } from './logger.js';
 import type { RequestContext } from './resolvers/context.js';
 import { createStoryLoaders } from './resolvers/loaders.js';
@@ -141,7 +142,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
 
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
-  const media = new LocalMediaStore(config.mediaDir, `${config.publicBaseUrl ?? ''}/media`);
+  const media = new LocalMediaStore(config.mediaDir, '/media');
   const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
@@ -241,7 +242,13 @@ async function startApi(
 ): Promise<RunningHttpServer> {
   const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
   const schema = await buildAppSchema({ generations, stories, setup });
-  const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, setup, viewer });
+  const createContext = (viewer: Viewer, urls: PublicUrls): RequestContext => ({
+    loaders: createStoryLoaders(stories, generations, viewer),
+    generations,
+    setup,
+    viewer,
+    urls,
+  });
   const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
     if (config.auth.mode === 'none') return SINGLE_USER;
     const key = authorization?.replace(/^Bearer\s+/i, '').trim();
@@ -280,6 +287,8 @@ async function startApi(
       introspection: config.graphqlIntrospection,
       allowedOrigins: config.allowedOrigins,
       publicBaseUrl: config.publicBaseUrl,
+      publicUrls: config.publicUrls,
+      trustProxy: config.trustProxy,
       checkHealth: async () => {
         await dataSource.query('SELECT 1');
       },

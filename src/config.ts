@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from './project-root.js';
@@ -21,7 +22,29 @@ const environmentSchema = z.object({
   HOST: z.string().min(1).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  PUBLIC_BASE_URL: httpUrl.optional(),
+  PUBLIC_BASE_URL: httpUrl
+    .refine((value) => !/[?#]/.test(value), 'must be a base URL without a query or fragment, e.g. https://stories.example or https://example.org/stories')
+    .optional(),
+  PUBLIC_URLS: z.enum(['absolute', 'relative']).default('absolute'),
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value, context): TrustProxy => {
+      const trimmed = value.trim();
+      if (trimmed === 'false' || trimmed === '') return false;
+      if (trimmed === 'true') return true;
+      if (/^\d+$/.test(trimmed)) return Number(trimmed);
+      const entries = trimmed.split(',').map((entry) => entry.trim());
+      for (const entry of entries) {
+        const [address, bits, ...rest] = entry.split('/');
+        const named = ['loopback', 'linklocal', 'uniquelocal'].includes(entry);
+        if (!named && (rest.length > 0 || isIP(address) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits)))) {
+          context.addIssue({ code: 'custom', message: `"${entry}" is not an address, a subnet (10.0.0.0/8), loopback, linklocal or uniquelocal` });
+          return z.NEVER;
+        }
+      }
+      return entries;
+    }),
 
   DATA_DIR: z.string().min(1).default('./data'),
   MEDIA_DIR: z.string().min(1).optional(),
@@ -134,12 +157,19 @@ const DEFAULT_WEB_DIR = path.join(PROJECT_ROOT, 'dist/web');
 
 type ImageBackendName = 'none' | 'automatic1111' | 'onnx';
 
+/** Express's `trust proxy`: off, on for any peer, a hop count, or the proxies' addresses and subnets. */
+export type TrustProxy = boolean | number | string[];
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   host: string;
   port: number;
   logLevel: string;
   publicBaseUrl: string | undefined;
+  /** URLs handed to clients (pictures, exports): absolute (from publicBaseUrl, else the request's host) or server-relative paths. */
+  publicUrls: 'absolute' | 'relative';
+  /** Which peers' X-Forwarded-Proto/-Host (and -For) are believed. */
+  trustProxy: TrustProxy;
   dataDir: string;
   mediaDir: string;
   /** The built web page; null to serve none. */
@@ -276,6 +306,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     publicBaseUrl: env.PUBLIC_BASE_URL,
+    publicUrls: env.PUBLIC_URLS,
+    trustProxy: env.TRUST_PROXY,
     dataDir,
     mediaDir: path.resolve(env.MEDIA_DIR ?? path.join(dataDir, 'media')),
     webDir: env.WEB_DIR === 'off' ? null : path.resolve(env.WEB_DIR ?? DEFAULT_WEB_DIR),

@@ -4,10 +4,12 @@ import WebSocket from 'ws';
 import {
   CancelGenerationDocument,
   DeleteStoryDocument,
+  GenerationSessionsDocument,
+  type GenerationStatus,
   RegeneratePageImageDocument,
   StartGenerationDocument,
   StoryDocument,
-  StoryListDocument,
+  StoryListPageDocument,
   UpdatePageTextDocument,
   type StoryFieldsFragment,
 } from '../client/generated/graphql.js';
@@ -93,9 +95,23 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
   const { startGeneration: session } = await client.request(StartGenerationDocument, {
     input: { prompt, style: options.style ?? null, seed: options.seed ?? null, pageCount: options.pages ?? null },
   });
+  io.stderr.write(`Generation ${session.id} started at ${client.baseUrl}.\n`);
+  return follow(client, session.id, { out: options.out, cancelOnInterrupt: true }, io);
+}
+
+/**
+ * `follow SESSION`: the live progress of a generation (one started here, or
+ * one found with `sessions`), then the story as `generate` gives it. Ctrl+C
+ * cancels the generation with `cancelOnInterrupt`; otherwise it only stops following.
+ */
+export async function follow(client: GraphQLClient, sessionId: string, options: { out?: string; cancelOnInterrupt?: boolean }, io: Io): Promise<number> {
+  const cancelOnInterrupt = options.cancelOnInterrupt ?? false;
   const display = createProgressDisplay(io.stdout, io.stderr);
-  display.note(`Generation ${session.id} started at ${client.baseUrl}.`);
-  const { final, interrupted } = await followSession(client, session.id, display);
+  const { final, interrupted } = await followSession(client, sessionId, display, { cancelOnInterrupt });
+  if (interrupted && !cancelOnInterrupt) {
+    io.stderr.write(`Stopped following; the generation goes on (story-agent follow ${sessionId}).\n`);
+    return EXIT.interrupted;
+  }
 
   for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
   if (final.status === 'FAILED') {
@@ -119,10 +135,16 @@ export async function generate(client: GraphQLClient, prompt: string, options: G
 }
 
 /**
- * Follows a session's progress into the display until it ends; the first Ctrl+C cancels
- * it on the server, a second leaves at once. `interrupted`: the user pressed Ctrl+C.
+ * Follows a session's progress into the display until it ends. With
+ * `cancelOnInterrupt` the first Ctrl+C cancels it on the server and a second
+ * leaves at once; without, Ctrl+C only stops following. `interrupted`: the user pressed Ctrl+C.
  */
-async function followSession(client: GraphQLClient, sessionId: string, display: ProgressDisplay): Promise<{ final: ProgressState; interrupted: boolean }> {
+async function followSession(
+  client: GraphQLClient,
+  sessionId: string,
+  display: ProgressDisplay,
+  { cancelOnInterrupt }: { cancelOnInterrupt: boolean },
+): Promise<{ final: ProgressState; interrupted: boolean }> {
   let interrupted = false;
   const follower = followProgress({
     url: webSocketUrl(client),
@@ -135,10 +157,13 @@ async function followSession(client: GraphQLClient, sessionId: string, display: 
     onReconnected: () => display.note('Reconnected; resuming.'),
   });
 
-  // First Ctrl+C cancels the generation on the server; a second one leaves at once.
   const onSigint = () => {
     if (interrupted) process.exit(EXIT.interrupted);
     interrupted = true;
+    if (!cancelOnInterrupt) {
+      follower.stop();
+      return;
+    }
     display.note('Cancelling… (Ctrl+C again to leave without waiting)');
     client.request(CancelGenerationDocument, { id: sessionId }).catch((error: unknown) => {
       display.note(`Could not cancel: ${asCliError(error, client.baseUrl).message}`);
@@ -188,7 +213,7 @@ export async function repaint(client: GraphQLClient, id: string, options: Repain
   });
   const display = createProgressDisplay(io.stdout, io.stderr);
   display.note(`Painting page ${options.page} of “${withoutControlSequences(story.title)}” again (session ${session.id}).`);
-  const { final, interrupted } = await followSession(client, session.id, display);
+  const { final, interrupted } = await followSession(client, session.id, display, { cancelOnInterrupt: true });
   for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
   if (final.status === 'FAILED') throw new CliError(`Painting page ${options.page} again failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
   if (final.status === 'CANCELLED' || interrupted) {
@@ -255,20 +280,58 @@ async function saveStory(client: GraphQLClient, story: StoryFieldsFragment, dir:
   return written;
 }
 
-/** `list`: newest first, one story a line: id, date, title. */
-export async function list(client: GraphQLClient, options: { limit: number; offset: number; json?: boolean }, io: Io): Promise<number> {
-  const { stories } = await client.request(StoryListDocument, { limit: options.limit, offset: options.offset });
+/**
+ * `list`: newest first, one story a line: id, date, title; `limit` a page
+ * (1–100) from the cursor `after`, or every page with `all`. When more
+ * follow, stderr says how to read on (`--after <cursor>`).
+ */
+export async function list(client: GraphQLClient, options: { limit: number; after?: string; all?: boolean; json?: boolean }, io: Io): Promise<number> {
+  const stories = [];
+  let after = options.after ?? null;
+  let more: string | null = null;
+  let totalCount = 0;
+  do {
+    const { storyConnection } = await client.request(StoryListPageDocument, { first: Math.min(options.limit, 100), after });
+    stories.push(...storyConnection.edges.map((edge) => edge.node));
+    totalCount = storyConnection.totalCount;
+    more = storyConnection.pageInfo.hasNextPage ? (storyConnection.pageInfo.endCursor ?? null) : null;
+    after = more;
+  } while (options.all && more !== null);
   if (options.json) {
     io.stdout.write(`${JSON.stringify(stories, null, 2)}\n`);
+  } else if (stories.length === 0) {
+    io.stderr.write(options.after ? 'No more stories.\n' : 'No stories yet: make one with `story-agent generate "a prompt"`.\n');
+  } else {
+    for (const story of stories) io.stdout.write(`${story.id}  ${formatDate(story.createdAt)}  ${story.title}\n`);
+  }
+  if (more !== null) io.stderr.write(`${stories.length} of ${totalCount} shown; more: story-agent list --after ${more}\n`);
+  return EXIT.ok;
+}
+
+const RUNNING: GenerationStatus[] = ['PENDING', 'GENERATING_STORY', 'GENERATING_IMAGES'];
+
+/** `sessions`: generations newest first (only the running ones unless `all`): id, date, status, percentage, stage, prompt. */
+export async function sessions(client: GraphQLClient, options: { all?: boolean; limit: number; json?: boolean }, io: Io): Promise<number> {
+  const { generationSessions } = await client.request(GenerationSessionsDocument, {
+    status: options.all ? null : RUNNING,
+    first: Math.min(options.limit, 100),
+  });
+  const found = generationSessions.edges.map((edge) => edge.node);
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
     return EXIT.ok;
   }
-  if (stories.length === 0) {
-    io.stderr.write(options.offset > 0 ? 'No more stories.\n' : 'No stories yet: make one with `story-agent generate "a prompt"`.\n');
+  if (found.length === 0) {
+    io.stderr.write(options.all ? 'No generations yet.\n' : 'No generation is running (--all lists the finished ones too).\n');
     return EXIT.ok;
   }
-  for (const story of stories) {
-    io.stdout.write(`${story.id}  ${formatDate(story.createdAt)}  ${story.title}\n`);
+  for (const session of found) {
+    const prompt = session.prompt.length > 60 ? `${session.prompt.slice(0, 59)}…` : session.prompt;
+    io.stdout.write(
+      `${session.id}  ${formatDate(session.createdAt)}  ${session.status.padEnd(17)}  ${String(session.progressPercentage).padStart(3)}%  ${session.stageCode ?? '-'}  ${prompt}\n`,
+    );
   }
+  if (found.some((session) => RUNNING.includes(session.status))) io.stderr.write('Follow one with: story-agent follow <id>\n');
   return EXIT.ok;
 }
 

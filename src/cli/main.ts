@@ -3,9 +3,24 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PROJECT_ROOT } from '../project-root.js';
 import { cleanedStream, withoutControlSequences } from './terminal-text.js';
-import { asCliError, connect, deleteStory, edit, EXIT, exportStory, generate, list, repaint, show, type Io, type RepaintOptions } from './commands.js';
 import { createInterface } from 'node:readline/promises';
 import { setup, status } from './setup-commands.js';
+import {
+  asCliError,
+  connect,
+  deleteStory,
+  edit,
+  EXIT,
+  exportStory,
+  follow,
+  generate,
+  list,
+  repaint,
+  sessions,
+  show,
+  type Io,
+  type RepaintOptions,
+} from './commands.js';
 
 /**
  * `story-agent`: the command line on the typed client. Run through bin/story-agent.js
@@ -76,10 +91,26 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
   program
     .command('list')
     .description('list the stories, newest first: id, date, title')
-    .option('-n, --limit <n>', 'how many', integer('--limit', 1), 20)
-    .option('--offset <n>', 'skip this many', integer('--offset', 0), 0)
+    .option('-n, --limit <n>', 'how many (at most 100 a page)', integer('--limit', 1), 20)
+    .option('--after <cursor>', 'start after this place in the list (printed when more follow)')
+    .option('--all', 'every story, page by page')
     .option('--json', 'print JSON')
-    .action(action(async (client, options: { limit: number; offset: number; json?: boolean }) => list(client, options, io)));
+    .action(action(async (client, options: { limit: number; after?: string; all?: boolean; json?: boolean }) => list(client, options, io)));
+
+  program
+    .command('sessions')
+    .description('list the generations still running (a book whose terminal or tab was closed), newest first')
+    .option('-a, --all', 'finished ones too')
+    .option('-n, --limit <n>', 'how many (at most 100)', integer('--limit', 1), 20)
+    .option('--json', 'print JSON')
+    .action(action(async (client, options: { all?: boolean; limit: number; json?: boolean }) => sessions(client, options, io)));
+
+  program
+    .command('follow')
+    .description('follow a running generation to its end, as generate does (Ctrl+C stops following; the generation goes on)')
+    .argument('<session-id>', 'the generation (see `story-agent sessions`)')
+    .option('-o, --out <dir>', 'save the story text and the pictures into this folder')
+    .action(action(async (client, id: string, options: { out?: string }) => follow(client, id, options, io)));
 
   program
     .command('show')

@@ -1,5 +1,5 @@
 import { CloseCode, createClient, type Client } from 'graphql-ws';
-import { GenerationProgressDocument, type GenerationProgressSubscription, type GenerationStatus } from './generated/graphql.js';
+import { GenerationProgressDocument, type GenerationProgressSubscription, type GenerationStage, type GenerationStatus } from './generated/graphql.js';
 import { queryText } from './graphql-client.js';
 
 /**
@@ -23,16 +23,32 @@ export interface ProgressState {
   sessionId: string;
   status: GenerationStatus;
   percent: number;
+  /** The stage in words, for people. */
   stage: string | null;
+  /** The stage as a code, for deciding (e.g. RETRYING); null before the first event. */
+  stageCode: GenerationStage | null;
   /** The story as streamed so far (no title line). */
   text: string;
   errorMessage: string | null;
   warnings: string[];
+  /** The warnings with their codes and pages, in the same order. */
+  warningDetails: ProgressEvent['warningDetails'];
   storyId: string | null;
 }
 
 function initialProgressState(sessionId: string): ProgressState {
-  return { sessionId, status: 'PENDING', percent: 0, stage: null, text: '', errorMessage: null, warnings: [], storyId: null };
+  return {
+    sessionId,
+    status: 'PENDING',
+    percent: 0,
+    stage: null,
+    stageCode: null,
+    text: '',
+    errorMessage: null,
+    warnings: [],
+    warningDetails: [],
+    storyId: null,
+  };
 }
 
 /**
@@ -49,9 +65,11 @@ function applyProgress(state: ProgressState, event: ProgressEvent): ProgressStat
     // Never backwards, even across reconnects.
     percent: Math.max(state.percent, event.progressPercentage),
     stage: event.stage,
+    stageCode: event.stageCode,
     text,
     errorMessage: event.errorMessage,
     warnings: [...event.warnings],
+    warningDetails: event.warningDetails.map((warning) => ({ ...warning })),
     storyId: event.storyId ?? state.storyId,
   };
 }

@@ -1,4 +1,6 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn, type Relation } from 'typeorm';
+import type { GenerationStage } from '../services/progress/progress-plan.js';
+import type { GenerationWarning } from '../services/generation/warnings.js';
 import { GenerationKind, type GenerationStatus } from './enums.js';
 import { Story } from './story.entity.js';
 
@@ -50,14 +52,23 @@ export class GenerationSession {
   @Column({ name: 'progress_percentage', type: 'int', default: 0 })
   progressPercentage: number;
 
+  /** The stage's label (may carry details: which page, why a retry). */
   @Column({ type: 'varchar', length: 200, nullable: true })
   stage: string | null;
+
+  /** The stage's code (progress-plan.ts's STAGE); null only on rows whose stage could not be told from before codes. */
+  @Column({ name: 'stage_code', type: 'varchar', length: 32, nullable: true })
+  stageCode: GenerationStage | null;
 
   @Column({ name: 'error_message', type: 'text', nullable: true })
   errorMessage: string | null;
 
   @Column({ type: 'jsonb', default: () => "'[]'::jsonb" })
   warnings: string[];
+
+  /** The same warnings with their codes (warnings.ts's WARNING) and pages, in the same order. */
+  @Column({ name: 'warning_details', type: 'jsonb', default: () => "'[]'::jsonb" })
+  warningDetails: GenerationWarning[];
 
   @Column({ type: 'text' })
   prompt: string;

@@ -22,10 +22,13 @@ import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-ga
 import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
 import { connectionClientKey, requestRateLimit, SubscriptionCounter } from './client-limits.js';
 import { WebSocketCloseCode } from './close-codes.js';
+import { publicUrlsFor, type PublicUrls } from './public-urls.js';
+import type { TrustProxy } from '../config.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
-  createContext: (viewer: Viewer) => RequestContext;
+  /** `urls`: the request's URL builder (absolute from PUBLIC_BASE_URL or the request's host, or relative). */
+  createContext: (viewer: Viewer, urls: PublicUrls) => RequestContext;
   /**
    * Who is asking, from an `Authorization` value (HTTP header, or the WebSocket's
    * connectionParams.authorization); null refuses the request as UNAUTHENTICATED.
@@ -48,8 +51,12 @@ export interface HttpServerOptions {
   introspection: boolean;
   /** Origins besides the server's own whose pages may open the WebSocket. */
   allowedOrigins: AllowedOrigins;
-  /** PUBLIC_BASE_URL, whose origin counts as the server's own. */
+  /** PUBLIC_BASE_URL, whose origin counts as the server's own and which starts every URL handed out. */
   publicBaseUrl: string | undefined;
+  /** PUBLIC_URLS: absolute URLs (the default) or server-relative paths. */
+  publicUrls: 'absolute' | 'relative';
+  /** TRUST_PROXY: Express's `trust proxy`, also applied to WebSocket upgrade requests. */
+  trustProxy: TrustProxy;
   /** Answers /healthz; throws when a dependency the server needs is down. */
   checkHealth: () => Promise<void>;
   logger: Logger;
@@ -99,6 +106,12 @@ function securityHeaders(landingPage: boolean): express.RequestHandler {
 export async function startHttpServer(options: HttpServerOptions, listen: { host: string; port: number }): Promise<RunningHttpServer> {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxy);
+  const urlSettings = {
+    publicBaseUrl: options.publicBaseUrl,
+    mode: options.publicUrls,
+    trusts: app.get('trust proxy fn') as (address: string, hop: number) => boolean,
+  };
   const httpServer = http.createServer(app);
 
   // Same bound as HTTP bodies: no GraphQL message of ours comes near it.
@@ -158,7 +171,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
         const viewer = socketViewers.get(ctx.extra.socket);
         // onConnect records every accepted socket's viewer before any operation runs.
         if (!viewer) throw new Error('WebSocket operation before its connection was authenticated');
-        return options.createContext(viewer) as unknown as Record<string, unknown>;
+        // URLs in subscription events are built from the WebSocket's upgrade request, as over HTTP.
+        return options.createContext(viewer, publicUrlsFor(ctx.extra.request, urlSettings)) as unknown as Record<string, unknown>;
       },
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription error');
@@ -238,7 +252,7 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
             extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
           });
         }
-        return options.createContext(viewer);
+        return options.createContext(viewer, publicUrlsFor(req, urlSettings));
       },
     }),
   );

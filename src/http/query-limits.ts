@@ -21,7 +21,7 @@ export interface QueryLimits {
   maxCost: number;
   /** Nesting of selection sets, the operation's own being 1. */
   maxDepth: number;
-  /** Items assumed for a list field whose `limit` argument is a variable or absent without a default. */
+  /** Items assumed for a list field whose `limit` (or a connection's `first`) argument is a variable or absent without a default. */
   maxPageSize: number;
   /** Items assumed for a list field that takes no `limit` (Story.images holds one picture of each of 3 types). */
   unpagedListItems: number;
@@ -70,10 +70,11 @@ export function queryLimitsRule(limits: QueryLimits = QUERY_LIMITS) {
     const inProgress = new Set<string>();
     let variableDefaults = new Map<string, number>();
 
-    const listItems = (field: FieldNode, definition: GraphQLField<unknown, unknown>): number => {
-      const parameter = definition.args.find((argument) => argument.name === 'limit');
-      if (!parameter) return limits.unpagedListItems;
-      const given = field.arguments?.find((argument) => argument.name.value === 'limit')?.value;
+    /** The items a page-size argument (`limit` of a list, `first` of a connection) asks for; null when the field takes none. */
+    const pageItems = (field: FieldNode, definition: GraphQLField<unknown, unknown>, argumentName: 'limit' | 'first'): number | null => {
+      const parameter = definition.args.find((argument) => argument.name === argumentName);
+      if (!parameter) return null;
+      const given = field.arguments?.find((argument) => argument.name.value === argumentName)?.value;
       if (given?.kind === Kind.INT) return Number(given.value);
       if (given?.kind === Kind.VARIABLE) return variableDefaults.get(given.name.value) ?? limits.maxPageSize;
       return !given && typeof parameter.defaultValue === 'number' ? parameter.defaultValue : limits.maxPageSize;
@@ -119,7 +120,13 @@ export function queryLimitsRule(limits: QueryLimits = QUERY_LIMITS) {
       const weight = (parent && limits.fieldWeights[`${parent.name}.${name}`]) ?? 1;
       if (!definition) return { cost: weight, depth: 0 };
       const type = isNonNullType(definition.type) ? definition.type.ofType : definition.type;
-      const items = isListType(type) ? listItems(field, definition) : 1;
+      // A Relay connection's size is its `first`, counted at the connection field; its `edges` list is then one item.
+      const edgesOfConnection = name === 'edges' && parent !== null && parent.name.endsWith('Connection');
+      const items = isListType(type)
+        ? edgesOfConnection
+          ? 1
+          : (pageItems(field, definition, 'limit') ?? limits.unpagedListItems)
+        : (pageItems(field, definition, 'first') ?? 1);
       if (!field.selectionSet) return { cost: weight * items, depth: 0 };
       const named = getNamedType(definition.type);
       const inner = measureSet(field.selectionSet, isObjectType(named) || isInterfaceType(named) ? named : null);

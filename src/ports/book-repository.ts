@@ -1,5 +1,6 @@
 import type { Viewer } from '../services/auth/viewer.js';
 import type { CharacterDistance, CharacterSide, Story, StoryPage } from '../entities/index.js';
+import type { KeysetPage, ListPosition } from './keyset.js';
 
 /** A planned book as first saved: no page has text yet. */
 export interface NewBook {
@@ -58,6 +59,8 @@ export interface BookRepository {
   findStoriesByIds(ids: readonly string[], viewer: Viewer): Promise<Story[]>;
   /** The viewer's stories, newest first; only stories with text (a planned book whose first page is not written yet is left out). */
   listStories(limit: number, offset: number, viewer: Viewer): Promise<Story[]>;
+  /** The same list read by keyset: up to `limit` stories after `after` (null: from the newest). */
+  listStoriesAfter(after: ListPosition | null, limit: number, viewer: Viewer): Promise<KeysetPage<Story>>;
   /** Deletes the story with its pages and images; returns the media keys of the images for the caller to remove. */
   deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }>;
 }

@@ -20,7 +20,7 @@ export interface GeneratedPicture {
   seed: number;
   /** The prompt the model actually read, when it is not the one asked for (cut to the text encoder's length). */
   promptUsed?: string;
-  /** What the user should know about this picture (a cut prompt), in words. */
+  /** How the prompt was cut to the text encoder's length, in words; shown as session warnings with the code PROMPT_CUT. */
   warnings?: string[];
 }
 

@@ -1,4 +1,6 @@
 import type { GenerationStatus } from '../entities/index.js';
+import type { GenerationWarning } from '../services/generation/warnings.js';
+import type { GenerationStage } from '../services/progress/progress-plan.js';
 
 /**
  * One step of a generation as clients see it. `seq` orders events within a
@@ -12,6 +14,8 @@ export interface ProgressEvent {
   status: GenerationStatus;
   progressPercentage: number;
   stage: string | null;
+  /** The stage's code; null only for a session whose stage was saved before codes. */
+  stageCode: GenerationStage | null;
   storyTextDelta: string | null;
   /**
    * The story text so far is void: the story is being written from the start
@@ -21,6 +25,8 @@ export interface ProgressEvent {
   storyTextReset: boolean;
   errorMessage: string | null;
   warnings: string[];
+  /** The warnings with their codes and pages, in the same order. */
+  warningDetails: GenerationWarning[];
   storyId: string | null;
   /** Set on events about one page: the page whose text or picture this event is about. */
   pageIndex: number | null;

@@ -1,7 +1,11 @@
-import type { GenerationOptions, GenerationSession } from '../entities/index.js';
+import type { GenerationOptions, GenerationSession, GenerationStatus } from '../entities/index.js';
+import type { KeysetPage, ListPosition } from './keyset.js';
 import type { Viewer } from '../services/auth/viewer.js';
+import type { Stage } from '../services/progress/progress-plan.js';
 
-export type SessionPatch = Partial<Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'errorMessage' | 'warnings' | 'storyId' | 'options'>>;
+export type SessionPatch = Partial<
+  Pick<GenerationSession, 'status' | 'progressPercentage' | 'stage' | 'stageCode' | 'errorMessage' | 'warnings' | 'warningDetails' | 'storyId' | 'options'>
+>;
 
 /** createSession refused: a running session already does the same work (a repaint of the same page). */
 export class DuplicateWorkError extends Error {
@@ -12,7 +16,7 @@ export interface NewSession {
   id: string;
   prompt: string;
   options: GenerationOptions;
-  stage: string;
+  stage: Stage;
   ownerId: string | null;
   storyId?: string | null;
 }
@@ -33,6 +37,13 @@ export interface SessionRepository {
   requireSession(id: string): Promise<GenerationSession>;
   findSessionsOfStory(storyId: string): Promise<GenerationSession[]>;
   findRunningSessions(): Promise<GenerationSession[]>;
+  /** The viewer's sessions, newest first, by keyset: up to `limit` after `after` (null: from the newest); `statuses` null for any status. */
+  listSessionsAfter(
+    after: ListPosition | null,
+    limit: number,
+    viewer: Viewer,
+    statuses: readonly GenerationStatus[] | null,
+  ): Promise<KeysetPage<GenerationSession>>;
   /** Applies the patch only while the session is still running; false when it had already ended. */
   updateRunningSession(id: string, patch: SessionPatch): Promise<boolean>;
   /** Heartbeat: marks a running session as alive now. */

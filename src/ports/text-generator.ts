@@ -47,7 +47,7 @@ export interface WritePageRequest {
 
 export interface PageDraft {
   text: string;
-  /** What the user should know about this text (it was cut at a limit, say); shown as session warnings. */
+  /** Why the text was cut short (at STORY_MAX_CHARS or the token limit), in words; shown as session warnings with the code TEXT_CUT. */
   warnings: string[];
   /** How the model streamed the page, for the tokens-per-second metric; absent where the generator cannot tell. */
   streamed?: { tokens: number; seconds: number };

@@ -1,3 +1,4 @@
+import type { PublicUrls } from '../http/public-urls.js';
 import type { Viewer } from '../services/auth/viewer.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
 import type { SetupService } from '../services/setup/setup-service.js';
@@ -12,4 +13,6 @@ export interface RequestContext {
   generations: GenerationService;
   /** For the setupProgress subscription. */
   setup: SetupService;
+  /** Every URL handed to a client goes through this: absolute (PUBLIC_BASE_URL, else this request's host) or relative (PUBLIC_URLS=relative). */
+  urls: PublicUrls;
 }

@@ -1,9 +1,11 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { GenerationProgressView, GenerationSessionView, StartGenerationInput, StoryView } from '../schema/types.js';
+import { GenerationStatus } from '../entities/index.js';
+import { GenerationProgressView, GenerationSessionConnectionView, GenerationSessionView, StartGenerationInput, StoryView } from '../schema/types.js';
 import type { GenerationService, ProgressUpdateForClient } from '../services/generation/generation-service.js';
 import type { RequestContext } from './context.js';
 import { toGraphQLError } from './errors.js';
-import { toProgressView, toSessionView, toStoryView } from './mappers.js';
+import { forgetStories } from './loaders.js';
+import { toConnectionView, toProgressView, toSessionView, toStoryView } from './mappers.js';
 
 @Resolver(() => GenerationSessionView)
 export class GenerationResolver {
@@ -13,6 +15,21 @@ export class GenerationResolver {
   async generationSession(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<GenerationSessionView | null> {
     const session = await this.generations.get(id, viewer);
     return session && toSessionView(session);
+  }
+
+  @Query(() => GenerationSessionConnectionView, {
+    description:
+      "The viewer's generation sessions, newest first, read page by page with a cursor; with status, only those (e.g. [PENDING, GENERATING_STORY, GENERATING_IMAGES]: the running ones, to find a book whose tab was closed). An after that is not a cursor of this list is BAD_USER_INPUT.",
+  })
+  async generationSessions(
+    @Arg('status', () => [GenerationStatus], { nullable: true, description: 'Only sessions in one of these statuses; null or left out: any.' })
+    status: GenerationStatus[] | null,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20, description: '1 to 100.' }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: 'The endCursor (or an edge cursor) of the page before; null for the newest.' })
+    after: string | null,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<GenerationSessionConnectionView> {
+    return toConnectionView(await this.generations.list(status ?? null, first ?? 20, after ?? null, viewer), toSessionView);
   }
 
   @Mutation(() => GenerationSessionView, { description: 'Returns at once with a PENDING (or later) session; the work runs in the background.' })
@@ -64,7 +81,27 @@ export class GenerationResolver {
       }
     },
   })
-  generationProgress(@Root() update: ProgressUpdateForClient, @Arg('sessionId', () => ID) _sessionId: string): GenerationProgressView {
+  generationProgress(
+    @Root() update: ProgressUpdateForClient,
+    @Arg('sessionId', () => ID) _sessionId: string,
+    @Ctx() { loaders }: RequestContext,
+  ): GenerationProgressView {
+    forgetStories(loaders);
     return toProgressView(update);
+  }
+}
+
+@Resolver(() => GenerationProgressView)
+export class GenerationProgressResolver {
+  @FieldResolver(() => GenerationSessionView, {
+    description:
+      'The session this event is about, as it stands after the event: a normalized cache (Apollo Client, urql Graphcache) updates its GenerationSession object from it. Select its id and the fields to keep current (status, progressPercentage, stage, stageCode, warnings, warningDetails).',
+  })
+  async session(@Root() progress: GenerationProgressView, @Ctx() { loaders }: RequestContext): Promise<GenerationSessionView> {
+    // The row is read once per subscription (the loader caches it); what changes comes from the event.
+    const saved = await loaders.sessionById.load(progress.sessionId);
+    if (!saved) throw new Error(`Generation session ${progress.sessionId} is gone`);
+    const { status, progressPercentage, stage, stageCode, errorMessage, warnings, warningDetails, storyId } = progress;
+    return { ...toSessionView(saved), status, progressPercentage, stage, stageCode, errorMessage, warnings, warningDetails, storyId: storyId ?? saved.storyId };
   }
 }

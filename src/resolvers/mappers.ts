@@ -1,6 +1,7 @@
 import { GenerationKind, pageOfSession, type GeneratedImage, type GenerationSession, type Story, type StoryPage } from '../entities/index.js';
 import type { ProgressUpdateForClient } from '../services/generation/generation-service.js';
-import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, StoryPageView, StoryView } from '../schema/types.js';
+import type { GeneratedImageView, GenerationProgressView, GenerationSessionView, PageInfoView, StoryPageView, StoryView } from '../schema/types.js';
+import type { Connection } from '../services/pagination/cursor.js';
 
 export function toStoryView(story: Story): StoryView {
   const { id, title, prompt, storyText, characterDescription, backgroundDescription, createdAt, style } = story;
@@ -18,14 +19,16 @@ export function toImageView(image: GeneratedImage, url: string): GeneratedImageV
 }
 
 export function toSessionView(session: GenerationSession): GenerationSessionView {
-  const { id, status, progressPercentage, stage, errorMessage, warnings, prompt, storyId, createdAt, updatedAt } = session;
+  const { id, status, progressPercentage, stage, stageCode, errorMessage, warnings, warningDetails, prompt, storyId, createdAt, updatedAt } = session;
   return {
     id,
     status,
     progressPercentage,
     stage,
+    stageCode,
     errorMessage,
     warnings,
+    warningDetails,
     prompt,
     storyId,
     createdAt,
@@ -39,6 +42,45 @@ export function toSessionView(session: GenerationSession): GenerationSessionView
 }
 
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {
-  const { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId, pageIndex } = update;
-  return { sessionId, status, progressPercentage, stage, storyTextDelta, storyTextReset, errorMessage, warnings, storyId, pageIndex };
+  const {
+    sessionId,
+    status,
+    progressPercentage,
+    stage,
+    stageCode,
+    storyTextDelta,
+    storyTextReset,
+    errorMessage,
+    warnings,
+    warningDetails,
+    storyId,
+    pageIndex,
+  } = update;
+  return {
+    sessionId,
+    status,
+    progressPercentage,
+    stage,
+    stageCode,
+    storyTextDelta,
+    storyTextReset,
+    errorMessage,
+    warnings,
+    warningDetails,
+    storyId,
+    pageIndex,
+  };
+}
+
+/** A service's page as a Relay connection: edges with cursors, pageInfo (forwards only) and totalCount. */
+export function toConnectionView<T, V>(
+  connection: Connection<T>,
+  toView: (node: T) => V,
+): { edges: { cursor: string; node: V }[]; pageInfo: PageInfoView; totalCount: number } {
+  const edges = connection.edges.map(({ cursor, node }) => ({ cursor, node: toView(node) }));
+  return {
+    edges,
+    pageInfo: { hasNextPage: connection.hasNextPage, hasPreviousPage: false, startCursor: edges[0]?.cursor ?? null, endCursor: connection.endCursor },
+    totalCount: connection.totalCount,
+  };
 }

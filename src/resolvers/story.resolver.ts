@@ -1,10 +1,10 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ImageType, type GeneratedImage } from '../entities/index.js';
-import { GeneratedImageView, StoryPageView, StoryView } from '../schema/types.js';
+import { GeneratedImageView, RemoveStoryPayloadView, StoryConnectionView, StoryPageView, StoryView } from '../schema/types.js';
 import { requireUuid } from '../services/generation/input.js';
 import type { StoryService } from '../services/stories/story-service.js';
 import type { RequestContext } from './context.js';
-import { toImageView, toPageView, toStoryView } from './mappers.js';
+import { toConnectionView, toImageView, toPageView, toStoryView } from './mappers.js';
 
 @Resolver(() => StoryView)
 export class StoryResolver {
@@ -26,6 +26,19 @@ export class StoryResolver {
     return (await this.storyService.list(limit ?? 20, offset ?? 0, viewer)).map(toStoryView);
   }
 
+  @Query(() => StoryConnectionView, {
+    description:
+      'Newest first, read page by page with a cursor (a Relay connection): stories saved between two page loads never repeat or shift an item. An after that is not a cursor of this list is BAD_USER_INPUT.',
+  })
+  async storyConnection(
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20, description: '1 to 100.' }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: 'The endCursor (or an edge cursor) of the page before; null for the newest.' })
+    after: string | null,
+    @Ctx() { viewer }: RequestContext,
+  ): Promise<StoryConnectionView> {
+    return toConnectionView(await this.storyService.page(first ?? 20, after ?? null, viewer), toStoryView);
+  }
+
   @Mutation(() => Boolean)
   deleteStory(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<boolean> {
     return this.storyService.delete(id, viewer);
@@ -41,9 +54,18 @@ export class StoryResolver {
     return toPageView(await this.storyService.updatePageText(storyId, pageIndex, text, viewer));
   }
 
+  @Mutation(() => RemoveStoryPayloadView, {
+    description:
+      "Deletes a story as deleteStory does, and answers with the removed story's id, so a client can evict it from a normalized cache. Unknown ids and running stories are BAD_USER_INPUT, as for deleteStory.",
+  })
+  async removeStory(@Arg('id', () => ID) id: string, @Ctx() { viewer }: RequestContext): Promise<RemoveStoryPayloadView> {
+    await this.storyService.delete(id, viewer);
+    return { deletedStoryId: requireUuid(id, 'story id') };
+  }
+
   @FieldResolver(() => [GeneratedImageView])
-  async images(@Root() story: StoryView, @Ctx() { loaders }: RequestContext): Promise<GeneratedImageView[]> {
-    return (await loaders.imagesByStory.load(story.id)).map((image) => this.view(image));
+  async images(@Root() story: StoryView, @Ctx() context: RequestContext): Promise<GeneratedImageView[]> {
+    return (await context.loaders.imagesByStory.load(story.id)).map((image) => imageView(this.storyService, image, context));
   }
 
   @FieldResolver(() => [StoryPageView], {
@@ -68,10 +90,6 @@ export class StoryResolver {
   combinedImage(@Root() story: StoryView, @Ctx() context: RequestContext): Promise<GeneratedImageView | null> {
     return imageOf(this.storyService, story.id, ImageType.COMBINED, 0, context);
   }
-
-  private view(image: GeneratedImage): GeneratedImageView {
-    return toImageView(image, this.storyService.imageUrl(image));
-  }
 }
 
 @Resolver(() => StoryPageView)
@@ -95,8 +113,13 @@ async function imageOf(
   storyId: string,
   type: ImageType,
   pageIndex: number | null,
-  { loaders }: RequestContext,
+  context: RequestContext,
 ): Promise<GeneratedImageView | null> {
-  const image = (await loaders.imagesByStory.load(storyId)).find((candidate) => candidate.imageType === type && candidate.pageIndex === pageIndex);
-  return image ? toImageView(image, stories.imageUrl(image)) : null;
+  const image = (await context.loaders.imagesByStory.load(storyId)).find((candidate) => candidate.imageType === type && candidate.pageIndex === pageIndex);
+  return image ? imageView(stories, image, context) : null;
+}
+
+/** An image with its URL as this request's clients use it (absolute unless PUBLIC_URLS=relative). */
+function imageView(stories: StoryService, image: GeneratedImage, { urls }: RequestContext): GeneratedImageView {
+  return toImageView(image, urls.resolve(stories.imageUrl(image)));
 }

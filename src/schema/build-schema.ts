@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
 import { mapServiceErrors } from '../resolvers/errors.js';
-import { GenerationResolver } from '../resolvers/generation.resolver.js';
+import { GenerationProgressResolver, GenerationResolver } from '../resolvers/generation.resolver.js';
 import { SetupResolver } from '../resolvers/setup.resolver.js';
 import { StoryPageResolver, StoryResolver } from '../resolvers/story.resolver.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
@@ -15,7 +15,7 @@ export interface SchemaServices {
   setup: SetupService;
 }
 
-const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver, SetupResolver] as const;
+const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver, GenerationProgressResolver, SetupResolver] as const;
 
 /**
  * type-graphql insists on a PubSub even though every subscription here brings
@@ -41,6 +41,7 @@ export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema>
     [StoryPageResolver, new StoryPageResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
     [SetupResolver, new SetupResolver(services.setup)],
+    [GenerationProgressResolver, new GenerationProgressResolver()],
   ]);
   return build({ get: (type: unknown) => instances.get(type) });
 }

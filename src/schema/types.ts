@@ -1,5 +1,7 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GenerationKind, GenerationStatus, ImageType } from '../entities/enums.js';
+import { WARNING, WarningCode } from '../services/generation/warnings.js';
+import { GenerationStage, STAGE } from '../services/progress/progress-plan.js';
 
 /**
  * The GraphQL shapes of the public contract (tests/contract/api-contract.graphql). Kept apart from the
@@ -15,6 +17,28 @@ registerEnumType(GenerationKind, {
     PAGE_REPAINT: { description: "Paints one page of a saved book again (regeneratePageImage); the session's story is that book." },
   },
 });
+registerEnumType(GenerationStage, {
+  name: 'GenerationStage',
+  description: 'What a generation is doing, for clients to decide on; `stage` is the same for people, with details.',
+  valuesConfig: Object.fromEntries(Object.values(STAGE).map(({ code, label }) => [code, { description: label }])),
+});
+registerEnumType(WarningCode, {
+  name: 'WarningCode',
+  description: 'What kind of partial failure a warning is about, for clients to decide on; the message says it in words.',
+  valuesConfig: Object.fromEntries(Object.values(WARNING).map(({ code, meaning }) => [code, { description: meaning }])),
+});
+
+@ObjectType('GenerationWarning', { description: 'One warning of a generation: its code, its message in words and the page it is about.' })
+export class GenerationWarningView {
+  @Field(() => WarningCode)
+  code: WarningCode;
+
+  @Field(() => String, { description: 'The same as the matching entry of `warnings`.' })
+  message: string;
+
+  @Field(() => Int, { nullable: true, description: 'The page this warning is about; null for the whole book or the character picture.' })
+  pageIndex: number | null;
+}
 
 @ObjectType('GeneratedImage')
 export class GeneratedImageView {
@@ -24,7 +48,10 @@ export class GeneratedImageView {
   @Field(() => ImageType)
   imageType: ImageType;
 
-  @Field(() => String, { description: 'Server-relative or absolute URL; GET returns image/png.' })
+  @Field(() => String, {
+    description:
+      'Server-relative or absolute URL; GET returns image/png. Absolute unless the server runs with PUBLIC_URLS=relative (from PUBLIC_BASE_URL, else the host the request reached).',
+  })
   url: string;
 
   @Field(() => Int)
@@ -108,11 +135,20 @@ export class GenerationSessionView {
   @Field(() => String, { nullable: true, description: 'Human-readable name of the current step.' })
   stage: string | null;
 
+  @Field(() => GenerationStage, {
+    nullable: true,
+    description: 'The current step as a code, for clients to decide on (`stage` may carry details such as the page); null only for sessions from before codes.',
+  })
+  stageCode: GenerationStage | null;
+
   @Field(() => String, { nullable: true, description: 'Set when status is FAILED: what went wrong, in words a user can act on.' })
   errorMessage: string | null;
 
   @Field(() => [String], { description: 'Partial-success notes, e.g. that images could not be generated.' })
   warnings: string[];
+
+  @Field(() => [GenerationWarningView], { description: 'The same warnings, in the same order, with their codes and pages.' })
+  warningDetails: GenerationWarningView[];
 
   @Field(() => String)
   prompt: string;
@@ -159,6 +195,9 @@ export class GenerationProgressView {
   @Field(() => String, { nullable: true })
   stage: string | null;
 
+  @Field(() => GenerationStage, { nullable: true, description: 'The current step as a code; see GenerationSession.stageCode.' })
+  stageCode: GenerationStage | null;
+
   @Field(() => String, { nullable: true, description: 'The next chunk of story text while the story is being written.' })
   storyTextDelta: string | null;
 
@@ -173,6 +212,9 @@ export class GenerationProgressView {
 
   @Field(() => [String])
   warnings: string[];
+
+  @Field(() => [GenerationWarningView], { description: 'The same warnings, in the same order, with their codes and pages.' })
+  warningDetails: GenerationWarningView[];
 
   @Field(() => ID, { nullable: true, description: 'Set once the story has been saved.' })
   storyId: string | null;
@@ -197,4 +239,70 @@ export class StartGenerationInput {
     description: 'Pages (scenes) in the book, 1 to 12; default 1, one scene as in the original design. Outside 1..12 is BAD_USER_INPUT and nothing is stored.',
   })
   pageCount?: number | null;
+}
+
+@ObjectType('PageInfo', { description: 'Where a page of a connection stands (Relay cursor connections). Lists here are read forwards only: first and after.' })
+export class PageInfoView {
+  @Field(() => Boolean, { description: 'Whether more items follow this page: ask again with after: endCursor.' })
+  hasNextPage: boolean;
+
+  @Field(() => Boolean, { description: 'Always false: lists are read forwards only.' })
+  hasPreviousPage: boolean;
+
+  @Field(() => String, { nullable: true, description: "The first edge's cursor; null on an empty page." })
+  startCursor: string | null;
+
+  @Field(() => String, { nullable: true, description: "The last edge's cursor, to pass as after; null on an empty page." })
+  endCursor: string | null;
+}
+
+@ObjectType('StoryEdge')
+export class StoryEdgeView {
+  @Field(() => String, { description: 'Opaque; pass it as after to read on from this story.' })
+  cursor: string;
+
+  @Field(() => StoryView)
+  node: StoryView;
+}
+
+@ObjectType('StoryConnection', { description: 'A page of stories, newest first.' })
+export class StoryConnectionView {
+  @Field(() => [StoryEdgeView])
+  edges: StoryEdgeView[];
+
+  @Field(() => PageInfoView)
+  pageInfo: PageInfoView;
+
+  @Field(() => Int, { description: "The viewer's stories in the whole list, every page together." })
+  totalCount: number;
+}
+
+@ObjectType('GenerationSessionEdge')
+export class GenerationSessionEdgeView {
+  @Field(() => String, { description: 'Opaque; pass it as after to read on from this session.' })
+  cursor: string;
+
+  @Field(() => GenerationSessionView)
+  node: GenerationSessionView;
+}
+
+@ObjectType('GenerationSessionConnection', { description: 'A page of generation sessions, newest first.' })
+export class GenerationSessionConnectionView {
+  @Field(() => [GenerationSessionEdgeView])
+  edges: GenerationSessionEdgeView[];
+
+  @Field(() => PageInfoView)
+  pageInfo: PageInfoView;
+
+  @Field(() => Int, { description: "The viewer's sessions of the statuses asked for, every page together." })
+  totalCount: number;
+}
+
+@ObjectType('RemoveStoryPayload', {
+  description:
+    "What removeStory removed. Clients evict it from a normalized cache by this id: Apollo Client's cache.evict({ id: cache.identify({ __typename: 'Story', id }) }), urql Graphcache's cache.invalidate({ __typename: 'Story', id }), Relay's @deleteRecord.",
+})
+export class RemoveStoryPayloadView {
+  @Field(() => ID, { description: 'The id of the story that was removed.' })
+  deletedStoryId: string;
 }

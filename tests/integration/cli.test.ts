@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, StoryListDocument } from '../../src/client/generated/graphql.js';
+import { GenerationProgressDocument, StartGenerationDocument, StoriesDocument, StoryDocument } from '../../src/client/generated/graphql.js';
 import { runStoryAgent } from '../support/story-agent-cli.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
@@ -67,7 +67,7 @@ describe('story-agent against a server with every backend up', () => {
     expect(run.stderr).not.toContain('story-agent:');
     expect(run.code).toBe(0);
 
-    const { stories } = await server.query(StoryListDocument, { limit: 1 });
+    const { stories } = await server.query(StoriesDocument, { limit: 1 });
     const { story } = await server.query(StoryDocument, { id: stories[0].id });
     expect(story!.title).toBe(TITLE);
     expect(run.stdout.trim()).toBe(story!.storyText);
@@ -112,7 +112,7 @@ describe('story-agent against a server with every backend up', () => {
     await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
     ollama.options.replies.story = DEFAULT_REPLIES.story;
     ollama.options.replies.planner = DEFAULT_REPLIES.planner;
-    const { stories } = await server.query(StoryListDocument, { limit: 10 });
+    const { stories } = await server.query(StoriesDocument, { limit: 10 });
 
     const listed = await runStoryAgent(['list', '--url', server.url]);
     expect(listed.code).toBe(0);
@@ -143,6 +143,51 @@ describe('story-agent against a server with every backend up', () => {
     const named = await runStoryAgent(['export', stories[0].id, '--url', server.url], { cwd: tmp });
     expect(named.code).toBe(0);
     expect(await fs.readFile(path.join(tmp, 'the-second-story.html'), 'utf8')).toBe(html);
+  });
+
+  it('list reads page by page with --after and --all; sessions finds a running generation and follow follows it to its end', async () => {
+    const { stories } = await server.query(StoriesDocument, { limit: 100 });
+    expect(stories.length).toBeGreaterThanOrEqual(2);
+    const first = await runStoryAgent(['list', '--limit', '1', '--url', server.url]);
+    expect(first.code).toBe(0);
+    expect(first.stdout.split('  ')[0]).toBe(stories[0].id);
+    const hint = first.stderr.match(/^1 of (\d+) shown; more: story-agent list --after (\S+)$/m);
+    expect(hint?.[1]).toBe(String(stories.length));
+    const second = await runStoryAgent(['list', '--limit', '1', '--after', hint![2], '--url', server.url]);
+    expect(second.stdout.split('  ')[0]).toBe(stories[1].id);
+    const all = await runStoryAgent(['list', '--all', '--limit', '1', '--url', server.url]);
+    expect(
+      all.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('  ')[0]),
+    ).toEqual(stories.map((story) => story.id));
+    const badCursor = await runStoryAgent(['list', '--after', 'nonsense', '--url', server.url]);
+    expect(badCursor.code).toBe(2);
+
+    a1111.options.latencyMs = 3_000;
+    onTestFinished(() => {
+      a1111.options.latencyMs = 0;
+    });
+    const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a book left running' } });
+    const listed = await runStoryAgent(['sessions', '--url', server.url]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(
+      new RegExp(`^${startGeneration.id}  .+  (PENDING|GENERATING_STORY|GENERATING_IMAGES) +\\d+%  [A-Z_]+  a book left running$`, 'm'),
+    );
+    expect(listed.stdout.trim().split('\n')).toHaveLength(1);
+    expect(listed.stderr).toContain('Follow one with: story-agent follow <id>');
+
+    const out = path.join(tmp, 'followed');
+    const followed = await runStoryAgent(['follow', startGeneration.id, '--out', out, '--url', server.url]);
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toContain(DEFAULT_REPLIES.story.split('\n').at(-1)!.slice(0, 20));
+    expect((await fs.readdir(out)).filter((name) => name.endsWith('.png'))).toHaveLength(3);
+    const after = await runStoryAgent(['sessions', '--url', server.url]);
+    expect(after.stdout).toBe('');
+    expect(after.stderr).toBe('No generation is running (--all lists the finished ones too).\n');
+    const everything = await runStoryAgent(['sessions', '--all', '--json', '--url', server.url]);
+    expect((JSON.parse(everything.stdout) as { id: string; stageCode: string }[])[0]).toMatchObject({ id: startGeneration.id, stageCode: 'COMPLETED' });
   });
 
   it('exits 2 with the server’s message for an empty prompt, an unknown story, or an unknown format', async () => {

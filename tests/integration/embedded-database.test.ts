@@ -66,4 +66,30 @@ describe('the embedded database (PGlite, no DATABASE_URL)', () => {
       });
     }
   });
+
+  it('pages stories by cursor and lists sessions with their codes on PGlite too (microsecond positions, row comparison, jsonb)', async ({ app }) => {
+    // The two generations of the test above, once both are done.
+    await expect
+      .poll(async () => (await graphql(app, '{ generationSessions(status: [COMPLETED]) { totalCount } }')).data.generationSessions.totalCount, {
+        message: 'the two generations did not complete',
+        timeout: 20_000,
+        interval: 50,
+      })
+      .toBe(2);
+    const first = await graphql(app, '{ storyConnection(first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } totalCount } }');
+    expect(first.data.storyConnection).toMatchObject({ totalCount: 2, pageInfo: { hasNextPage: true } });
+    const second = await graphql(
+      app,
+      'query ($after: String) { storyConnection(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage } } }',
+      {
+        after: first.data.storyConnection.pageInfo.endCursor,
+      },
+    );
+    expect(second.data.storyConnection.pageInfo.hasNextPage).toBe(false);
+    const pagedIds = [...first.data.storyConnection.edges, ...second.data.storyConnection.edges].map((edge: { node: { id: string } }) => edge.node.id);
+    expect(new Set(pagedIds).size).toBe(2);
+    const listed = await graphql(app, '{ generationSessions(status: [COMPLETED]) { totalCount edges { node { stageCode warningDetails { code } } } } }');
+    expect(listed.data.generationSessions.totalCount).toBe(2);
+    for (const edge of listed.data.generationSessions.edges) expect(edge.node).toEqual({ stageCode: 'COMPLETED', warningDetails: [{ code: 'IMAGES_OFF' }] });
+  });
 });

@@ -103,7 +103,7 @@ describe.each([
     expect(session.story!.images).toHaveLength(3);
     for (const image of session.story!.images) {
       expect({ width: image.width, height: image.height }).toEqual({ width: 128, height: 96 });
-      const response = await fetch(`${server.url}${image.url}`);
+      const response = await fetch(image.url);
       expect(response.headers.get('content-type')).toBe('image/png');
       const metadata = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
       expect({ format: metadata.format, width: metadata.width, height: metadata.height }).toEqual({ format: 'png', width: 128, height: 96 });

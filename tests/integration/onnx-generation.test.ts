@@ -58,9 +58,7 @@ async function generate(target: TestServer, seed?: number): Promise<Progress[]> 
 
 async function imageBytes(target: TestServer, storyId: string): Promise<Record<string, Buffer>> {
   const { story } = await target.query(StoryDocument, { id: storyId });
-  const entries = await Promise.all(
-    story!.images.map(async (image) => [image.imageType, Buffer.from(await (await fetch(`${target.url}${image.url}`)).arrayBuffer())] as const),
-  );
+  const entries = await Promise.all(story!.images.map(async (image) => [image.imageType, Buffer.from(await (await fetch(image.url)).arrayBuffer())] as const));
   return Object.fromEntries(entries);
 }
 

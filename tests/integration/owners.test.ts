@@ -9,8 +9,10 @@ import {
   GenerationProgressDocument,
   GenerationSessionDocument,
   StartGenerationDocument,
+  GenerationSessionsDocument,
   StoriesDocument,
   StoryDocument,
+  StoryListPageDocument,
 } from '../../src/client/generated/graphql.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
@@ -123,9 +125,32 @@ describe('AUTH_MODE=api-key', () => {
     expect((await alice.query(StoryDocument, { id: storyId })).story!.id).toBe(storyId);
   });
 
+  it("lists, by cursor, only the viewer's own stories and sessions", async () => {
+    const aliceStories = (await alice.query(StoryListPageDocument, { first: 10 })).storyConnection;
+    expect(aliceStories.totalCount).toBe(1);
+    expect((await bob.query(StoryListPageDocument, { first: 10 })).storyConnection).toEqual({
+      edges: [],
+      pageInfo: { hasNextPage: false, endCursor: null },
+      totalCount: 0,
+    });
+    const aliceSessions = (await alice.query(GenerationSessionsDocument, {})).generationSessions;
+    expect(aliceSessions.totalCount).toBe(1);
+    expect((await bob.query(GenerationSessionsDocument, {})).generationSessions.totalCount).toBe(0);
+    // Alice's cursor is a place in a list; it shows Bob nothing of hers.
+    const { startGeneration: bobs } = await bob.query(StartGenerationDocument, { input: { prompt: 'a story of Bob' } });
+    await bob.subscribe(GenerationProgressDocument, { sessionId: bobs.id }).done;
+    const after = aliceSessions.pageInfo.endCursor;
+    const bobAfterAlice = (await bob.query(GenerationSessionsDocument, { first: 10, after })).generationSessions;
+    expect(bobAfterAlice.edges.every((edge) => edge.node.id !== aliceSessions.edges[0].node.id)).toBe(true);
+    expect((await bob.query(GenerationSessionsDocument, {})).generationSessions.totalCount).toBe(1);
+    expect((await alice.query(GenerationSessionsDocument, {})).generationSessions.totalCount).toBe(1);
+  });
+
   it('serves pictures only through signed URLs', async () => {
     const [story] = (await alice.query(StoriesDocument, { limit: 1 })).stories;
-    const url = new URL(story.images[0].url, server.url);
+    // Absolute, so a script can fetch it as it is.
+    expect(story.images[0].url.startsWith(`${server.url}/media/images/`)).toBe(true);
+    const url = new URL(story.images[0].url);
     expect(url.searchParams.get('signature')).toMatch(/^[\w-]{43}$/);
     expect((await fetch(url)).status).toBe(200);
     const unsigned = new URL(url.pathname, server.url);

@@ -93,7 +93,7 @@ describe('a page repaint with API and worker processes', () => {
     a1111.options.latencyMs = 2000;
     const { regeneratePageImage: session } = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 1, seed: 7 });
     const subscription = api.subscribe(GenerationProgressDocument, { sessionId: session.id });
-    await subscription.waitFor((event) => event.generationProgress.stage === STAGE.repaintingPage);
+    await subscription.waitFor((event) => event.generationProgress.stageCode === STAGE.repaintingPage.code);
     await doomed.kill('SIGKILL');
     a1111.options.latencyMs = 0;
     await start('worker');
@@ -118,7 +118,7 @@ describe('a page repaint with API and worker processes', () => {
     a1111.options.latencyMs = 5000;
     const { regeneratePageImage: session } = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 0 });
     const subscription = api.subscribe(GenerationProgressDocument, { sessionId: session.id });
-    await subscription.waitFor((event) => event.generationProgress.stage === STAGE.repaintingPage);
+    await subscription.waitFor((event) => event.generationProgress.stageCode === STAGE.repaintingPage.code);
     await api.query(CancelGenerationDocument, { id: session.id });
     expect((await subscription.done).at(-1)!.generationProgress.status).toBe('CANCELLED');
     a1111.options.latencyMs = 0;

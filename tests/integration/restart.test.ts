@@ -3,14 +3,13 @@ import { GenerationProgressDocument, GenerationSessionDocument, StartGenerationD
 import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { freshStackTest as it } from '../support/fixtures.js';
 import type { TestServer } from '../support/test-server.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
 
 /** Starts a generation and stops the server (interrupting it) once the story is saved and images are being painted. */
 async function interruptDuringImages(first: TestServer, a1111: FakeAutomatic1111): Promise<string> {
   a1111.options.latencyMs = 10_000;
   const { startGeneration } = await first.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
   const subscription = first.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
-  await subscription.waitFor((event) => event.generationProgress.stage === STAGE.painting);
+  await subscription.waitFor((event) => event.generationProgress.stageCode === 'PAINTING');
   await first.stop({ keepData: true, graceMs: 0 });
   a1111.options.latencyMs = 0;
   return startGeneration.id;

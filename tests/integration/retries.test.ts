@@ -1,6 +1,6 @@
 import { describe, expect } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument } from '../../src/client/generated/graphql.js';
-import { isRetryingStage, retryingStage } from '../../src/services/progress/progress-plan.js';
+import { retryingStage } from '../../src/services/progress/progress-plan.js';
 import { freshStackTest as it } from '../support/fixtures.js';
 import type { TestServer } from '../support/test-server.js';
 
@@ -19,9 +19,10 @@ describe.each([
   it('retries a transient model failure after a backoff, saying so, and completes once the model is back', async ({ server, ollama }) => {
     ollama.options.failures.story = { kind: 'http-error', status: 503, message: 'server busy' };
     const subscription = await start(server);
-    const retrying = await subscription.waitFor((event) => isRetryingStage(event.generationProgress.stage));
+    const retrying = await subscription.waitFor((event) => event.generationProgress.stageCode === 'RETRYING');
     expect(retrying.generationProgress.stage).toBe(
-      retryingStage(2, 3, `Ollama at ${ollama.url} failed while writing the story with model llama3.2 (HTTP 503: server busy); check the Ollama server log`),
+      retryingStage(2, 3, `Ollama at ${ollama.url} failed while writing the story with model llama3.2 (HTTP 503: server busy); check the Ollama server log`)
+        .label,
     );
     expect(retrying.generationProgress.status).not.toBe('FAILED');
     delete ollama.options.failures.story;
@@ -43,7 +44,7 @@ describe.each([
     ollama.options.model = 'another-model';
     const events = (await (await start(server)).done).map((event) => event.generationProgress);
     expect(events.at(-1)!.status).toBe('FAILED');
-    expect(events.some((event) => isRetryingStage(event.stage))).toBe(false);
+    expect(events.some((event) => event.stageCode === 'RETRYING')).toBe(false);
     expect(ollama.requests.map((request) => request.agent)).toEqual(['planner']);
   });
 

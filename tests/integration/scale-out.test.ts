@@ -113,7 +113,7 @@ describe('two API processes and one worker', () => {
     // A third view, through the other API, agrees; images are served by an API process.
     const { generationSession } = await client(apiB).query(GenerationSessionDocument, { id: startGeneration.id });
     expect(generationSession!.story!.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);
-    const png = await fetch(`${apiA.url}${generationSession!.story!.combinedImage!.url}`);
+    const png = await fetch(generationSession!.story!.combinedImage!.url);
     expect(png.headers.get('content-type')).toBe('image/png');
   });
 
@@ -160,7 +160,7 @@ describe('an API process told to stop', () => {
 describe('a worker that dies', () => {
   it.each([
     ['mid-story', (event: Progress) => (event.storyTextDelta ?? '') !== '' && event.status === 'GENERATING_STORY'],
-    ['mid-images', (event: Progress) => event.stage === 'Painting the pictures'],
+    ['mid-images', (event: Progress) => event.stageCode === 'PAINTING'],
   ] as const)('is replaced when killed with SIGKILL %s: a new worker finishes, one story row, images complete', async (_when, moment) => {
     ollama.options.tokenDelayMs.story = 20;
     a1111.options.latencyMs = 1000;

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContextOptions, Page, WebSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CancelGenerationDocument,
   GenerationProgressDocument,
   GenerationSessionDocument,
   StartGenerationDocument,
@@ -488,5 +490,57 @@ describe('the web page', () => {
     const streamed = (await storyTextRecords(page)).filter((record) => record.title === 'Your story');
     for (const record of streamed) expect(story!.storyText.startsWith(record.text)).toBe(true);
     expect(streamed.at(-1)!.text).toBe(story!.storyText);
+  });
+
+  it('loads older stories as the end of the list scrolls into sight, or with Load more, and lists a running book with a link to follow it', async () => {
+    for (let index = 0; index < 45; index += 1) {
+      const at = new Date(Date.UTC(2020, 0, 1, 0, 0, index)).toISOString();
+      await server.database.sql(`INSERT INTO stories (id, title, prompt, story_text, created_at) VALUES ($1, $2, 'old', 'An old story.', $3)`, [
+        randomUUID(),
+        `Old story ${index}`,
+        at,
+      ]);
+    }
+    const expected = (await server.database.sql<{ id: string }>(`SELECT id FROM stories WHERE story_text <> '' ORDER BY created_at DESC, id DESC`)).map(
+      (row) => `#/story/${row.id}`,
+    );
+    const shownLinks = (page: Page) => page.locator('#history-list a').evaluateAll((links) => links.map((link: any) => link.getAttribute('href')));
+
+    const page = await openPage();
+    await page.waitForFunction(() => document.querySelectorAll('#history-list li').length === 20);
+    while ((await page.locator('#history-list li').count()) < expected.length) {
+      const before = await page.locator('#history-list li').count();
+      await page.locator('#history-more').scrollIntoViewIfNeeded();
+      await page.waitForFunction((count: number) => document.querySelectorAll('#history-list li').length > count, before);
+    }
+    expect(await shownLinks(page)).toEqual(expected);
+    await expect(page.locator('#history-more').isHidden()).resolves.toBe(true);
+    await expect(page.locator('#history-count').textContent()).resolves.toBe(`Showing ${expected.length} of ${expected.length}`);
+
+    // Without IntersectionObserver the button does it.
+    const fallback = await openPage();
+    await fallback.addInitScript(() => {
+      delete window.IntersectionObserver;
+    });
+    await fallback.reload();
+    await fallback.waitForFunction(() => document.querySelectorAll('#history-list li').length === 20);
+    await fallback.getByRole('button', { name: 'Load more' }).click();
+    await fallback.waitForFunction(() => document.querySelectorAll('#history-list li').length === 40);
+    expect(await shownLinks(fallback)).toEqual(expected.slice(0, 40));
+
+    a1111.options.latencyMs = 10_000;
+    const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a book still being painted' } });
+    try {
+      const running = await openPage();
+      const link = running.locator(`#history-running a[href="#/session/${startGeneration.id}"]`);
+      await link.waitFor();
+      await expect(link.textContent()).resolves.toContain('a book still being painted');
+      await link.click();
+      await running.waitForFunction(() => document.getElementById('stage')?.textContent?.length > 0);
+      expect(running.url()).toContain(`#/session/${startGeneration.id}`);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await server.query(CancelGenerationDocument, { id: startGeneration.id });
+    }
   });
 });

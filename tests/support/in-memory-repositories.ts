@@ -13,6 +13,8 @@ import {
 import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../src/ports/session-repository.js';
+import type { Stage } from '../../src/services/progress/progress-plan.js';
+import type { KeysetPage, ListPosition } from '../../src/ports/keyset.js';
 
 /**
  * Every persistence port in memory, with the same "once" rules as the
@@ -39,6 +41,9 @@ export class InMemoryRepositories implements StoryRepository {
     const now = new Date();
     this.sessions.set(fields.id, {
       ...fields,
+      stage: fields.stage.label,
+      stageCode: fields.stage.code,
+      warningDetails: [],
       status: GenerationStatus.PENDING,
       progressPercentage: 0,
       errorMessage: null,
@@ -208,6 +213,27 @@ export class InMemoryRepositories implements StoryRepository {
       .map((story) => structuredClone(story));
   }
 
+  async listStoriesAfter(after: ListPosition | null, limit: number, viewer: Viewer): Promise<KeysetPage<Story>> {
+    return keysetPage(
+      [...this.stories.values()].filter((story) => story.storyText !== '' && canSee(viewer, story.ownerId)),
+      after,
+      limit,
+    );
+  }
+
+  async listSessionsAfter(
+    after: ListPosition | null,
+    limit: number,
+    viewer: Viewer,
+    statuses: readonly GenerationStatus[] | null,
+  ): Promise<KeysetPage<GenerationSession>> {
+    return keysetPage(
+      [...this.sessions.values()].filter((session) => canSee(viewer, session.ownerId) && (!statuses || statuses.includes(session.status))),
+      after,
+      limit,
+    );
+  }
+
   async deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }> {
     const mediaKeys = this.images.filter((image) => image.storyId === id).map((image) => image.filePath);
     const deleted = this.stories.delete(id);
@@ -245,4 +271,15 @@ export class InMemoryRepositories implements StoryRepository {
     this.images.splice(0, this.images.length, ...this.images.filter((image) => !drafts.includes(image)));
     return drafts.map((image) => image.filePath);
   }
+}
+
+/** The database adapter's keyset page over rows in memory (positions in its format: UTC, microseconds). */
+function keysetPage<T extends { id: string; createdAt: Date }>(rows: T[], after: ListPosition | null, limit: number): KeysetPage<T> {
+  const positioned = rows
+    .map((row) => ({ node: structuredClone(row), position: { createdAt: row.createdAt.toISOString().replace('Z', '000Z'), id: row.id } }))
+    .sort((a, b) => b.position.createdAt.localeCompare(a.position.createdAt) || b.position.id.localeCompare(a.position.id));
+  const rest = after
+    ? positioned.filter(({ position }) => position.createdAt < after.createdAt || (position.createdAt === after.createdAt && position.id < after.id))
+    : positioned;
+  return { items: rest.slice(0, limit), hasMore: rest.length > limit, totalCount: rows.length };
 }

@@ -224,3 +224,25 @@ describe('harmonising pass', () => {
     expect(configError({ HARMONIZE_STRENGTH: '1.5' }).message).toContain('HARMONIZE_STRENGTH');
   });
 });
+
+describe('public URLs', () => {
+  it('are absolute by default, trust no proxy, and can be made relative', () => {
+    expect(loadConfig({})).toMatchObject({ publicBaseUrl: undefined, publicUrls: 'absolute', trustProxy: false });
+    expect(loadConfig({ PUBLIC_URLS: 'relative' }).publicUrls).toBe('relative');
+    expect(configError({ PUBLIC_URLS: 'sometimes' }).message).toContain('PUBLIC_URLS');
+  });
+
+  it('take PUBLIC_BASE_URL without its trailing slash, with a path, and refuse a query or another scheme', () => {
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://example.org/stories/' }).publicBaseUrl).toBe('https://example.org/stories');
+    expect(configError({ PUBLIC_BASE_URL: 'https://example.org/?a=1' }).message).toContain('PUBLIC_BASE_URL');
+    expect(configError({ PUBLIC_BASE_URL: 'ftp://example.org' }).message).toContain('PUBLIC_BASE_URL');
+  });
+
+  it("read TRUST_PROXY as Express's trust proxy: a switch, a hop count or addresses", () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,::1' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '::1']);
+    expect(configError({ TRUST_PROXY: 'my-proxy' }).message).toContain('TRUST_PROXY');
+    expect(configError({ TRUST_PROXY: '10.0.0.0/8/8' }).message).toContain('TRUST_PROXY');
+  });
+});

@@ -25,7 +25,7 @@ import {
   type WritePageRequest,
 } from '../../src/ports/text-generator.js';
 import { GenerationPipeline, type PipelineDependencies } from '../../src/services/generation/generation-pipeline.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { STAGE, type GenerationStage } from '../../src/services/progress/progress-plan.js';
 import { GenerationCancelled } from '../../src/services/errors.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
@@ -395,7 +395,11 @@ describe('GenerationPipeline making a book', () => {
     book.text.beforePage = async (index) => {
       if (index !== 1) return;
       // The cancel lands (as GenerationService does it) between page 0 and page 1.
-      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      await book.repositories.updateRunningSession(book.id, {
+        status: GenerationStatus.CANCELLED,
+        stage: STAGE.cancelled.label,
+        stageCode: STAGE.cancelled.code,
+      });
       book.controller.abort(new Error('cancelled'));
     };
     await book.run();
@@ -415,7 +419,11 @@ describe('GenerationPipeline making a book', () => {
     // The backend finishes its pictures although the run was cancelled meanwhile (an HTTP answer already on its way).
     book.painter.generate = async (requests, options) => {
       const pictures = await paint(requests, { ...options, signal: new AbortController().signal });
-      await book.repositories.updateRunningSession(book.id, { status: GenerationStatus.CANCELLED, stage: STAGE.cancelled });
+      await book.repositories.updateRunningSession(book.id, {
+        status: GenerationStatus.CANCELLED,
+        stage: STAGE.cancelled.label,
+        stageCode: STAGE.cancelled.code,
+      });
       book.controller.abort(new Error('cancelled'));
       return pictures;
     };
@@ -681,7 +689,7 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     const updates = book.bus.updates.filter((update) => update.sessionId === sessionId);
     expect(updates.length).toBeGreaterThan(2);
     expect(updates.every((update) => update.pageIndex === 2 && update.storyTextDelta === null)).toBe(true);
-    expect(updates.map((update) => update.stage)).toContain(STAGE.repaintingPage);
+    expect(updates.map((update) => update.stageCode)).toContain(STAGE.repaintingPage.code);
     expectNeverDecreasing(updates);
     expect(updates.at(-1)).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, storyId: (await book.session()).storyId });
   });
@@ -697,7 +705,7 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(page0.sceneDescription).toBe('scene 0 a windy hill at noon');
     expect((await book.story()).backgroundDescription).toBe('scene 0 a windy hill at noon');
     expect(page1.sceneDescription).toBe('scene 1 a pine forest at night');
-    expect(book.bus.updates.map((update) => update.stage)).toContain(STAGE.describingScene);
+    expect(book.bus.updates.map((update) => update.stageCode)).toContain(STAGE.describingScene.code);
   });
 
   it("leaves the page as it was when its scene cannot be painted, and fails with the painter's reason as a warning", async () => {
@@ -852,9 +860,9 @@ class GatedDownloads implements ModelDownloadWaits {
 }
 
 /** Resolves once the bus has published an update with this stage. */
-function stageShown(bus: RecordingBus, stage: string): Promise<void> {
+function stageShown(bus: RecordingBus, stage: { code: GenerationStage }): Promise<void> {
   return new Promise((resolve) => {
-    const check = () => (bus.updates.some((update) => update.stage === stage) ? resolve() : setTimeout(check, 1));
+    const check = () => (bus.updates.some((update) => update.stageCode === stage.code) ? resolve() : setTimeout(check, 1));
     check();
   });
 }
@@ -870,8 +878,8 @@ describe('GenerationPipeline and a model being downloaded', () => {
     downloads.finish(SetupComponent.STORY_MODEL, { ok: true });
     await running;
     expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
-    const stages = book.bus.updates.map((update) => update.stage);
-    expect(stages.indexOf(STAGE.waitingForStoryModel)).toBeLessThan(stages.indexOf(STAGE.planning));
+    const stages = book.bus.updates.map((update) => update.stageCode);
+    expect(stages.indexOf(STAGE.waitingForStoryModel.code)).toBeLessThan(stages.indexOf(STAGE.planning.code));
   });
 
   it('fails with the download’s message when the story model download fails', async () => {
@@ -900,8 +908,8 @@ describe('GenerationPipeline and a model being downloaded', () => {
     await running;
     expect(await book.session()).toMatchObject({ status: GenerationStatus.COMPLETED, warnings: [] });
     expect(await book.imageKeys()).toEqual(allKeys(2));
-    const stages = book.bus.updates.map((update) => update.stage);
-    expect(stages.lastIndexOf(STAGE.waitingForPictureModel)).toBeLessThan(stages.lastIndexOf(STAGE.painting));
+    const stages = book.bus.updates.map((update) => update.stageCode);
+    expect(stages.lastIndexOf(STAGE.waitingForPictureModel.code)).toBeLessThan(stages.lastIndexOf(STAGE.painting.code));
   });
 
   it('keeps the text and warns with the download’s message when the picture model download fails', async () => {

@@ -8,6 +8,7 @@ import { GenerationReporter } from '../../src/services/progress/generation-repor
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
 import type { ProgressEvent } from '../../src/ports/progress-bus.js';
 import { retryingStage, STAGE } from '../../src/services/progress/progress-plan.js';
+import { WARNING, type GenerationWarning } from '../../src/services/generation/warnings.js';
 
 const SESSION_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 
@@ -32,8 +33,10 @@ async function setup(start: Partial<GenerationSession> = {}) {
     id: SESSION_ID,
     status: GenerationStatus.PENDING,
     progressPercentage: 0,
-    stage: STAGE.queued,
+    stage: STAGE.queued.label,
+    stageCode: STAGE.queued.code,
     warnings: [] as string[],
+    warningDetails: [] as GenerationWarning[],
     storyId: null,
     options: { kind: GenerationKind.BOOK, style: null, seed: null },
     ...start,
@@ -148,13 +151,17 @@ describe('GenerationReporter', () => {
       await reporter.enter(GenerationStatus.GENERATING_STORY, STAGE.writingStory, 10);
       await settle();
       expect(repository.calls).toEqual([
-        { id: SESSION_ID, patch: { status: GenerationStatus.GENERATING_STORY, stage: STAGE.writingStory, progressPercentage: 10 } },
+        {
+          id: SESSION_ID,
+          patch: { status: GenerationStatus.GENERATING_STORY, stage: 'Writing the story', stageCode: 'WRITING_STORY', progressPercentage: 10 },
+        },
       ]);
       expect(events).toHaveLength(1);
       expect(events[0]).toMatchObject({
         sessionId: SESSION_ID,
         status: GenerationStatus.GENERATING_STORY,
-        stage: STAGE.writingStory,
+        stage: 'Writing the story',
+        stageCode: 'WRITING_STORY',
         progressPercentage: 10,
         storyTextDelta: null,
       });
@@ -277,11 +284,14 @@ describe('GenerationReporter', () => {
     });
 
     it('warn() saves and publishes every warning so far', async () => {
-      const { reporter, repository, events } = await setup({ warnings: ['first'] });
-      await reporter.warn('second');
+      const first = { code: WARNING.unclassified.code, message: 'first', pageIndex: null };
+      const { reporter, repository, events } = await setup({ warnings: ['first'], warningDetails: [first] });
+      await reporter.warn(WARNING.sceneNotPainted.code, 'second', 2);
       await settle();
-      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { warnings: ['first', 'second'] } }]);
+      const second = { code: 'SCENE_NOT_PAINTED', message: 'second', pageIndex: 2 };
+      expect(repository.calls).toEqual([{ id: SESSION_ID, patch: { warnings: ['first', 'second'], warningDetails: [first, second] } }]);
       expect(events[0].warnings).toEqual(['first', 'second']);
+      expect(events[0].warningDetails).toEqual([first, second]);
     });
   });
 
@@ -295,15 +305,17 @@ describe('GenerationReporter', () => {
           id: SESSION_ID,
           patch: {
             status: GenerationStatus.COMPLETED,
-            stage: STAGE.completed,
+            stage: STAGE.completed.label,
+            stageCode: 'COMPLETED',
             progressPercentage: 100,
             errorMessage: null,
             warnings: [],
+            warningDetails: [],
           },
         },
       ]);
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, stage: STAGE.completed });
+      expect(events[0]).toMatchObject({ status: GenerationStatus.COMPLETED, progressPercentage: 100, stage: 'Completed', stageCode: 'COMPLETED' });
       expect(await bus.snapshot(SESSION_ID)).toBeNull();
     });
 
@@ -313,7 +325,8 @@ describe('GenerationReporter', () => {
       await settle();
       expect(repository.calls[0].patch).toMatchObject({
         status: GenerationStatus.FAILED,
-        stage: STAGE.failed,
+        stage: STAGE.failed.label,
+        stageCode: 'FAILED',
         progressPercentage: 17,
         errorMessage: 'Ollama is not running',
       });
@@ -346,7 +359,7 @@ describe('GenerationReporter', () => {
       reporter.progress(25);
       await reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, 30);
       await reporter.storySaved('11111111-2222-4333-8444-555555555555', 'late text');
-      await reporter.warn('late warning');
+      await reporter.warn(WARNING.unclassified.code, 'late warning');
       await reporter.complete();
       await reporter.fail('late failure');
       await settle();

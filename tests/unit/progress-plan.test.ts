@@ -3,9 +3,11 @@ import { GenerationStatus } from '../../src/entities/enums.js';
 import {
   BOOK_WEIGHTS,
   BookProgress,
+  GenerationStage,
   nextPercent,
   pageWritingFraction,
   PERCENT,
+  retryingStage,
   STAGE,
   terminalStage,
   writingStage,
@@ -94,8 +96,8 @@ describe('BookProgress', () => {
 
 describe('writingStage', () => {
   it("names the page for a book and keeps the one-page design's stage name", () => {
-    expect(writingStage(1, 6)).toBe('Writing page 2 of 6');
-    expect(writingStage(0, 1)).toBe(STAGE.writingStory);
+    expect(writingStage(1, 6)).toEqual({ code: 'WRITING_PAGE', label: 'Writing page 2 of 6' });
+    expect(writingStage(0, 1)).toEqual({ code: 'WRITING_STORY', label: 'Writing the story' });
   });
 });
 
@@ -131,7 +133,22 @@ describe('terminalStage', () => {
   });
 
   it('reads "Completed", "Cancelled" and "Failed"', () => {
-    expect([STAGE.completed, STAGE.cancelled, STAGE.failed]).toEqual(['Completed', 'Cancelled', 'Failed']);
+    expect([STAGE.completed, STAGE.cancelled, STAGE.failed].map((stage) => stage.label)).toEqual(['Completed', 'Cancelled', 'Failed']);
+  });
+});
+
+describe('the stage table', () => {
+  it('gives every stage a code of its own, and the enum holds exactly those codes', () => {
+    const codes = Object.values(STAGE).map((stage) => stage.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    expect(Object.keys(GenerationStage).sort()).toEqual([...codes].sort());
+    expect(Object.entries(GenerationStage).every(([key, value]) => key === value)).toBe(true);
+    for (const code of codes) expect(code).toMatch(/^[A-Z][A-Z_]*$/);
+  });
+
+  it('gives a retry its own code, whatever the reason in its label', () => {
+    const stage = retryingStage(2, 3, 'Ollama is busy');
+    expect(stage).toEqual({ code: 'RETRYING', label: 'Retrying (attempt 2 of 3): Ollama is busy' });
   });
 });
 

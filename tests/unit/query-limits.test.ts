@@ -4,7 +4,9 @@ import { QUERY_LIMITS, queryLimitsRule } from '../../src/http/query-limits.js';
 
 const schema = buildSchema(`
   type Story { id: ID! title: String! storyText: String! related: [Story!]! }
-  type Query { stories(limit: Int = 20): [Story!]! story: Story }
+  type StoryEdge { cursor: String! node: Story! }
+  type StoryConnection { edges: [StoryEdge!]! totalCount: Int! }
+  type Query { stories(limit: Int = 20): [Story!]! story: Story storyConnection(first: Int = 2, after: String): StoryConnection! }
 `);
 
 const limits = {
@@ -87,6 +89,17 @@ describe('query limits', () => {
     expect(result.map((error) => error.message)).toEqual([
       `This operation costs ${2 ** 30 + 1} units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.`,
     ]);
+  });
+
+  it('sizes a connection by its first argument, whatever fragments its edges come through', () => {
+    const deep = queryLimitsRule({ ...limits, maxDepth: 8 });
+    // 1 (connection) + first × (1 edges + 1 node + 1 id + 1 title + 1 totalCount): first = 3 costs 16, first = 4 costs 21.
+    expect(errors('{ storyConnection(first: 3) { edges { node { id title } } totalCount } }', deep)).toEqual([]);
+    expect(errors('{ storyConnection(first: 4) { edges { node { id title } } totalCount } }', deep)).toEqual([
+      'This operation costs 21 units (fields times list sizes); the limit is 20. Ask for fewer fields, smaller pages or fewer aliases.',
+    ]);
+    expect(errors('query($n: Int) { storyConnection(first: $n) { ...C } } fragment C on StoryConnection { edges { node { id } } }', deep)).toHaveLength(1);
+    expect(errors('{ storyConnection { edges { node { id title } } } }', deep)).toEqual([]);
   });
 
   it('lets the page and CLI operations through with the default limits', () => {

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { In, IsNull, Not, QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
+import { In, IsNull, Not, QueryFailedError, type DataSource, type EntityManager, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
 import { GeneratedImage, GenerationSession, GenerationStatus, ImageType, RUNNING_STATUSES, Story, StoryPage } from '../../entities/index.js';
 import { joinPageTexts, type NewBook } from '../../ports/book-repository.js';
+import type { KeysetPage, ListPosition } from '../../ports/keyset.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../ports/session-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
+import type { Stage } from '../../services/progress/progress-plan.js';
 import { SerialLock } from './serial-lock.js';
 
 /** Rolls back a story insert that lost the race to another run of the same session. */
@@ -41,8 +43,10 @@ export class TypeOrmStoryRepository implements StoryRepository {
           options: fields.options,
           status: GenerationStatus.PENDING,
           progressPercentage: 0,
-          stage: fields.stage,
+          stage: fields.stage.label,
+          stageCode: fields.stage.code,
           warnings: [],
+          warningDetails: [],
           ownerId: fields.ownerId,
           storyId: fields.storyId ?? null,
         }),
@@ -88,6 +92,18 @@ export class TypeOrmStoryRepository implements StoryRepository {
       where: { status: In([...RUNNING_STATUSES]) },
       order: { createdAt: 'ASC' },
     });
+  }
+
+  /** The viewer's sessions (of these statuses), newest first, after a position. */
+  listSessionsAfter(
+    after: ListPosition | null,
+    limit: number,
+    viewer: Viewer,
+    statuses: readonly GenerationStatus[] | null,
+  ): Promise<KeysetPage<GenerationSession>> {
+    const query = ownedBy(this.dataSource.manager.createQueryBuilder(GenerationSession, 'session'), 'session', viewer);
+    if (statuses) query.andWhere('session.status IN (:...statuses)', { statuses: statuses.length > 0 ? [...statuses] : [null] });
+    return keysetPage(query, 'session', after, limit);
   }
 
   /** Updates a session only while it is still running, so a cancel can never be overwritten. Returns whether it was. */
@@ -279,6 +295,12 @@ export class TypeOrmStoryRepository implements StoryRepository {
     });
   }
 
+  /** The viewer's stories with text, newest first, after a position. */
+  listStoriesAfter(after: ListPosition | null, limit: number, viewer: Viewer): Promise<KeysetPage<Story>> {
+    const query = ownedBy(this.dataSource.manager.createQueryBuilder(Story, 'story'), 'story', viewer).andWhere(`story.story_text <> ''`);
+    return keysetPage(query, 'story', after, limit);
+  }
+
   /** Deletes the story and its image rows; returns the media keys of the images, for the caller to remove. */
   async deleteStory(id: string): Promise<{ deleted: boolean; mediaKeys: string[] }> {
     return this.transaction(async (manager) => {
@@ -332,4 +354,37 @@ function violates(error: unknown, constraint: string): boolean {
 
 function ownerCondition(viewer: Viewer): { ownerId?: string } {
   return viewer === SINGLE_USER ? {} : { ownerId: viewer.ownerId };
+}
+
+function ownedBy<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, alias: string, viewer: Viewer): SelectQueryBuilder<T> {
+  return viewer === SINGLE_USER ? query.where('TRUE') : query.where(`${alias}.owner_id = :ownerId`, { ownerId: viewer.ownerId });
+}
+
+/**
+ * One page of a newest-first keyset list: rows strictly before `after` in
+ * (created_at, id) order, each with its exact position (created_at to the
+ * microsecond, as text, so no precision is lost on the way through a cursor).
+ */
+async function keysetPage<T extends ObjectLiteral & { id: string }>(
+  query: SelectQueryBuilder<T>,
+  alias: string,
+  after: ListPosition | null,
+  limit: number,
+): Promise<KeysetPage<T>> {
+  const totalCount = await query.clone().getCount();
+  const page = query
+    .clone()
+    .addSelect(`to_char(${alias}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'position_created_at')
+    .orderBy(`${alias}.created_at`, 'DESC')
+    .addOrderBy(`${alias}.id`, 'DESC')
+    .limit(limit + 1);
+  if (after) {
+    page.andWhere(`(${alias}.created_at, ${alias}.id) < (CAST(:afterCreatedAt AS timestamptz), CAST(:afterId AS uuid))`, {
+      afterCreatedAt: after.createdAt,
+      afterId: after.id,
+    });
+  }
+  const { entities, raw } = await page.getRawAndEntities<{ position_created_at: string }>();
+  const items = entities.slice(0, limit).map((node, index) => ({ node, position: { createdAt: raw[index].position_created_at, id: node.id } }));
+  return { items, hasMore: entities.length > limit, totalCount };
 }

@@ -73,7 +73,7 @@ export class InProcessProgressBus implements ProgressBus {
 
   async snapshot(sessionId: string): Promise<LiveSnapshot | null> {
     const snapshot = this.live.get(sessionId);
-    return snapshot ? { ...snapshot, warnings: [...snapshot.warnings] } : null;
+    return snapshot ? { ...snapshot, warnings: [...snapshot.warnings], warningDetails: [...snapshot.warningDetails] } : null;
   }
 
   async close(): Promise<void> {

@@ -143,6 +143,11 @@ export class RedisProgressBus implements ProgressBus {
 }
 
 function parseEvent(json: string): ProgressEvent {
-  const event = JSON.parse(json) as ProgressEvent & { warnings: string[] | Record<string, never> };
-  return { ...event, warnings: Array.isArray(event.warnings) ? event.warnings : [] };
+  const event = JSON.parse(json) as ProgressEvent & { warnings: unknown; warningDetails?: unknown };
+  return {
+    ...event,
+    warnings: Array.isArray(event.warnings) ? event.warnings : [],
+    warningDetails: Array.isArray(event.warningDetails) ? event.warningDetails : [],
+    stageCode: event.stageCode ?? null,
+  };
 }

@@ -26,6 +26,7 @@ import { describeFailure, failureReasonOf, isExpectedFailure } from './failure-m
 import { StageKind, type GenerationMetrics } from '../../ports/generation-metrics.js';
 import { GenerationCancelled, SessionNoLongerRunning } from '../errors.js';
 import { PageRepaint } from './page-repaint.js';
+import { WARNING } from './warnings.js';
 import { RetryLater, type Job } from '../../ports/job-queue.js';
 import { type ModelDownloadWaits, SetupComponent } from '../../ports/setup.js';
 
@@ -345,7 +346,7 @@ export class GenerationPipeline {
       page.text = saved.text;
       this.advance(run, { kind: 'page', index: page.index }, 1);
       await reporter.pageSaved(page.index, joinPageTexts(book.pages));
-      for (const warning of draft.warnings) await reporter.warn(warning);
+      for (const warning of draft.warnings) await reporter.warn(WARNING.textCut.code, warning, page.index);
     }
   }
 
@@ -353,11 +354,8 @@ export class GenerationPipeline {
     const waited = await this.deps.downloads?.whenDownloaded(SetupComponent.PICTURE_MODEL, run.signal);
     const painter = this.deps.painter;
     if (!painter) {
-      await run.reporter.warn(
-        waited && !waited.ok
-          ? `Images were not generated: ${waited.message}`
-          : 'Images were not generated: no image backend is configured (set IMAGE_BACKEND).',
-      );
+      if (waited && !waited.ok) await run.reporter.warn(WARNING.pictureModelDownloadFailed.code, `Images were not generated: ${waited.message}`);
+      else await run.reporter.warn(WARNING.imagesOff.code, 'Images were not generated: no image backend is configured (set IMAGE_BACKEND).');
       return;
     }
     const existing = await this.deps.images.findImagesByStoryIds([book.story.id]);
@@ -370,7 +368,10 @@ export class GenerationPipeline {
         return { ...(await prepareCharacter(picture.png, this.deps.compositing)), prompt: picture.image.promptUsed };
       } catch (error) {
         run.signal.throwIfAborted();
-        await run.reporter.warn(`The character picture could not be cut out, so the pages show their scenes without the character: ${describeFailure(error)}`);
+        await run.reporter.warn(
+          WARNING.characterCutoutFailed.code,
+          `The character picture could not be cut out, so the pages show their scenes without the character: ${describeFailure(error)}`,
+        );
         return null;
       }
     });
@@ -388,7 +389,7 @@ export class GenerationPipeline {
   /** The book's pictures, character first, each with its description (saved, or asked for when a story from before books has none). */
   private async describeAll(run: Run, book: Book): Promise<Picture[]> {
     const { story } = book;
-    const describe = async (subject: VisualSubject, text: string, save: (description: string) => Promise<void>, label: string) => {
+    const describe = async (subject: VisualSubject, text: string, save: (description: string) => Promise<void>, label: string, pageIndex: number | null) => {
       try {
         const description = await this.timed(StageKind.DESCRIBE, () =>
           this.deps.text.describe(subject, { text, style: run.session.options.style, signal: run.signal }),
@@ -397,7 +398,11 @@ export class GenerationPipeline {
         return description;
       } catch (error) {
         run.signal.throwIfAborted();
-        await run.reporter.warn(`${capitalise(label)} could not be described, so it was not painted: ${describeFailure(error)}`);
+        await run.reporter.warn(
+          WARNING.descriptionFailed.code,
+          `${capitalise(label)} could not be described, so it was not painted: ${describeFailure(error)}`,
+          pageIndex,
+        );
         return null;
       }
     };
@@ -408,14 +413,20 @@ export class GenerationPipeline {
       seedOffset: 0,
       description:
         story.characterDescription ||
-        (await describe(VisualSubject.CHARACTER, story.storyText, (d) => this.deps.books.fillCharacterDescription(story.id, d), 'the character picture')),
+        (await describe(VisualSubject.CHARACTER, story.storyText, (d) => this.deps.books.fillCharacterDescription(story.id, d), 'the character picture', null)),
     };
     const scenes = await Promise.all(
       book.pages.map(async (page): Promise<Picture> => {
         const label = book.pages.length === 1 ? 'the background picture' : `page ${page.index + 1}'s scene`;
         const description =
           page.sceneDescription ||
-          (await describe(VisualSubject.SCENE, page.text || story.storyText, (d) => this.deps.books.fillSceneDescription(story.id, page.index, d), label));
+          (await describe(
+            VisualSubject.SCENE,
+            page.text || story.storyText,
+            (d) => this.deps.books.fillSceneDescription(story.id, page.index, d),
+            label,
+            page.index,
+          ));
         return { imageType: ImageType.BACKGROUND, page: page.index, label, seedOffset: page.index + 1, description };
       }),
     );
@@ -467,7 +478,7 @@ export class GenerationPipeline {
       });
     } catch (error) {
       run.signal.throwIfAborted();
-      for (const picture of batch) await run.reporter.warn(this.paintFailure(book, picture, describeFailure(error)));
+      for (const picture of batch) await this.warnNotPainted(run, book, picture, describeFailure(error));
       return batch.map(() => null);
     }
     // Cancelled while the backend finished anyway: nothing of it is kept (the story may be deleted next).
@@ -481,7 +492,7 @@ export class GenerationPipeline {
       }
       const { imageType, page, label } = batch[position];
       // What the model actually read (an encoder may cut a long prompt), and what the user should know about it.
-      for (const warning of picture.warnings ?? []) await run.reporter.warn(`${capitalise(label)}: ${warning}`);
+      for (const warning of picture.warnings ?? []) await run.reporter.warn(WARNING.promptCut.code, `${capitalise(label)}: ${warning}`, page);
       const image = await this.saveImage(run, book.story, imageType, page, picture, picture.promptUsed ?? requests[position].prompt, picture.seed);
       this.advance(run, { kind: 'picture', page }, 1, page);
       painted.push({ image, png: picture.png });
@@ -489,10 +500,15 @@ export class GenerationPipeline {
     return painted;
   }
 
-  private paintFailure(book: Book, picture: Picture, why: string): string {
-    if (picture.page === null) return `The character picture could not be painted, so the pages show their scenes without the character: ${why}`;
+  private warnNotPainted(run: Run, book: Book, picture: Picture, why: string): Promise<void> {
+    if (picture.page === null) {
+      return run.reporter.warn(
+        WARNING.characterNotPainted.code,
+        `The character picture could not be painted, so the pages show their scenes without the character: ${why}`,
+      );
+    }
     const keeps = book.pages.length === 1 ? '' : '; the page keeps its text';
-    return `${capitalise(picture.label)} could not be painted${keeps}: ${why}`;
+    return run.reporter.warn(WARNING.sceneNotPainted.code, `${capitalise(picture.label)} could not be painted${keeps}: ${why}`, picture.page);
   }
 
   /**
@@ -515,7 +531,11 @@ export class GenerationPipeline {
         const checked = await checkPicture(picture.png, request, painter.description);
         return { ...checked, seed: picture.seed, promptUsed: picture.promptUsed, warnings: picture.warnings };
       } catch (error) {
-        await run.reporter.warn(`${capitalise(batch[position].label)} could not be used: ${describeFailure(error)}`);
+        await run.reporter.warn(
+          WARNING.pictureUnusable.code,
+          `${capitalise(batch[position].label)} could not be used: ${describeFailure(error)}`,
+          batch[position].page,
+        );
         return null;
       }
     };
@@ -534,12 +554,11 @@ export class GenerationPipeline {
       const picture = await check(repainted[attempt], position, again[attempt]);
       checked[position] = picture && !picture.flat ? picture : null;
       if (!checked[position]) {
-        await run.reporter.warn(
-          this.paintFailure(
-            book,
-            batch[position],
-            'it came out as one flat colour twice (as a safety filter or a float16 overflow in the model gives), so it was dropped',
-          ),
+        await this.warnNotPainted(
+          run,
+          book,
+          batch[position],
+          'it came out as one flat colour twice (as a safety filter or a float16 overflow in the model gives), so it was dropped',
         );
       }
     }
@@ -576,7 +595,7 @@ export class GenerationPipeline {
     } catch (error) {
       run.signal.throwIfAborted();
       const what = book.pages.length === 1 ? 'The combined illustration' : `Page ${page.index + 1}'s illustration`;
-      await run.reporter.warn(`${what} could not be made: ${describeFailure(error)}`);
+      await run.reporter.warn(WARNING.compositeFailed.code, `${what} could not be made: ${describeFailure(error)}`, page.index);
     }
   }
 

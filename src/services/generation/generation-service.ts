@@ -10,6 +10,7 @@ import type { GenerationMetrics } from '../../ports/generation-metrics.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
+import { decodeCursor, requirePageSize, toConnection, type Connection } from '../pagination/cursor.js';
 import { normalizeSeed, normalizeStartInput, requirePageIndex, requireUuid, type StartInput } from './input.js';
 
 /** What regeneratePageImage asks for; pageIndex is 0-based. */
@@ -120,6 +121,17 @@ export class GenerationService {
     return this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
   }
 
+  /**
+   * The viewer's sessions, newest first, `first` (1..100) after the cursor
+   * `after`; only those of `statuses` when given (e.g. the running ones, to find
+   * a book whose tab was closed). Throws InvalidInputError for a bad `first` or cursor.
+   */
+  async list(statuses: readonly GenerationStatus[] | null, first: number, after: string | null, viewer: Viewer): Promise<Connection<GenerationSession>> {
+    const size = requirePageSize(first);
+    const position = after === null ? null : decodeCursor('session', after);
+    return toConnection('session', await this.repository.listSessionsAfter(position, size, viewer, statuses));
+  }
+
   async cancel(id: string, viewer: Viewer): Promise<GenerationSession> {
     const session = await this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
     if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
@@ -131,7 +143,8 @@ export class GenerationService {
     const shown = (await this.bus.snapshot(id))?.progressPercentage ?? 0;
     const cancelled = await this.repository.updateRunningSession(id, {
       status: GenerationStatus.CANCELLED,
-      stage: STAGE.cancelled,
+      stage: STAGE.cancelled.label,
+      stageCode: STAGE.cancelled.code,
       progressPercentage: Math.max(session.progressPercentage, shown),
     });
     await this.queue.cancel(id);
@@ -229,8 +242,10 @@ export class GenerationService {
       status: session.status,
       progressPercentage: session.progressPercentage,
       stage: session.stage,
+      stageCode: session.stageCode,
       errorMessage: session.errorMessage,
       warnings: session.warnings,
+      warningDetails: session.warningDetails,
       storyId: session.storyId,
       pageIndex: pageOfSession(session.options),
     };

@@ -6,6 +6,7 @@ import { prepareCharacter } from '../images/compositing.js';
 import { PERCENT, STAGE } from '../progress/progress-plan.js';
 import { BookProgress } from '../progress/progress-plan.js';
 import { describeFailure } from './failure-messages.js';
+import { WARNING } from './warnings.js';
 import type { Book, GenerationPipeline, Picture, PipelineDependencies, Run, Work } from './generation-pipeline.js';
 
 /** What the repaint steps use of the book pipeline's picture making. */
@@ -127,7 +128,11 @@ export class PageRepaint {
   /** The book's character, cut out of its saved picture as the book's pages had it; null (with a warning) when the book has none. */
   private async prepareCharacter(run: Run, character: GeneratedImage | null) {
     if (!character) {
-      await run.reporter.warn(`The book has no character picture, so ${this.label} shows its new scene without the character.`);
+      await run.reporter.warn(
+        WARNING.characterNotPainted.code,
+        `The book has no character picture, so ${this.label} shows its new scene without the character.`,
+        this.options.pageIndex,
+      );
       return null;
     }
     try {

@@ -3,7 +3,8 @@ import type { Logger } from '../../logger.js';
 import type { SessionRepository } from '../../ports/session-repository.js';
 import { SessionNoLongerRunning } from '../errors.js';
 import type { ProgressBus, ProgressUpdate } from '../../ports/progress-bus.js';
-import { nextPercent, PERCENT, terminalStage } from './progress-plan.js';
+import type { GenerationWarning, WarningCode } from '../generation/warnings.js';
+import { nextPercent, PERCENT, terminalStage, type GenerationStage, type Stage } from './progress-plan.js';
 
 /** Deltas arriving closer together than this go out as one event. */
 const COALESCE_WINDOW_MS = 16;
@@ -24,7 +25,8 @@ export class GenerationReporter {
   private status: GenerationStatus;
   private percent: number;
   private stage: string | null;
-  private readonly warnings: string[];
+  private stageCode: GenerationStage | null;
+  private readonly warnings: GenerationWarning[];
   private storyId: string | null;
   private pendingText = '';
   private pendingPage: number | null = null;
@@ -50,7 +52,8 @@ export class GenerationReporter {
     this.percent = Math.max(session.progressPercentage, shownPercent);
     this.sentPercent = this.percent;
     this.stage = session.stage;
-    this.warnings = [...session.warnings];
+    this.stageCode = session.stageCode;
+    this.warnings = [...session.warningDetails];
     this.storyId = session.storyId;
     this.sessionPage = pageOfSession(session.options);
   }
@@ -75,12 +78,13 @@ export class GenerationReporter {
   }
 
   /** Enters a stage: saved and published at once. */
-  async enter(status: GenerationStatus, stage: string, percent: number): Promise<void> {
+  async enter(status: GenerationStatus, stage: Stage, percent: number): Promise<void> {
     await this.flushText();
     this.status = status;
-    this.stage = fitStage(stage);
+    this.stage = fitStage(stage.label);
+    this.stageCode = stage.code;
     this.percent = nextPercent(this.percent, percent);
-    await this.save({ status, stage: this.stage, progressPercentage: this.percent });
+    await this.save({ status, stage: this.stage, stageCode: this.stageCode, progressPercentage: this.percent });
     this.publish(null);
   }
 
@@ -169,19 +173,25 @@ export class GenerationReporter {
     this.publish(savedText, null, pageIndex);
   }
 
-  /** Replaces the stage text, e.g. to say a retry is coming; saved and published. */
-  async note(stage: string): Promise<void> {
+  /** Replaces the stage without changing the status, e.g. to say a retry is coming; saved and published. */
+  async note(stage: Stage): Promise<void> {
     await this.flushText();
-    this.stage = fitStage(stage);
-    await this.save({ stage: this.stage });
+    this.stage = fitStage(stage.label);
+    this.stageCode = stage.code;
+    await this.save({ stage: this.stage, stageCode: this.stageCode });
     this.publish(null);
   }
 
-  async warn(message: string): Promise<void> {
-    this.logger.warn({ warning: message }, 'generation warning');
-    this.warnings.push(message);
-    await this.save({ warnings: [...this.warnings] });
+  /** A partial failure the user should know of: `code` from warnings.ts's WARNING, `message` in words, `pageIndex` the page it is about (null: none). */
+  async warn(code: WarningCode, message: string, pageIndex: number | null = null): Promise<void> {
+    this.logger.warn({ warning: message, code, pageIndex }, 'generation warning');
+    this.warnings.push({ code, message, pageIndex });
+    await this.save(this.warningColumns());
     this.publish(null);
+  }
+
+  private warningColumns(): { warnings: string[]; warningDetails: GenerationWarning[] } {
+    return { warnings: this.warnings.map((warning) => warning.message), warningDetails: this.warnings.map((warning) => ({ ...warning })) };
   }
 
   /** True when this run ended the session; false when a cancel got there first. */
@@ -205,14 +215,17 @@ export class GenerationReporter {
   private async finish(status: GenerationStatus, errorMessage: string | null): Promise<boolean> {
     await this.flushText();
     this.status = status;
-    this.stage = terminalStage(status);
+    const stage = terminalStage(status);
+    this.stage = stage.label;
+    this.stageCode = stage.code;
     if (status === GenerationStatus.COMPLETED) this.percent = PERCENT.completed;
     const saved = await this.repository.updateRunningSession(this.sessionId, {
       status,
       stage: this.stage,
+      stageCode: this.stageCode,
       progressPercentage: this.percent,
       errorMessage,
-      warnings: [...this.warnings],
+      ...this.warningColumns(),
     });
     // A cancel that landed first has already ended the session and told subscribers.
     if (saved) this.publish(null, errorMessage);
@@ -226,7 +239,7 @@ export class GenerationReporter {
   }
 
   /** Starts (or starts over) the story: subscribers drop any text they have. */
-  async beginStory(stage: string, percent: number): Promise<void> {
+  async beginStory(stage: Stage, percent: number): Promise<void> {
     this.resetStoryText = true;
     this.streamedText = '';
     await this.enter(GenerationStatus.GENERATING_STORY, stage, percent);
@@ -245,10 +258,11 @@ export class GenerationReporter {
       status: this.status,
       progressPercentage: this.percent,
       stage: this.stage,
+      stageCode: this.stageCode,
       storyTextDelta,
       storyTextReset,
       errorMessage,
-      warnings: [...this.warnings],
+      ...this.warningColumns(),
       storyId: this.storyHasText ? this.storyId : null,
       pageIndex: pageIndex ?? this.sessionPage,
     };

@@ -11,35 +11,49 @@ export const PERCENT = {
   completed: 100,
 } as const;
 
+/**
+ * Every stage a generation goes through, in one table: its machine-readable
+ * code (the GraphQL enum GenerationStage, stored per session as `stage_code`)
+ * and its label for people. A new stage is one more entry here. A label may
+ * carry details where the stage is shown (which page, why a retry); the code
+ * never does, so clients decide on the code and show the label.
+ */
 export const STAGE = {
-  queued: 'Waiting in the queue',
-  waitingForStoryModel: 'Waiting for the story model to download',
-  waitingForPictureModel: 'Waiting for the picture model to download',
-  planning: 'Planning the book',
-  writingStory: 'Writing the story',
-  painting: 'Painting the pictures',
-  describingScene: 'Describing the scene again from the page text',
-  repaintingPage: 'Painting the page again',
-  completed: 'Completed',
-  failed: 'Failed',
-  cancelled: 'Cancelled',
-} as const;
+  queued: { code: 'QUEUED', label: 'Waiting in the queue' },
+  waitingForStoryModel: { code: 'WAITING_FOR_STORY_MODEL', label: 'Waiting for the story model to download' },
+  waitingForPictureModel: { code: 'WAITING_FOR_PICTURE_MODEL', label: 'Waiting for the picture model to download' },
+  planning: { code: 'PLANNING', label: 'Planning the book' },
+  writingStory: { code: 'WRITING_STORY', label: 'Writing the story' },
+  writingPage: { code: 'WRITING_PAGE', label: 'Writing a page of the book' },
+  painting: { code: 'PAINTING', label: 'Painting the pictures' },
+  describingScene: { code: 'DESCRIBING_SCENE', label: 'Describing the scene again from the page text' },
+  repaintingPage: { code: 'REPAINTING_PAGE', label: 'Painting the page again' },
+  retrying: { code: 'RETRYING', label: 'Retrying after a model server failed' },
+  completed: { code: 'COMPLETED', label: 'Completed' },
+  failed: { code: 'FAILED', label: 'Failed' },
+  cancelled: { code: 'CANCELLED', label: 'Cancelled' },
+} as const satisfies Record<string, { code: string; label: string }>;
 
-const RETRYING_PREFIX = 'Retrying';
+/** A stage's machine-readable code: one of STAGE's codes. */
+export type GenerationStage = (typeof STAGE)[keyof typeof STAGE]['code'];
+
+/** STAGE's codes as an enum object (code → code), for GraphQL and for comparing. */
+export const GenerationStage = Object.fromEntries(Object.values(STAGE).map(({ code }) => [code, code])) as { readonly [C in GenerationStage]: C };
+
+/** A stage as shown: its code and its label (the table's, or one with details). */
+export interface Stage {
+  code: GenerationStage;
+  label: string;
+}
 
 /** The stage shown while a run waits to be tried again: which try comes next, and why the last one failed. */
-export function retryingStage(nextAttempt: number, maxAttempts: number, reason: string): string {
-  return `${RETRYING_PREFIX} (attempt ${nextAttempt} of ${maxAttempts}): ${reason}`;
+export function retryingStage(nextAttempt: number, maxAttempts: number, reason: string): Stage {
+  return { code: STAGE.retrying.code, label: `Retrying (attempt ${nextAttempt} of ${maxAttempts}): ${reason}` };
 }
 
-/** Whether a stage is one retryingStage() made. */
-export function isRetryingStage(stage: string | null | undefined): boolean {
-  return (stage ?? '').startsWith(`${RETRYING_PREFIX} (`);
-}
-
-/** "Writing page 2 of 6" (or the one-page design's stage name). */
-export function writingStage(index: number, pageCount: number): string {
-  return pageCount === 1 ? STAGE.writingStory : `Writing page ${index + 1} of ${pageCount}`;
+/** "Writing page 2 of 6" (or the one-page design's stage). */
+export function writingStage(index: number, pageCount: number): Stage {
+  return pageCount === 1 ? STAGE.writingStory : { code: STAGE.writingPage.code, label: `Writing page ${index + 1} of ${pageCount}` };
 }
 
 /**
@@ -110,7 +124,7 @@ export function nextPercent(current: number, proposed: number): number {
   return Math.min(PERCENT.completed, Math.max(current, Math.round(proposed)));
 }
 
-export function terminalStage(status: GenerationStatus): string {
+export function terminalStage(status: GenerationStatus): Stage {
   switch (status) {
     case GenerationStatus.COMPLETED:
       return STAGE.completed;

@@ -14,6 +14,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { StoryRepository } from '../../ports/story-repository.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { normalizePageText, requirePageIndex, requireUuid } from '../generation/input.js';
+import { decodeCursor, requirePageSize, toConnection, type Connection } from '../pagination/cursor.js';
 import type { MediaStore } from '../../ports/media-store.js';
 
 const MAX_PAGE_SIZE = 100;
@@ -51,6 +52,17 @@ export class StoryService {
     return this.repository.listStories(limit, offset, viewer);
   }
 
+  /**
+   * The viewer's stories with text, newest first, `first` (1..100) after the
+   * cursor `after` (null: from the newest). Stories saved meanwhile never
+   * shift a later page. Throws InvalidInputError for a bad `first` or cursor.
+   */
+  async page(first: number, after: string | null, viewer: Viewer): Promise<Connection<Story>> {
+    const size = requirePageSize(first);
+    const position = after === null ? null : decodeCursor('story', after);
+    return toConnection('story', await this.repository.listStoriesAfter(position, size, viewer));
+  }
+
   async delete(id: string, viewer: Viewer): Promise<boolean> {
     const storyId = requireUuid(id, 'story id');
     const [story] = await this.repository.findStoriesByIds([storyId], viewer);
@@ -86,6 +98,7 @@ export class StoryService {
     return page;
   }
 
+  /** The server path of an image (`/media/…`, signed with AUTH_MODE=api-key); the GraphQL layer makes it absolute. */
   imageUrl(image: GeneratedImage): string {
     return this.media.urlFor(image.filePath);
   }

@@ -56,6 +56,7 @@ function showProgress(screen: Screen, state: ProgressState): void {
   screen.progress.status = state.status;
   screen.progress.percent = state.percent;
   screen.progress.stage = state.stage ?? 'Waiting in the queue';
+  screen.progress.stageCode = state.stageCode;
   screen.warnings = state.warnings;
   if (!state.storyId && (state.text || state.status === 'GENERATING_STORY')) {
     screen.story.shown = true;

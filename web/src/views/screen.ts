@@ -22,6 +22,8 @@ interface ProgressPanel {
   /** 0–100. */
   percent: number;
   stage: string;
+  /** The stage's code (GenerationStage), for styling: a retry is shown as a warning. */
+  stageCode: string | null;
   /** About a dropped WebSocket; null when there is nothing to say. */
   connection: string | null;
   cancel: { shown: boolean; disabled: boolean };
@@ -60,7 +62,7 @@ export interface Screen {
 }
 
 export function hiddenProgress(): ProgressPanel {
-  return { shown: false, heading: '', status: 'PENDING', percent: 0, stage: '', connection: null, cancel: { shown: false, disabled: false } };
+  return { shown: false, heading: '', status: 'PENDING', percent: 0, stage: '', stageCode: null, connection: null, cancel: { shown: false, disabled: false } };
 }
 
 export function emptyStory(): StoryPanel {
@@ -132,7 +134,7 @@ const progressTemplate = (progress: ProgressPanel) => html`
       <progress id="progress-bar" max="100" .value=${progress.percent} aria-labelledby="progress-title" aria-describedby="stage"></progress>
       <span id="percent" aria-hidden="true">${progress.percent}%</span>
     </div>
-    <p id="stage" class="stage" role="status" aria-live="polite">${progress.stage}</p>
+    <p id="stage" class="stage" role="status" aria-live="polite" data-stage=${progress.stageCode ?? nothing}>${progress.stage}</p>
     <p id="connection" class="connection" role="status" aria-live="polite" ?hidden=${!progress.connection}>${progress.connection ?? ''}</p>
     <button type="button" id="cancel" ?hidden=${!progress.cancel.shown} ?disabled=${progress.cancel.disabled} @click=${progress.onCancel ?? nothing}>Cancel</button>
   </section>
