@@ -15,6 +15,27 @@ const httpUrl = z
   .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
   .transform((value) => value.replace(/\/+$/, ''));
 
+/** The text backends TEXT_BACKEND may name. */
+const TEXT_BACKENDS = ['ollama', 'openai', 'embedded'] as const;
+export type TextBackendName = (typeof TEXT_BACKENDS)[number];
+
+/**
+ * The embedded backend's default model, in one place for whoever downloads it
+ * (the set-up code) and whoever loads it: Qwen2.5 1.5B Instruct, Q4_K_M
+ * (about 1.1 GB), from the official GGUF repository. Apache-2.0: use,
+ * modification and redistribution allowed, commercial use included.
+ */
+export const DEFAULT_EMBEDDED_MODEL = {
+  repository: 'Qwen/Qwen2.5-1.5B-Instruct-GGUF',
+  fileName: 'qwen2.5-1.5b-instruct-q4_k_m.gguf',
+  licence: 'Apache-2.0',
+} as const;
+
+/** Where the default embedded model lives under DATA_DIR (EMBEDDED_MODEL_FILE's default). */
+export function defaultEmbeddedModelFile(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'models', 'text', DEFAULT_EMBEDDED_MODEL.fileName);
+}
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).optional(),
@@ -35,12 +56,24 @@ const environmentSchema = z.object({
   OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
-  TEXT_BACKEND: z.enum(['ollama', 'openai']).default('ollama'),
+  TEXT_BACKEND: z.enum(TEXT_BACKENDS).optional(),
   OPENAI_BASE_URL: httpUrl.optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_MODEL: z.string().min(1).optional(),
   OPENAI_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OPENAI_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  EMBEDDED_MODEL_FILE: z.string().min(1).optional(),
+  EMBEDDED_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
+  EMBEDDED_CONTEXT_SIZE: z.coerce.number().int().min(512).max(131_072).default(4096),
+  EMBEDDED_GPU: z.enum(['auto', 'off', 'cuda', 'vulkan', 'metal']).default('auto'),
+  EMBEDDED_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
+  EMBEDDED_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  EMBEDDED_SEED: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
   MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
@@ -145,7 +178,8 @@ export interface AppConfig {
   };
   /** TEXT_BACKEND and what every text backend shares. */
   text: {
-    backend: 'ollama' | 'openai';
+    /** Null when TEXT_BACKEND is unset: the composition root picks Ollama if it answers at start-up, else embedded. */
+    backend: TextBackendName | null;
     /** No byte for this long once a model server's response has started: it stopped answering. */
     stallTimeoutMs: number;
   };
@@ -157,6 +191,17 @@ export interface AppConfig {
     temperature: number;
     requestTimeoutMs: number;
   } | null;
+  /** TEXT_BACKEND=embedded (or chosen for lack of Ollama): a GGUF model in this process. */
+  embedded: {
+    modelFile: string;
+    /** Undefined: the physical cores. */
+    threads: number | undefined;
+    contextSize: number;
+    gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
+    temperature: number;
+    requestTimeoutMs: number;
+    seed: number | undefined;
+  };
   images: {
     backend: ImageBackendName;
     automatic1111Url: string | undefined;
@@ -271,7 +316,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
       storyMaxChars: env.STORY_MAX_CHARS,
     },
-    text: { backend: env.TEXT_BACKEND, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    text: { backend: env.TEXT_BACKEND ?? null, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    embedded: {
+      modelFile: env.EMBEDDED_MODEL_FILE ? path.resolve(env.EMBEDDED_MODEL_FILE) : defaultEmbeddedModelFile(dataDir),
+      threads: env.EMBEDDED_THREADS,
+      contextSize: env.EMBEDDED_CONTEXT_SIZE,
+      gpu: env.EMBEDDED_GPU,
+      temperature: env.EMBEDDED_TEMPERATURE,
+      requestTimeoutMs: env.EMBEDDED_REQUEST_TIMEOUT_MS,
+      seed: env.EMBEDDED_SEED,
+    },
     openai:
       env.OPENAI_BASE_URL && env.OPENAI_MODEL
         ? {

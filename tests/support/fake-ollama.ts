@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A fake Ollama speaking the real protocol: `POST /api/chat` answers NDJSON
- * lines as Ollama streams them, `GET /api/tags` lists the model. Which agent
+ * lines as Ollama streams them, `GET /api/tags` lists the model, `GET /api/version`
+ * says which Ollama it is (start-up asks it when TEXT_BACKEND is unset). Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
  * The planner's reply is cut to the number of pages its JSON Schema allows,
  * as a server constraining output to the schema would.
@@ -223,6 +224,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
       res.end(JSON.stringify(body));
     };
 
+    if (req.method === 'GET' && req.url === '/api/version') return json(200, { version: '0.12.6' });
     if (req.method === 'GET' && req.url === '/api/tags') {
       return json(200, { models: [{ name: `${options.model}:latest`, model: `${options.model}:latest`, size: 2019393189 }] });
     }
