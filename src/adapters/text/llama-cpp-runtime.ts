@@ -181,7 +181,15 @@ export class LlamaCppRuntime {
     const { modelFile, contextSize, gpu } = this.settings;
     const threads = this.settings.threads ?? physicalCoreCount();
     const started = performance.now();
-    const llama = await sharedLlama(gpu);
+    const llama = await sharedLlama(gpu).catch((error: unknown) => {
+      throw new TextGenerationError(
+        `llama.cpp could not be started for the embedded model (${(error as Error).name}: ${(error as Error).message}); ${gpuHint(gpu)}`,
+        'model-missing',
+        {
+          cause: error,
+        },
+      );
+    });
     const listener = (level: LlamaLogLevel, message: string) => this.nativeLog(level, message);
     nativeLogListeners.add(listener);
     try {
@@ -234,6 +242,19 @@ export class LlamaCppRuntime {
     } else {
       this.logger.debug({ llama: text }, 'llama.cpp');
     }
+  }
+}
+
+/** What to do when llama.cpp's binary for `gpu` does not load. */
+function gpuHint(gpu: EmbeddedGpu): string {
+  switch (gpu) {
+    case 'cuda':
+    case 'vulkan':
+      return `EMBEDDED_GPU=${gpu} needs its binaries (\`npm run install:llama-gpu -- ${gpu}\`) and a working GPU driver; or set EMBEDDED_GPU=auto`;
+    case 'metal':
+      return 'EMBEDDED_GPU=metal needs macOS on Apple silicon; or set EMBEDDED_GPU=auto';
+    default:
+      return 'reinstall the dependencies with `npm ci`';
   }
 }
 
