@@ -76,11 +76,11 @@ export class LlamaCppChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     };
 
     const generation = runtime
-      .withTurn(signal, async ({ sequence, grammarFor }) => {
+      .withTurn(signal, async ({ sequence, chatWrapper, grammarFor }) => {
         const grammar = jsonSchema ? await grammarFor(jsonSchema) : undefined;
         // The timeout counts from this call's turn, not from the wait for it.
         const timeout = AbortSignal.timeout(timeoutMs);
-        const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+        const chat = new LlamaChat({ contextSequence: sequence, chatWrapper, autoDisposeSequence: false });
         try {
           const { metadata } = await chat.generateResponse(toChatHistory(messages), {
             signal: AbortSignal.any([signal, timeout]),

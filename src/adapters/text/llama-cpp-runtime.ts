@@ -1,11 +1,20 @@
 import fs from 'node:fs/promises';
-import { getLlama, type Llama, type LlamaContextSequence, type LlamaGrammar, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
+import {
+  type ChatWrapper,
+  getLlama,
+  type Llama,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  LlamaLogLevel,
+  type LlamaModel,
+  resolveChatWrapper,
+} from 'node-llama-cpp';
 import type { Logger } from '../../logger.js';
 import { TextGenerationError } from '../../ports/text-generator.js';
 import { physicalCoreCount } from './physical-cores.js';
 
 /** The GPU back-ends llama.cpp may use; `off` keeps everything on the CPU. */
-export type EmbeddedGpu = 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
+type EmbeddedGpu = 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
 
 export interface EmbeddedModelSettings {
   /** A GGUF file. */
@@ -20,6 +29,8 @@ export interface EmbeddedModelSettings {
 /** What a loaded model offers a generation: its one sequence, for as long as the generation holds its turn. */
 export interface LlamaTurn {
   sequence: LlamaContextSequence;
+  /** How this model's chat template formats a conversation, resolved once at load. */
+  chatWrapper: ChatWrapper;
   /** The grammar for a JSON Schema (built once per schema, then reused). */
   grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar>;
 }
@@ -60,6 +71,7 @@ interface Loaded {
   llama: Llama;
   model: LlamaModel;
   sequence: LlamaContextSequence;
+  chatWrapper: ChatWrapper;
 }
 
 const GGUF_MAGIC = 'GGUF';
@@ -127,7 +139,7 @@ export class LlamaCppRuntime {
     try {
       const loaded = await this.load();
       signal.throwIfAborted();
-      return await work({ sequence: loaded.sequence, grammarFor: (schema) => this.grammarFor(loaded.llama, schema) });
+      return await work({ sequence: loaded.sequence, chatWrapper: loaded.chatWrapper, grammarFor: (schema) => this.grammarFor(loaded.llama, schema) });
     } finally {
       this.release();
     }
@@ -201,11 +213,21 @@ export class LlamaCppRuntime {
         await model.dispose();
         throw error;
       });
+      // Matching the model's Jinja chat template to a known format runs synchronously for up to a second or two:
+      // once here, not per reply (a LlamaChat left to resolve it would block the event loop every time).
+      const chatWrapper = resolveChatWrapper(model);
       this.logger.info(
-        { modelFile, gpu: llama.gpu || 'none', threads, contextSize: context.contextSize, seconds: Math.round(performance.now() - started) / 1000 },
+        {
+          modelFile,
+          chatFormat: chatWrapper.wrapperName,
+          gpu: llama.gpu || 'none',
+          threads,
+          contextSize: context.contextSize,
+          seconds: Math.round(performance.now() - started) / 1000,
+        },
         'embedded text model loaded',
       );
-      return { llama, model, sequence: context.getSequence() };
+      return { llama, model, sequence: context.getSequence(), chatWrapper };
     } catch (error) {
       if (error instanceof TextGenerationError) throw error;
       throw new TextGenerationError(`The embedded model ${modelFile} could not be started: ${(error as Error).message}`, 'model-missing', { cause: error });
