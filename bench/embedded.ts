@@ -101,6 +101,10 @@ for (const threads of [...new Set([1, physicalCoreCount()])]) {
 }
 await model.remove();
 
+const loadAverage = os
+  .loadavg()
+  .map((load) => load.toFixed(1))
+  .join(', ');
 const report = [
   '## Embedded text model (`npm run bench:embedded`)',
   '',
@@ -121,10 +125,7 @@ const report = [
   ),
   `| (control: nothing generating, 5 s) | | | | ${idle.p50.toFixed(1)} / ${idle.p99.toFixed(1)} / ${idle.max.toFixed(1)} ms |`,
   '',
-  `Load average while measured: ${os
-    .loadavg()
-    .map((load) => load.toFixed(1))
-    .join(', ')} (1, 5, 15 min) on ${os.cpus().length} CPUs.`,
+  `Load average while measured: ${loadAverage} (1, 5, 15 min) on ${os.cpus().length} CPUs. With the load average above the CPU count, fewer threads than cores can be much faster: llama.cpp’s threads meet at every step of each token, so a thread the OS takes away stalls the others (EMBEDDED_THREADS sets the count).`,
   '',
   'The tiny model is ~10⁴× smaller than Qwen2.5 1.5B, so these speeds are llama.cpp’s and the pipeline’s fixed cost per token ' +
     '(sampling, detokenising, the callback into JavaScript), not a real model’s speed; README gives published figures for real models.',
