@@ -454,6 +454,15 @@ describe('the embedded text backend (node-llama-cpp with a tiny GGUF model built
     expect(draft.streamed!.tokens).toBeGreaterThan(10);
   });
 
+  it('stops the model when the story reaches STORY_MAX_CHARS, cuts it at a sentence end, and frees the model', async () => {
+    // Past the 1200 characters an untitled start is held back, the text flows; at 1300 the reader stops early.
+    const { agents } = embedded({ STORY_MAX_CHARS: '1300' });
+    const draft = await writePage(agents, new AbortController().signal);
+    expect(draft.text.length).toBeLessThanOrEqual(1300);
+    expect(draft.warnings).toEqual(['The story reached STORY_MAX_CHARS (1300 characters) and was cut after its last full sentence.']);
+    expect((await agents.planBook({ prompt: 'a storm', style: null, pageCount: 1, signal: new AbortController().signal })).pages).toHaveLength(1);
+  });
+
   it('answers structured output with JSON the grammar holds to the schema: a plan of exactly the pages asked for', async () => {
     const { agents } = embedded();
     for (const pageCount of [1, 3]) {

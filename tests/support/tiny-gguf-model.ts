@@ -24,7 +24,7 @@ import path from 'node:path';
  * large and the output row's weight there acts as a per-token prior
  * (a unigram bias). The prior favours words and letters, makes a closing `"`
  * likely (JSON strings end after a dozen tokens or so), and makes
- * `<|im_end|>` rare (a story runs to its length cap), which is how a small
+ * `<|im_end|>` very rare (a story runs to its length cap), which is how a small
  * real model behaves with a grammar. Weights come from a seeded generator:
  * the same options give the same bytes.
  */
@@ -167,7 +167,7 @@ function vocabulary(): Vocabulary {
   for (const control of CONTROL) {
     tokens.push(control);
     types.push(3);
-    prior.push(control === '<|im_end|>' ? -6 : -30);
+    prior.push(control === '<|im_end|>' ? -10 : -30);
   }
   return { tokens, types, merges, prior, eos: tokens.indexOf('<|im_end|>'), bos: tokens.indexOf('<|endoftext|>') };
 }
