@@ -9,8 +9,9 @@ export async function probeOllama(baseUrl: string, timeoutMs: number): Promise<{
     await response.body?.cancel();
     return response.ok ? { answers: true } : { answers: false, reason: `it answered HTTP ${response.status}` };
   } catch (error) {
-    const err = error as { name?: string; message?: string; cause?: { code?: string } };
+    const err = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
     if (err.name === 'TimeoutError') return { answers: false, reason: `no answer within ${timeoutMs} ms` };
-    return { answers: false, reason: err.cause?.code ?? err.message ?? String(error) };
+    // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, "bad port").
+    return { answers: false, reason: err.cause?.code ?? err.cause?.message ?? err.message ?? String(error) };
   }
 }
