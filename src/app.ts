@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
-import type { AppConfig } from './config.js';
+import type { AppConfig, TextBackendName } from './config.js';
 import { createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import type { PublicUrls } from './http/public-urls.js';
@@ -31,6 +31,8 @@ import { modelServerCall } from './adapters/http/model-server-fetch.js';
 import { ChatModelClient } from './services/text/chat-model-client.js';
 import { OllamaChatBackend } from './adapters/text/ollama-chat-backend.js';
 import { OpenAiChatBackend } from './adapters/text/openai-chat-backend.js';
+import { EmbeddedChatBackend } from './adapters/text/embedded-chat-backend.js';
+import { probeOllama } from './adapters/text/ollama-probe.js';
 import { StoryAgents } from './services/text/story-agents.js';
 import type { TextGenerator } from './ports/text-generator.js';
 import { probeAutomatic1111 } from './adapters/images/automatic1111-probe.js';
@@ -80,16 +82,50 @@ function createImageGenerator(config: AppConfig['images'], logger: Logger): Imag
   }
 }
 
-/** The text backend TEXT_BACKEND names (config has checked that its settings are there). */
-export function createChatBackend(config: AppConfig): ChatBackend {
-  if (config.text.backend === 'ollama') return new OllamaChatBackend(config.ollama);
-  if (!config.openai) throw new Error('TEXT_BACKEND=openai needs OPENAI_BASE_URL and OPENAI_MODEL');
-  return new OpenAiChatBackend(config.openai);
+/** The text backend `backend` names (config has checked that its settings are there). */
+export function createChatBackend(config: AppConfig, backend: TextBackendName, logger: Logger): ChatBackend {
+  switch (backend) {
+    case 'ollama':
+      return new OllamaChatBackend(config.ollama);
+    case 'embedded':
+      return new EmbeddedChatBackend(config.embedded, logger);
+    case 'openai':
+      if (!config.openai) throw new Error('TEXT_BACKEND=openai needs OPENAI_BASE_URL and OPENAI_MODEL');
+      return new OpenAiChatBackend(config.openai);
+  }
+}
+
+/** How long start-up waits for Ollama to answer when TEXT_BACKEND is unset. */
+const OLLAMA_PROBE_TIMEOUT_MS = 1500;
+
+/**
+ * TEXT_BACKEND when set; unset, Ollama when it answers at OLLAMA_BASE_URL
+ * now, else the embedded model (which needs no server). Logs the choice and
+ * why in one line.
+ */
+async function chooseTextBackend(config: AppConfig, logger: Logger): Promise<TextBackendName> {
+  const configured = config.text.backend;
+  if (configured) {
+    logger.info({ textBackend: configured }, `text backend: ${configured} (TEXT_BACKEND=${configured})`);
+    return configured;
+  }
+  const probe = await probeOllama(config.ollama.baseUrl, OLLAMA_PROBE_TIMEOUT_MS);
+  if (probe.answers) {
+    logger.info({ textBackend: 'ollama' }, `text backend: ollama (TEXT_BACKEND is unset and Ollama answers at ${config.ollama.baseUrl})`);
+    return 'ollama';
+  }
+  logger.info(
+    { textBackend: 'embedded', modelFile: config.embedded.modelFile },
+    `text backend: embedded (TEXT_BACKEND is unset and no Ollama answers at ${config.ollama.baseUrl}: ${probe.reason}); set TEXT_BACKEND to choose`,
+  );
+  return 'embedded';
 }
 
 export interface App {
   config: AppConfig;
   role: Role;
+  /** The text backend in use: TEXT_BACKEND, or the one chosen at start-up. */
+  textBackend: TextBackendName;
   logger: Logger;
   /** Null in a worker, which serves no GraphQL. */
   http: RunningHttpServer | null;
@@ -143,7 +179,9 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, '/media');
-  const text = new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
+  const textBackend = await chooseTextBackend(config, logger);
+  const chatBackend = createChatBackend(config, textBackend, logger);
+  const text = new StoryAgents(new ChatModelClient(chatBackend, config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
@@ -163,7 +201,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
   const setup = new SetupService(
-    setupSettings(config),
+    setupSettings(config, textBackend),
     {
       probes: new LocalSetupProbes(dataSource, text, READINESS_TIMEOUT_MS),
       hub: new HuggingFaceHub(config.huggingFace),
@@ -184,14 +222,17 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   let workerMetrics: RunningMetricsServer | null = null;
   try {
     http = role === 'worker' ? null : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
-    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics, painter, setup });
+    worker =
+      role === 'api'
+        ? null
+        : await startWorker(config, role, { repository, bus, queue, media, text, textBackend, generations, logger, metrics, painter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
     await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close()]);
-    await Promise.allSettled([closeBackbone(), dataSource.destroy()]);
+    await Promise.allSettled([closeBackbone(), dataSource.destroy(), chatBackend.close?.()]);
     throw error;
   }
 
@@ -199,6 +240,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   return {
     config,
     role,
+    textBackend,
     logger,
     http,
     workerMetrics,
@@ -219,6 +261,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await bus.close();
         await closeBackbone();
         await dataSource.destroy();
+        await chatBackend.close?.();
       })();
       return stopping;
     },
@@ -328,16 +371,20 @@ interface PainterSlot {
   current: ImageGenerator | null;
 }
 
-/** What the set-up service needs to know of the configuration. */
-function setupSettings(config: AppConfig): SetupSettings {
+/**
+ * What the set-up service needs to know of the configuration. `textBackend`: the one in use. When
+ * start-up chose the embedded model because no Ollama answered, the set-up panel still looks for
+ * Ollama (`auto`), so it can say why the embedded model is offered.
+ */
+function setupSettings(config: AppConfig, textBackend: TextBackendName): SetupSettings {
   const text: SetupSettings['text'] =
-    config.text.backend === 'openai' && config.openai
-      ? { backend: 'openai', baseUrl: config.openai.baseUrl, model: config.openai.model }
+    textBackend === 'openai'
+      ? { backend: 'openai', baseUrl: config.openai?.baseUrl ?? '', model: config.openai?.model ?? '' }
       : {
-          backend: config.text.backendConfigured ? 'ollama' : 'auto',
+          backend: config.text.backend === null && textBackend === 'embedded' ? 'auto' : textBackend,
           ollamaBaseUrl: config.ollama.baseUrl,
           ollamaModel: config.ollama.model,
-          embeddedModelFile: config.text.embeddedModelFile,
+          embeddedModelFile: config.embedded.modelFile,
         };
   const { backend, chosenByDefault, sdModelDir, automatic1111Url } = config.images;
   return { text, images: { backend, chosenByDefault, sdModelDir, automatic1111Url }, database: { kind: config.database.kind } };
@@ -349,6 +396,7 @@ interface WorkerParts {
   queue: JobQueue;
   media: MediaStore;
   text: TextGenerator;
+  textBackend: TextBackendName;
   generations: GenerationService;
   logger: Logger;
   metrics: GenerationMetrics;
@@ -364,7 +412,7 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, text, generations, logger, metrics, painter, setup } = parts;
+  const { repository, bus, queue, media, text, textBackend, generations, logger, metrics, painter, setup } = parts;
   const images = createImageGenerator(config.images, logger);
   painter.current = images;
   const pipeline = new GenerationPipeline({
@@ -404,7 +452,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   text.checkAvailable().then(
     () =>
       logger.info(
-        { textBackend: config.text.backend, model: config.text.backend === 'openai' ? config.openai?.model : config.ollama.model },
+        { textBackend, model: { ollama: config.ollama.model, openai: config.openai?.model, embedded: config.embedded.modelFile }[textBackend] },
         'text model ready',
       ),
     (error: Error) => logger.warn(error.message),

@@ -17,6 +17,10 @@ const httpUrl = z
   .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
   .transform((value) => value.replace(/\/+$/, ''));
 
+/** The text backends TEXT_BACKEND may name. */
+const TEXT_BACKENDS = ['ollama', 'openai', 'embedded'] as const;
+export type TextBackendName = (typeof TEXT_BACKENDS)[number];
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).optional(),
@@ -59,8 +63,7 @@ const environmentSchema = z.object({
   OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
-  TEXT_BACKEND: z.enum(['ollama', 'openai']).optional(),
-  EMBEDDED_MODEL_FILE: z.string().min(1).optional(),
+  TEXT_BACKEND: z.enum(TEXT_BACKENDS).optional(),
   HF_ENDPOINT: httpUrl.default('https://huggingface.co'),
   HF_TOKEN: z.string().min(1).optional(),
   HUGGING_FACE_HUB_TOKEN: z.string().min(1).optional(),
@@ -69,6 +72,18 @@ const environmentSchema = z.object({
   OPENAI_MODEL: z.string().min(1).optional(),
   OPENAI_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
   OPENAI_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  EMBEDDED_MODEL_FILE: z.string().min(1).optional(),
+  EMBEDDED_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
+  EMBEDDED_CONTEXT_SIZE: z.coerce.number().int().min(512).max(131_072).default(4096),
+  EMBEDDED_GPU: z.enum(['auto', 'off', 'cuda', 'vulkan', 'metal']).default('auto'),
+  EMBEDDED_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
+  EMBEDDED_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  EMBEDDED_SEED: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
   MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
@@ -148,9 +163,13 @@ const environmentSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
-/** The embedded text backend's model under DATA_DIR: the catalog's default GGUF (EMBEDDED_MODEL_FILE overrides it). */
+/** The embedded text backend's default model: the catalog's default GGUF, in one place for whoever downloads it and whoever loads it. */
 const defaultEmbedded = defaultModel(ModelRole.EMBEDDED_TEXT).source;
-const EMBEDDED_MODEL_PATH_IN_DATA_DIR = path.join('models', 'text', defaultEmbedded.kind === 'huggingface-file' ? defaultEmbedded.file : 'model.gguf');
+
+/** Where the default embedded model lives under DATA_DIR (EMBEDDED_MODEL_FILE's default). */
+export function defaultEmbeddedModelFile(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'models', 'text', defaultEmbedded.kind === 'huggingface-file' ? defaultEmbedded.file : 'model.gguf');
+}
 
 /** Where `npm run build` puts the web page, relative to the project, not the working directory. */
 const DEFAULT_WEB_DIR = path.join(PROJECT_ROOT, 'dist/web');
@@ -184,11 +203,8 @@ export interface AppConfig {
   };
   /** TEXT_BACKEND and what every text backend shares. */
   text: {
-    backend: 'ollama' | 'openai';
-    /** TEXT_BACKEND was set; unset, the story model is Ollama when it answers, else the embedded GGUF. */
-    backendConfigured: boolean;
-    /** The embedded text backend's GGUF (EMBEDDED_MODEL_FILE, default $DATA_DIR/models/text/<the catalog's default>). */
-    embeddedModelFile: string;
+    /** Null when TEXT_BACKEND is unset: the composition root picks Ollama if it answers at start-up, else embedded. */
+    backend: TextBackendName | null;
     /** No byte for this long once a model server's response has started: it stopped answering. */
     stallTimeoutMs: number;
   };
@@ -200,6 +216,17 @@ export interface AppConfig {
     temperature: number;
     requestTimeoutMs: number;
   } | null;
+  /** TEXT_BACKEND=embedded (or chosen for lack of Ollama): a GGUF model in this process. */
+  embedded: {
+    modelFile: string;
+    /** Undefined: the physical cores. */
+    threads: number | undefined;
+    contextSize: number;
+    gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
+    temperature: number;
+    requestTimeoutMs: number;
+    seed: number | undefined;
+  };
   images: {
     backend: ImageBackendName;
     automatic1111Url: string | undefined;
@@ -321,11 +348,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
       storyMaxChars: env.STORY_MAX_CHARS,
     },
-    text: {
-      backend: textBackend,
-      backendConfigured: env.TEXT_BACKEND !== undefined,
-      embeddedModelFile: path.resolve(env.EMBEDDED_MODEL_FILE ?? path.join(dataDir, EMBEDDED_MODEL_PATH_IN_DATA_DIR)),
-      stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS,
+    text: { backend: env.TEXT_BACKEND ?? null, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    embedded: {
+      modelFile: env.EMBEDDED_MODEL_FILE ? path.resolve(env.EMBEDDED_MODEL_FILE) : defaultEmbeddedModelFile(dataDir),
+      threads: env.EMBEDDED_THREADS,
+      contextSize: env.EMBEDDED_CONTEXT_SIZE,
+      gpu: env.EMBEDDED_GPU,
+      temperature: env.EMBEDDED_TEMPERATURE,
+      requestTimeoutMs: env.EMBEDDED_REQUEST_TIMEOUT_MS,
+      seed: env.EMBEDDED_SEED,
     },
     openai:
       env.OPENAI_BASE_URL && env.OPENAI_MODEL

@@ -24,12 +24,12 @@ export interface ChatModelRequest {
   maxTokens: number;
   /** The fetch to use for every HTTP call of this model (timeouts and stall detection). */
   fetch: typeof globalThis.fetch;
-  /** Asks for JSON matching this JSON Schema (Ollama `format`, OpenAI `response_format`). */
+  /** Asks for JSON matching this JSON Schema (Ollama `format`, OpenAI `response_format`, a llama.cpp grammar in-process). */
   jsonSchema?: { name: string; schema: Record<string, unknown> };
 }
 
 /**
- * One text provider: makes LangChain chat models for it, reads its chunks and
+ * One text provider (a model server, or a model in this process): makes LangChain chat models for it, reads its chunks and
  * explains its own errors. Everything else (streaming, limits, reasoning,
  * cleaning, structured output, generic network errors) is provider-neutral
  * and lives in ChatModelClient.
@@ -52,4 +52,6 @@ export interface ChatBackend {
   explain(error: unknown, activity: string): TextGenerationError | null;
   /** Throws a TextGenerationError with an actionable message when the model cannot be used. */
   checkAvailable(fetch: typeof globalThis.fetch): Promise<void>;
+  /** Lets go of what the backend holds in this process (an embedded model); servers need nothing. */
+  close?(): Promise<void>;
 }

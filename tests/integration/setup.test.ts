@@ -74,7 +74,8 @@ const it = freshStackTest.extend('hub', async ({}, { onCleanup }) => {
 // A bare machine: Ollama runs without the model, no picture model, no AUTOMATIC1111.
 it.override('stack', { ollama: { modelInstalled: false }, env: { AUTOMATIC1111_URL: undefined, IMAGE_WIDTH: '64', IMAGE_HEIGHT: '64' } });
 
-const bareEnv = (hub: FakeHub) => ({ HF_ENDPOINT: hub.url, ORT_EXECUTION_PROVIDERS: 'cpu' });
+/** A machine with nothing set up: TEXT_BACKEND unset (blank), so a dead Ollama means the embedded model. */
+const bareEnv = (hub: FakeHub) => ({ HF_ENDPOINT: hub.url, ORT_EXECUTION_PROVIDERS: 'cpu', TEXT_BACKEND: '' });
 
 async function components(server: TestServer): Promise<Record<SetupComponent, Component>> {
   const { setupStatus } = await server.query(SetupStatusDocument);

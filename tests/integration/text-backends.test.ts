@@ -1,4 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createChatBackend } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { modelServerCall } from '../../src/adapters/http/model-server-fetch.js';
@@ -9,6 +12,9 @@ import { TextGenerationError, VisualSubject, type BookPlan } from '../../src/por
 import { estimateClipTokens } from '../../src/services/text/clip-tokens.js';
 import { DEFAULT_PLAN, DEFAULT_REPLIES, startFakeOllama, type FakeChatServer, type FakeOllamaOptions } from '../support/fake-ollama.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
+import { buildTinyGgufModel, type TinyGgufModel } from '../support/tiny-gguf-model.js';
+import { FinishReason, type ChatBackend } from '../../src/ports/chat-backend.js';
+import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 
 /**
  * One suite, every text backend: each misbehaviour real model servers show
@@ -33,6 +39,8 @@ const BACKENDS = [
   },
 ] as const;
 
+const silentLogger = pino({ level: 'silent' });
+
 const REASONING = Array.from({ length: 60 }, (_, i) => `Step ${i}: the user wants a story, I should plan it carefully.`).join(' ');
 const SHORT_REASONING = 'Okay, the user wants a story about a lighthouse keeper. I will keep it warm.';
 const STORY_BODY = DEFAULT_REPLIES.story.split('\n').slice(2).join('\n');
@@ -50,6 +58,15 @@ const ONE_PAGE_PLAN: BookPlan = {
   ],
 };
 
+async function failure(run: () => Promise<unknown>): Promise<TextGenerationError> {
+  const error = await run().then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(TextGenerationError);
+  return error as TextGenerationError;
+}
+
 describe.each(BACKENDS)('the $name text backend', (backend) => {
   let fake: FakeChatServer;
 
@@ -63,7 +80,10 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
 
   function agents(env: Record<string, string> = {}): StoryAgents {
     const config = loadConfig({ NODE_ENV: 'test', ...backend.env(fake.url), ...env });
-    return new StoryAgents(new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
+    return new StoryAgents(
+      new ChatModelClient(createChatBackend(config, backend.name, silentLogger), config.text.stallTimeoutMs, modelServerCall),
+      config.ollama.storyMaxChars,
+    );
   }
 
   /** A one-page book's page, as the story agent writes it; a title line the model adds is not part of the text. */
@@ -82,15 +102,6 @@ describe.each(BACKENDS)('the $name text backend', (backend) => {
 
   function describeCharacter(generator = agents()): Promise<string> {
     return generator.describe(VisualSubject.CHARACTER, { text: STORY_BODY, style: null, signal: new AbortController().signal });
-  }
-
-  async function failure(run: () => Promise<unknown>): Promise<TextGenerationError> {
-    const error = await run().then(
-      () => null,
-      (caught: unknown) => caught,
-    );
-    expect(error).toBeInstanceOf(TextGenerationError);
-    return error as TextGenerationError;
   }
 
   it('writes a story and describes the character with a well-behaved model', async () => {
@@ -365,7 +376,7 @@ describe('the Ollama backend', () => {
     try {
       const config = loadConfig({ NODE_ENV: 'test', OLLAMA_BASE_URL: fake.url });
       const generator = new StoryAgents(
-        new ChatModelClient(createChatBackend(config), config.text.stallTimeoutMs, modelServerCall),
+        new ChatModelClient(createChatBackend(config, 'ollama', silentLogger), config.text.stallTimeoutMs, modelServerCall),
         config.ollama.storyMaxChars,
       );
       expect(await generator.describe(VisualSubject.CHARACTER, { text: STORY_BODY, style: null, signal: new AbortController().signal })).toBe(
@@ -375,5 +386,157 @@ describe('the Ollama backend', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('the embedded text backend (node-llama-cpp with a tiny GGUF model built here)', () => {
+  let model: TinyGgufModel;
+  const backends: ChatBackend[] = [];
+
+  beforeAll(async () => {
+    model = await buildTinyGgufModel();
+  });
+
+  afterEach(async () => {
+    await Promise.all(backends.splice(0).map((backend) => backend.close?.()));
+  });
+
+  afterAll(async () => {
+    await model.remove();
+  });
+
+  /** Threads: 1, since the test machine is shared; a seed, so each test sees the same text every run. */
+  function embedded(env: Record<string, string> = {}): { agents: StoryAgents; client: ChatModelClient } {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      TEXT_BACKEND: 'embedded',
+      EMBEDDED_MODEL_FILE: model.file,
+      EMBEDDED_THREADS: '1',
+      EMBEDDED_SEED: '7',
+      ...env,
+    });
+    const backend = createChatBackend(config, 'embedded', silentLogger);
+    backends.push(backend);
+    const client = new ChatModelClient(backend, config.text.stallTimeoutMs, modelServerCall);
+    return { agents: new StoryAgents(client, config.ollama.storyMaxChars), client };
+  }
+
+  function writePage(agents: StoryAgents, signal: AbortSignal) {
+    return agents.writePage({ plan: ONE_PAGE_PLAN, index: 0, textsBefore: [], style: null, signal, onText: () => {} });
+  }
+
+  /** A plain streamed reply through the provider-neutral client, text shown as it comes. */
+  function complete(client: ChatModelClient, maxTokens: number, signal: AbortSignal, onText: (text: string) => void = () => {}) {
+    const messages = [new SystemMessage('You write stories for children.'), new HumanMessage('A fox who counts the stars.')];
+    return client.complete({ messages, activity: 'writing the story', maxTokens, signal, onText });
+  }
+
+  it('loads the model with node-llama-cpp 3.21.1 and streams the tokens it generates, cut at the token limit', async () => {
+    const installed = JSON.parse(await fs.readFile(new URL('../../node_modules/node-llama-cpp/package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(installed.version).toBe('3.21.1');
+    const { client } = embedded();
+    await client.checkAvailable();
+    const pieces: string[] = [];
+    const completion = await complete(client, 40, new AbortController().signal, (text) => pieces.push(text));
+    // The tiny model seldom ends its turn on its own: 40 tokens, one chunk each (fewer where bytes of one character were joined).
+    expect(completion.finish).toBe(FinishReason.Length);
+    expect(completion.tokens).toBeGreaterThan(20);
+    expect(completion.tokens).toBeLessThanOrEqual(40);
+    expect(pieces.length).toBeGreaterThan(20);
+    expect(pieces.join('')).toBe(completion.text);
+  });
+
+  it('writes a page through the story agent', async () => {
+    const { agents } = embedded({ STORY_MAX_CHARS: '300' });
+    const draft = await writePage(agents, new AbortController().signal);
+    expect(draft.text.length).toBeGreaterThanOrEqual(20);
+    expect(draft.text.length).toBeLessThanOrEqual(300);
+    expect(draft.streamed!.tokens).toBeGreaterThan(10);
+  });
+
+  it('stops the model when the story reaches STORY_MAX_CHARS, cuts it at a sentence end, and frees the model', async () => {
+    // Past the 1200 characters an untitled start is held back, the text flows; at 1300 the reader stops early.
+    const { agents } = embedded({ STORY_MAX_CHARS: '1300' });
+    const draft = await writePage(agents, new AbortController().signal);
+    expect(draft.text.length).toBeLessThanOrEqual(1300);
+    expect(draft.warnings).toEqual(['The story reached STORY_MAX_CHARS (1300 characters) and was cut after its last full sentence.']);
+    expect((await agents.planBook({ prompt: 'a storm', style: null, pageCount: 1, signal: new AbortController().signal })).pages).toHaveLength(1);
+  });
+
+  it('answers structured output with JSON the grammar holds to the schema: a plan of exactly the pages asked for', async () => {
+    const { agents } = embedded();
+    for (const pageCount of [1, 3]) {
+      const plan = await agents.planBook({ prompt: 'a fox who counts the stars', style: null, pageCount, signal: new AbortController().signal });
+      expect(plan.pages).toHaveLength(pageCount);
+      expect(plan.title).not.toBe('');
+      expect(estimateClipTokens(plan.characterSheet)).toBeLessThanOrEqual(40);
+      for (const page of plan.pages) {
+        expect(Object.values(CharacterSide)).toContain(page.characterSide);
+        expect(Object.values(CharacterDistance)).toContain(page.characterDistance);
+        expect(page.sceneDescription).toMatch(/[a-z]/i);
+      }
+    }
+    expect(await agents.describe(VisualSubject.SCENE, { text: STORY_BODY, style: null, signal: new AbortController().signal })).toMatch(/[a-z]/i);
+  });
+
+  it('stops generating when cancelled, and the model is free for the next generation at once', async () => {
+    const { agents, client } = embedded();
+    const controller = new AbortController();
+    const reason = new Error('cancelled by the test');
+    let piecesAfterCancel = 0;
+    // Thousands of tokens unless cancelled: the tiny model seldom ends its turn.
+    const writing = complete(client, 5000, controller.signal, () => {
+      if (controller.signal.aborted) piecesAfterCancel += 1;
+      else controller.abort(reason);
+    });
+    await expect(writing).rejects.toBe(reason);
+    expect(piecesAfterCancel).toBe(0);
+    // Cancelled while waiting for its turn: leaves the line without waiting for the one generating.
+    const first = new AbortController();
+    const second = new AbortController();
+    const running = agents.planBook({ prompt: 'a storm', style: null, pageCount: 2, signal: first.signal });
+    const waiting = agents.planBook({ prompt: 'a storm', style: null, pageCount: 2, signal: second.signal });
+    second.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect((await running).pages).toHaveLength(2);
+  });
+
+  it('says how to get the model when its file is missing, naming the file', async () => {
+    const missing = path.join(path.dirname(model.file), 'models', 'text', 'absent.gguf');
+    const { agents } = embedded({ EMBEDDED_MODEL_FILE: missing });
+    for (const run of [() => agents.checkAvailable(), () => writePage(agents, new AbortController().signal)]) {
+      const error = await failure(run);
+      expect(error.failure).toBe('model-missing');
+      expect(error.transient).toBe(false);
+      expect(error.message).toBe(
+        `The embedded story model is not downloaded yet: ${missing} is missing. Run \`story-agent setup\` or press Download on the page (or set EMBEDDED_MODEL_FILE to a GGUF model you have, or use Ollama: TEXT_BACKEND=ollama)`,
+      );
+    }
+  });
+
+  it('says a damaged or incomplete model file is unusable, with llama.cpp’s reason, and picks up a good file once it is there', async () => {
+    const dir = path.dirname(model.file);
+    const notGguf = path.join(dir, 'not-gguf.gguf');
+    await fs.writeFile(notGguf, Buffer.from('<!DOCTYPE html><html>rate limited</html>'));
+    const notGgufError = await failure(() => embedded({ EMBEDDED_MODEL_FILE: notGguf }).agents.checkAvailable());
+    expect(notGgufError.failure).toBe('model-missing');
+    expect(notGgufError.message).toBe(
+      `The embedded model file ${notGguf} is not a usable GGUF model (it does not start with the GGUF signature): it is damaged or incomplete. Delete it and download it again (\`story-agent setup\`, or Download on the page), or set EMBEDDED_MODEL_FILE to another GGUF file`,
+    );
+
+    // An interrupted download: the header is whole, the tensors are not.
+    const truncated = path.join(dir, 'truncated.gguf');
+    const whole = await fs.readFile(model.file);
+    await fs.writeFile(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    const { agents } = embedded({ EMBEDDED_MODEL_FILE: truncated });
+    await agents.checkAvailable();
+    const truncatedError = await failure(() => writePage(agents, new AbortController().signal));
+    expect(truncatedError.failure).toBe('model-missing');
+    expect(truncatedError.message).toContain(`The embedded model file ${truncated} is not a usable GGUF model (`);
+    expect(truncatedError.message).toMatch(/not within the file bounds, model is corrupted or incomplete/);
+
+    // The download finished since: the same backend loads it now.
+    await fs.writeFile(truncated, whole);
+    expect((await agents.planBook({ prompt: 'a storm', style: null, pageCount: 1, signal: new AbortController().signal })).pages).toHaveLength(1);
   });
 });

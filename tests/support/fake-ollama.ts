@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A fake Ollama speaking the real protocol: `POST /api/chat` answers NDJSON
- * lines as Ollama streams them, `GET /api/tags` lists the installed models, and
- * `POST /api/pull` streams NDJSON progress (`{status}`, then per layer
- * `{status, digest, total, completed}`, then `{status: "success"}`; `{error}`
- * for a model its library does not have) and installs the model. Which agent
+ * lines as Ollama streams them, `GET /api/tags` lists the installed models,
+ * `GET /api/version` says which Ollama it is (start-up asks it when
+ * TEXT_BACKEND is unset), and `POST /api/pull` streams NDJSON progress
+ * (`{status}`, then per layer `{status, digest, total, completed}`, then
+ * `{status: "success"}`; `{error}` for a model its library does not have) and
+ * installs the model. Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
  * The planner's reply is cut to the number of pages its JSON Schema allows,
  * as a server constraining output to the schema would.
@@ -277,6 +279,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
       res.end(JSON.stringify(body));
     };
 
+    if (req.method === 'GET' && req.url === '/api/version') return json(200, { version: '0.12.6' });
     if (req.method === 'GET' && req.url === '/api/tags') {
       const installed = options.modelInstalled ? [`${options.model}:latest`] : [];
       return json(200, { models: installed.map((name) => ({ name, model: name, size: 2019393189 })) });

@@ -82,6 +82,8 @@ function configFor(database: TestDatabase, dataDir: string, env: TestServerOptio
     DATA_DIR: dataDir,
     DATABASE_URL: database.url,
     OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+    // Ollama unless a test says otherwise: with TEXT_BACKEND unset a dead Ollama means the embedded model.
+    TEXT_BACKEND: 'ollama',
     // One attempt: a failure shows at once; retry tests ask for more.
     JOB_ATTEMPTS: '1',
     // Every test talks from 127.0.0.1; the limit tests set their own.

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, defaultEmbeddedModelFile, loadConfig } from '../../src/config.js';
 
 function configError(environment: Record<string, string>): ConfigError {
   try {
@@ -177,24 +177,6 @@ describe('blank variables', () => {
 });
 
 describe('text backend', () => {
-  it('defaults to Ollama, with a stall limit of a minute', () => {
-    expect(loadConfig({}).text).toEqual({
-      backend: 'ollama',
-      backendConfigured: false,
-      embeddedModelFile: path.resolve('data/models/text/qwen2.5-1.5b-instruct-q4_k_m.gguf'),
-      stallTimeoutMs: 60_000,
-    });
-    expect(loadConfig({}).openai).toBeNull();
-  });
-
-  it('says whether TEXT_BACKEND was chosen, and puts the embedded model under DATA_DIR unless EMBEDDED_MODEL_FILE says otherwise', () => {
-    expect(loadConfig({ TEXT_BACKEND: 'ollama', DATA_DIR: '/srv/story' }).text).toMatchObject({
-      backendConfigured: true,
-      embeddedModelFile: '/srv/story/models/text/qwen2.5-1.5b-instruct-q4_k_m.gguf',
-    });
-    expect(loadConfig({ EMBEDDED_MODEL_FILE: '/models/tiny.gguf' }).text.embeddedModelFile).toBe('/models/tiny.gguf');
-  });
-
   it('reads the Hugging Face endpoint and token the server downloads with', () => {
     expect(loadConfig({}).huggingFace).toEqual({ endpoint: 'https://huggingface.co', token: undefined });
     expect(loadConfig({ HF_ENDPOINT: 'https://hf-mirror.example/', HUGGING_FACE_HUB_TOKEN: 'hf_x' }).huggingFace).toEqual({
@@ -202,6 +184,37 @@ describe('text backend', () => {
       token: 'hf_x',
     });
     expect(() => loadConfig({ HF_ENDPOINT: 'ftp://mirror' })).toThrow(/HF_ENDPOINT/);
+  });
+
+  it('leaves the backend to start-up when TEXT_BACKEND is unset (Ollama if it answers, else embedded), with a stall limit of a minute', () => {
+    expect(loadConfig({}).text).toEqual({ backend: null, stallTimeoutMs: 60_000 });
+    expect(loadConfig({ TEXT_BACKEND: 'embedded' }).text.backend).toBe('embedded');
+    expect(loadConfig({}).openai).toBeNull();
+  });
+
+  it('looks for the embedded model under DATA_DIR/models/text by default, with 4096 tokens of context and the physical cores', () => {
+    const config = loadConfig({ DATA_DIR: '/srv/story' });
+    expect(config.embedded).toEqual({
+      modelFile: '/srv/story/models/text/qwen2.5-1.5b-instruct-q4_k_m.gguf',
+      threads: undefined,
+      contextSize: 4096,
+      gpu: 'auto',
+      temperature: 0.8,
+      requestTimeoutMs: 300_000,
+      seed: undefined,
+    });
+    expect(defaultEmbeddedModelFile('/srv/story')).toBe(config.embedded.modelFile);
+    expect(loadConfig({ EMBEDDED_MODEL_FILE: 'models/mine.gguf', EMBEDDED_THREADS: '6' }).embedded).toMatchObject({
+      modelFile: path.resolve('models/mine.gguf'),
+      threads: 6,
+    });
+  });
+
+  it('refuses an unknown TEXT_BACKEND and embedded settings out of range, naming the variable', () => {
+    expect(configError({ TEXT_BACKEND: 'llamafile' }).message).toContain('TEXT_BACKEND');
+    expect(configError({ EMBEDDED_THREADS: '0' }).message).toContain('EMBEDDED_THREADS');
+    expect(configError({ EMBEDDED_CONTEXT_SIZE: '100' }).message).toContain('EMBEDDED_CONTEXT_SIZE');
+    expect(configError({ EMBEDDED_GPU: 'rocm' }).message).toContain('EMBEDDED_GPU');
   });
 
   it('reads the OpenAI-compatible server settings, trimming a trailing slash', () => {
