@@ -41,6 +41,9 @@ import { SINGLE_USER, type Viewer } from './services/auth/viewer.js';
 import { type RunningMetricsServer, startWorkerMetricsServer } from './http/worker-metrics-server.js';
 import { PrometheusGenerationMetrics } from './adapters/metrics/prometheus-generation-metrics.js';
 import type { GenerationMetrics } from './ports/generation-metrics.js';
+import { FontFallback, notoSansScFaces } from './services/export/book-fonts.js';
+import { BookExportService } from './services/export/book-export-service.js';
+import { ExportLinks } from './services/export/export-links.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -150,7 +153,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   let worker: RunningWorker | null = null;
   let workerMetrics: RunningMetricsServer | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
+    http =
+      role === 'worker'
+        ? null
+        : await startApi(config, { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media });
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, text, generations, logger, metrics });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
@@ -202,10 +208,21 @@ async function startApi(
     text: TextGenerator;
     queue: JobQueue;
     registry: Registry;
+    repository: StoryRepository;
+    media: MediaStore;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
-  const schema = await buildAppSchema({ generations, stories });
+  const { generations, stories, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media } = parts;
+  // Export links are built like picture URLs: PUBLIC_BASE_URL or server-relative, signed with AUTH_MODE=api-key.
+  const exportLinks = new ExportLinks(config.publicBaseUrl ?? '', mediaSigner);
+  const exports = new BookExportService(
+    repository,
+    repository,
+    media,
+    { pdfPageSize: config.export.pdfPageSize, fonts: new FontFallback(notoSansScFaces()) },
+    logger,
+  );
+  const schema = await buildAppSchema({ generations, stories, exportLinks });
   const createContext = (viewer: Viewer): RequestContext => ({ loaders: createStoryLoaders(stories, viewer), generations, viewer });
   const authenticate = async (authorization: string | undefined): Promise<Viewer | null> => {
     if (config.auth.mode === 'none') return SINGLE_USER;
@@ -228,6 +245,7 @@ async function startApi(
       createContext,
       authenticate,
       mediaSigner,
+      exports: { service: exports, links: exportLinks },
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
       maxSubscriptionsPerClient: config.limits.maxSubscriptionsPerClient,
       requestsPerMinute: config.limits.requestsPerMinute,

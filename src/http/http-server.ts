@@ -22,6 +22,9 @@ import { checkUpgrade, refuseUpgrade, type AllowedOrigins } from './websocket-ga
 import { MEDIA_KEY_PATTERN } from '../adapters/media/local-media-store.js';
 import { connectionClientKey, requestRateLimit, SubscriptionCounter } from './client-limits.js';
 import { WebSocketCloseCode } from './close-codes.js';
+import { exportRoute } from './export-route.js';
+import type { BookExportService } from '../services/export/book-export-service.js';
+import type { ExportLinks } from '../services/export/export-links.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
@@ -33,6 +36,8 @@ export interface HttpServerOptions {
   authenticate: (authorization: string | undefined) => Promise<Viewer | null>;
   /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
   mediaSigner: MediaUrlSigner | null;
+  /** Book downloads under /export (Story.exportUrl). */
+  exports: { service: BookExportService; links: ExportLinks };
   maxSubscriptionsPerConnection: number;
   /** Open subscriptions per client (API key, or address) over all its connections. */
   maxSubscriptionsPerClient: number;
@@ -214,13 +219,17 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
       if (!MEDIA_KEY_PATTERN.test(key)) return notFound(req, res, next);
       if (options.mediaSigner && !options.mediaSigner.verify(key, req.query)) {
         return res.status(403).json({
-          errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }],
+          errors: [
+            { message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: ErrorCode.FORBIDDEN } },
+          ],
         });
       }
       next();
     },
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
+
+  app.get('/export/:file', exportRoute({ exports: options.exports.service, links: options.exports.links, logger: options.logger }));
 
   if (options.webDir && fs.existsSync(options.webDir)) {
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));

@@ -2,13 +2,18 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import { ImageType, type GeneratedImage } from '../entities/index.js';
 import { GeneratedImageView, StoryPageView, StoryView } from '../schema/types.js';
 import { requireUuid } from '../services/generation/input.js';
+import { ExportFormat } from '../services/export/export-book.js';
+import type { ExportLinks } from '../services/export/export-links.js';
 import type { StoryService } from '../services/stories/story-service.js';
 import type { RequestContext } from './context.js';
 import { toImageView, toPageView, toStoryView } from './mappers.js';
 
 @Resolver(() => StoryView)
 export class StoryResolver {
-  constructor(private readonly storyService: StoryService) {}
+  constructor(
+    private readonly storyService: StoryService,
+    private readonly exportLinks: ExportLinks,
+  ) {}
 
   @Query(() => StoryView, { nullable: true })
   async story(@Arg('id', () => ID) id: string, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
@@ -57,6 +62,13 @@ export class StoryResolver {
   @FieldResolver(() => GeneratedImageView, { nullable: true })
   combinedImage(@Root() story: StoryView, @Ctx() context: RequestContext): Promise<GeneratedImageView | null> {
     return imageOf(this.storyService, story.id, ImageType.COMBINED, 0, context);
+  }
+
+  @FieldResolver(() => String, {
+    description: 'Where to download the book as one file: GET returns text/html, application/epub+zip or application/pdf.',
+  })
+  exportUrl(@Root() story: StoryView, @Arg('format', () => ExportFormat) format: ExportFormat): string {
+    return this.exportLinks.urlFor(story.id, format);
   }
 
   private view(image: GeneratedImage): GeneratedImageView {

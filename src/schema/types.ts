@@ -1,5 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GenerationStatus, ImageType } from '../entities/enums.js';
+import { ExportFormat } from '../services/export/export-book.js';
 
 /**
  * The GraphQL shapes of the public contract (tests/contract/api-contract.graphql). Kept apart from the
@@ -7,6 +8,15 @@ import { GenerationStatus, ImageType } from '../entities/enums.js';
  */
 registerEnumType(GenerationStatus, { name: 'GenerationStatus' });
 registerEnumType(ImageType, { name: 'ImageType' });
+registerEnumType(ExportFormat, {
+  name: 'ExportFormat',
+  description: 'A file format a book downloads as (Story.exportUrl).',
+  valuesConfig: {
+    HTML: { description: 'One self-contained HTML file, pictures embedded (text/html).' },
+    EPUB: { description: 'EPUB 3 for e-readers (application/epub+zip).' },
+    PDF: { description: 'Print-ready PDF, A5 or Letter (EXPORT_PDF_PAGE_SIZE), fonts embedded (application/pdf).' },
+  },
+});
 
 @ObjectType('GeneratedImage')
 export class GeneratedImageView {
