@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PROJECT_ROOT } from '../project-root.js';
 import { cleanedStream, withoutControlSequences } from './terminal-text.js';
-import { asCliError, connect, EXIT, exportStory, generate, list, show, type Io } from './commands.js';
+import { asCliError, connect, EXIT, EXPORT_FORMATS, exportStory, generate, list, show, type Io } from './commands.js';
 
 /**
  * `story-agent`: the command line on the typed client. Run through bin/story-agent.js
@@ -88,18 +88,23 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
 
   program
     .command('export')
-    .description('save a story as one self-contained HTML file (pictures embedded)')
+    .description('save a book as one file: html (self-contained, pictures embedded), epub (e-readers) or pdf (print)')
     .argument('<id>', 'the story id (see `story-agent list`)')
-    .addOption(new Option('-f, --format <format>', 'file format').choices(['html']).default('html'))
-    .option('-o, --out <file>', 'where to write it ("-" for stdout); default: <title>.html here')
-    .action(action(async (client, id: string, options: { format: string; out?: string }) => exportStory(client, id, options, io)));
+    .addOption(new Option('-f, --format <format>', 'file format').choices(Object.keys(EXPORT_FORMATS)).default('html'))
+    .option('-o, --output <file>', 'where to write it ("-" for stdout); default: <title>.<format> here')
+    .addOption(new Option('--out <file>', 'the same as --output').hideHelp())
+    .action(
+      action(async (client, id: string, options: { format: string; output?: string; out?: string }) =>
+        exportStory(client, id, { format: options.format, output: options.output ?? options.out }, io),
+      ),
+    );
 
   return program;
 }
 
 async function main(): Promise<void> {
   // stderr carries the progress bar's own codes; what the server sent is cleaned where it is written there.
-  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr };
+  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr, stdoutBytes: process.stdout };
   let exitCode: number = EXIT.ok;
   const program = createProgram(io, (code) => {
     exitCode = code;
