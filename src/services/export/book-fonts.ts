@@ -15,7 +15,6 @@ import { woffToSfnt } from './woff.js';
  * text mix on one line with each script in a font that draws it.
  */
 
-const PACKAGE = '@fontsource/noto-sans-sc';
 const WEIGHT = 400;
 /** Named subsets first (few files, most text), then the numbered slices. */
 const NAMED_SUBSETS = ['latin', 'latin-ext', 'cyrillic', 'vietnamese'];
@@ -51,7 +50,7 @@ export function parseUnicodeRange(value: string): [number, number][] {
 /** The faces of the set, in the order they are tried. Throws when the font package is not installed. */
 export function notoSansScFaces(): FontFace[] {
   const require = createRequire(import.meta.url);
-  const dir = path.dirname(require.resolve(`${PACKAGE}/package.json`));
+  const dir = path.dirname(require.resolve('@fontsource/noto-sans-sc/package.json'));
   const ranges = JSON.parse(fs.readFileSync(path.join(dir, 'unicode.json'), 'utf8')) as Record<string, string>;
   const file = (subset: string) => path.join(dir, 'files', `noto-sans-sc-${subset}-${WEIGHT}-normal.woff`);
   const numbered = Object.keys(ranges)

@@ -18,7 +18,7 @@ export interface BookPicture {
   alt: string;
 }
 
-export interface BookPageForExport {
+interface BookPageForExport {
   /** 0-based. */
   index: number;
   text: string;

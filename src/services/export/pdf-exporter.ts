@@ -4,7 +4,7 @@ import type { FontFace, FontFallback } from './book-fonts.js';
 import { type BookForExport, paragraphsOf } from './export-book.js';
 
 /** Print sizes a PDF book is laid out for (points: 1/72 inch). A5 = 148 × 210 mm, Letter = 8.5 × 11 in. */
-export const PDF_PAGE_SIZES = { A5: [419.53, 595.28], LETTER: [612, 792] } as const;
+const PDF_PAGE_SIZES = { A5: [419.53, 595.28], LETTER: [612, 792] } as const;
 export type PdfPageSize = keyof typeof PDF_PAGE_SIZES;
 
 export interface PdfOptions {
