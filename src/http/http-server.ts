@@ -229,7 +229,12 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
 
-  app.get('/export/:file', exportRoute({ exports: options.exports.service, links: options.exports.links, logger: options.logger }));
+  // A book is rendered on every download, so downloads count against a rate limit of their own.
+  app.get(
+    '/export/:file',
+    requestRateLimit(options.requestsPerMinute),
+    exportRoute({ exports: options.exports.service, links: options.exports.links, logger: options.logger }),
+  );
 
   if (options.webDir && fs.existsSync(options.webDir)) {
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, type StoryFieldsFragment } from '../../src/client/generated/graphql.js';
 import { createApiKey } from '../support/api-keys.js';
 import { pdfFonts, pdfInfo, pdfPageTexts, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
@@ -138,6 +138,7 @@ describe('exportUrl with AUTH_MODE=api-key', () => {
         IMAGE_WIDTH: '64',
         IMAGE_HEIGHT: '64',
         EXPORT_PDF_PAGE_SIZE: 'LETTER',
+        RATE_LIMIT_PER_MINUTE: '8',
       },
     });
     alice = createTestClient(server.url, { apiKey: await createApiKey(server.database.url, 'alice') });
@@ -149,9 +150,8 @@ describe('exportUrl with AUTH_MODE=api-key', () => {
     await server?.stop();
   });
 
-  beforeEach((context) => skipWithoutTool(poppler, context));
-
-  it('signs the link, which downloads without a header; a changed, missing or expired signature is refused', async () => {
+  it('signs the link, which downloads without a header; a changed, missing or expired signature is refused', async (context) => {
+    skipWithoutTool(poppler, context);
     const signed = new URL(story.pdfUrl, server.url);
     expect(signed.pathname).toBe(`/export/${story.id}.pdf`);
     expect(signed.searchParams.get('signature')).toMatch(/^[\w-]{43}$/);
@@ -178,5 +178,17 @@ describe('exportUrl with AUTH_MODE=api-key', () => {
     const otherFormat = new URL(signed);
     otherFormat.pathname = `/export/${story.id}.epub`;
     await refused(otherFormat);
+  });
+
+  it('counts downloads against RATE_LIMIT_PER_MINUTE, apart from GraphQL requests', { timeout: 30_000 }, async () => {
+    const statuses: number[] = [];
+    // 9 downloads are one more than the limit of 8, whatever the tests before used of it.
+    for (let i = 0; i < 9; i++) statuses.push((await fetch(new URL(story.htmlUrl, server.url))).status);
+    expect(statuses.at(-1)).toBe(429);
+    const limited = await fetch(new URL(story.htmlUrl, server.url));
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('RATE_LIMITED');
+    // GraphQL has a limit of its own.
+    expect((await alice.query(StoryDocument, { id: story.id })).story?.id).toBe(story.id);
   });
 });
