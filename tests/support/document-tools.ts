@@ -126,3 +126,12 @@ export function readZip(zip: Buffer): ZipEntry[] {
   }
   return entries.sort((a, b) => a.offset - b.offset).map(({ offset: _offset, ...entry }) => entry);
 }
+
+/** One page rendered by pdftoppm (poppler) as a grey PNG at `dpi`. */
+export function pdfPageImage(pdf: Buffer, page: number, dpi = 50): Promise<Buffer> {
+  return withFile(pdf, 'pdf', async (file) => {
+    const out = path.join(path.dirname(file), 'page');
+    await run('pdftoppm', ['-r', String(dpi), '-f', String(page), '-l', String(page), '-gray', '-png', '-singlefile', file, out]);
+    return fs.readFile(`${out}.png`);
+  });
+}

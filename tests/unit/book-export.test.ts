@@ -11,7 +11,7 @@ import { type BookForExport, bookLanguage } from '../../src/services/export/expo
 import { renderBookHtml } from '../../src/services/export/html-exporter.js';
 import { renderBookPdf } from '../../src/services/export/pdf-exporter.js';
 import { attachmentDisposition } from '../../src/http/content-disposition.js';
-import { pdfFonts, pdfInfo, pdfPageTexts, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
+import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
 import { epubcheck, poppler, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 
@@ -149,6 +149,20 @@ describe('PDF export', () => {
       expect(used.filter((font) => !font.embedded)).toEqual([]);
     },
   );
+
+  it('draws the text: ink on every text-only page, in every script (pdftotext alone would pass invisible glyphs)', { timeout: 30_000 }, async () => {
+    expect(available).toBe(true);
+    const { pdf } = await renderBookPdf(await book({ pictures: false }), { pageSize: 'A5', fonts, created: MODIFIED });
+    for (const [index, text] of TEXTS.entries()) {
+      const { data, info } = await sharp(await pdfPageImage(pdf, index + 2))
+        .greyscale()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const ink = data.filter((value) => value < 128).length / (info.width * info.height);
+      // Two lines of 12 pt type darken about 0.4 % of an A5 page at 50 dpi; glyphs without outlines leave only the page number (~0.01 %).
+      expect(ink, `page ${index + 1}: ${text}`).toBeGreaterThan(0.001);
+    }
+  });
 
   it('shrinks a long page to keep it on one sheet', { timeout: 30_000 }, async () => {
     expect(available).toBe(true);
