@@ -10,6 +10,7 @@ import { renderBookEpub } from '../../src/services/export/epub-exporter.js';
 import { type BookForExport, bookLanguage } from '../../src/services/export/export-book.js';
 import { renderBookHtml } from '../../src/services/export/html-exporter.js';
 import { renderBookPdf } from '../../src/services/export/pdf-exporter.js';
+import { escapeXml } from '../../src/services/export/xml-text.js';
 import { attachmentDisposition } from '../../src/http/content-disposition.js';
 import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
 import { epubcheck, poppler, skipWithoutTool, toolAvailable } from '../support/environment.js';
@@ -265,6 +266,12 @@ describe('the download file name', () => {
     expect(attachmentDisposition("It's (not) *a* test\u0000", 'pdf', 'x')).toBe(
       `attachment; filename="It-s (not) a test.pdf"; filename*=UTF-8''It%27s%20%28not%29%20a%20test.pdf`,
     );
+  });
+});
+
+describe('text in the XHTML and HTML files', () => {
+  it('escapes markup and drops what XML allows nowhere, keeping tabs, newlines and astral characters', () => {
+    expect(escapeXml(`a<b & "c" 'd'>\u0000\u0007\t\n\uFFFE\uD800x🦊`)).toBe('a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;\t\nx🦊');
   });
 });
 
