@@ -81,7 +81,7 @@ describe('exportUrl over HTTP', () => {
     expect(html.split(`<p>${PAGE_TEXT}</p>`)).toHaveLength(PAGES + 1);
   });
 
-  it('downloads an EPUB that epubcheck passes with no error or warning', { timeout: 90_000 }, async (context) => {
+  it('downloads an EPUB that epubcheck passes with no error or warning', { timeout: 180_000 }, async (context) => {
     skipWithoutTool(epubcheck, context);
     expect(tools.epub).toBe(true);
     const { response, bytes } = await download(story.epubUrl);

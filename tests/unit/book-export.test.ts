@@ -88,7 +88,7 @@ describe('EPUB export', () => {
 
   it.for([{ pictures: true }, { pictures: false }])(
     'passes epubcheck with no error and no warning (pictures: $pictures)',
-    { timeout: 60_000 },
+    { timeout: 180_000 },
     async (options) => {
       expect(available).toBe(true);
       const report = await runEpubcheck(await renderBookEpub(await book(options), MODIFIED));
