@@ -7,6 +7,8 @@ import type { MediaStore } from '../../src/ports/media-store.js';
 import { FontFallback, notoSansScFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
 import { BookExportService } from '../../src/services/export/book-export-service.js';
 import { renderBookEpub } from '../../src/services/export/epub-exporter.js';
+import { ExportLinks } from '../../src/services/export/export-links.js';
+import { MediaUrlSigner } from '../../src/services/auth/media-url-signer.js';
 import { type BookForExport, bookLanguage } from '../../src/services/export/export-book.js';
 import { renderBookHtml } from '../../src/services/export/html-exporter.js';
 import { renderBookPdf } from '../../src/services/export/pdf-exporter.js';
@@ -251,6 +253,30 @@ describe('BookExportService', () => {
     const pdf = await exports.export(STORY_ID, 'PDF');
     expect(pdf).toMatchObject({ extension: 'pdf', contentType: 'application/pdf' });
     expect(pdf!.bytes.subarray(0, 5).toString('ascii')).toBe('%PDF-');
+  });
+});
+
+describe('export links', () => {
+  const other = '0b5e3a52-9c1d-4e7f-a2b3-c4d5e6f70819';
+
+  it('are server-relative, or under PUBLIC_BASE_URL, and open without a signer (AUTH_MODE=none)', () => {
+    expect(new ExportLinks('', null).urlFor(STORY_ID, 'EPUB')).toBe(`/export/${STORY_ID}.epub`);
+    expect(new ExportLinks('https://books.example', null).urlFor(STORY_ID, 'PDF')).toBe(`https://books.example/export/${STORY_ID}.pdf`);
+    expect(new ExportLinks('', null).allows(STORY_ID, 'HTML', {})).toBe(true);
+  });
+
+  it('carry a signature for one story and one format, valid until it expires', () => {
+    let now = Date.parse('2026-03-04T05:06:07Z');
+    const links = new ExportLinks('', new MediaUrlSigner('s'.repeat(32), 3600, () => now));
+    const url = new URL(links.urlFor(STORY_ID, 'PDF'), 'http://localhost');
+    const query = Object.fromEntries(url.searchParams);
+    expect(url.pathname).toBe(`/export/${STORY_ID}.pdf`);
+    expect(links.allows(STORY_ID, 'PDF', query)).toBe(true);
+    expect(links.allows(STORY_ID, 'EPUB', query)).toBe(false);
+    expect(links.allows(other, 'PDF', query)).toBe(false);
+    expect(links.allows(STORY_ID, 'PDF', {})).toBe(false);
+    now += 2 * 3600 * 1000;
+    expect(links.allows(STORY_ID, 'PDF', query)).toBe(false);
   });
 });
 
