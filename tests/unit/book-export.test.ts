@@ -97,7 +97,9 @@ describe('EPUB export', () => {
       expect({ fatals: report.fatals, errors: report.errors, warnings: report.warnings }, report.output).toEqual({ fatals: 0, errors: 0, warnings: 0 });
     },
   );
+});
 
+describe('the EPUB container', () => {
   it('stores mimetype first, uncompressed, and has the cover, one document per page, the nav and the metadata', async () => {
     const entries = readZip(await renderBookEpub(await book({ pictures: true }), MODIFIED));
     expect(entries[0]).toMatchObject({ name: 'mimetype', method: 0, localExtraLength: 0 });
