@@ -49,6 +49,9 @@ import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
 import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
 import { SetupComponent } from './ports/setup.js';
 import { SetupService, type SetupSettings } from './services/setup/setup-service.js';
+import { FontFallback, notoSansScFaces } from './services/export/book-fonts.js';
+import { BookExportService } from './services/export/book-export-service.js';
+import { ExportLinks } from './services/export/export-links.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -221,7 +224,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   let worker: RunningWorker | null = null;
   let workerMetrics: RunningMetricsServer | null = null;
   try {
-    http = role === 'worker' ? null : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry });
+    http =
+      role === 'worker'
+        ? null
+        : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media });
     worker =
       role === 'api'
         ? null
@@ -281,10 +287,21 @@ async function startApi(
     text: TextGenerator;
     queue: JobQueue;
     registry: Registry;
+    repository: StoryRepository;
+    media: MediaStore;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry } = parts;
-  const schema = await buildAppSchema({ generations, stories, setup });
+  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media } = parts;
+  // Export links are built like picture URLs: a server path (signed with AUTH_MODE=api-key) that the request's PublicUrls makes absolute.
+  const exportLinks = new ExportLinks(mediaSigner);
+  const exports = new BookExportService(
+    repository,
+    repository,
+    media,
+    { pdfPageSize: config.export.pdfPageSize, fonts: new FontFallback(notoSansScFaces()) },
+    logger,
+  );
+  const schema = await buildAppSchema({ generations, stories, setup, exportLinks });
   const createContext = (viewer: Viewer, urls: PublicUrls): RequestContext => ({
     loaders: createStoryLoaders(stories, generations, viewer),
     generations,
@@ -313,6 +330,7 @@ async function startApi(
       createContext,
       authenticate,
       mediaSigner,
+      exports: { service: exports, links: exportLinks },
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
       maxSubscriptionsPerClient: config.limits.maxSubscriptionsPerClient,
       requestsPerMinute: config.limits.requestsPerMinute,

@@ -134,6 +134,7 @@ const environmentSchema = z.object({
   JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
+  EXPORT_PDF_PAGE_SIZE: z.enum(['A5', 'LETTER']).default('A5'),
 
   // Network safety (README, "Security").
   ALLOWED_ORIGINS: z
@@ -193,6 +194,8 @@ export interface AppConfig {
   mediaDir: string;
   /** The built web page; null to serve none. */
   webDir: string | null;
+  /** Book downloads (exportUrl): the PDF's paper size. */
+  export: { pdfPageSize: 'A5' | 'LETTER' };
   database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'embedded'; dataDir: string };
   ollama: {
     baseUrl: string;
@@ -338,6 +341,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     dataDir,
     mediaDir: path.resolve(env.MEDIA_DIR ?? path.join(dataDir, 'media')),
     webDir: env.WEB_DIR === 'off' ? null : path.resolve(env.WEB_DIR ?? DEFAULT_WEB_DIR),
+    export: { pdfPageSize: env.EXPORT_PDF_PAGE_SIZE },
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
       : { kind: 'embedded', dataDir: path.join(dataDir, 'pglite') },

@@ -22,6 +22,7 @@ export default defineConfig({
     proxy: {
       '/graphql': { target: api, ws: true, changeOrigin: true },
       '/media': { target: api, changeOrigin: true },
+      '/export': { target: api, changeOrigin: true },
     },
   },
 });

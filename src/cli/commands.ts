@@ -4,11 +4,13 @@ import WebSocket from 'ws';
 import {
   CancelGenerationDocument,
   DeleteStoryDocument,
+  type ExportFormat,
   GenerationSessionsDocument,
   type GenerationStatus,
   RegeneratePageImageDocument,
   StartGenerationDocument,
   StoryDocument,
+  StoryExportDocument,
   StoryListPageDocument,
   UpdatePageTextDocument,
   type StoryFieldsFragment,
@@ -17,7 +19,7 @@ import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
 import { withoutControlSequences } from './terminal-text.js';
 import { followProgress, ProgressStreamError, type ProgressState } from '../client/progress.js';
-import { exportStoryHtml, paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
+import { paragraphs, storyFileName, storyPictures } from '../client/story-html.js';
 import { createProgressDisplay, type OutputStream, type ProgressDisplay } from './progress-display.js';
 
 /** Exit codes: 0 done, 1 the server or generation failed, 2 bad input, 130 interrupted (Ctrl+C). */
@@ -28,6 +30,8 @@ export interface Io {
   stderr: OutputStream;
   /** Asks a yes/no question; absent when stdin is not a terminal. */
   confirm?: (question: string) => Promise<boolean>;
+  /** stdout as it is (no control sequences removed), for a file's bytes: `export --output -`. */
+  stdoutBytes: { write(chunk: Uint8Array): boolean };
 }
 
 /** An error whose message is for the user as it stands, with the exit code to use. */
@@ -357,21 +361,52 @@ export async function show(client: GraphQLClient, id: string, options: { json?: 
   return EXIT.ok;
 }
 
-/** `export ID --format html`: one self-contained file (pictures embedded). */
-export async function exportStory(client: GraphQLClient, id: string, options: { format: string; out?: string }, io: Io): Promise<number> {
-  if (options.format !== 'html') throw new CliError(`Unknown format "${options.format}": only html is supported.`, EXIT.badInput);
-  const story = await fetchStory(client, id);
-  const { html, missing } = await exportStoryHtml(story, { resolve: (url) => client.resolve(url) });
-  for (const line of missing) io.stderr.write(`Warning: ${line}\n`);
-  if (options.out === '-') {
-    io.stdout.write(html);
+/** The formats `export --format` takes, with the API's name for each. */
+export const EXPORT_FORMATS: Record<string, ExportFormat> = { html: 'HTML', epub: 'EPUB', pdf: 'PDF' };
+
+/**
+ * `export ID --format html|epub|pdf`: downloads the book as one file from the story's
+ * exportUrl and writes it to --output (default: `<title>.<format>` here; "-": stdout).
+ */
+export async function exportStory(client: GraphQLClient, id: string, options: { format: string; output?: string }, io: Io): Promise<number> {
+  const format = EXPORT_FORMATS[options.format];
+  if (!format) throw new CliError(`Unknown format "${options.format}": use html, epub or pdf.`, EXIT.badInput);
+  const { story } = await client.request(StoryExportDocument, { id, format });
+  if (!story) throw new CliError(`No story has the id ${id}.`);
+  const url = client.resolve(story.exportUrl);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new CliError(`Could not download ${url}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!response.ok) throw new CliError(`The server refused the download (HTTP ${response.status}): ${await errorMessageOf(response)}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (options.output === '-') {
+    io.stdoutBytes.write(bytes);
     return EXIT.ok;
   }
-  const file = options.out ?? storyFileName(story, 'html');
+  const file = options.output ?? storyFileName(story, options.format);
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await fs.writeFile(file, html);
-  io.stderr.write(`Saved ${file}\n`);
+  await fs.writeFile(file, bytes);
+  io.stderr.write(`Saved ${file} (${formatBytes(bytes.length)})\n`);
   return EXIT.ok;
+}
+
+/** The message of a JSON error body in the GraphQL error shape, else the body's start. */
+async function errorMessageOf(response: Response): Promise<string> {
+  const text = await response.text();
+  try {
+    const message = (JSON.parse(text) as { errors?: { message?: string }[] }).errors?.[0]?.message;
+    if (message) return message;
+  } catch {
+    // Not JSON: the text itself says what happened.
+  }
+  return text.slice(0, 200) || response.statusText;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} kB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 function formatDate(iso: string): string {

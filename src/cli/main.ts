@@ -11,6 +11,7 @@ import {
   deleteStory,
   edit,
   EXIT,
+  EXPORT_FORMATS,
   exportStory,
   follow,
   generate,
@@ -121,11 +122,16 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
 
   program
     .command('export')
-    .description('save a story as one self-contained HTML file (pictures embedded)')
+    .description('save a book as one file: html (self-contained, pictures embedded), epub (e-readers) or pdf (print)')
     .argument('<id>', 'the story id (see `story-agent list`)')
-    .addOption(new Option('-f, --format <format>', 'file format').choices(['html']).default('html'))
-    .option('-o, --out <file>', 'where to write it ("-" for stdout); default: <title>.html here')
-    .action(action(async (client, id: string, options: { format: string; out?: string }) => exportStory(client, id, options, io)));
+    .addOption(new Option('-f, --format <format>', 'file format').choices(Object.keys(EXPORT_FORMATS)).default('html'))
+    .option('-o, --output <file>', 'where to write it ("-" for stdout); default: <title>.<format> here')
+    .addOption(new Option('--out <file>', 'the same as --output').hideHelp())
+    .action(
+      action(async (client, id: string, options: { format: string; output?: string; out?: string }) =>
+        exportStory(client, id, { format: options.format, output: options.output ?? options.out }, io),
+      ),
+    );
 
   // Pages are counted from 1 here, as the page and the book show them; the API counts from 0 (pageIndex).
   const pageHelp = 'the page, counted from 1 as the book shows it (the API counts from 0)';
@@ -188,7 +194,7 @@ function terminalConfirm(): ((question: string) => Promise<boolean>) | undefined
 
 async function main(): Promise<void> {
   // stderr carries the progress bar's own codes; what the server sent is cleaned where it is written there.
-  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr, confirm: terminalConfirm() };
+  const io: Io = { stdout: cleanedStream(process.stdout), stderr: process.stderr, stdoutBytes: process.stdout, confirm: terminalConfirm() };
   let exitCode: number = EXIT.ok;
   const program = createProgram(io, (code) => {
     exitCode = code;

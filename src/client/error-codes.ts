@@ -17,8 +17,10 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The request body is not valid JSON. */
   MALFORMED_JSON: 'MALFORMED_JSON',
-  /** No such route. */
+  /** No such route, or (a book download) no such story. */
   NOT_FOUND: 'NOT_FOUND',
+  /** A signed link (picture or book download) that has expired or is not valid. */
+  FORBIDDEN: 'FORBIDDEN',
   /** Any other request the HTTP layer refused. */
   BAD_REQUEST: 'BAD_REQUEST',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',

@@ -2,7 +2,8 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ErrorCode } from '../client/error-codes.js';
 import type { Logger } from '../logger.js';
 
-function send(res: Parameters<RequestHandler>[1], status: number, message: string, code: string): void {
+/** A JSON error in the GraphQL error shape: `{"errors":[{"message","extensions":{"code"}}]}`. */
+export function send(res: Parameters<RequestHandler>[1], status: number, message: string, code: string): void {
   res
     .status(status)
     .type('application/json')

@@ -24,6 +24,9 @@ import { connectionClientKey, requestRateLimit, SubscriptionCounter } from './cl
 import { WebSocketCloseCode } from './close-codes.js';
 import { publicUrlsFor, type PublicUrls } from './public-urls.js';
 import type { TrustProxy } from '../config.js';
+import { exportRoute } from './export-route.js';
+import type { BookExportService } from '../services/export/book-export-service.js';
+import type { ExportLinks } from '../services/export/export-links.js';
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
@@ -36,6 +39,8 @@ export interface HttpServerOptions {
   authenticate: (authorization: string | undefined) => Promise<Viewer | null>;
   /** Set: /media answers only signed, unexpired URLs (AUTH_MODE=api-key). */
   mediaSigner: MediaUrlSigner | null;
+  /** Book downloads under /export (Story.exportUrl). */
+  exports: { service: BookExportService; links: ExportLinks };
   maxSubscriptionsPerConnection: number;
   /** Open subscriptions per client (API key, or address) over all its connections. */
   maxSubscriptionsPerClient: number;
@@ -228,12 +233,21 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
       if (!MEDIA_KEY_PATTERN.test(key)) return notFound(req, res, next);
       if (options.mediaSigner && !options.mediaSigner.verify(key, req.query)) {
         return res.status(403).json({
-          errors: [{ message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: 'FORBIDDEN' } }],
+          errors: [
+            { message: "This picture's link has expired or is not valid; load the story again for a fresh one.", extensions: { code: ErrorCode.FORBIDDEN } },
+          ],
         });
       }
       next();
     },
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
+  );
+
+  // A book is rendered on every download, so downloads count against a rate limit of their own.
+  app.get(
+    '/export/:file',
+    requestRateLimit(options.requestsPerMinute),
+    exportRoute({ exports: options.exports.service, links: options.exports.links, logger: options.logger }),
   );
 
   if (options.webDir && fs.existsSync(options.webDir)) {

@@ -2,13 +2,18 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import { ImageType, type GeneratedImage } from '../entities/index.js';
 import { GeneratedImageView, RemoveStoryPayloadView, StoryConnectionView, StoryPageView, StoryView } from '../schema/types.js';
 import { requireUuid } from '../services/generation/input.js';
+import { ExportFormat } from '../services/export/export-book.js';
+import type { ExportLinks } from '../services/export/export-links.js';
 import type { StoryService } from '../services/stories/story-service.js';
 import type { RequestContext } from './context.js';
 import { toConnectionView, toImageView, toPageView, toStoryView } from './mappers.js';
 
 @Resolver(() => StoryView)
 export class StoryResolver {
-  constructor(private readonly storyService: StoryService) {}
+  constructor(
+    private readonly storyService: StoryService,
+    private readonly exportLinks: ExportLinks,
+  ) {}
 
   @Query(() => StoryView, { nullable: true })
   async story(@Arg('id', () => ID) id: string, @Ctx() { loaders }: RequestContext): Promise<StoryView | null> {
@@ -89,6 +94,13 @@ export class StoryResolver {
   @FieldResolver(() => GeneratedImageView, { nullable: true })
   combinedImage(@Root() story: StoryView, @Ctx() context: RequestContext): Promise<GeneratedImageView | null> {
     return imageOf(this.storyService, story.id, ImageType.COMBINED, 0, context);
+  }
+
+  @FieldResolver(() => String, {
+    description: 'Where to download the book as one file: GET returns text/html, application/epub+zip or application/pdf.',
+  })
+  exportUrl(@Root() story: StoryView, @Arg('format', () => ExportFormat) format: ExportFormat, @Ctx() { urls }: RequestContext): string {
+    return urls.resolve(this.exportLinks.urlFor(story.id, format));
   }
 }
 

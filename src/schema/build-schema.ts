@@ -7,12 +7,14 @@ import { SetupResolver } from '../resolvers/setup.resolver.js';
 import { StoryPageResolver, StoryResolver } from '../resolvers/story.resolver.js';
 import type { GenerationService } from '../services/generation/generation-service.js';
 import type { SetupService } from '../services/setup/setup-service.js';
+import type { ExportLinks } from '../services/export/export-links.js';
 import type { StoryService } from '../services/stories/story-service.js';
 
 export interface SchemaServices {
   generations: GenerationService;
   stories: StoryService;
   setup: SetupService;
+  exportLinks: ExportLinks;
 }
 
 const RESOLVERS = [StoryResolver, StoryPageResolver, GenerationResolver, GenerationProgressResolver, SetupResolver] as const;
@@ -37,7 +39,7 @@ function build(container: ContainerType): Promise<GraphQLSchema> {
 /** The served schema: a compatible superset of the public contracts in tests/contract/ (a test holds it to that). */
 export function buildAppSchema(services: SchemaServices): Promise<GraphQLSchema> {
   const instances = new Map<unknown, object>([
-    [StoryResolver, new StoryResolver(services.stories)],
+    [StoryResolver, new StoryResolver(services.stories, services.exportLinks)],
     [StoryPageResolver, new StoryPageResolver(services.stories)],
     [GenerationResolver, new GenerationResolver(services.generations)],
     [SetupResolver, new SetupResolver(services.setup)],

@@ -2,6 +2,7 @@ import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnum
 import { GenerationKind, GenerationStatus, ImageType } from '../entities/enums.js';
 import { WARNING, WarningCode } from '../services/generation/warnings.js';
 import { GenerationStage, STAGE } from '../services/progress/progress-plan.js';
+import { ExportFormat } from '../services/export/export-book.js';
 
 /**
  * The GraphQL shapes of the public contract (tests/contract/api-contract.graphql). Kept apart from the
@@ -39,6 +40,15 @@ export class GenerationWarningView {
   @Field(() => Int, { nullable: true, description: 'The page this warning is about; null for the whole book or the character picture.' })
   pageIndex: number | null;
 }
+registerEnumType(ExportFormat, {
+  name: 'ExportFormat',
+  description: 'A file format a book downloads as (Story.exportUrl).',
+  valuesConfig: {
+    HTML: { description: 'One self-contained HTML file, pictures embedded (text/html).' },
+    EPUB: { description: 'EPUB 3 for e-readers (application/epub+zip).' },
+    PDF: { description: 'Print-ready PDF, A5 or Letter (EXPORT_PDF_PAGE_SIZE), fonts embedded (application/pdf).' },
+  },
+});
 
 @ObjectType('GeneratedImage')
 export class GeneratedImageView {

@@ -105,7 +105,7 @@ describe('story-agent against a server with every backend up', () => {
     expect(run.stderr).toMatch(/Writing page 3 of 3/);
   });
 
-  it('list prints the stories newest first, show prints one, export writes it as self-contained HTML', async () => {
+  it('list prints the stories newest first, show prints one, export writes it as self-contained HTML, EPUB or PDF', async () => {
     ollama.options.replies.planner = JSON.stringify({ ...DEFAULT_PLAN, title: 'The Second Story' });
     ollama.options.replies.story = 'A short second story. It ends here.';
     const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a second story' } });
@@ -136,13 +136,25 @@ describe('story-agent against a server with every backend up', () => {
     const html = await fs.readFile(file, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<h1>The Second Story</h1>');
-    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(3);
+    // The one page's illustration, embedded.
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1);
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
 
-    // Without --out the file is named after the title, in the working directory.
+    // Without --output the file is named after the title, in the working directory.
     const named = await runStoryAgent(['export', stories[0].id, '--url', server.url], { cwd: tmp });
     expect(named.code).toBe(0);
     expect(await fs.readFile(path.join(tmp, 'the-second-story.html'), 'utf8')).toBe(html);
+
+    const epub = await runStoryAgent(['export', stories[0].id, '--format', 'epub', '--url', server.url], { cwd: tmp });
+    expect(epub.code).toBe(0);
+    expect(epub.stderr).toMatch(/^Saved the-second-story\.epub \(\d+ kB\)\n$/);
+    expect((await fs.readFile(path.join(tmp, 'the-second-story.epub'))).subarray(30, 58).toString('ascii')).toBe('mimetypeapplication/epub+zip');
+
+    // --output - writes the bytes to stdout as they are.
+    const pdf = await runStoryAgent(['export', stories[0].id, '--format', 'pdf', '--output', '-', '--url', server.url]);
+    expect(pdf.code).toBe(0);
+    expect(pdf.stdout).toMatch(/^%PDF-1\.7\n/);
+    expect(pdf.stdout).toMatch(/%%EOF\n?$/);
   });
 
   it('list reads page by page with --after and --all; sessions finds a running generation and follow follows it to its end', async () => {
@@ -204,9 +216,13 @@ describe('story-agent against a server with every backend up', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
 
-    const format = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'pdf', '--url', server.url]);
+    const format = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'docx', '--url', server.url]);
     expect(format.code).toBe(2);
-    expect(format.stderr).toContain("argument 'pdf' is invalid. Allowed choices are html.");
+    expect(format.stderr).toContain("argument 'docx' is invalid. Allowed choices are html, epub, pdf.");
+
+    const unknown = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'epub', '--url', server.url]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
   });
 });
 

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -14,12 +12,11 @@ import {
   StoryDocument,
   StoryListPageDocument,
 } from '../../src/client/generated/graphql.js';
+import { apiKeyCommand, createApiKey } from '../support/api-keys.js';
 import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { createTestClient, type TestClient } from '../support/test-client.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
-
-const root = path.resolve(import.meta.dirname, '../..');
 
 let ollama: FakeOllama;
 let a1111: FakeAutomatic1111;
@@ -27,27 +24,6 @@ let server: TestServer;
 let alice: TestClient;
 let bob: TestClient;
 let aliceKey: string;
-
-/** `npm run api-key -- …` against the test database: exit code and output. */
-function apiKeyCommand(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'dist/server/src/main/api-key.js'), ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: databaseUrl, NODE_ENV: 'test' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function createKey(owner: string): Promise<string> {
-  const { code, stdout, stderr } = await apiKeyCommand(server.database.url, 'create', owner);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  return stdout.trim().split('\n').at(-1)!;
-}
 
 beforeAll(async () => {
   ollama = await startFakeOllama();
@@ -62,9 +38,9 @@ beforeAll(async () => {
       MAX_ACTIVE_GENERATIONS_PER_OWNER: '2',
     },
   });
-  aliceKey = await createKey('alice');
+  aliceKey = await createApiKey(server.database.url, 'alice');
   alice = createTestClient(server.url, { apiKey: aliceKey });
-  bob = createTestClient(server.url, { apiKey: await createKey('bob') });
+  bob = createTestClient(server.url, { apiKey: await createApiKey(server.database.url, 'bob') });
 }, 60_000);
 
 afterAll(async () => {

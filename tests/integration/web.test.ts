@@ -247,7 +247,7 @@ describe('the web page', () => {
     expect(await reader()).toEqual(expected(1));
   });
 
-  it('opens a past story from the list, newest first, on a phone-sized screen, and downloads it as one self-contained HTML file', async () => {
+  it('opens a past story from the list, newest first, on a phone-sized screen, and downloads it as HTML, EPUB or PDF', async () => {
     const older = await seedStory('The Owl Who Counted Stars');
     const newer = await seedStory('The Baker of Cloud Bread');
     const page = await openPage('', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
@@ -266,13 +266,24 @@ describe('the web page', () => {
     await expect(page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).resolves.toBe(true);
     await page.screenshot({ path: path.join(artifacts, 'story-phone.png'), fullPage: true });
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as HTML' }).click()]);
-    expect(download.suggestedFilename()).toBe('the-owl-who-counted-stars.html');
+    // Three links, to the story's export URLs.
+    const links = page.getByRole('group', { name: 'Download' }).getByRole('link');
+    expect(await links.evaluateAll((anchors) => anchors.map((a) => [a.getAttribute('aria-label'), a.getAttribute('href')]))).toEqual([
+      ['Download as HTML', `${server.url}/export/${older.id}.html`],
+      ['Download as EPUB', `${server.url}/export/${older.id}.epub`],
+      ['Download as PDF', `${server.url}/export/${older.id}.pdf`],
+    ]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as HTML' }).click()]);
+    // The server's Content-Disposition names the file after the title.
+    expect(download.suggestedFilename()).toBe(`${older.title}.html`);
     const html = await fs.readFile((await download.path())!, 'utf8');
     expect(html).toContain(`<h1>${older.title}</h1>`);
     expect(html).toContain('It ended well.');
-    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(3);
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1);
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
+    const [pdf] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as PDF' }).click()]);
+    expect(pdf.suggestedFilename()).toBe(`${older.title}.pdf`);
+    expect((await fs.readFile((await pdf.path())!)).subarray(0, 5).toString('ascii')).toBe('%PDF-');
   });
 
   it('can be used with the keyboard alone: generate, then cancel while the story is being written', async () => {
@@ -359,7 +370,7 @@ describe('the web page', () => {
     expect(items.some((item) => item.includes(`AUTOMATIC1111 at ${a1111.url} answered HTTP 500`))).toBe(true);
     await page.getByRole('heading', { name: TITLE }).waitFor();
     await page.locator('#images').waitFor({ state: 'hidden' });
-    await page.getByRole('button', { name: 'Download as HTML' }).waitFor();
+    await page.getByRole('link', { name: 'Download as HTML' }).waitFor();
   });
 
   it('deletes a story only after confirmation', async () => {

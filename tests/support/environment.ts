@@ -22,6 +22,15 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const chromium = requirement('web', CHROMIUM_PATH, 'apt-get install chromium');
 
 /**
+ * Debian's epubcheck is a jar that /usr/bin/epubcheck links to; it runs directly only where
+ * binfmt_misc knows jars, so tests start it with `java -jar` (the package depends on a JRE).
+ */
+export const EPUBCHECK_JAR = process.env.EPUBCHECK_JAR ?? '/usr/share/java/epubcheck.jar';
+export const epubcheck = requirement('epub', EPUBCHECK_JAR, 'apt-get install epubcheck');
+/** pdfinfo, pdftotext and pdffonts come together. */
+export const poppler = requirement('pdf', '/usr/bin/pdfinfo', 'apt-get install poppler-utils');
+
+/**
  * For a suite's beforeAll: true when the suite can run. Throws under CI=true when it cannot.
  * Pair it with `skipWithoutTool` in beforeEach so each test reports the skip and why.
  */

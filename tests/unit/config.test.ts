@@ -82,6 +82,14 @@ describe('loadConfig', () => {
     expect(configError({ DATABASE_URL: 'mysql://db/stories' }).message).toContain('DATABASE_URL');
   });
 
+  it('prints PDF books on A5 unless EXPORT_PDF_PAGE_SIZE=LETTER, and refuses another size, naming the variable', () => {
+    expect(loadConfig({}).export).toEqual({ pdfPageSize: 'A5' });
+    expect(loadConfig({ EXPORT_PDF_PAGE_SIZE: 'LETTER' }).export).toEqual({ pdfPageSize: 'LETTER' });
+    expect(configError({ EXPORT_PDF_PAGE_SIZE: 'A4' }).message).toBe(
+      'Invalid configuration:\n  EXPORT_PDF_PAGE_SIZE: Invalid option: expected one of "A5"|"LETTER"',
+    );
+  });
+
   it('selects automatic1111 when only AUTOMATIC1111_URL is set', () => {
     const config = loadConfig({ AUTOMATIC1111_URL: 'http://gpu:7860' });
     expect(config.images.backend).toBe('automatic1111');

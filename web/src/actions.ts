@@ -2,14 +2,13 @@ import type { Client } from 'graphql-ws';
 import { CancelGenerationDocument, DeleteStoryDocument, StartGenerationDocument, type StoryFieldsFragment } from '../../src/client/generated/graphql.js';
 import { plainMessage } from '../../src/client/graphql-client.js';
 import { preconnect } from '../../src/client/progress.js';
-import { exportStoryHtml, storyFileName } from '../../src/client/story-html.js';
 import { client, connectionParams, wsUrl } from './api.js';
 import { byId, notify, showAlert } from './dom.js';
 import { HOME, navigate } from './routing.js';
 import { refreshHistory } from './views/history.js';
 
 /**
- * What the reader can do: start, cancel, delete and download. These outlive the
+ * What the reader can do: start, cancel and delete (downloads are plain links to the story's exportUrl). These outlive the
  * view they were started from (a deletion finishes even if the reader has
  * moved on), so they take no view signal.
  */
@@ -50,31 +49,6 @@ export async function startGeneration(input: { prompt: string; style: string | n
 /** Asks the server to cancel; the progress stream then reports CANCELLED. */
 export async function cancelGeneration(sessionId: string): Promise<void> {
   await client.request(CancelGenerationDocument, { id: sessionId });
-}
-
-/** Saves the story as one self-contained HTML file; `button` says "Preparing…" meanwhile. */
-export async function downloadStory(story: StoryFieldsFragment, button: HTMLButtonElement): Promise<void> {
-  const label = button.textContent;
-  button.disabled = true;
-  button.textContent = 'Preparing…';
-  try {
-    const { html, missing } = await exportStoryHtml(story, { resolve: (url) => url });
-    if (missing.length) showAlert(missing.join(' '));
-    const url = URL.createObjectURL(new Blob([html], { type: 'text/html;charset=utf-8' }));
-    const link = document.createElement('a');
-    link.href = url;
-    link.download = storyFileName(story, 'html');
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    notify(`Downloaded “${story.title}” as ${link.download}.`);
-  } catch (error) {
-    showAlert(`The story could not be downloaded: ${plainMessage(error)}`);
-  } finally {
-    button.disabled = false;
-    button.textContent = label;
-  }
 }
 
 /** The value of the dialog's Delete button in index.html. */

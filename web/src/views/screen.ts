@@ -1,7 +1,7 @@
 import { html, nothing, render } from 'lit-html';
 import type { GenerationStatus, ImageType, StoryFieldsFragment } from '../../../src/client/generated/graphql.js';
 import { storyPictures } from '../../../src/client/story-html.js';
-import { confirmDelete, downloadStory } from '../actions.js';
+import { confirmDelete } from '../actions.js';
 import { byId, formatDate } from '../dom.js';
 import { bookTemplate, editTemplate, repaintTemplate, type BookPanel } from './book.js';
 import type { PageEditPanel } from './page-editing.js';
@@ -168,7 +168,12 @@ const slotTemplate = (slot: (typeof SLOTS)[number], story: StoryPanel) => {
 };
 
 const actionsTemplate = (story: StoryFieldsFragment) => html`
-  <button type="button" id="download" @click=${(event: Event) => void downloadStory(story, event.currentTarget as HTMLButtonElement)}>Download as HTML</button>
+  <span class="downloads" role="group" aria-label="Download">
+    Download:
+    <a id="download-html" class="button" href=${story.htmlUrl} download aria-label="Download as HTML">HTML</a>
+    <a id="download-epub" class="button" href=${story.epubUrl} download aria-label="Download as EPUB">EPUB</a>
+    <a id="download-pdf" class="button" href=${story.pdfUrl} download aria-label="Download as PDF">PDF</a>
+  </span>
   <button type="button" id="delete" class="danger" @click=${() => confirmDelete(story)}>Delete…</button>
 `;
 

@@ -1,0 +1,340 @@
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import sharp from 'sharp';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GenerationKind, ImageType } from '../../src/entities/index.js';
+import { STAGE } from '../../src/services/progress/progress-plan.js';
+import type { MediaStore } from '../../src/ports/media-store.js';
+import { FontFallback, notoSansScFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
+import { BookExportService } from '../../src/services/export/book-export-service.js';
+import { renderBookEpub } from '../../src/services/export/epub-exporter.js';
+import { ExportLinks } from '../../src/services/export/export-links.js';
+import { MediaUrlSigner } from '../../src/services/auth/media-url-signer.js';
+import { type BookForExport, bookLanguage } from '../../src/services/export/export-book.js';
+import { renderBookHtml } from '../../src/services/export/html-exporter.js';
+import { renderBookPdf } from '../../src/services/export/pdf-exporter.js';
+import { escapeXml } from '../../src/services/export/xml-text.js';
+import { attachmentDisposition } from '../../src/http/content-disposition.js';
+import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
+import { epubcheck, poppler, skipWithoutTool, toolAvailable } from '../support/environment.js';
+import { InMemoryRepositories } from '../support/in-memory-repositories.js';
+
+/** Pages in three scripts: what a reader anywhere may have asked for. */
+const TEXTS = [
+  'The fox counted the stars one by one.\n\nThe night was still, and the moon listened.',
+  'Лиса считала звёзды одну за другой.\nНочь была тихой, и луна слушала.',
+  '狐狸一颗一颗地数星星。夜晚很安静，月亮在听。きつねは星を数えました。',
+];
+const TITLE = 'The Fox & the Stars — Лиса и 星星';
+const STORY_ID = '6f1c2b9e-3d4a-4b5c-8d7e-9f0a1b2c3d4e';
+const MODIFIED = new Date('2026-03-04T05:06:07.890Z');
+/** pdfinfo's page sizes, in points. */
+const A5 = '419.53 x 595.28 pts';
+const LETTER = '612 x 792 pts (letter)';
+
+async function picture(seed: number): Promise<Buffer> {
+  const pixels = Buffer.alloc(512 * 512 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * seed + (i >> 9)) % 251;
+  return sharp(pixels, { raw: { width: 512, height: 512, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+async function book(options: { pictures: boolean }): Promise<BookForExport> {
+  return {
+    id: STORY_ID,
+    title: TITLE,
+    prompt: 'a fox who counts the stars',
+    style: 'watercolor',
+    createdAt: new Date('2026-01-02T03:04:05Z'),
+    language: 'en',
+    pages: await Promise.all(
+      TEXTS.map(async (text, index) => ({
+        index,
+        text,
+        picture: options.pictures ? { png: await picture(index + 3), width: 512, height: 512, alt: `Scene ${index + 1}: the fox <and> "stars"` } : null,
+      })),
+    ),
+  };
+}
+
+const fonts = new FontFallback(notoSansScFaces());
+
+describe('HTML export', () => {
+  it('holds the title and every page, pictures as data: URIs, and fetches nothing', async () => {
+    const html = renderBookHtml(await book({ pictures: true })).toString('utf8');
+    expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
+    expect(html).toContain('<title>The Fox &amp; the Stars — Лиса и 星星</title>');
+    for (const text of TEXTS) for (const line of text.split(/\n+/)) expect(html).toContain(`<p>${line}</p>`);
+    expect(html.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g)).toHaveLength(3);
+    expect(html).toContain('alt="Scene 1: the fox &lt;and&gt; &quot;stars&quot;"');
+    expect(html).not.toMatch(/(src|href)="(https?:|\/\/|\/)/);
+  });
+
+  it('sets a page without a picture as text only', async () => {
+    const withOne = await book({ pictures: true });
+    withOne.pages[1].picture = null;
+    const html = renderBookHtml(withOne).toString('utf8');
+    expect(html.match(/<img /g)).toHaveLength(2);
+    const page2 = html.slice(html.indexOf('id="page-2"'), html.indexOf('id="page-3"'));
+    expect(page2).not.toContain('<img');
+    expect(page2).toContain('<p>Лиса считала звёзды одну за другой.</p>');
+  });
+});
+
+describe('EPUB export', () => {
+  let available = false;
+  beforeAll(() => {
+    available = toolAvailable(epubcheck);
+  });
+  beforeEach((context) => skipWithoutTool(epubcheck, context));
+
+  it.for([{ pictures: true }, { pictures: false }])(
+    'passes epubcheck with no error and no warning (pictures: $pictures)',
+    { timeout: 180_000 },
+    async (options) => {
+      expect(available).toBe(true);
+      const report = await runEpubcheck(await renderBookEpub(await book(options), MODIFIED));
+      expect({ fatals: report.fatals, errors: report.errors, warnings: report.warnings }, report.output).toEqual({ fatals: 0, errors: 0, warnings: 0 });
+    },
+  );
+});
+
+describe('the EPUB container', () => {
+  it('stores mimetype first, uncompressed, and has the cover, one document per page, the nav and the metadata', async () => {
+    const entries = readZip(await renderBookEpub(await book({ pictures: true }), MODIFIED));
+    expect(entries[0]).toMatchObject({ name: 'mimetype', method: 0, localExtraLength: 0 });
+    expect(entries[0].data.toString('ascii')).toBe('application/epub+zip');
+    const names = entries.map((entry) => entry.name);
+    expect(names).toEqual(expect.arrayContaining(['META-INF/container.xml', 'OEBPS/content.opf', 'OEBPS/nav.xhtml', 'OEBPS/title.xhtml']));
+    expect(names.filter((name) => /^OEBPS\/page-\d\d\.xhtml$/.test(name))).toEqual(['OEBPS/page-01.xhtml', 'OEBPS/page-02.xhtml', 'OEBPS/page-03.xhtml']);
+    const opf = entries.find((entry) => entry.name === 'OEBPS/content.opf')!.data.toString('utf8');
+    expect(opf).toContain(`<dc:identifier id="book-id">urn:uuid:${STORY_ID}</dc:identifier>`);
+    expect(opf).toContain('<dc:title>The Fox &amp; the Stars — Лиса и 星星</dc:title>');
+    expect(opf).toContain('<dc:language>en</dc:language>');
+    expect(opf).toContain('<meta property="dcterms:modified">2026-03-04T05:06:07Z</meta>');
+    expect(opf).toContain('<item id="image-01" href="images/page-01.png" media-type="image/png" properties="cover-image"/>');
+    const page3 = entries.find((entry) => entry.name === 'OEBPS/page-03.xhtml')!.data.toString('utf8');
+    expect(page3).toContain(`<p>${TEXTS[2]}</p>`);
+    expect(page3).toContain('<img src="images/page-03.png"');
+    const png = entries.find((entry) => entry.name === 'OEBPS/images/page-02.png')!.data;
+    expect((await sharp(png).metadata()).width).toBe(512);
+  });
+});
+
+describe('PDF export', () => {
+  let available = false;
+  beforeAll(() => {
+    available = toolAvailable(poppler);
+  });
+  beforeEach((context) => skipWithoutTool(poppler, context));
+
+  it.for([
+    { pageSize: 'A5', size: A5, pictures: true },
+    { pageSize: 'LETTER', size: LETTER, pictures: true },
+    { pageSize: 'A5', size: A5, pictures: false },
+  ] as const)(
+    'is one $pageSize page per book page after a title page, text extractable, fonts embedded (pictures: $pictures)',
+    { timeout: 30_000 },
+    async ({ pageSize, size, pictures }) => {
+      expect(available).toBe(true);
+      const { pdf, missingCharacters } = await renderBookPdf(await book({ pictures }), { pageSize, fonts, created: MODIFIED });
+      expect(missingCharacters).toEqual([]);
+      const info = await pdfInfo(pdf);
+      expect(info).toMatchObject({ Pages: String(TEXTS.length + 1), 'Page size': size, Title: TITLE, Author: 'Story Agent' });
+
+      const pages = await pdfPageTexts(pdf);
+      expect(pages).toHaveLength(TEXTS.length + 1);
+      expect(withoutWhitespace(pages[0])).toContain(withoutWhitespace(TITLE));
+      TEXTS.forEach((text, index) => {
+        expect(withoutWhitespace(pages[index + 1])).toContain(withoutWhitespace(text));
+      });
+
+      const used = await pdfFonts(pdf);
+      expect(used.length).toBeGreaterThanOrEqual(3);
+      expect(used.filter((font) => !font.embedded)).toEqual([]);
+    },
+  );
+
+  it('draws the text: ink on every text-only page, in every script (pdftotext alone would pass invisible glyphs)', { timeout: 30_000 }, async () => {
+    expect(available).toBe(true);
+    const { pdf } = await renderBookPdf(await book({ pictures: false }), { pageSize: 'A5', fonts, created: MODIFIED });
+    for (const [index, text] of TEXTS.entries()) {
+      const { data, info } = await sharp(await pdfPageImage(pdf, index + 2))
+        .greyscale()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const ink = data.filter((value) => value < 128).length / (info.width * info.height);
+      // Two lines of 12 pt type darken about 0.4 % of an A5 page at 50 dpi; glyphs without outlines leave only the page number (~0.01 %).
+      expect(ink, `page ${index + 1}: ${text}`).toBeGreaterThan(0.001);
+    }
+  });
+
+  it('shrinks a long page to keep it on one sheet', { timeout: 30_000 }, async () => {
+    expect(available).toBe(true);
+    const long = await book({ pictures: true });
+    long.pages[0].text = Array.from({ length: 14 }, (_, i) => `Sentence ${i + 1} of the long page tells a little more about the fox and the stars.`).join(' ');
+    const { pdf } = await renderBookPdf(long, { pageSize: 'A5', fonts, created: MODIFIED });
+    expect((await pdfInfo(pdf)).Pages).toBe(String(TEXTS.length + 1));
+    expect(withoutWhitespace((await pdfPageTexts(pdf))[1])).toContain(withoutWhitespace(long.pages[0].text));
+  });
+});
+
+class MemoryMedia implements Pick<MediaStore, 'read'> {
+  readonly files = new Map<string, Buffer>();
+  async read(key: string): Promise<Buffer> {
+    const bytes = this.files.get(key);
+    if (!bytes) throw new Error(`ENOENT: no file ${key}`);
+    return bytes;
+  }
+}
+
+describe('BookExportService', () => {
+  async function savedBook(repositories: InMemoryRepositories, media: MemoryMedia, options: { lostPicture: number | null }) {
+    const sessionId = randomUUID();
+    await repositories.createSession({
+      id: sessionId,
+      prompt: 'a fox',
+      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 3 },
+      stage: STAGE.queued,
+      ownerId: null,
+    });
+    await repositories.saveBookOnce(
+      {
+        id: STORY_ID,
+        title: TITLE,
+        prompt: 'a fox',
+        style: null,
+        characterDescription: 'a small red fox',
+        pages: TEXTS.map((_, index) => ({
+          outline: `part ${index + 1}`,
+          sceneDescription: `scene ${index + 1}`,
+          characterSide: 'left',
+          characterDistance: 'near',
+        })),
+      } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
+      sessionId,
+    );
+    for (const [index, text] of TEXTS.entries()) {
+      await repositories.savePageTextOnce(STORY_ID, index, text);
+      const key = `images/${randomUUID()}.png`;
+      if (index !== options.lostPicture) media.files.set(key, await picture(index + 1));
+      await repositories.saveImageOnce({
+        id: randomUUID(),
+        storyId: STORY_ID,
+        imageType: ImageType.COMBINED,
+        pageIndex: index,
+        filePath: key,
+        width: 512,
+        height: 512,
+        promptUsed: 'p',
+        seed: 1,
+      });
+    }
+  }
+
+  function service(repositories: InMemoryRepositories, media: MemoryMedia) {
+    return new BookExportService(repositories, repositories, media, { pdfPageSize: 'A5', fonts, now: () => MODIFIED }, pino({ level: 'silent' }));
+  }
+
+  it('answers null for a story that does not exist', async () => {
+    const repositories = new InMemoryRepositories();
+    expect(await service(repositories, new MemoryMedia()).export(randomUUID(), 'HTML')).toBeNull();
+  });
+
+  it('exports every format with its content type, the language read from the text, and a lost picture leaves its page text only', async () => {
+    const repositories = new InMemoryRepositories();
+    const media = new MemoryMedia();
+    await savedBook(repositories, media, { lostPicture: 1 });
+    const exports = service(repositories, media);
+
+    const html = await exports.export(STORY_ID, 'HTML');
+    expect(html).toMatchObject({ title: TITLE, extension: 'html', contentType: 'text/html; charset=utf-8', pagesWithoutPicture: [1] });
+    const text = html!.bytes.toString('utf8');
+    expect(text.match(/<img /g)).toHaveLength(2);
+    // Kana among the Han characters: Japanese.
+    expect(text).toContain('<html lang="ja">');
+
+    const epub = await exports.export(STORY_ID, 'EPUB');
+    expect(epub).toMatchObject({ extension: 'epub', contentType: 'application/epub+zip', pagesWithoutPicture: [1] });
+    expect(readZip(epub!.bytes).map((entry) => entry.name)).not.toContain('OEBPS/images/page-02.png');
+
+    const pdf = await exports.export(STORY_ID, 'PDF');
+    expect(pdf).toMatchObject({ extension: 'pdf', contentType: 'application/pdf' });
+    expect(pdf!.bytes.subarray(0, 5).toString('ascii')).toBe('%PDF-');
+  });
+});
+
+describe('export links', () => {
+  const other = '0b5e3a52-9c1d-4e7f-a2b3-c4d5e6f70819';
+
+  it('are server paths (the GraphQL layer makes them absolute), open without a signer (AUTH_MODE=none)', () => {
+    expect(new ExportLinks(null).urlFor(STORY_ID, 'EPUB')).toBe(`/export/${STORY_ID}.epub`);
+    expect(new ExportLinks(null).urlFor(STORY_ID, 'PDF')).toBe(`/export/${STORY_ID}.pdf`);
+    expect(new ExportLinks(null).allows(STORY_ID, 'HTML', {})).toBe(true);
+  });
+
+  it('carry a signature for one story and one format, valid until it expires', () => {
+    let now = Date.parse('2026-03-04T05:06:07Z');
+    const links = new ExportLinks(new MediaUrlSigner('s'.repeat(32), 3600, () => now));
+    const url = new URL(links.urlFor(STORY_ID, 'PDF'), 'http://localhost');
+    const query = Object.fromEntries(url.searchParams);
+    expect(url.pathname).toBe(`/export/${STORY_ID}.pdf`);
+    expect(links.allows(STORY_ID, 'PDF', query)).toBe(true);
+    expect(links.allows(STORY_ID, 'EPUB', query)).toBe(false);
+    expect(links.allows(other, 'PDF', query)).toBe(false);
+    expect(links.allows(STORY_ID, 'PDF', {})).toBe(false);
+    now += 2 * 3600 * 1000;
+    expect(links.allows(STORY_ID, 'PDF', query)).toBe(false);
+  });
+});
+
+describe('the download file name', () => {
+  it('is the title, with an ASCII fallback and an RFC 8187 filename* when the title is not plain ASCII', () => {
+    expect(attachmentDisposition('The Lighthouse Keeper', 'pdf', 'story-1')).toBe('attachment; filename="The Lighthouse Keeper.pdf"');
+    expect(attachmentDisposition('Crème brûlée: a "tale"/story?', 'epub', 'story-1')).toBe(
+      `attachment; filename="Creme brulee a tale story.epub"; filename*=UTF-8''Cr%C3%A8me%20br%C3%BBl%C3%A9e%20a%20tale%20story.epub`,
+    );
+    expect(attachmentDisposition('Лиса и 星星', 'html', 'story-6f1c2b9e')).toBe(
+      `attachment; filename="story-6f1c2b9e.html"; filename*=UTF-8''%D0%9B%D0%B8%D1%81%D0%B0%20%D0%B8%20%E6%98%9F%E6%98%9F.html`,
+    );
+    expect(attachmentDisposition("It's (not) *a* test\u0000", 'pdf', 'x')).toBe(
+      `attachment; filename="It-s (not) a test.pdf"; filename*=UTF-8''It%27s%20%28not%29%20a%20test.pdf`,
+    );
+  });
+});
+
+describe('text in the XHTML and HTML files', () => {
+  it('escapes markup and drops what XML allows nowhere, keeping tabs, newlines and astral characters', () => {
+    expect(escapeXml(`a<b & "c" 'd'>\u0000\u0007\t\n\uFFFE\uD800x🦊`)).toBe('a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;\t\nx🦊');
+  });
+});
+
+describe('the book language', () => {
+  it('is named by the script only where the script names one, else en', () => {
+    expect(bookLanguage('The fox counted the stars.')).toBe('en');
+    expect(bookLanguage('Лиса считала звёзды.')).toBe('en');
+    expect(bookLanguage('狐狸数星星。')).toBe('zh');
+    expect(bookLanguage('きつねは星を数えました。狐')).toBe('ja');
+    expect(bookLanguage('여우가 별을 세었어요.')).toBe('ko');
+  });
+});
+
+describe('the PDF fonts', () => {
+  it('read unicode-range lists', () => {
+    expect(parseUnicodeRange('U+0000-00ff, U+0131,U+2000-206f')).toEqual([
+      [0, 255],
+      [0x131, 0x131],
+      [0x2000, 0x206f],
+    ]);
+  });
+
+  it('pick a face per character: Latin, Cyrillic and CJK from different files, spaces kept in their run', () => {
+    const runs = fonts.runs('Fox Лиса 狐狸');
+    expect(runs.map((run) => run.text)).toEqual(['Fox ', 'Лиса ', '狐狸']);
+    expect(runs.map((run) => run.face.name)).toEqual(['NotoSansSC-latin', 'NotoSansSC-cyrillic', 'NotoSansSC-chinese-simplified']);
+    const missing = new Set<string>();
+    fonts.runs('\u{10FFFD}', missing);
+    expect([...missing]).toEqual(['\u{10FFFD}']);
+  });
+});
