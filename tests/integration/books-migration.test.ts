@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource } from '../../src/adapters/database/data-source.js';
 import { MIGRATIONS } from '../../src/adapters/database/migrations/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
@@ -14,24 +13,12 @@ afterAll(async () => {
   await database.drop();
 });
 
-/** Runs the first `count` migrations the way openDatabase runs them all. */
-async function migrate(count: number): Promise<void> {
-  const dataSource = createDataSource({ kind: 'postgres', url: database.url, poolSize: 2 });
-  dataSource.setOptions({ migrations: MIGRATIONS.slice(0, count) });
-  await dataSource.initialize();
-  try {
-    await dataSource.runMigrations({ transaction: 'each' });
-  } finally {
-    await dataSource.destroy();
-  }
-}
-
 describe('the books migration on a database holding single-scene stories', () => {
   const story = randomUUID();
   const storyWithoutImages = randomUUID();
 
   beforeAll(async () => {
-    await migrate(1);
+    await database.migrateFirst(1);
     await database.sql(
       `INSERT INTO stories (id, title, prompt, story_text, character_description, background_description) VALUES
        ($1, 'The Fox', 'a fox', 'Once there was a fox.', 'a red fox', 'a snowy wood'),
@@ -49,7 +36,7 @@ describe('the books migration on a database holding single-scene stories', () =>
        ($3, $4, 'COMBINED', 'images/m.png', 64, 64, 'a red fox | a snowy wood', null)`,
       [randomUUID(), randomUUID(), randomUUID(), story],
     );
-    await migrate(MIGRATIONS.length);
+    await database.migrateFirst(MIGRATIONS.length);
   });
 
   it('(page editing) gives every earlier session the kind book, keeping its options, and leaves every picture in use', async () => {

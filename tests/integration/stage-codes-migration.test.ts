@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource } from '../../src/adapters/database/data-source.js';
 import { StageAndWarningCodes1764900000000 } from '../../src/adapters/database/migrations/1764900000000-stage-and-warning-codes.js';
 import { MIGRATIONS } from '../../src/adapters/database/migrations/index.js';
 
@@ -18,17 +17,6 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function migrate(count: number): Promise<void> {
-  const dataSource = createDataSource({ kind: 'postgres', url: database.url, poolSize: 2 });
-  dataSource.setOptions({ migrations: MIGRATIONS.slice(0, count) });
-  await dataSource.initialize();
-  try {
-    await dataSource.runMigrations({ transaction: 'each' });
-  } finally {
-    await dataSource.destroy();
-  }
-}
-
 describe('the stage and warning codes migration on sessions saved with labels only', () => {
   const sessions = {
     queued: { status: 'PENDING', stage: 'Waiting in the queue' },
@@ -42,7 +30,7 @@ describe('the stage and warning codes migration on sessions saved with labels on
   const ids = Object.fromEntries(Object.keys(sessions).map((name) => [name, randomUUID()])) as Record<keyof typeof sessions, string>;
 
   beforeAll(async () => {
-    await migrate(BEFORE);
+    await database.migrateFirst(BEFORE);
     for (const [name, session] of Object.entries(sessions)) {
       await database.sql(`INSERT INTO generation_sessions (id, status, stage, prompt, options, warnings) VALUES ($1, $2, $3, 'a fox', '{}', $4)`, [
         ids[name as keyof typeof sessions],
@@ -51,7 +39,7 @@ describe('the stage and warning codes migration on sessions saved with labels on
         JSON.stringify('warnings' in session ? session.warnings : []),
       ]);
     }
-    await migrate(BEFORE + 1);
+    await database.migrateFirst(BEFORE + 1);
   });
 
   it('gives each session the code its label stands for, and none where the label is not one it knows', async () => {

@@ -170,6 +170,8 @@ describe('the web page', () => {
     await page.waitForFunction(() => [...document.querySelectorAll('#images img')].every((img: any) => img.complete && img.naturalWidth > 0));
     expect(await loadedImages(page)).toBe(3);
 
+    // The address names the story once the finished story is loaded, a moment after the heading says so.
+    await page.waitForURL(/#\/story\/[0-9a-f-]+$/);
     const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())?.[1];
     expect(storyId).toBeTruthy();
     const { story } = await server.query(StoryDocument, { id: storyId! });
@@ -496,6 +498,7 @@ describe('the web page', () => {
     await page.waitForFunction(() => document.querySelectorAll('#images img').length === 3);
     expect(connections).toBe(2);
 
+    await page.waitForURL(/#\/story\/[0-9a-f-]+$/);
     const storyId = /#\/story\/([0-9a-f-]+)$/.exec(page.url())![1];
     const { story } = await server.query(StoryDocument, { id: storyId });
     const streamed = (await storyTextRecords(page)).filter((record) => record.title === 'Your story');

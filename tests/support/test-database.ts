@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createDataSource } from '../../src/adapters/database/data-source.js';
+import { MIGRATIONS } from '../../src/adapters/database/migrations/index.js';
 
 /** The PostgreSQL server tests use; each test server gets a database of its own on it. */
 const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -9,6 +11,8 @@ export interface TestDatabase {
   name: string;
   /** Runs SQL on this database over a connection of the test's own, bypassing the app. */
   sql<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  /** Runs the first `count` migrations (those not run yet) the way openDatabase runs them all: a migration test's "before" and "after". */
+  migrateFirst(count: number): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -37,6 +41,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         return (await client.query(text, values)).rows as T[];
       } finally {
         await client.end();
+      }
+    },
+    async migrateFirst(count: number) {
+      const dataSource = createDataSource({ kind: 'postgres', url: url.toString(), poolSize: 2 });
+      dataSource.setOptions({ migrations: MIGRATIONS.slice(0, count) });
+      await dataSource.initialize();
+      try {
+        await dataSource.runMigrations({ transaction: 'each' });
+      } finally {
+        await dataSource.destroy();
       }
     },
     drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
