@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
  * `story-agent status` and `story-agent setup` as a user runs them (compiled, a child process without a
  * terminal) against a bare server: a fake Ollama without the model, a fake Hub with a tiny picture model.
  */
-const PICTURE_REPO = 'SimianLuo/LCM_Dreamshaper_v7';
+const PICTURE_REPO = 'TheyCallMeHex/LCM-Dreamshaper-V7-ONNX';
 
 let ollama: FakeOllama;
 let hub: FakeHub;

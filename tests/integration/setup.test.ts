@@ -28,7 +28,7 @@ import type { TestServer } from '../support/test-server.js';
  */
 const GGUF_REPO = 'Qwen/Qwen2.5-1.5B-Instruct-GGUF';
 const GGUF_FILE = 'qwen2.5-1.5b-instruct-q4_k_m.gguf';
-const PICTURE_REPO = 'SimianLuo/LCM_Dreamshaper_v7';
+const PICTURE_REPO = 'TheyCallMeHex/LCM-Dreamshaper-V7-ONNX';
 
 type Progress = SetupProgressSubscription['setupProgress'];
 type Component = SetupStatusQuery['setupStatus']['components'][number];

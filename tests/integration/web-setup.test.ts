@@ -26,7 +26,7 @@ declare const location: any;
 
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-artifacts/web');
-const PICTURE_REPO = 'SimianLuo/LCM_Dreamshaper_v7';
+const PICTURE_REPO = 'TheyCallMeHex/LCM-Dreamshaper-V7-ONNX';
 const GGUF_REPO = 'Qwen/Qwen2.5-1.5B-Instruct-GGUF';
 const GGUF_FILE = 'qwen2.5-1.5b-instruct-q4_k_m.gguf';
 

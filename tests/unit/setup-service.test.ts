@@ -194,7 +194,7 @@ describe('SetupService downloads', () => {
     const stream = collect(setup, SetupComponent.PICTURE_MODEL);
     await flush();
     const [transfer] = transfers.started;
-    expect(transfer.what).toBe('hub:SimianLuo/LCM_Dreamshaper_v7→/data/models/sd');
+    expect(transfer.what).toBe('hub:TheyCallMeHex/LCM-Dreamshaper-V7-ONNX→/data/models/sd');
     at(1000);
     transfer.options.onProgress(1000, 5000);
     at(2000);
