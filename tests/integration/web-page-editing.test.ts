@@ -1,14 +1,13 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationProgressDocument, StartGenerationDocument, StoryDocument, type StoryFieldsFragment } from '../../src/client/generated/graphql.js';
-import { buildWebPage, launchChromium } from '../support/browser.js';
+import { startWebStack, type WebStack } from '../support/browser.js';
 import { chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_REPLIES } from '../support/fake-ollama.js';
+import type { TestServer } from '../support/test-server.js';
 
 /**
  * Editing a book's pages on the web page, in Debian's Chromium against a real
@@ -21,9 +20,8 @@ declare const document: any;
 const root = path.resolve(import.meta.dirname, '../..');
 const artifacts = path.join(root, 'test-artifacts/web');
 
-let webDir: string;
+let stack: WebStack | undefined;
 let browser: Browser;
-let ollama: FakeOllama;
 let a1111: FakeAutomatic1111;
 let server: TestServer;
 let pageErrors: string[] = [];
@@ -31,29 +29,13 @@ const pages: Page[] = [];
 
 beforeAll(async () => {
   if (!toolAvailable(chromium)) return;
-  webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-edit-'));
-  const [launched] = await Promise.all([launchChromium(), buildWebPage(webDir), fs.mkdir(artifacts, { recursive: true })]);
-  browser = launched;
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-  server = await startTestServer({
-    env: {
-      WEB_DIR: webDir,
-      OLLAMA_BASE_URL: ollama.url,
-      IMAGE_BACKEND: 'automatic1111',
-      AUTOMATIC1111_URL: a1111.url,
-      IMAGE_WIDTH: '256',
-      IMAGE_HEIGHT: '192',
-    },
-  });
+  const [started] = await Promise.all([startWebStack('web-edit'), fs.mkdir(artifacts, { recursive: true })]);
+  stack = started;
+  ({ browser, a1111, server } = started);
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  await ollama?.close();
-  await a1111?.close();
-  if (webDir) await fs.rm(webDir, { recursive: true, force: true });
+  await stack?.close();
 });
 
 beforeEach((context) => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContextOptions, Page, WebSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -12,11 +11,11 @@ import {
   StoryDocument,
   type StoryFieldsFragment,
 } from '../../src/client/generated/graphql.js';
-import { buildWebPage, launchChromium } from '../support/browser.js';
+import { startWebStack, type WebStack } from '../support/browser.js';
 import { chromium, skipWithoutTool, toolAvailable } from '../support/environment.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_PLAN, DEFAULT_REPLIES, defaultFakeOllamaOptions, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_PLAN, DEFAULT_REPLIES, defaultFakeOllamaOptions, type FakeOllama } from '../support/fake-ollama.js';
+import type { TestServer } from '../support/test-server.js';
 
 /**
  * The web page end to end: built with Vite from web/, served by a real server
@@ -35,7 +34,7 @@ const artifacts = path.join(root, 'test-artifacts/web');
 const TITLE = 'The Lighthouse Keeper and the Storm';
 const PROMPT_LABEL = 'What is the story about?';
 
-let webDir: string;
+let stack: WebStack | undefined;
 let browser: Browser;
 let ollama: FakeOllama;
 let a1111: FakeAutomatic1111;
@@ -46,30 +45,13 @@ const pages: Page[] = [];
 beforeAll(async () => {
   // Without Chromium every test reports a skip saying how to install it (beforeEach); CI=true fails here instead.
   if (!toolAvailable(chromium)) return;
-  // Always the current sources, built into a folder of our own (dist/web is left alone).
-  webDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-web-'));
-  const [launched] = await Promise.all([launchChromium(), buildWebPage(webDir), fs.mkdir(artifacts, { recursive: true })]);
-  browser = launched;
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-  server = await startTestServer({
-    env: {
-      WEB_DIR: webDir,
-      OLLAMA_BASE_URL: ollama.url,
-      IMAGE_BACKEND: 'automatic1111',
-      AUTOMATIC1111_URL: a1111.url,
-      IMAGE_WIDTH: '256',
-      IMAGE_HEIGHT: '192',
-    },
-  });
+  const [started] = await Promise.all([startWebStack('web'), fs.mkdir(artifacts, { recursive: true })]);
+  stack = started;
+  ({ browser, ollama, a1111, server } = started);
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  await ollama?.close();
-  await a1111?.close();
-  if (webDir) await fs.rm(webDir, { recursive: true, force: true });
+  await stack?.close();
 });
 
 beforeEach((context) => {

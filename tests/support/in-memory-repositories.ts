@@ -13,7 +13,6 @@ import {
 import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../src/ports/session-repository.js';
-import type { Stage } from '../../src/services/progress/progress-plan.js';
 import type { KeysetPage, ListPosition } from '../../src/ports/keyset.js';
 
 /**

@@ -6,7 +6,6 @@ import type { KeysetPage, ListPosition } from '../../ports/keyset.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../ports/session-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
-import type { Stage } from '../../services/progress/progress-plan.js';
 import { SerialLock } from './serial-lock.js';
 
 /** Rolls back a story insert that lost the race to another run of the same session. */
