@@ -36,9 +36,13 @@ describe('story-agent page editing', () => {
     expect(run.stdout.trim()).toBe(after.pages[1].combinedImage!.url);
   });
 
-  it('repaint --redescribe describes the scene again first', async ({ server }) => {
+  it('repaint --redescribe describes the scene again first', async ({ server, ollama }) => {
     const book = await makeBook(server, 2);
-    const run = await runStoryAgent(['repaint', book.id, '--page', '1', '--redescribe', '--url', server.url]);
+    // The description streams slowly enough that the CLI, subscribing after its mutation, sees that stage.
+    ollama.options.tokenDelayMs.background = 150;
+    const run = await runStoryAgent(['repaint', book.id, '--page', '1', '--redescribe', '--url', server.url]).finally(() => {
+      ollama.options.tokenDelayMs.background = 0;
+    });
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('Describing the scene again');
     expect((await storyOf(server, book.id)).pages[0].sceneDescription).not.toBe(book.pages[0].sceneDescription);
