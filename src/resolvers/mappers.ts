@@ -41,35 +41,9 @@ export function toSessionView(session: GenerationSession): GenerationSessionView
   };
 }
 
+/** A progress update as GraphQL shows it: the same fields (its `session` is resolved from `sessionId`). */
 export function toProgressView(update: ProgressUpdateForClient): GenerationProgressView {
-  const {
-    sessionId,
-    status,
-    progressPercentage,
-    stage,
-    stageCode,
-    storyTextDelta,
-    storyTextReset,
-    errorMessage,
-    warnings,
-    warningDetails,
-    storyId,
-    pageIndex,
-  } = update;
-  return {
-    sessionId,
-    status,
-    progressPercentage,
-    stage,
-    stageCode,
-    storyTextDelta,
-    storyTextReset,
-    errorMessage,
-    warnings,
-    warningDetails,
-    storyId,
-    pageIndex,
-  };
+  return { ...update };
 }
 
 /** A service's page as a Relay connection: edges with cursors, pageInfo (forwards only) and totalCount. */

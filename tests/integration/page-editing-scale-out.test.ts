@@ -1,6 +1,3 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CancelGenerationDocument,
@@ -11,71 +8,30 @@ import {
   type StoryFieldsFragment,
 } from '../../src/client/generated/graphql.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { startServerProcess, type ProcessRole, type ServerProcess } from '../support/processes.js';
-import { createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
-import { createTestClient, type TestClient } from '../support/test-client.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import type { ProcessRole, ServerProcess } from '../support/processes.js';
+import { startScaledOutStack, type ScaledOutStack } from '../support/scaled-out-stack.js';
+import type { TestClient } from '../support/test-client.js';
+import type { TestDatabase } from '../support/test-database.js';
 
 /**
  * Painting a page again in the scaled-out layout: API and worker processes (compiled: `node scripts/build.mjs`
  * first) over BullMQ/Redis and one PostgreSQL, as tests/integration/scale-out.test.ts runs a new book.
  */
 
-let ollama: FakeOllama;
+let stack: ScaledOutStack;
 let a1111: FakeAutomatic1111;
 let database: TestDatabase;
-let redis: TestRedisNamespace;
-let dataDir: string;
-let processes: ServerProcess[];
-let clients: TestClient[];
 
 beforeEach(async () => {
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-  database = await createTestDatabase();
-  redis = createRedisNamespace();
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-scale-edit-'));
-  processes = [];
-  clients = [];
+  stack = await startScaledOutStack('scale-edit');
+  ({ a1111, database } = stack);
 });
 
-afterEach(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(processes.map((child) => child.kill('SIGKILL')));
-  await ollama.close();
-  await a1111.close();
-  await database.drop();
-  await redis.cleanup();
-  await fs.rm(dataDir, { recursive: true, force: true });
-});
+afterEach(() => stack.close());
 
-async function start(role: ProcessRole): Promise<ServerProcess> {
-  const started = await startServerProcess(role, {
-    DATABASE_URL: database.url,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: redis.prefix,
-    DATA_DIR: dataDir,
-    OLLAMA_BASE_URL: ollama.url,
-    AUTOMATIC1111_URL: a1111.url,
-    IMAGE_WIDTH: '64',
-    IMAGE_HEIGHT: '64',
-    JOB_ATTEMPTS: '1',
-    JOB_LOCK_DURATION_MS: '1500',
-    JOB_STALLED_INTERVAL_MS: '500',
-    SESSION_HEARTBEAT_MS: '300',
-    SHUTDOWN_TIMEOUT_MS: '200',
-  });
-  processes.push(started);
-  return started;
-}
-
-function client(server: ServerProcess): TestClient {
-  const created = createTestClient(server.url!);
-  clients.push(created);
-  return created;
-}
+const start = (role: ProcessRole, env?: Record<string, string>) => stack.start(role, env);
+const client = (server: ServerProcess) => stack.client(server);
 
 async function makeBook(api: TestClient): Promise<StoryFieldsFragment> {
   const { startGeneration } = await api.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm', pageCount: 2 } });

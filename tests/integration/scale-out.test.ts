@@ -1,6 +1,3 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -11,12 +8,12 @@ import {
   type GenerationProgressSubscription,
 } from '../../src/client/generated/graphql.js';
 import { WebSocketCloseCode } from '../../src/http/close-codes.js';
-import { startFakeAutomatic1111, type FakeAutomatic1111 } from '../support/fake-automatic1111.js';
-import { DEFAULT_REPLIES, startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
-import { startServerProcess, type ProcessRole, type ServerProcess } from '../support/processes.js';
-import { createPrivateRedis, createRedisNamespace, type TestRedisNamespace } from '../support/redis.js';
-import { createTestClient, type TestClient } from '../support/test-client.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import type { FakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { DEFAULT_REPLIES, type FakeOllama } from '../support/fake-ollama.js';
+import type { ProcessRole, ServerProcess } from '../support/processes.js';
+import { startScaledOutStack, type ScaledOutStack } from '../support/scaled-out-stack.js';
+import { createPrivateRedis, createRedisNamespace } from '../support/redis.js';
+import type { TestDatabase } from '../support/test-database.js';
 
 /**
  * Several API and worker processes, as `npm run start:api` / `start:worker`
@@ -24,61 +21,21 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
  */
 type Progress = GenerationProgressSubscription['generationProgress'];
 
+let stack: ScaledOutStack;
 let ollama: FakeOllama;
 let a1111: FakeAutomatic1111;
 let database: TestDatabase;
-let redis: TestRedisNamespace;
-let dataDir: string;
 let processes: ServerProcess[];
-let clients: TestClient[];
 
 beforeEach(async () => {
-  ollama = await startFakeOllama();
-  a1111 = await startFakeAutomatic1111();
-  database = await createTestDatabase();
-  redis = createRedisNamespace();
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-scale-'));
-  processes = [];
-  clients = [];
+  stack = await startScaledOutStack('scale');
+  ({ ollama, a1111, database, processes } = stack);
 });
 
-afterEach(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(processes.map((child) => child.kill('SIGKILL')));
-  await ollama.close();
-  await a1111.close();
-  await database.drop();
-  await redis.cleanup();
-  await fs.rm(dataDir, { recursive: true, force: true });
-});
+afterEach(() => stack.close());
 
-async function start(role: ProcessRole, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const started = await startServerProcess(role, {
-    DATABASE_URL: database.url,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: redis.prefix,
-    // Media written by the worker is served by the API: one folder for all, as shared storage would be.
-    DATA_DIR: dataDir,
-    OLLAMA_BASE_URL: ollama.url,
-    AUTOMATIC1111_URL: a1111.url,
-    IMAGE_WIDTH: '64',
-    IMAGE_HEIGHT: '64',
-    JOB_ATTEMPTS: '1',
-    JOB_LOCK_DURATION_MS: '1500',
-    JOB_STALLED_INTERVAL_MS: '500',
-    SESSION_HEARTBEAT_MS: '300',
-    SHUTDOWN_TIMEOUT_MS: '200',
-    ...env,
-  });
-  processes.push(started);
-  return started;
-}
-
-function client(server: ServerProcess): TestClient {
-  const created = createTestClient(server.url!);
-  clients.push(created);
-  return created;
-}
+const start = (role: ProcessRole, env?: Record<string, string>) => stack.start(role, env);
+const client = (server: ServerProcess) => stack.client(server);
 
 async function storyRows(): Promise<number> {
   const [{ count }] = await database.sql<{ count: number }>('SELECT count(*)::int AS count FROM stories');
@@ -233,7 +190,7 @@ describe('Redis restarted during a run', () => {
     const privateRedis = await createPrivateRedis();
     await privateRedis.start();
     try {
-      redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
+      stack.redis = { ...createRedisNamespace(privateRedis.url), cleanup: async () => {} };
       await test(privateRedis);
     } finally {
       await Promise.all(processes.splice(0).map((child) => child.kill('SIGKILL')));
