@@ -154,10 +154,12 @@ describe('editing a book on the page', () => {
     await page.getByRole('button', { name: 'Edit text' }).click();
     await page.getByLabel('Text of page 1').fill('   ');
     await page.getByRole('button', { name: 'Save' }).click();
+    // The server judges the text: its answer arrives after the click, so wait for it rather than count at once.
+    await page.getByRole('alert').filter({ hasText: 'The page text is empty' }).waitFor();
     await expect(page.getByRole('alert').filter({ hasText: 'The page text is empty' }).count()).resolves.toBe(1);
     await expect(page.locator('#page-text-input').getAttribute('aria-invalid')).resolves.toBe('true');
     await page.keyboard.press('Escape');
-    await expect(page.locator('#page-editor').count()).resolves.toBe(0);
+    await page.locator('#page-editor').waitFor({ state: 'detached' });
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('edit-text');
     expect(await storyOf(book.id)).toEqual(book);
     await expect(page.locator('#page-text p').allTextContents()).resolves.toEqual(book.pages[0].text.split('\n').filter(Boolean));
