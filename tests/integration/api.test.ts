@@ -137,8 +137,11 @@ describe('stories', () => {
     expect(stories).toHaveLength(20);
     expect(stories.map((story) => story.id)).toEqual([...ids].reverse());
     expect(stories.every((story) => story.images.length === 3 && story.combinedImage !== null && story.pages[0].combinedImage !== null)).toBe(true);
-    // One for the list, one for every page of every story on it, one for every image of them.
-    expect(counter.queries).toHaveLength(3);
+    // One for the list, one for every page of every story on it, one for every image of them. The last
+    // generation's own bookkeeping on its session row may land while the list is read: it is not the list's.
+    const listing = counter.queries.filter((query) => !/\bgeneration_sessions\b/.test(query));
+    expect(listing).toHaveLength(3);
+    expect(listing.every((query) => /\b(stories|story_pages|generated_images)\b/.test(query))).toBe(true);
   });
 
   it('pages with limit and offset', async ({ server }) => {
