@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import sharp from 'sharp';
-import { FontFallback, notoSansScFaces } from '../src/services/export/book-fonts.js';
+import { FontFallback, bookFaces } from '../src/services/export/book-fonts.js';
 import { renderBookEpub } from '../src/services/export/epub-exporter.js';
 import type { BookForExport } from '../src/services/export/export-book.js';
 import { renderBookHtml } from '../src/services/export/html-exporter.js';
@@ -81,7 +81,7 @@ async function time(render: () => Promise<Buffer>): Promise<{ first: number; med
   return { first: runs[0], median: median(runs.slice(1)), bytes };
 }
 
-const fonts = new FontFallback(notoSansScFaces());
+const fonts = new FontFallback(bookFaces());
 const books = { 'Latin text': await book([LATIN]), 'Latin, Cyrillic and CJK text': await book([LATIN, CYRILLIC, CJK]) };
 const pictureBytes = books['Latin text'].pages.reduce((sum, page) => sum + (page.picture?.png.length ?? 0), 0);
 const rows: string[] = [];

@@ -49,7 +49,7 @@ import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
 import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
 import { SetupComponent } from './ports/setup.js';
 import { SetupService, type SetupSettings } from './services/setup/setup-service.js';
-import { FontFallback, notoSansScFaces } from './services/export/book-fonts.js';
+import { FontFallback, bookFaces } from './services/export/book-fonts.js';
 import { BookExportService } from './services/export/book-export-service.js';
 import { ExportLinks } from './services/export/export-links.js';
 
@@ -298,7 +298,7 @@ async function startApi(
     repository,
     repository,
     media,
-    { pdfPageSize: config.export.pdfPageSize, fonts: new FontFallback(notoSansScFaces()) },
+    { pdfPageSize: config.export.pdfPageSize, fonts: new FontFallback(bookFaces()) },
     logger,
   );
   const schema = await buildAppSchema({ generations, stories, setup, exportLinks });

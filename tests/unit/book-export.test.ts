@@ -5,7 +5,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationKind, ImageType } from '../../src/entities/index.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
-import { FontFallback, notoSansScFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
+import { FontFallback, bookFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
 import { BookExportService } from '../../src/services/export/book-export-service.js';
 import { renderBookEpub } from '../../src/services/export/epub-exporter.js';
 import { ExportLinks } from '../../src/services/export/export-links.js';
@@ -19,11 +19,12 @@ import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readZip, runEpubcheck, w
 import { epubcheck, poppler, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 
-/** Pages in three scripts: what a reader anywhere may have asked for. */
+/** Pages in four scripts: what a reader anywhere may have asked for. */
 const TEXTS = [
   'The fox counted the stars one by one.\n\nThe night was still, and the moon listened.',
   'Лиса считала звёзды одну за другой.\nНочь была тихой, и луна слушала.',
   '狐狸一颗一颗地数星星。夜晚很安静，月亮在听。きつねは星を数えました。',
+  '여우는 별을 하나씩 세었어요. 밤은 고요했고 달은 귀를 기울였어요.',
 ];
 const TITLE = 'The Fox & the Stars — Лиса и 星星';
 const STORY_ID = '6f1c2b9e-3d4a-4b5c-8d7e-9f0a1b2c3d4e';
@@ -58,7 +59,7 @@ async function book(options: { pictures: boolean }): Promise<BookForExport> {
   };
 }
 
-const fonts = new FontFallback(notoSansScFaces());
+const fonts = new FontFallback(bookFaces());
 
 describe('HTML export', () => {
   it('holds the title and every page, pictures as data: URIs, and fetches nothing', async () => {
@@ -66,7 +67,7 @@ describe('HTML export', () => {
     expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
     expect(html).toContain('<title>The Fox &amp; the Stars — Лиса и 星星</title>');
     for (const text of TEXTS) for (const line of text.split(/\n+/)) expect(html).toContain(`<p>${line}</p>`);
-    expect(html.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g)).toHaveLength(3);
+    expect(html.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g)).toHaveLength(TEXTS.length);
     expect(html).toContain('alt="Scene 1: the fox &lt;and&gt; &quot;stars&quot;"');
     expect(html).not.toMatch(/(src|href)="(https?:|\/\/|\/)/);
   });
@@ -75,7 +76,7 @@ describe('HTML export', () => {
     const withOne = await book({ pictures: true });
     withOne.pages[1].picture = null;
     const html = renderBookHtml(withOne).toString('utf8');
-    expect(html.match(/<img /g)).toHaveLength(2);
+    expect(html.match(/<img /g)).toHaveLength(TEXTS.length - 1);
     const page2 = html.slice(html.indexOf('id="page-2"'), html.indexOf('id="page-3"'));
     expect(page2).not.toContain('<img');
     expect(page2).toContain('<p>Лиса считала звёзды одну за другой.</p>');
@@ -107,7 +108,12 @@ describe('the EPUB container', () => {
     expect(entries[0].data.toString('ascii')).toBe('application/epub+zip');
     const names = entries.map((entry) => entry.name);
     expect(names).toEqual(expect.arrayContaining(['META-INF/container.xml', 'OEBPS/content.opf', 'OEBPS/nav.xhtml', 'OEBPS/title.xhtml']));
-    expect(names.filter((name) => /^OEBPS\/page-\d\d\.xhtml$/.test(name))).toEqual(['OEBPS/page-01.xhtml', 'OEBPS/page-02.xhtml', 'OEBPS/page-03.xhtml']);
+    expect(names.filter((name) => /^OEBPS\/page-\d\d\.xhtml$/.test(name))).toEqual([
+      'OEBPS/page-01.xhtml',
+      'OEBPS/page-02.xhtml',
+      'OEBPS/page-03.xhtml',
+      'OEBPS/page-04.xhtml',
+    ]);
     const opf = entries.find((entry) => entry.name === 'OEBPS/content.opf')!.data.toString('utf8');
     expect(opf).toContain(`<dc:identifier id="book-id">urn:uuid:${STORY_ID}</dc:identifier>`);
     expect(opf).toContain('<dc:title>The Fox &amp; the Stars — Лиса и 星星</dc:title>');
@@ -195,7 +201,7 @@ describe('BookExportService', () => {
     await repositories.createSession({
       id: sessionId,
       prompt: 'a fox',
-      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 3 },
+      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: TEXTS.length },
       stage: STAGE.queued,
       ownerId: null,
     });
@@ -251,13 +257,19 @@ describe('BookExportService', () => {
     const html = await exports.export(STORY_ID, 'HTML');
     expect(html).toMatchObject({ title: TITLE, extension: 'html', contentType: 'text/html; charset=utf-8', pagesWithoutPicture: [1] });
     const text = html!.bytes.toString('utf8');
-    expect(text.match(/<img /g)).toHaveLength(2);
-    // Kana among the Han characters: Japanese.
-    expect(text).toContain('<html lang="ja">');
+    expect(text.match(/<img /g)).toHaveLength(TEXTS.length - 1);
+    // Hangul on one page: Korean, though another page has kana among its Han characters.
+    expect(text).toContain('<html lang="ko">');
+    expect(text).toContain(`<p>${TEXTS[3]}</p>`);
 
     const epub = await exports.export(STORY_ID, 'EPUB');
     expect(epub).toMatchObject({ extension: 'epub', contentType: 'application/epub+zip', pagesWithoutPicture: [1] });
-    expect(readZip(epub!.bytes).map((entry) => entry.name)).not.toContain('OEBPS/images/page-02.png');
+    const entries = readZip(epub!.bytes);
+    expect(entries.map((entry) => entry.name)).not.toContain('OEBPS/images/page-02.png');
+    expect(entries.find((entry) => entry.name === 'OEBPS/content.opf')!.data.toString('utf8')).toContain('<dc:language>ko</dc:language>');
+    const page4 = entries.find((entry) => entry.name === 'OEBPS/page-04.xhtml')!.data.toString('utf8');
+    expect(page4).toContain('xml:lang="ko" lang="ko"');
+    expect(page4).toContain(`<p>${TEXTS[3]}</p>`);
 
     const pdf = await exports.export(STORY_ID, 'PDF');
     expect(pdf).toMatchObject({ extension: 'pdf', contentType: 'application/pdf' });
@@ -329,10 +341,10 @@ describe('the PDF fonts', () => {
     ]);
   });
 
-  it('pick a face per character: Latin, Cyrillic and CJK from different files, spaces kept in their run', () => {
-    const runs = fonts.runs('Fox Лиса 狐狸');
-    expect(runs.map((run) => run.text)).toEqual(['Fox ', 'Лиса ', '狐狸']);
-    expect(runs.map((run) => run.face.name)).toEqual(['NotoSansSC-latin', 'NotoSansSC-cyrillic', 'NotoSansSC-chinese-simplified']);
+  it('pick a face per character: Latin, Cyrillic, CJK and Hangul from different files, spaces kept in their run', () => {
+    const runs = fonts.runs('Fox Лиса 狐狸 여우');
+    expect(runs.map((run) => run.text)).toEqual(['Fox ', 'Лиса ', '狐狸 ', '여우']);
+    expect(runs.map((run) => run.face.name)).toEqual(['NotoSansSC-latin', 'NotoSansSC-cyrillic', 'NotoSansSC-chinese-simplified', 'NanumGothic-korean']);
     const missing = new Set<string>();
     fonts.runs('\u{10FFFD}', missing);
     expect([...missing]).toEqual(['\u{10FFFD}']);

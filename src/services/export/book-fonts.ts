@@ -5,21 +5,52 @@ import * as fontkit from 'fontkit';
 import { woffToSfnt } from './woff.js';
 
 /**
- * The fonts a PDF book is set in: Noto Sans SC (SIL Open Font License 1.1) from
- * @fontsource/noto-sans-sc, regular weight. Fontsource ships it cut into subsets:
- * Latin, Latin Extended, Cyrillic and Vietnamese, one file with the common
- * Simplified Chinese characters and Japanese kana, and ~100 slices of the rest of
- * the font, each with the Unicode ranges it covers (unicode.json, as in the CSS
- * `unicode-range`). A character is set in the first subset, in that order, whose
- * range holds it and whose glyph table really has it, so Latin, Cyrillic and CJK
- * text mix on one line with each script in a font that draws it.
+ * The fonts a PDF book is set in, regular weight, both under the SIL Open Font License 1.1:
+ * Noto Sans SC from @fontsource/noto-sans-sc (Latin, Cyrillic, Vietnamese, Chinese,
+ * Japanese kana), then Nanum Gothic from @fontsource/nanum-gothic for the Hangul
+ * syllables Noto Sans SC lacks. Fontsource ships each font cut into subsets: named
+ * ones (Latin, Cyrillic, ...), one file with the bulk of its CJK script, and
+ * ~100 numbered slices of the whole font, each with the Unicode ranges it
+ * covers (unicode.json, as in the CSS `unicode-range`). A character is set in the
+ * first subset, in that order, whose range holds it and whose glyph table really has
+ * it, so Latin, Cyrillic, CJK and Hangul text mix on one line with each script in a
+ * font that draws it.
  */
 
 const WEIGHT = 400;
-/** Named subsets first (few files, most text), then the numbered slices. */
-const NAMED_SUBSETS = ['latin', 'latin-ext', 'cyrillic', 'vietnamese'];
-/** Fontsource's subset for the ~8000 commonest Simplified Chinese characters and kana; it has no range list of its own. */
-const COMMON_CJK_SUBSET = 'chinese-simplified';
+
+/** One Fontsource package and how its subsets are tried. */
+interface FontsourceFont {
+  /** npm package name. */
+  packageName: string;
+  /** File name prefix: `files/<prefix>-<subset>-<weight>-normal.woff`. */
+  filePrefix: string;
+  /** Prefix of the names the faces are registered under in a PDF. */
+  faceName: string;
+  /** Named subsets tried first (few files, most text). */
+  namedSubsets: readonly string[];
+  /** The subset of the script's commonest characters; it has no range list of its own. */
+  commonSubset: string;
+}
+
+const NOTO_SANS_SC: FontsourceFont = {
+  packageName: '@fontsource/noto-sans-sc',
+  filePrefix: 'noto-sans-sc',
+  faceName: 'NotoSansSC',
+  namedSubsets: ['latin', 'latin-ext', 'cyrillic', 'vietnamese'],
+  /** ~8000 Simplified Chinese characters and kana. */
+  commonSubset: 'chinese-simplified',
+};
+
+/** Its Latin subset is left out: Noto Sans SC's comes first and has every character of it. */
+const NANUM_GOTHIC: FontsourceFont = {
+  packageName: '@fontsource/nanum-gothic',
+  filePrefix: 'nanum-gothic',
+  faceName: 'NanumGothic',
+  namedSubsets: [],
+  /** All 11 172 Hangul syllables, in one 0.6 MB file. */
+  commonSubset: 'korean',
+};
 
 /** One font file of the set. `ranges` null: any code point may be in it (its glyph table decides). */
 export interface FontFace {
@@ -47,25 +78,32 @@ export function parseUnicodeRange(value: string): [number, number][] {
     });
 }
 
-/** The faces of the set, in the order they are tried. Throws when the font package is not installed. */
-export function notoSansScFaces(): FontFace[] {
+/** The faces of the book's fonts, in the order they are tried. Throws when a font package is not installed. */
+export function bookFaces(): FontFace[] {
+  return [...fontsourceFaces(NOTO_SANS_SC), ...fontsourceFaces(NANUM_GOTHIC)];
+}
+
+/** One Fontsource font's faces: its named subsets, its common subset, then its numbered slices in order. */
+function fontsourceFaces(font: FontsourceFont): FontFace[] {
   const require = createRequire(import.meta.url);
-  const dir = path.dirname(require.resolve('@fontsource/noto-sans-sc/package.json'));
+  const dir = path.dirname(require.resolve(`${font.packageName}/package.json`));
   const ranges = JSON.parse(fs.readFileSync(path.join(dir, 'unicode.json'), 'utf8')) as Record<string, string>;
-  const file = (subset: string) => path.join(dir, 'files', `noto-sans-sc-${subset}-${WEIGHT}-normal.woff`);
+  const file = (subset: string) => path.join(dir, 'files', `${font.filePrefix}-${subset}-${WEIGHT}-normal.woff`);
   const numbered = Object.keys(ranges)
     .filter((key) => /^\[\d+\]$/.test(key))
     .sort((a, b) => Number(a.slice(1, -1)) - Number(b.slice(1, -1)));
   return [
-    ...NAMED_SUBSETS.filter((subset) => subset in ranges).map((subset) => ({
-      name: `NotoSansSC-${subset}`,
-      file: file(subset),
-      ranges: parseUnicodeRange(ranges[subset]),
-    })),
-    { name: `NotoSansSC-${COMMON_CJK_SUBSET}`, file: file(COMMON_CJK_SUBSET), ranges: null },
+    ...font.namedSubsets
+      .filter((subset) => subset in ranges)
+      .map((subset) => ({
+        name: `${font.faceName}-${subset}`,
+        file: file(subset),
+        ranges: parseUnicodeRange(ranges[subset]),
+      })),
+    { name: `${font.faceName}-${font.commonSubset}`, file: file(font.commonSubset), ranges: null },
     ...numbered.map((key) => {
       const slice = key.slice(1, -1);
-      return { name: `NotoSansSC-${slice}`, file: file(slice), ranges: parseUnicodeRange(ranges[key]) };
+      return { name: `${font.faceName}-${slice}`, file: file(slice), ranges: parseUnicodeRange(ranges[key]) };
     }),
   ];
 }
