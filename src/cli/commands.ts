@@ -14,6 +14,7 @@ import {
   StoryListPageDocument,
   UpdatePageTextDocument,
   type StoryFieldsFragment,
+  type WarningFieldsFragment,
 } from '../client/generated/graphql.js';
 import { ErrorCode } from '../client/error-codes.js';
 import { createGraphQLClient, GraphQLRequestError, ServerUnreachableError, type GraphQLClient } from '../client/graphql-client.js';
@@ -117,7 +118,7 @@ export async function follow(client: GraphQLClient, sessionId: string, options: 
     return EXIT.interrupted;
   }
 
-  for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
+  writeWarnings(final.warningDetails, io);
   if (final.status === 'FAILED') {
     throw new CliError(`The generation failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
   }
@@ -136,6 +137,18 @@ export async function follow(client: GraphQLClient, sessionId: string, options: 
     if (story.images.length) io.stderr.write('(pass --out DIR to save the pictures)\n');
   }
   return EXIT.ok;
+}
+
+/**
+ * One line on stderr per warning, for people and for grep alike:
+ * `warning [SCENE_NOT_PAINTED] page 2: <message>` (the code is the API's WarningCode;
+ * `page N`, 1-based, only for a warning about one page).
+ */
+function writeWarnings(warnings: readonly WarningFieldsFragment[], io: Io): void {
+  for (const { code, message, pageIndex } of warnings) {
+    const page = pageIndex === null ? '' : ` page ${pageIndex + 1}`;
+    io.stderr.write(`warning [${code}]${page}: ${withoutControlSequences(message)}\n`);
+  }
 }
 
 /**
@@ -218,7 +231,7 @@ export async function repaint(client: GraphQLClient, id: string, options: Repain
   const display = createProgressDisplay(io.stdout, io.stderr);
   display.note(`Painting page ${options.page} of “${withoutControlSequences(story.title)}” again (session ${session.id}).`);
   const { final, interrupted } = await followSession(client, session.id, display, { cancelOnInterrupt: true });
-  for (const warning of final.warnings) io.stderr.write(`Warning: ${withoutControlSequences(warning)}\n`);
+  writeWarnings(final.warningDetails, io);
   if (final.status === 'FAILED') throw new CliError(`Painting page ${options.page} again failed: ${final.errorMessage ?? 'the server gave no reason.'}`);
   if (final.status === 'CANCELLED' || interrupted) {
     io.stderr.write(`Painting page ${options.page} again was cancelled; the page is as it was.\n`);

@@ -246,6 +246,40 @@ describe('story-agent when something is down', () => {
     }
   });
 
+  it('prints each warning with its code and page, one greppable line each, and sessions --json keeps the codes', async () => {
+    const ollama = await startFakeOllama();
+    const server = await startTestServer({ env: { OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'automatic1111', AUTOMATIC1111_URL: 'http://127.0.0.1:9' } });
+    try {
+      const run = await runStoryAgent(['generate', 'a kite that flies alone', '--pages', '2', '--url', server.url]);
+      expect(run.stderr).not.toContain('story-agent:');
+      expect(run.code).toBe(0);
+      const warnings = run.stderr.split('\n').filter((line) => line.startsWith('warning '));
+      expect(warnings).toHaveLength(3);
+      expect(warnings).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^warning \[CHARACTER_NOT_PAINTED\]: The character picture could not be painted.*127\.0\.0\.1:9/),
+          expect.stringMatching(/^warning \[SCENE_NOT_PAINTED\] page 1: \S.*127\.0\.0\.1:9/),
+          expect.stringMatching(/^warning \[SCENE_NOT_PAINTED\] page 2: \S.*127\.0\.0\.1:9/),
+        ]),
+      );
+      expect(run.stderr).not.toContain('Warning:');
+
+      const listed = await runStoryAgent(['sessions', '--all', '--json', '--url', server.url]);
+      const [session] = JSON.parse(listed.stdout) as { warnings: string[]; warningDetails: { code: string; message: string; pageIndex: number | null }[] }[];
+      expect(session.warningDetails.map(({ code, pageIndex }) => ({ code, pageIndex }))).toEqual(
+        expect.arrayContaining([
+          { code: 'CHARACTER_NOT_PAINTED', pageIndex: null },
+          { code: 'SCENE_NOT_PAINTED', pageIndex: 0 },
+          { code: 'SCENE_NOT_PAINTED', pageIndex: 1 },
+        ]),
+      );
+      expect(session.warningDetails.map(({ message }) => message)).toEqual(session.warnings);
+    } finally {
+      await server.stop();
+      await ollama.close();
+    }
+  });
+
   it('exits 1 and says how to start the server when nothing answers at --url', async () => {
     const ollama = await startFakeOllama();
     const url = ollama.url;
