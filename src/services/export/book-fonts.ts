@@ -18,11 +18,12 @@ import { woffToSfnt } from './woff.js';
  */
 
 const WEIGHT = 400;
+const require = createRequire(import.meta.url);
 
 /** One Fontsource package and how its subsets are tried. */
 interface FontsourceFont {
-  /** npm package name. */
-  packageName: string;
+  /** The path of the package's package.json; throws when the package is not installed. */
+  packageJson: () => string;
   /** File name prefix: `files/<prefix>-<subset>-<weight>-normal.woff`. */
   filePrefix: string;
   /** Prefix of the names the faces are registered under in a PDF. */
@@ -34,7 +35,7 @@ interface FontsourceFont {
 }
 
 const NOTO_SANS_SC: FontsourceFont = {
-  packageName: '@fontsource/noto-sans-sc',
+  packageJson: () => require.resolve('@fontsource/noto-sans-sc/package.json'),
   filePrefix: 'noto-sans-sc',
   faceName: 'NotoSansSC',
   namedSubsets: ['latin', 'latin-ext', 'cyrillic', 'vietnamese'],
@@ -44,7 +45,7 @@ const NOTO_SANS_SC: FontsourceFont = {
 
 /** Its Latin subset is left out: Noto Sans SC's comes first and has every character of it. */
 const NANUM_GOTHIC: FontsourceFont = {
-  packageName: '@fontsource/nanum-gothic',
+  packageJson: () => require.resolve('@fontsource/nanum-gothic/package.json'),
   filePrefix: 'nanum-gothic',
   faceName: 'NanumGothic',
   namedSubsets: [],
@@ -85,8 +86,7 @@ export function bookFaces(): FontFace[] {
 
 /** One Fontsource font's faces: its named subsets, its common subset, then its numbered slices in order. */
 function fontsourceFaces(font: FontsourceFont): FontFace[] {
-  const require = createRequire(import.meta.url);
-  const dir = path.dirname(require.resolve(`${font.packageName}/package.json`));
+  const dir = path.dirname(font.packageJson());
   const ranges = JSON.parse(fs.readFileSync(path.join(dir, 'unicode.json'), 'utf8')) as Record<string, string>;
   const file = (subset: string) => path.join(dir, 'files', `${font.filePrefix}-${subset}-${WEIGHT}-normal.woff`);
   const numbered = Object.keys(ranges)
