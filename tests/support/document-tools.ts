@@ -4,12 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
+import { type DefaultTreeAdapterTypes, parse } from 'parse5';
 import { EPUBCHECK_JAR } from './environment.js';
 
 /**
  * The standard tools that open an exported book, so tests judge the file the way a reader's
  * software does rather than trusting the writer: epubcheck for EPUB, poppler's pdfinfo,
- * pdftotext and pdffonts for PDF. Each takes the file's bytes.
+ * pdftotext and pdffonts for PDF, parse5 (a browser's HTML parser) for HTML. Each takes
+ * the file's bytes.
  */
 
 const run = promisify(execFile);
@@ -136,4 +138,49 @@ export function pdfPageImage(pdf: Buffer, page: number, dpi = 50): Promise<Buffe
     await run('pdftoppm', ['-r', String(dpi), '-f', String(page), '-l', String(page), '-gray', '-png', '-singlefile', file, out]);
     return fs.readFile(`${out}.png`);
   });
+}
+
+export interface HtmlBook {
+  /** The HTML tokenizer's parse errors (parse5 codes with line:column): an unquoted or broken attribute, a stray `<`, no doctype. */
+  errors: string[];
+  /** Per `<section class="page">` that is a child of `<article>`, in order: its id, its pictures' `src`, its paragraphs' text. */
+  pages: { id: string; pictures: string[]; paragraphs: string[] }[];
+}
+
+/**
+ * The single-file HTML book as a browser builds it. A page section left open would nest the
+ * next one inside it and drop it from `pages`, so the list checks the file's structure too.
+ */
+export function readHtmlBook(bytes: Buffer): HtmlBook {
+  const errors: string[] = [];
+  const document = parse(bytes.toString('utf8'), { onParseError: (error) => errors.push(`${error.code} at ${error.startLine}:${error.startCol}`) });
+  const article = elements(document).find((element) => element.nodeName === 'article');
+  const sections = (article?.childNodes ?? []).filter(
+    (node): node is DefaultTreeAdapterTypes.Element => node.nodeName === 'section' && attribute(node as DefaultTreeAdapterTypes.Element, 'class') === 'page',
+  );
+  return {
+    errors,
+    pages: sections.map((section) => {
+      const inside = elements(section);
+      return {
+        id: attribute(section, 'id') ?? '',
+        pictures: inside.filter((element) => element.nodeName === 'img').map((element) => attribute(element, 'src') ?? ''),
+        paragraphs: inside.filter((element) => element.nodeName === 'p' && attribute(element, 'class') !== 'number').map(textOf),
+      };
+    }),
+  };
+}
+
+function elements(node: DefaultTreeAdapterTypes.ParentNode): DefaultTreeAdapterTypes.Element[] {
+  return node.childNodes.flatMap((child) => ('tagName' in child ? [child, ...elements(child)] : []));
+}
+
+function attribute(element: DefaultTreeAdapterTypes.Element, name: string): string | undefined {
+  return element.attrs.find((candidate) => candidate.name === name)?.value;
+}
+
+function textOf(node: DefaultTreeAdapterTypes.ParentNode): string {
+  return node.childNodes
+    .map((child) => (child.nodeName === '#text' ? (child as DefaultTreeAdapterTypes.TextNode).value : 'childNodes' in child ? textOf(child) : ''))
+    .join('');
 }

@@ -15,7 +15,7 @@ import { renderBookHtml } from '../../src/services/export/html-exporter.js';
 import { renderBookPdf } from '../../src/services/export/pdf-exporter.js';
 import { escapeXml } from '../../src/services/export/xml-text.js';
 import { attachmentDisposition } from '../../src/http/content-disposition.js';
-import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
+import { pdfFonts, pdfInfo, pdfPageImage, pdfPageTexts, readHtmlBook, readZip, runEpubcheck, withoutWhitespace } from '../support/document-tools.js';
 import { epubcheck, poppler, skipWithoutTool, toolAvailable } from '../support/environment.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 
@@ -70,6 +70,19 @@ describe('HTML export', () => {
     expect(html.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g)).toHaveLength(TEXTS.length);
     expect(html).toContain('alt="Scene 1: the fox &lt;and&gt; &quot;stars&quot;"');
     expect(html).not.toMatch(/(src|href)="(https?:|\/\/|\/)/);
+  });
+
+  it('parses without an error into one page section per page, each with its picture and its paragraphs', async () => {
+    const illustrated = await book({ pictures: true });
+    const { errors, pages } = readHtmlBook(renderBookHtml(illustrated));
+    expect(errors).toEqual([]);
+    expect(pages).toEqual(
+      illustrated.pages.map((page) => ({
+        id: `page-${page.index + 1}`,
+        pictures: [`data:image/png;base64,${page.picture!.png.toString('base64')}`],
+        paragraphs: page.text.split(/\n+/),
+      })),
+    );
   });
 
   it('sets a page without a picture as text only', async () => {
@@ -242,6 +255,84 @@ describe('BookExportService', () => {
   function service(repositories: InMemoryRepositories, media: MemoryMedia) {
     return new BookExportService(repositories, repositories, media, { pdfPageSize: 'A5', fonts, now: () => MODIFIED }, pino({ level: 'silent' }));
   }
+
+  /** A one-page story whose pictures are `types` (page 0's, and the character's), each a different PNG; they are returned by type. */
+  async function onePageStory(repositories: InMemoryRepositories, media: MemoryMedia, types: ImageType[]): Promise<Map<ImageType, Buffer>> {
+    const sessionId = randomUUID();
+    await repositories.createSession({
+      id: sessionId,
+      prompt: 'a fox',
+      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 1 },
+      stage: STAGE.queued,
+      ownerId: null,
+    });
+    await repositories.saveBookOnce(
+      {
+        id: STORY_ID,
+        title: 'One Night',
+        prompt: 'a fox',
+        style: null,
+        characterDescription: 'a small red fox',
+        pages: [{ outline: 'all of it', sceneDescription: 'a hill under the stars', characterSide: 'left', characterDistance: 'near' }],
+      } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
+      sessionId,
+    );
+    await repositories.savePageTextOnce(STORY_ID, 0, TEXTS[0]);
+    const pictures = new Map<ImageType, Buffer>();
+    for (const [n, imageType] of types.entries()) {
+      const key = `images/${randomUUID()}.png`;
+      const png = await picture(n + 5);
+      media.files.set(key, png);
+      pictures.set(imageType, png);
+      await repositories.saveImageOnce({
+        id: randomUUID(),
+        storyId: STORY_ID,
+        imageType,
+        pageIndex: imageType === ImageType.CHARACTER ? null : 0,
+        filePath: key,
+        width: 512,
+        height: 512,
+        promptUsed: 'p',
+        seed: 1,
+      });
+    }
+    return pictures;
+  }
+
+  it('shows a one-page story whose character could not be composited with its scene, in HTML that parses without an error', async () => {
+    const repositories = new InMemoryRepositories();
+    const media = new MemoryMedia();
+    const pictures = await onePageStory(repositories, media, [ImageType.CHARACTER, ImageType.BACKGROUND]);
+    const html = await service(repositories, media).export(STORY_ID, 'HTML');
+    expect(html!.pagesWithoutPicture).toEqual([]);
+    const { errors, pages } = readHtmlBook(html!.bytes);
+    expect(errors).toEqual([]);
+    expect(pages).toEqual([
+      {
+        id: 'page-1',
+        pictures: [`data:image/png;base64,${pictures.get(ImageType.BACKGROUND)!.toString('base64')}`],
+        paragraphs: TEXTS[0].split(/\n+/),
+      },
+    ]);
+    expect(html!.bytes.toString('utf8')).toContain('alt="a hill under the stars"');
+  });
+
+  it('shows a story without page rows as one page: its whole text and its page-0 picture', async () => {
+    const repositories = new InMemoryRepositories();
+    const media = new MemoryMedia();
+    const pictures = await onePageStory(repositories, media, [ImageType.CHARACTER, ImageType.BACKGROUND, ImageType.COMBINED]);
+    repositories.pages.splice(0);
+    const html = await service(repositories, media).export(STORY_ID, 'HTML');
+    const { errors, pages } = readHtmlBook(html!.bytes);
+    expect(errors).toEqual([]);
+    expect(pages).toEqual([
+      {
+        id: 'page-1',
+        pictures: [`data:image/png;base64,${pictures.get(ImageType.COMBINED)!.toString('base64')}`],
+        paragraphs: TEXTS[0].split(/\n+/),
+      },
+    ]);
+  });
 
   it('answers null for a story that does not exist', async () => {
     const repositories = new InMemoryRepositories();
