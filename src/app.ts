@@ -34,7 +34,9 @@ import { OpenAiChatBackend } from './adapters/text/openai-chat-backend.js';
 import { EmbeddedChatBackend } from './adapters/text/embedded-chat-backend.js';
 import { probeOllama } from './adapters/text/ollama-probe.js';
 import { StoryAgents } from './services/text/story-agents.js';
-import type { TextGenerator } from './ports/text-generator.js';
+import type { TextGenerator, TextGenerators } from './ports/text-generator.js';
+import { AutoTextBackend } from './adapters/text/auto-text-backend.js';
+import { fixedTextGenerators } from './services/text/fixed-text-generators.js';
 import { probeAutomatic1111 } from './adapters/images/automatic1111-probe.js';
 import { looksLikeModelDir } from '../packages/onnx-diffusion/src/index.js';
 import { ApiKeyStore } from './adapters/database/api-key-store.js';
@@ -98,37 +100,66 @@ export function createChatBackend(config: AppConfig, backend: TextBackendName, l
   }
 }
 
-/** How long start-up waits for Ollama to answer when TEXT_BACKEND is unset. */
+/** How long one look at whether Ollama answers waits, when TEXT_BACKEND is unset. */
 const OLLAMA_PROBE_TIMEOUT_MS = 1500;
 
+/** A process's text models: what generations use, and what readiness and the set-up panel check. */
+interface TextSide {
+  generators: TextGenerators;
+  /** The backend in use: TEXT_BACKEND, or (unset) the one the last look chose. */
+  backend(): TextBackendName;
+  /** Throws a TextGenerationError when the backend a generation starting now would get cannot be used. */
+  checkAvailable(signal?: AbortSignal): Promise<void>;
+  /** Lets go of an embedded model. */
+  close(): Promise<void>;
+}
+
 /**
- * TEXT_BACKEND when set; unset, Ollama when it answers at OLLAMA_BASE_URL
- * now, else the embedded model (which needs no server). Logs the choice and
- * why in one line.
+ * TEXT_BACKEND when set, fixed for the life of the process. Unset: per
+ * generation, Ollama when it answers at OLLAMA_BASE_URL, else the embedded
+ * model (AutoTextBackend); the first look happens here, so start-up logs the
+ * choice and why in one line.
  */
-async function chooseTextBackend(config: AppConfig, logger: Logger): Promise<TextBackendName> {
+async function createTextSide(config: AppConfig, logger: Logger): Promise<TextSide> {
+  const agentsOver = (backend: ChatBackend) =>
+    new StoryAgents(new ChatModelClient(backend, config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
   const configured = config.text.backend;
   if (configured) {
     logger.info({ textBackend: configured }, `text backend: ${configured} (TEXT_BACKEND=${configured})`);
-    return configured;
+    const chatBackend = createChatBackend(config, configured, logger);
+    const text = agentsOver(chatBackend);
+    return {
+      generators: fixedTextGenerators(configured, text),
+      backend: () => configured,
+      checkAvailable: (signal) => text.checkAvailable(signal),
+      close: async () => chatBackend.close?.(),
+    };
   }
-  const probe = await probeOllama(config.ollama.baseUrl, OLLAMA_PROBE_TIMEOUT_MS);
-  if (probe.answers) {
-    logger.info({ textBackend: 'ollama' }, `text backend: ollama (TEXT_BACKEND is unset and Ollama answers at ${config.ollama.baseUrl})`);
-    return 'ollama';
-  }
-  logger.info(
-    { textBackend: 'embedded', modelFile: config.embedded.modelFile },
-    `text backend: embedded (TEXT_BACKEND is unset and no Ollama answers at ${config.ollama.baseUrl}: ${probe.reason}); set TEXT_BACKEND to choose`,
+  const embedded = new EmbeddedChatBackend(config.embedded, logger);
+  const auto = new AutoTextBackend(
+    {
+      ollama: agentsOver(new OllamaChatBackend(config.ollama)),
+      embedded: agentsOver(embedded),
+      probeOllama: () => probeOllama(config.ollama.baseUrl, OLLAMA_PROBE_TIMEOUT_MS),
+      releaseEmbedded: () => embedded.unload(),
+    },
+    { ollamaBaseUrl: config.ollama.baseUrl, recheckMs: config.text.ollamaRecheckMs },
+    logger,
   );
-  return 'embedded';
+  const first = await auto.choose();
+  return {
+    generators: auto,
+    backend: () => auto.current ?? first,
+    checkAvailable: async (signal) => (await auto.generatorNow()).checkAvailable(signal),
+    close: () => embedded.close(),
+  };
 }
 
 export interface App {
   config: AppConfig;
   role: Role;
-  /** The text backend in use: TEXT_BACKEND, or the one chosen at start-up. */
-  textBackend: TextBackendName;
+  /** The text backend in use: TEXT_BACKEND, or (unset) the one the last look at Ollama chose. */
+  readonly textBackend: TextBackendName;
   logger: Logger;
   /** Null in a worker, which serves no GraphQL. */
   http: RunningHttpServer | null;
@@ -138,7 +169,6 @@ export interface App {
   stories: StoryService;
   bus: ProgressBus;
   queue: JobQueue;
-  text: TextGenerator;
   setup: SetupService;
   /** Stops taking work, lets running generations finish (up to timeoutMs, else hands them back), then closes everything. */
   stop(timeoutMs?: number): Promise<void>;
@@ -182,9 +212,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
   const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, '/media');
-  const textBackend = await chooseTextBackend(config, logger);
-  const chatBackend = createChatBackend(config, textBackend, logger);
-  const text = new StoryAgents(new ChatModelClient(chatBackend, config.text.stallTimeoutMs, modelServerCall), config.ollama.storyMaxChars);
+  const textSide = await createTextSide(config, logger);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
@@ -204,9 +232,9 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
   const setup = new SetupService(
-    setupSettings(config, textBackend),
+    setupSettings(config),
     {
-      probes: new LocalSetupProbes(dataSource, text, READINESS_TIMEOUT_MS),
+      probes: new LocalSetupProbes(dataSource, textSide, READINESS_TIMEOUT_MS),
       hub: new HuggingFaceHub(config.huggingFace),
       ollama: new OllamaModelStore(config.ollama.baseUrl),
     },
@@ -227,18 +255,15 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     http =
       role === 'worker'
         ? null
-        : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media });
-    worker =
-      role === 'api'
-        ? null
-        : await startWorker(config, role, { repository, bus, queue, media, text, textBackend, generations, logger, metrics, painter, setup });
+        : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, textSide, queue, registry, repository, media });
+    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
     await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close()]);
-    await Promise.allSettled([closeBackbone(), dataSource.destroy(), chatBackend.close?.()]);
+    await Promise.allSettled([closeBackbone(), dataSource.destroy(), textSide.close()]);
     throw error;
   }
 
@@ -246,7 +271,9 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   return {
     config,
     role,
-    textBackend,
+    get textBackend() {
+      return textSide.backend();
+    },
     logger,
     http,
     workerMetrics,
@@ -254,7 +281,6 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     stories,
     bus,
     queue,
-    text,
     setup,
     stop(timeoutMs = config.generation.shutdownTimeoutMs) {
       stopping ??= (async () => {
@@ -267,7 +293,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await bus.close();
         await closeBackbone();
         await dataSource.destroy();
-        await chatBackend.close?.();
+        await textSide.close();
       })();
       return stopping;
     },
@@ -284,14 +310,14 @@ async function startApi(
     logger: Logger;
     apiKeys: ApiKeyService;
     mediaSigner: MediaUrlSigner | null;
-    text: TextGenerator;
+    textSide: TextSide;
     queue: JobQueue;
     registry: Registry;
     repository: StoryRepository;
     media: MediaStore;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, text, queue, registry, repository, media } = parts;
+  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, textSide, queue, registry, repository, media } = parts;
   // Export links are built like picture URLs: a server path (signed with AUTH_MODE=api-key) that the request's PublicUrls makes absolute.
   const exportLinks = new ExportLinks(mediaSigner);
   const exports = new BookExportService(
@@ -335,7 +361,7 @@ async function startApi(
       maxSubscriptionsPerClient: config.limits.maxSubscriptionsPerClient,
       requestsPerMinute: config.limits.requestsPerMinute,
       operations: {
-        readiness: readinessChecks(config, dataSource, text),
+        readiness: readinessChecks(config, dataSource, textSide),
         registry,
         countSessions: async () =>
           (await dataSource.query('SELECT status, count(*)::int AS count FROM generation_sessions GROUP BY status')) as { status: string; count: number }[],
@@ -361,8 +387,8 @@ async function startApi(
   return http;
 }
 
-/** What /readyz asks: the database, the text model server with its model, the image backend. */
-function readinessChecks(config: AppConfig, dataSource: DataSource, text: TextGenerator): { name: string; check(): Promise<void> }[] {
+/** What /readyz asks: the database, the text model server with its model (TEXT_BACKEND unset: the backend chosen now), the image backend. */
+function readinessChecks(config: AppConfig, dataSource: DataSource, text: Pick<TextGenerator, 'checkAvailable'>): { name: string; check(): Promise<void> }[] {
   const checks = [
     { name: 'database', check: async () => void (await dataSource.query('SELECT 1')) },
     { name: 'textModel', check: () => text.checkAvailable(AbortSignal.timeout(READINESS_TIMEOUT_MS)) },
@@ -390,16 +416,17 @@ interface PainterSlot {
 }
 
 /**
- * What the set-up service needs to know of the configuration. `textBackend`: the one in use. When
- * start-up chose the embedded model because no Ollama answered, the set-up panel still looks for
- * Ollama (`auto`), so it can say why the embedded model is offered.
+ * What the set-up service needs to know of the configuration. TEXT_BACKEND unset (`auto`): the panel
+ * looks for Ollama each time it is asked, as each generation does, and shows Ollama (with its model
+ * pulled or not) while it answers, else the embedded model and why.
  */
-function setupSettings(config: AppConfig, textBackend: TextBackendName): SetupSettings {
+function setupSettings(config: AppConfig): SetupSettings {
+  const textBackend = config.text.backend;
   const text: SetupSettings['text'] =
     textBackend === 'openai'
       ? { backend: 'openai', baseUrl: config.openai?.baseUrl ?? '', model: config.openai?.model ?? '' }
       : {
-          backend: config.text.backend === null && textBackend === 'embedded' ? 'auto' : textBackend,
+          backend: textBackend ?? 'auto',
           ollamaBaseUrl: config.ollama.baseUrl,
           ollamaModel: config.ollama.model,
           embeddedModelFile: config.embedded.modelFile,
@@ -413,8 +440,7 @@ interface WorkerParts {
   bus: ProgressBus;
   queue: JobQueue;
   media: MediaStore;
-  text: TextGenerator;
-  textBackend: TextBackendName;
+  textSide: TextSide;
   generations: GenerationService;
   logger: Logger;
   metrics: GenerationMetrics;
@@ -430,14 +456,14 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, text, textBackend, generations, logger, metrics, painter, setup } = parts;
+  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup } = parts;
   const images = createImageGenerator(config.images, logger);
   painter.current = images;
   const pipeline = new GenerationPipeline({
     sessions: repository,
     books: repository,
     images: repository,
-    text,
+    text: textSide.generators,
     get painter() {
       return painter.current;
     },
@@ -467,12 +493,14 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
         : 'images are off (IMAGE_BACKEND=none): stories will be text-only',
     );
   }
-  text.checkAvailable().then(
-    () =>
+  textSide.checkAvailable().then(
+    () => {
+      const textBackend = textSide.backend();
       logger.info(
         { textBackend, model: { ollama: config.ollama.model, openai: config.openai?.model, embedded: config.embedded.modelFile }[textBackend] },
         'text model ready',
-      ),
+      );
+    },
     (error: Error) => logger.warn(error.message),
   );
 

@@ -64,6 +64,7 @@ const environmentSchema = z.object({
   OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
   TEXT_BACKEND: z.enum(TEXT_BACKENDS).optional(),
+  OLLAMA_RECHECK_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
   HF_ENDPOINT: httpUrl.default('https://huggingface.co'),
   HF_TOKEN: z.string().min(1).optional(),
   HUGGING_FACE_HUB_TOKEN: z.string().min(1).optional(),
@@ -206,8 +207,10 @@ export interface AppConfig {
   };
   /** TEXT_BACKEND and what every text backend shares. */
   text: {
-    /** Null when TEXT_BACKEND is unset: the composition root picks Ollama if it answers at start-up, else embedded. */
+    /** Null when TEXT_BACKEND is unset: each generation gets Ollama if it answers as the generation starts, else embedded. */
     backend: TextBackendName | null;
+    /** TEXT_BACKEND unset: how long one look at whether Ollama answers is reused (ms); 0 looks at every generation. */
+    ollamaRecheckMs: number;
     /** No byte for this long once a model server's response has started: it stopped answering. */
     stallTimeoutMs: number;
   };
@@ -352,7 +355,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       requestTimeoutMs: env.OLLAMA_REQUEST_TIMEOUT_MS,
       storyMaxChars: env.STORY_MAX_CHARS,
     },
-    text: { backend: env.TEXT_BACKEND ?? null, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
+    text: { backend: env.TEXT_BACKEND ?? null, ollamaRecheckMs: env.OLLAMA_RECHECK_MS, stallTimeoutMs: env.MODEL_STALL_TIMEOUT_MS },
     embedded: {
       modelFile: env.EMBEDDED_MODEL_FILE ? path.resolve(env.EMBEDDED_MODEL_FILE) : defaultEmbeddedModelFile(dataDir),
       threads: env.EMBEDDED_THREADS,

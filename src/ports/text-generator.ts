@@ -95,3 +95,18 @@ export class TextGenerationError extends Error {
     return this.failure === 'unreachable' || this.failure === 'timeout' || this.failure === 'stream-dropped' || this.failure === 'server-error';
   }
 }
+
+/** One generation's text generator, held from its first model call to its last, so a book never changes backend half-way. */
+export interface TextGeneratorLease {
+  /** The backend it runs on (ollama, embedded, openai), for logs. */
+  backend: string;
+  text: TextGenerator;
+  /** The generation is over (whatever its end); a second call does nothing. */
+  release(): void;
+}
+
+/** Hands each generation the text generator it uses: always the same with TEXT_BACKEND set; unset, the one chosen as it starts. */
+export interface TextGenerators {
+  /** Never throws. */
+  forGeneration(): Promise<TextGeneratorLease>;
+}

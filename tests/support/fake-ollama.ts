@@ -231,7 +231,8 @@ export function maxPagesOf(schema: unknown): number | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}): Promise<FakeOllama> {
+/** `port`: 0 for any free one; a fixed one to start Ollama where a running server already looks for it. */
+export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}, port = 0): Promise<FakeOllama> {
   const options = defaultFakeOllamaOptions(overrides);
   const requests: ChatRequestRecord[] = [];
   const abandoned: Agent[] = [];
@@ -373,10 +374,12 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     res.end(line({ content: '' }, true));
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     options,
     requests,
     abandoned,

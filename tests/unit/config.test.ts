@@ -194,8 +194,10 @@ describe('text backend', () => {
     expect(() => loadConfig({ HF_ENDPOINT: 'ftp://mirror' })).toThrow(/HF_ENDPOINT/);
   });
 
-  it('leaves the backend to start-up when TEXT_BACKEND is unset (Ollama if it answers, else embedded), with a stall limit of a minute', () => {
-    expect(loadConfig({}).text).toEqual({ backend: null, stallTimeoutMs: 60_000 });
+  it('leaves the backend to each generation when TEXT_BACKEND is unset (Ollama if it answers, looked at every 5 s, else embedded), with a stall limit of a minute', () => {
+    expect(loadConfig({}).text).toEqual({ backend: null, ollamaRecheckMs: 5000, stallTimeoutMs: 60_000 });
+    expect(loadConfig({ OLLAMA_RECHECK_MS: '0' }).text.ollamaRecheckMs).toBe(0);
+    expect(configError({ OLLAMA_RECHECK_MS: '-1' }).message).toContain('OLLAMA_RECHECK_MS');
     expect(loadConfig({ TEXT_BACKEND: 'embedded' }).text.backend).toBe('embedded');
     expect(loadConfig({}).openai).toBeNull();
   });

@@ -22,6 +22,7 @@ import {
   type PageDraft,
   type PlanRequest,
   type TextGenerator,
+  type TextGenerators,
   type WritePageRequest,
 } from '../../src/ports/text-generator.js';
 import { GenerationPipeline, type PipelineDependencies } from '../../src/services/generation/generation-pipeline.js';
@@ -33,6 +34,7 @@ import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.
 import { GenerationService } from '../../src/services/generation/generation-service.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
 import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent } from '../../src/ports/setup.js';
+import { fixedTextGenerators } from '../../src/services/text/fixed-text-generators.js';
 
 const SIZE = { width: 64, height: 64 };
 
@@ -220,7 +222,7 @@ async function setup({
     sessions: repositories,
     books: repositories,
     images: repositories,
-    text,
+    text: fixedTextGenerators('scripted', text),
     get painter() {
       return paintingFrom() ? painter : null;
     },
@@ -281,6 +283,38 @@ describe('GenerationPipeline making a book', () => {
     const pages = await book.repositories.findPages((await book.story()).id);
     expect(pages.map((page) => page.text)).toEqual([0, 1, 2].map((i) => `Page ${i} begins. The fox walks on. The end of page ${i}.`));
     expect((await book.story()).storyText).toBe(pages.map((page) => page.text).join('\n\n'));
+  });
+
+  it('keeps a run on the text generator it was handed at its start, and hands it back once at the end, failed or not', async () => {
+    const book = await setup({ pageCount: 3 });
+    // A new generator at every ask, as TEXT_BACKEND unset may give when Ollama comes or goes.
+    const handedOut: ScriptedText[] = [];
+    let released = 0;
+    const text: TextGenerators = {
+      forGeneration: async () => {
+        const generator = new ScriptedText();
+        handedOut.push(generator);
+        return { backend: `backend ${handedOut.length}`, text: generator, release: () => void released++ };
+      },
+    };
+    await new GenerationPipeline({ ...book.deps, text }).run({ sessionId: book.id, attempt: 1, maxAttempts: 3, signal: new AbortController().signal });
+    expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
+    expect(handedOut).toHaveLength(1);
+    expect(handedOut[0]).toMatchObject({ plans: 1, written: [0, 1, 2] });
+    expect(released).toBe(1);
+
+    const failing = await setup({ pageCount: 2 });
+    failing.text.planFailure = new TextGenerationError('the model said nothing useful', 'bad-output');
+    let failedReleases = 0;
+    const once: TextGenerators = { forGeneration: async () => ({ backend: 'scripted', text: failing.text, release: () => void failedReleases++ }) };
+    await new GenerationPipeline({ ...failing.deps, text: once }).run({
+      sessionId: failing.id,
+      attempt: 1,
+      maxAttempts: 1,
+      signal: new AbortController().signal,
+    });
+    expect((await failing.session()).status).toBe(GenerationStatus.FAILED);
+    expect(failedReleases).toBe(1);
   });
 
   it('streams text deltas that carry their page and join into storyText, with progress that never goes back', async () => {

@@ -9,7 +9,7 @@ import { probeAutomatic1111 } from '../images/automatic1111-probe.js';
 export class LocalSetupProbes implements SetupProbes {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly text: TextGenerator,
+    private readonly text: Pick<TextGenerator, 'checkAvailable'>,
     private readonly timeoutMs: number,
   ) {}
 

@@ -82,4 +82,9 @@ export class EmbeddedChatBackend implements ChatBackend {
   close(): Promise<void> {
     return this.runtime.close();
   }
+
+  /** Frees the loaded model once no generation is in its turn (TEXT_BACKEND unset and Ollama in use); its next use loads it again. */
+  unload(): Promise<void> {
+    return this.runtime.unload();
+  }
 }

@@ -145,6 +145,20 @@ export class LlamaCppRuntime {
     }
   }
 
+  /**
+   * Frees the model once the turn running now (and those already waiting) is over, without
+   * cutting a generation short; the next turn loads it again. Nothing happens when none is loaded.
+   */
+  async unload(): Promise<void> {
+    if (!this.loading) return;
+    await this.acquire(new AbortController().signal);
+    try {
+      await this.close();
+    } finally {
+      this.release();
+    }
+  }
+
   /** Frees the model and its context; later calls load it again. */
   async close(): Promise<void> {
     const loading = this.loading;

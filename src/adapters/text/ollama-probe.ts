@@ -1,9 +1,12 @@
+/** What one look at Ollama found; `reason` says why not in words for the log. */
+export type OllamaProbeResult = { answers: true } | { answers: false; reason: string };
+
 /**
  * Whether an Ollama server answers at `baseUrl` within `timeoutMs`: GET
  * /api/version, which every Ollama serves without loading a model. Never
  * throws; says why not in words for the start-up log.
  */
-export async function probeOllama(baseUrl: string, timeoutMs: number): Promise<{ answers: true } | { answers: false; reason: string }> {
+export async function probeOllama(baseUrl: string, timeoutMs: number): Promise<OllamaProbeResult> {
   try {
     const response = await fetch(`${baseUrl}/api/version`, { signal: AbortSignal.timeout(timeoutMs) });
     await response.body?.cancel();

@@ -21,7 +21,7 @@ import { GenerationReporter } from '../progress/generation-reporter.js';
 import type { ProgressBus } from '../../ports/progress-bus.js';
 import { BookProgress, pageWritingFraction, PERCENT, retryingStage, STAGE, writingStage, type BookPart } from '../progress/progress-plan.js';
 import { NEGATIVE_PROMPT } from '../text/prompts.js';
-import { TextGenerationError, VisualSubject, type BookPlan, type TextGenerator } from '../../ports/text-generator.js';
+import { TextGenerationError, VisualSubject, type BookPlan, type TextGenerator, type TextGenerators } from '../../ports/text-generator.js';
 import { describeFailure, failureReasonOf, isExpectedFailure } from './failure-messages.js';
 import { StageKind, type GenerationMetrics } from '../../ports/generation-metrics.js';
 import { GenerationCancelled, SessionNoLongerRunning } from '../errors.js';
@@ -34,7 +34,8 @@ export interface PipelineDependencies {
   sessions: SessionRepository;
   books: BookRepository;
   images: ImageRepository;
-  text: TextGenerator;
+  /** Asked once per run: the run's every model call goes to the generator it hands out. */
+  text: TextGenerators;
   /** Null when images are switched off (IMAGE_BACKEND=none), or until a picture model is downloaded; read when a run needs it. */
   painter: ImageGenerator | null;
   /** Downloads of models in progress: a run waits for the one it needs instead of failing. */
@@ -63,6 +64,8 @@ export interface Run {
   logger: Logger;
   /** Pictures of this run are drafts of its session: saved beside the page's pictures in use until they replace them. */
   drafts: boolean;
+  /** The text backend this run uses from start to end (TEXT_BACKEND unset: the one chosen as it started). */
+  text: TextGenerator;
 }
 
 /** One named step of a generation. */
@@ -136,8 +139,10 @@ export class GenerationPipeline {
     const session = await this.deps.sessions.beginAttempt(sessionId);
     if (!session) return;
     if (session.attempts === 1) this.deps.metrics.queueWait((Date.now() - session.createdAt.getTime()) / 1000);
-    const logger = this.deps.logger.child({ sessionId, attempt });
     const shown = await this.deps.bus.snapshot(sessionId);
+    // Taken last before the try, whose finally gives it back: nothing between can throw.
+    const lease = await this.deps.text.forGeneration();
+    const logger = this.deps.logger.child({ sessionId, attempt, textBackend: lease.backend });
     const reporter = new GenerationReporter(session, this.deps.sessions, this.deps.bus, signal, logger, shown?.progressPercentage);
     // Other processes tell a live run from an abandoned one by this.
     const heartbeat = setInterval(() => {
@@ -145,7 +150,7 @@ export class GenerationPipeline {
     }, this.deps.heartbeatMs);
     heartbeat.unref();
     const work = this.workFor(session);
-    const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts };
+    const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts, text: lease.text };
     try {
       if (session.attempts > this.deps.maxRunsPerSession) {
         const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
@@ -180,6 +185,7 @@ export class GenerationPipeline {
       await work.afterFailure(run);
     } finally {
       clearInterval(heartbeat);
+      lease.release();
     }
   }
 
@@ -263,7 +269,7 @@ export class GenerationPipeline {
     }
     await reporter.beginStory(STAGE.planning, PERCENT.started);
     const plan = await this.timed(StageKind.PLAN, () =>
-      this.deps.text.planBook({
+      run.text.planBook({
         prompt: session.prompt,
         style: session.options.style,
         pageCount: pageCountOf(session),
@@ -324,7 +330,7 @@ export class GenerationPipeline {
       await reporter.enter(GenerationStatus.GENERATING_STORY, writingStage(page.index, book.pages.length), reporter.currentPercent);
       let written = 0;
       const draft = await this.timed(StageKind.WRITE_PAGE, () =>
-        this.deps.text.writePage({
+        run.text.writePage({
           plan,
           index: page.index,
           textsBefore: book.pages.slice(0, page.index).map((before) => before.text),
@@ -392,7 +398,7 @@ export class GenerationPipeline {
     const describe = async (subject: VisualSubject, text: string, save: (description: string) => Promise<void>, label: string, pageIndex: number | null) => {
       try {
         const description = await this.timed(StageKind.DESCRIBE, () =>
-          this.deps.text.describe(subject, { text, style: run.session.options.style, signal: run.signal }),
+          run.text.describe(subject, { text, style: run.session.options.style, signal: run.signal }),
         );
         await save(description);
         return description;

@@ -91,7 +91,7 @@ export class PageRepaint {
     if (this.description === null) {
       if (page.text.trim() === '') throw new PageRepaintFailed(`${capitalised(this.label)} has no text yet, so its scene cannot be described from it.`);
       const description = await this.pictures.timed(StageKind.DESCRIBE, () =>
-        this.deps.text.describe(VisualSubject.SCENE, { text: page.text, style: this.options.style, signal: run.signal }),
+        run.text.describe(VisualSubject.SCENE, { text: page.text, style: this.options.style, signal: run.signal }),
       );
       run.signal.throwIfAborted();
       const saved = await this.deps.sessions.updateRunningSession(run.session.id, { options: { ...this.options, sceneDescription: description } });
