@@ -243,11 +243,13 @@ export class InMemoryRepositories implements StoryRepository {
     return { deleted, mediaKeys };
   }
 
-  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage | null> {
     this.calls.push(`saveImageOnce:${image.imageType}:${image.pageIndex}`);
     // As the database's foreign key does: no picture row for a story that is gone.
     if (!this.stories.has(image.storyId)) throw new Error(`insert on generated_images violates foreign key: story ${image.storyId} does not exist`);
     const pendingSessionId = image.pendingSessionId ?? null;
+    // As the database's insert guarded by the session row does: no draft once its session has ended.
+    if (pendingSessionId !== null && !RUNNING_STATUSES.includes(this.sessions.get(pendingSessionId)?.status ?? GenerationStatus.CANCELLED)) return null;
     const same = (candidate: GeneratedImage) =>
       candidate.storyId === image.storyId &&
       candidate.imageType === image.imageType &&

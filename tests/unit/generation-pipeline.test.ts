@@ -794,6 +794,47 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
   });
 
+  it('keeps no draft of a scene that finishes painting after the repaint failed for another reason', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    // The character picture cannot be read: the run fails while the scene is still being painted.
+    book.media.files.delete(before['CHARACTER:null'].filePath);
+    let discarded!: () => void;
+    const afterDiscard = new Promise<void>((resolve) => {
+      discarded = resolve;
+    });
+    const discard = book.repositories.discardDraftImages.bind(book.repositories);
+    book.repositories.discardDraftImages = async (sessionId) => {
+      const keys = await discard(sessionId);
+      discarded();
+      return keys;
+    };
+    const generate = book.painter.generate.bind(book.painter);
+    book.painter.generate = async (requests, options) => {
+      await afterDiscard;
+      return generate(requests, options);
+    };
+    let lateSave!: (saved: unknown) => void;
+    const saved = new Promise((resolve) => {
+      lateSave = resolve;
+    });
+    const save = book.repositories.saveImageOnce.bind(book.repositories);
+    book.repositories.saveImageOnce = async (image) => {
+      const row = await save(image);
+      lateSave(row);
+      return row;
+    };
+    const files = new Set(book.media.files.keys());
+    const { sessionId, done } = await repaint(book, { pageIndex: 1 });
+    await done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.FAILED);
+    expect(await saved).toBeNull();
+    await new Promise(setImmediate);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+    expect(await pictures(book)).toEqual(before);
+  });
+
   it('paints the scene alone, with a warning, in a book whose character picture failed', async () => {
     const book = await setup({ pageCount: 2, batching: false });
     book.painter.failOn.push(/red fox/);
@@ -818,6 +859,7 @@ describe('GenerationService reporting metrics', () => {
     const logger = pino({ level: 'silent' });
     const generations = new GenerationService(
       new InMemoryRepositories(),
+      new MemoryMedia(),
       new InProcessJobQueue({ attempts: 1, backoffMs: 0 }, logger),
       new InProcessProgressBus(),
       logger,

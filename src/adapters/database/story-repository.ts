@@ -314,15 +314,51 @@ export class TypeOrmStoryRepository implements StoryRepository {
   /**
    * Saves an image unless the story already has one of that type for that page (a draft: unless the
    * session has one of that type) because a racing run saved it first; returns the one that counts.
+   * A draft only while its session runs: null once it has ended.
    */
-  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+  saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage | null> {
+    return image.pendingSessionId ? this.saveDraftOnce(image, image.pendingSessionId) : this.savePictureOnce(image);
+  }
+
+  private async savePictureOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
     await this.write((manager) => manager.createQueryBuilder().insert().into(GeneratedImage).values(image).orIgnore().execute());
     return this.dataSource.manager.findOneByOrFail(GeneratedImage, {
       storyId: image.storyId,
       imageType: image.imageType,
       pageIndex: image.pageIndex === null ? IsNull() : image.pageIndex,
-      pendingSessionId: image.pendingSessionId ? image.pendingSessionId : IsNull(),
+      pendingSessionId: IsNull(),
     });
+  }
+
+  /** FOR SHARE on the session: a cancel's update of it waits for this insert, or this insert sees the cancel and saves nothing. */
+  private async saveDraftOnce(image: NewImage & { id: string }, sessionId: string): Promise<GeneratedImage | null> {
+    const running = RUNNING_STATUSES.map((_, position) => `$${11 + position}`).join(', ');
+    await this.write((manager) =>
+      manager.query(
+        `INSERT INTO "generated_images" ("id", "story_id", "image_type", "page_index", "file_path", "width", "height", "prompt_used", "seed", "pending_session_id")
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE EXISTS (SELECT 1 FROM "generation_sessions" WHERE "id" = $10 AND "status" IN (${running}) FOR SHARE)
+         ON CONFLICT DO NOTHING`,
+        [
+          image.id,
+          image.storyId,
+          image.imageType,
+          image.pageIndex,
+          image.filePath,
+          image.width,
+          image.height,
+          image.promptUsed,
+          image.seed,
+          sessionId,
+          ...RUNNING_STATUSES,
+        ],
+      ),
+    );
+    return this.dataSource.manager
+      .createQueryBuilder(GeneratedImage, 'image')
+      .innerJoin(GenerationSession, 'session', 'session.id = image.pending_session_id AND session.status IN (:...running)', { running: RUNNING_STATUSES })
+      .where('image.pending_session_id = :sessionId AND image.image_type = :imageType', { sessionId, imageType: image.imageType })
+      .getOne();
   }
 
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {

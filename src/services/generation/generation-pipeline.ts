@@ -674,7 +674,7 @@ export class GenerationPipeline {
     seed: number | null,
   ): Promise<GeneratedImage> {
     const filePath = await this.deps.media.save(picture.png, 'png');
-    let saved: GeneratedImage;
+    let saved: GeneratedImage | null;
     try {
       saved = await this.deps.images.saveImageOnce({
         id: randomUUID(),
@@ -692,6 +692,11 @@ export class GenerationPipeline {
       // No record will ever point at the file (the story was deleted meanwhile, say): it goes too.
       await this.deps.media.remove(filePath).catch(() => undefined);
       throw error;
+    }
+    if (!saved) {
+      // A draft of a session that has ended (cancelled, or failed by this very run): whoever ended it discards drafts.
+      await this.deps.media.remove(filePath).catch(() => undefined);
+      throw new SessionNoLongerRunning(run.session.id);
     }
     // Another run got there first: its file is the one on record.
     if (saved.filePath !== filePath) await this.deps.media.remove(filePath);

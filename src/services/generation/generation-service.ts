@@ -8,6 +8,8 @@ import { DuplicateWorkError } from '../../ports/session-repository.js';
 import { refuseWhileBookIsMade } from '../stories/story-service.js';
 import type { GenerationMetrics } from '../../ports/generation-metrics.js';
 import type { JobQueue } from '../../ports/job-queue.js';
+import type { MediaStore } from '../../ports/media-store.js';
+import { discardDrafts } from './drafts.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
 import { decodeCursor, requirePageSize, toConnection, type Connection } from '../pagination/cursor.js';
@@ -28,6 +30,8 @@ export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq' | 'epoch'>;
 export class GenerationService {
   constructor(
     private readonly repository: StoryRepository,
+    /** Where pictures' files are: a cancel removes the files of the session's drafts. */
+    private readonly media: MediaStore,
     private readonly queue: JobQueue,
     private readonly bus: ProgressBus,
     private readonly logger: Logger,
@@ -132,6 +136,12 @@ export class GenerationService {
     return toConnection('session', await this.repository.listSessionsAfter(position, size, viewer, statuses));
   }
 
+  /**
+   * Ends a session the viewer may see as CANCELLED, wherever it is: queued, running here or in
+   * another process. Its drafts (a page repaint's new pictures, records and files) are discarded.
+   * Returns the session as it stands; cancelling a cancelled one again is no error. Throws
+   * InvalidInputError for an unknown id or a session that has ended otherwise.
+   */
   async cancel(id: string, viewer: Viewer): Promise<GenerationSession> {
     const session = await this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
     if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
@@ -148,6 +158,11 @@ export class GenerationService {
       progressPercentage: Math.max(session.progressPercentage, shown),
     });
     await this.queue.cancel(id);
+    if (cancelled) {
+      // A run that holds the session discards its drafts too; one queued again after a restart has no run to do it.
+      // Ended now, the session gets no new draft, so this leaves none behind wherever its run is.
+      await discardDrafts(this.repository, this.media, id, this.logger);
+    }
     const current = await this.repository.requireSession(id);
     if (cancelled) {
       this.metrics.generationEnded(GenerationStatus.CANCELLED);

@@ -6,6 +6,7 @@ import { prepareCharacter } from '../images/compositing.js';
 import { PERCENT, STAGE } from '../progress/progress-plan.js';
 import { BookProgress } from '../progress/progress-plan.js';
 import { describeFailure } from './failure-messages.js';
+import { discardDrafts, removeMediaFiles } from './drafts.js';
 import { WARNING } from './warnings.js';
 import type { Book, GenerationPipeline, Picture, PipelineDependencies, Run, Work } from './generation-pipeline.js';
 
@@ -56,8 +57,8 @@ export class PageRepaint {
         { name: 'paint', perform: (run) => this.paint(run) },
         { name: 'replace', perform: (run) => this.replace(run) },
       ],
-      afterFailure: (run) => this.discardDrafts(run),
-      afterCancel: (run) => this.discardDrafts(run),
+      afterFailure: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
+      afterCancel: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
     };
   }
 
@@ -155,22 +156,8 @@ export class PageRepaint {
     run.signal.throwIfAborted();
     const replaced = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
     if (!replaced) throw new PageRepaintFailed(`The story was deleted, so ${this.label} was not painted again.`);
-    await this.removeFiles(run, replaced.mediaKeys);
+    await removeMediaFiles(this.deps.media, replaced.mediaKeys, run.logger);
     run.logger.info({ storyId: book.story.id, page: page.index, removed: replaced.mediaKeys.length }, 'page painted again');
-  }
-
-  private async discardDrafts(run: Run): Promise<void> {
-    try {
-      await this.removeFiles(run, await this.deps.images.discardDraftImages(run.session.id));
-    } catch (error) {
-      run.logger.warn({ err: error }, 'could not discard the drafts of a page repaint');
-    }
-  }
-
-  private async removeFiles(run: Run, keys: string[]): Promise<void> {
-    await Promise.all(
-      keys.map((key) => this.deps.media.remove(key).catch((error: unknown) => run.logger.warn({ err: error, key }, 'could not remove a media file'))),
-    );
   }
 
   private required(): Loaded {
