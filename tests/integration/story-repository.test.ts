@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/enums.js';
+import { PictureSwap } from '../../src/ports/book-repository.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -140,5 +141,34 @@ describe('StoryRepository and the drafts of a page repaint', () => {
     expect(await repository.saveImageOnce(scene(storyId, 'images/late.png', sessionId, ImageType.COMBINED))).toBeNull();
     expect(await repository.saveImageOnce(scene(storyId, 'images/again.png', sessionId))).toBeNull();
     expect(await repository.findDraftImages(sessionId)).toEqual([]);
+  });
+
+  it('swaps once: a second swap of the session gives back the keys recorded and changes nothing', async () => {
+    const { storyId, sessionId } = await bookWithRepaint();
+    await repository.saveImageOnce(scene(storyId, 'images/new.png', sessionId));
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({
+      outcome: PictureSwap.REPLACED,
+      mediaKeys: ['images/old.png'],
+    });
+    const swapped = await repository.findImagesByStoryIds([storyId]);
+    expect(swapped.map((image) => image.filePath)).toEqual(['images/new.png']);
+    expect((await repository.requireSession(sessionId)).options).toMatchObject({ replacedMediaKeys: ['images/old.png'] });
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({
+      outcome: PictureSwap.REPLACED,
+      mediaKeys: ['images/old.png'],
+    });
+    expect(await repository.findImagesByStoryIds([storyId])).toEqual(swapped);
+    // Past cancelling: the page already shows the new pictures.
+    expect(await repository.cancelRunningSession(sessionId, { status: GenerationStatus.CANCELLED })).toBe(false);
+    expect((await repository.requireSession(sessionId)).status).toBe(GenerationStatus.PENDING);
+  });
+
+  it('swaps nothing for a session that has ended', async () => {
+    const { storyId, sessionId } = await bookWithRepaint();
+    await repository.saveImageOnce(scene(storyId, 'images/new.png', sessionId));
+    await repository.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({ outcome: PictureSwap.SESSION_ENDED });
+    expect((await repository.findImagesByStoryIds([storyId])).map((image) => image.filePath)).toEqual(['images/old.png']);
+    expect((await repository.findPages(storyId))[0].sceneDescription).toBe('a meadow 0');
   });
 });

@@ -835,6 +835,60 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(await pictures(book)).toEqual(before);
   });
 
+  it('resumes a run that crashed right after the swap by finishing it: nothing is painted or swapped again, the old files still go', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    let swaps = 0;
+    let controller: AbortController | null = null;
+    // The worker dies once the swap is committed: before the old files are removed and the session is marked completed.
+    book.repositories.replacePagePictures = async (...args) => {
+      swaps += 1;
+      const swapped = await replace(...args);
+      if (swaps === 1) {
+        controller!.abort(new Error('worker killed'));
+        throw new Error('worker killed');
+      }
+      return swapped;
+    };
+    const first = await repaint(book, { pageIndex: 1 }, sessionId);
+    controller = first.controller;
+    await first.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.GENERATING_IMAGES);
+    const swapped = await pictures(book);
+    expect(swapped['BACKGROUND:1'].id).not.toBe(before['BACKGROUND:1'].id);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(true);
+
+    const second = await repaint(book, { pageIndex: 1 }, sessionId);
+    await second.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.COMPLETED);
+    expect(book.painter.calls).toHaveLength(1);
+    expect(await pictures(book)).toEqual(swapped);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+    expect(book.media.files.has(before['COMBINED:1'].filePath)).toBe(false);
+    expect(book.media.files.size).toBe(7);
+  });
+
+  it('swaps the pictures of a cancelled repaint never, even when the cancel reaches the row only as the swap begins', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const files = new Set(book.media.files.keys());
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    // The owner cancels while the worker is about to swap; the abort message has not reached it yet.
+    book.repositories.replacePagePictures = async (...args) => {
+      await book.repositories.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+      return replace(...args);
+    };
+    const { done } = await repaint(book, { pageIndex: 1 }, sessionId);
+    await done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.CANCELLED);
+    expect(await pictures(book)).toEqual(before);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+  });
+
   it('paints the scene alone, with a warning, in a book whose character picture failed', async () => {
     const book = await setup({ pageCount: 2, batching: false });
     book.painter.failOn.push(/red fox/);

@@ -20,8 +20,11 @@ class RecordingQueue implements JobQueue {
   async enqueue(sessionId: string): Promise<void> {
     this.queued.push(sessionId);
   }
+  readonly cancelled: string[] = [];
   process(): void {}
-  async cancel(): Promise<void> {}
+  async cancel(sessionId: string): Promise<void> {
+    this.cancelled.push(sessionId);
+  }
   activeSessions(): ReadonlySet<string> {
     return new Set();
   }
@@ -157,6 +160,19 @@ describe('GenerationService.cancel of a page repaint that no worker runs', () =>
     expect(await repositories.findDraftImages(session.id)).toEqual([]);
     expect(media.removed).toEqual(['images/draft.png']);
     expect(await repositories.findImagesByStoryIds([storyId])).toEqual([inUse]);
+  });
+
+  it('leaves a repaint whose new pictures already replace the old ones to finish: it is past cancelling', async () => {
+    const { generations, repositories, queue, storyId } = await setup();
+    const session = await generations.repaintPage({ storyId, pageIndex: 1 }, SINGLE_USER);
+    await repositories.updateRunningSession(session.id, { status: GenerationStatus.GENERATING_IMAGES });
+    await repositories.saveImageOnce(picture(storyId, 'images/new.png', session.id));
+    // Its run died after the swap, before it was marked completed; it waits to be resumed.
+    await repositories.replacePagePictures(storyId, 1, session.id, null);
+    const answer = await generations.cancel(session.id, SINGLE_USER);
+    expect(answer.status).toBe(GenerationStatus.GENERATING_IMAGES);
+    expect(queue.cancelled).toEqual([]);
+    expect((await repositories.findImagesByStoryIds([storyId])).map((image) => image.filePath)).toEqual(['images/new.png']);
   });
 
   it('saves no draft for a session that has ended, so a run that missed the cancel leaves none behind', async () => {

@@ -139,7 +139,8 @@ export class GenerationService {
   /**
    * Ends a session the viewer may see as CANCELLED, wherever it is: queued, running here or in
    * another process. Its drafts (a page repaint's new pictures, records and files) are discarded.
-   * Returns the session as it stands; cancelling a cancelled one again is no error. Throws
+   * A page repaint whose new pictures already replace the old ones is past cancelling: it is left
+   * to finish. Returns the session as it stands; cancelling a cancelled one again is no error. Throws
    * InvalidInputError for an unknown id or a session that has ended otherwise.
    */
   async cancel(id: string, viewer: Viewer): Promise<GenerationSession> {
@@ -151,14 +152,14 @@ export class GenerationService {
     }
     // Subscribers may have seen more than the row holds (percentages are not saved per token).
     const shown = (await this.bus.snapshot(id))?.progressPercentage ?? 0;
-    const cancelled = await this.repository.updateRunningSession(id, {
+    const cancelled = await this.repository.cancelRunningSession(id, {
       status: GenerationStatus.CANCELLED,
       stage: STAGE.cancelled.label,
       stageCode: STAGE.cancelled.code,
       progressPercentage: Math.max(session.progressPercentage, shown),
     });
-    await this.queue.cancel(id);
     if (cancelled) {
+      await this.queue.cancel(id);
       // A run that holds the session discards its drafts too; one queued again after a restart has no run to do it.
       // Ended now, the session gets no new draft, so this leaves none behind wherever its run is.
       await discardDrafts(this.repository, this.media, id, this.logger);

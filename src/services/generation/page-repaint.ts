@@ -7,6 +7,7 @@ import { PERCENT, STAGE } from '../progress/progress-plan.js';
 import { BookProgress } from '../progress/progress-plan.js';
 import { describeFailure } from './failure-messages.js';
 import { discardDrafts, removeMediaFiles } from './drafts.js';
+import { PictureSwap } from '../../ports/book-repository.js';
 import { WARNING } from './warnings.js';
 import type { Book, GenerationPipeline, Picture, PipelineDependencies, Run, Work } from './generation-pipeline.js';
 
@@ -29,10 +30,14 @@ interface Loaded {
  *   2. describe, with `redescribe` only: the page's scene written again from its current text;
  *   3. paint: the scene, with the seed given or a new random one;
  *   4. composite: the character's cut-out placed into the new scene where the page's plan puts it;
- *   5. replace: the new pictures (and description) become the page's in one transaction; then the old files go.
+ *   5. replace: the new pictures (and description) become the page's in one transaction, which also records
+ *      the old pictures' files in the session; then those files go.
  * Until step 5 the new pictures are drafts of the session, so a failure or a
  * cancel leaves the page exactly as it was (the drafts are deleted), and a run
- * resumed after a crash keeps the drafts and the description it had.
+ * resumed after a crash keeps the drafts and the description it had. A run
+ * resumed after step 5's transaction only removes the old files and completes.
+ * The swap happens only while the session runs: a cancel that reaches the row
+ * first leaves the page as it was.
  */
 export class PageRepaint {
   private loaded: Loaded | null = null;
@@ -48,15 +53,18 @@ export class PageRepaint {
   }
 
   work(): Work {
+    const swapped = this.options.replacedMediaKeys;
     return {
       progress: BookProgress.ofPageRepaint(this.options.redescribe),
       drafts: true,
-      steps: [
-        { name: 'load', perform: (run) => this.load(run) },
-        ...(this.options.redescribe ? [{ name: 'describe', perform: (run: Run) => this.describe(run) }] : []),
-        { name: 'paint', perform: (run) => this.paint(run) },
-        { name: 'replace', perform: (run) => this.replace(run) },
-      ],
+      steps: swapped
+        ? [{ name: 'remove the old pictures', perform: (run) => this.finishSwap(run, swapped) }]
+        : [
+            { name: 'load', perform: (run) => this.load(run) },
+            ...(this.options.redescribe ? [{ name: 'describe', perform: (run: Run) => this.describe(run) }] : []),
+            { name: 'paint', perform: (run) => this.paint(run) },
+            { name: 'replace', perform: (run) => this.replace(run) },
+          ],
       afterFailure: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
       afterCancel: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
     };
@@ -154,10 +162,24 @@ export class PageRepaint {
   private async replace(run: Run): Promise<void> {
     const { book, page } = this.required();
     run.signal.throwIfAborted();
-    const replaced = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
-    if (!replaced) throw new PageRepaintFailed(`The story was deleted, so ${this.label} was not painted again.`);
-    await removeMediaFiles(this.deps.media, replaced.mediaKeys, run.logger);
-    run.logger.info({ storyId: book.story.id, page: page.index, removed: replaced.mediaKeys.length }, 'page painted again');
+    const swap = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
+    if (swap.outcome !== PictureSwap.REPLACED) {
+      // Ended: a cancel reached the row first, and the page keeps its pictures.
+      if (swap.outcome === PictureSwap.SESSION_ENDED) throw new SessionNoLongerRunning(run.session.id);
+      throw new PageRepaintFailed(`The story was deleted, so ${this.label} was not painted again.`);
+    }
+    await removeMediaFiles(this.deps.media, swap.mediaKeys, run.logger);
+    run.logger.info({ storyId: book.story.id, page: page.index, removed: swap.mediaKeys.length }, 'page painted again');
+  }
+
+  /**
+   * A run resumed after the swap's transaction (the worker died before the session was marked
+   * completed): the page already shows the new pictures; only the old files may be left to remove.
+   */
+  private async finishSwap(run: Run, mediaKeys: readonly string[]): Promise<void> {
+    if (run.session.storyId) await run.reporter.showStory(run.session.storyId);
+    await removeMediaFiles(this.deps.media, mediaKeys, run.logger);
+    run.logger.info({ storyId: run.session.storyId, page: this.options.pageIndex, removed: mediaKeys.length }, 'page painted again (resumed after the swap)');
   }
 
   private required(): Loaded {
