@@ -27,6 +27,7 @@ import {
 import { GenerationPipeline, type PipelineDependencies } from '../../src/services/generation/generation-pipeline.js';
 import { STAGE, type GenerationStage } from '../../src/services/progress/progress-plan.js';
 import { GenerationCancelled } from '../../src/services/errors.js';
+import { WARNING } from '../../src/services/generation/warnings.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
 import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
@@ -887,6 +888,60 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(await pictures(book)).toEqual(before);
     expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
     expect(new Set(book.media.files.keys())).toEqual(files);
+  });
+
+  it('warns, with its own code, when the page text was edited while its scene was being described again from the earlier text', async () => {
+    const book = await finishedBook();
+    const storyId = (await book.story()).id;
+    const describe = book.text.describe.bind(book.text);
+    // The owner saves new text for the page while the model still describes the old one.
+    book.text.describe = async (subject) => {
+      await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+      return describe(subject);
+    };
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, redescribe: true });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warningDetails).toEqual([
+      { code: WARNING.describedFromEarlierText.code, message: expect.stringMatching(/^Page 2's text was changed while/), pageIndex: 1 },
+    ]);
+    expect((await book.repositories.findPages(storyId))[1]).toMatchObject({
+      text: 'The fox now sails a boat.',
+      sceneDescription: 'scene 0 a windy hill at noon',
+    });
+  });
+
+  it('gives no such warning when the text was edited before the repaint described it', async () => {
+    const book = await finishedBook();
+    const storyId = (await book.story()).id;
+    await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, redescribe: true });
+    await done;
+    expect(await book.repositories.requireSession(sessionId)).toMatchObject({ status: GenerationStatus.COMPLETED, warningDetails: [] });
+  });
+
+  it('warns when the text was edited between a crashed run that described the scene and the run that resumes it', async () => {
+    const book = await finishedBook({ harmonize: 0.3 });
+    const storyId = (await book.story()).id;
+    const painter = book.painter as HarmonizingPainter;
+    const harmonize = painter.imageToImage.bind(painter);
+    const sessionId = randomUUID();
+    let controller: AbortController | null = null;
+    painter.imageToImage = async () => {
+      controller!.abort(new Error('worker killed'));
+      throw new Error('aborted');
+    };
+    const first = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    controller = first.controller;
+    await first.done;
+    await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+    painter.imageToImage = harmonize;
+    const second = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    await second.done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warningDetails.map((warning) => warning.code)).toEqual([WARNING.describedFromEarlierText.code]);
   });
 
   it('paints the scene alone, with a warning, in a book whose character picture failed', async () => {

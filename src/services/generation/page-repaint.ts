@@ -43,6 +43,8 @@ export class PageRepaint {
   private loaded: Loaded | null = null;
   /** The description the scene is painted from: a new one (saved in the session's options first), else the page's. */
   private description: string | null;
+  /** With a new description: the page text it was written from. */
+  private describedFrom: string | null;
 
   constructor(
     private readonly options: PageRepaintOptions,
@@ -50,6 +52,7 @@ export class PageRepaint {
     private readonly pictures: PictureMaking,
   ) {
     this.description = options.sceneDescription ?? null;
+    this.describedFrom = options.sceneDescribedFrom ?? null;
   }
 
   work(): Work {
@@ -103,9 +106,12 @@ export class PageRepaint {
         this.deps.text.describe(VisualSubject.SCENE, { text: page.text, style: this.options.style, signal: run.signal }),
       );
       run.signal.throwIfAborted();
-      const saved = await this.deps.sessions.updateRunningSession(run.session.id, { options: { ...this.options, sceneDescription: description } });
+      const saved = await this.deps.sessions.updateRunningSession(run.session.id, {
+        options: { ...this.options, sceneDescription: description, sceneDescribedFrom: page.text },
+      });
       if (!saved) throw new SessionNoLongerRunning(run.session.id);
       this.description = description;
+      this.describedFrom = page.text;
     }
     this.pictures.advance(run, part, 1);
   }
@@ -162,6 +168,7 @@ export class PageRepaint {
   private async replace(run: Run): Promise<void> {
     const { book, page } = this.required();
     run.signal.throwIfAborted();
+    await this.warnIfTextChanged(run, book.story.id, page.index);
     const swap = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
     if (swap.outcome !== PictureSwap.REPLACED) {
       // Ended: a cancel reached the row first, and the page keeps its pictures.
@@ -180,6 +187,24 @@ export class PageRepaint {
     if (run.session.storyId) await run.reporter.showStory(run.session.storyId);
     await removeMediaFiles(this.deps.media, mediaKeys, run.logger);
     run.logger.info({ storyId: run.session.storyId, page: this.options.pageIndex, removed: mediaKeys.length }, 'page painted again (resumed after the swap)');
+  }
+
+  /**
+   * With a new description: a warning when the page's text is no longer the text it was described from
+   * (the owner edited it meanwhile). The new picture still replaces the old one; the warning says to
+   * paint it again with redescribe to match the new text. Given once per session, also across a resume.
+   */
+  private async warnIfTextChanged(run: Run, storyId: string, index: number): Promise<void> {
+    const describedFrom = this.describedFrom;
+    const code = WARNING.describedFromEarlierText.code;
+    if (describedFrom === null || run.session.warningDetails.some((warning) => warning.code === code)) return;
+    const current = (await this.deps.books.findPages(storyId)).find((candidate) => candidate.index === index);
+    if (!current || current.text === describedFrom) return;
+    await run.reporter.warn(
+      code,
+      `${capitalised(this.label)}'s text was changed while its scene was being described again, so the new picture shows the earlier text's scene; paint it again with "describe again" (redescribe) to match the new text.`,
+      index,
+    );
   }
 
   private required(): Loaded {
