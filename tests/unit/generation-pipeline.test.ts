@@ -871,6 +871,29 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(book.media.files.size).toBe(7);
   });
 
+  it('finishes a run resumed after the swap even when the session is out of runs: the page already shows its new pictures', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    let controller: AbortController | null = null;
+    book.repositories.replacePagePictures = async (...args) => {
+      await replace(...args);
+      controller!.abort(new Error('worker killed'));
+      throw new Error('worker killed');
+    };
+    const first = await repaint(book, { pageIndex: 1 }, sessionId);
+    controller = first.controller;
+    await first.done;
+    // Restarts past the run limit (maxRunsPerSession 5) before a run got to finish it.
+    book.repositories.sessions.get(sessionId)!.attempts = 5;
+    const second = await repaint(book, { pageIndex: 1 }, sessionId);
+    await second.done;
+    expect(await book.repositories.requireSession(sessionId)).toMatchObject({ status: GenerationStatus.COMPLETED, errorMessage: null });
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+    expect(book.media.files.has(before['COMBINED:1'].filePath)).toBe(false);
+  });
+
   it('swaps the pictures of a cancelled repaint never, even when the cancel reaches the row only as the swap begins', async () => {
     const book = await finishedBook();
     const before = await pictures(book);

@@ -78,6 +78,8 @@ interface Step {
 export interface Work {
   progress: BookProgress;
   drafts: boolean;
+  /** Only what follows work already in place is left (a page repaint's old files after its swap): it runs even past the run limit. */
+  finishing: boolean;
   steps: readonly Step[];
   /** After a failed run (also one out of runs): removes what must not outlive it. */
   afterFailure(run: Run): Promise<void>;
@@ -147,7 +149,7 @@ export class GenerationPipeline {
     const work = this.workFor(session);
     const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts };
     try {
-      if (session.attempts > this.deps.maxRunsPerSession) {
+      if (session.attempts > this.deps.maxRunsPerSession && !work.finishing) {
         const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         if (ended) this.deps.metrics.generationFailed('runs-exhausted');
         await work.afterFailure(run);
@@ -204,6 +206,7 @@ export class GenerationPipeline {
     return {
       progress: BookProgress.ofBook(options.pageCount ?? 1, this.picturesComing()),
       drafts: false,
+      finishing: false,
       steps: [
         { name: 'wait for the story model', perform: (run) => this.waitForStoryModel(run.reporter, run.signal) },
         {

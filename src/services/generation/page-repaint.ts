@@ -60,6 +60,7 @@ export class PageRepaint {
     return {
       progress: BookProgress.ofPageRepaint(this.options.redescribe),
       drafts: true,
+      finishing: swapped !== undefined,
       steps: swapped
         ? [{ name: 'remove the old pictures', perform: (run) => this.finishSwap(run, swapped) }]
         : [
