@@ -218,6 +218,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const metrics = new PrometheusGenerationMetrics(registry);
   const generations = new GenerationService(
     repository,
+    media,
     queue,
     bus,
     logger,

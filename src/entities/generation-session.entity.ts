@@ -26,6 +26,14 @@ export interface PageRepaintOptions {
   redescribe: boolean;
   /** With redescribe, once written: the new description, saved on the page together with the new pictures. */
   sceneDescription?: string;
+  /** With redescribe, saved with sceneDescription: the page text it was written from (an edit made meanwhile earns a warning). */
+  sceneDescribedFrom?: string;
+  /**
+   * Written by the swap's own transaction (BookRepository.replacePagePictures): the new pictures are the
+   * page's, and these are the media keys of the old ones, whose files may still be there. A run resumed
+   * after a crash finds this, removes those files and completes; it paints nothing again.
+   */
+  replacedMediaKeys?: string[];
 }
 
 /** What the session does and with what settings, stored as the `options` jsonb (the migration of 1765000000000 gave old rows their kind). */

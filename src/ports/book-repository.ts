@@ -20,6 +20,19 @@ interface NewPage {
   characterDistance: CharacterDistance;
 }
 
+/** What replacePagePictures did. */
+export enum PictureSwap {
+  /** The session's drafts are the page's pictures (now, or already before this call). */
+  REPLACED = 'replaced',
+  /** The session had ended: nothing was changed. */
+  SESSION_ENDED = 'session-ended',
+  /** The story was deleted: nothing was changed. */
+  STORY_GONE = 'story-gone',
+}
+
+/** replacePagePictures' answer; mediaKeys: the old pictures' files, for the caller to remove (removing one twice is harmless). */
+export type PictureSwapResult = { outcome: PictureSwap.REPLACED; mediaKeys: string[] } | { outcome: PictureSwap.SESSION_ENDED | PictureSwap.STORY_GONE };
+
 /** Reads and writes of stories and their pages. */
 export interface BookRepository {
   /**
@@ -47,12 +60,14 @@ export interface BookRepository {
    */
   replacePageText(storyId: string, index: number, text: string): Promise<StoryPage | null>;
   /**
-   * In one transaction: the page's scene and composite in use are deleted, the session's drafts
-   * become the page's pictures and, when given, the page's scene description is replaced (page 0's
-   * is also the story's backgroundDescription). Returns the old pictures' media keys for the caller
-   * to remove, or null when the story has gone (nothing was changed).
+   * In one transaction, while the session still runs: the page's scene and composite in use are deleted,
+   * the session's drafts become the page's pictures, when given the page's scene description is replaced
+   * (page 0's is also the story's backgroundDescription), and the old pictures' media keys are recorded in
+   * the session's options (replacedMediaKeys). Returns those keys for the caller to remove. Nothing is
+   * changed when the session has ended (a cancel got there first) or the story has gone; a session that
+   * has swapped already gets its recorded keys back, so a second call never swaps twice.
    */
-  replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null>;
+  replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<PictureSwapResult>;
   findStory(id: string): Promise<Story | null>;
   requireStory(id: string): Promise<Story>;
   /** Those of the stories the viewer may see; another owner's are left out as if missing. */

@@ -16,8 +16,12 @@ export interface NewImage {
 
 /** Reads and writes of generated pictures' records (the files live in the MediaStore). */
 export interface ImageRepository {
-  /** Saves one image per story, type and page (a draft: one per session and type): a second save returns the first one's row. */
-  saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage>;
+  /**
+   * Saves one image per story, type and page (a draft: one per session and type): a second save returns the first one's row.
+   * A draft is saved only while its session runs, checked atomically with the insert; null (nothing saved) once the session
+   * has ended, so whoever ends a session and then discards its drafts leaves none behind. Throws when the story is gone.
+   */
+  saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage | null>;
   /** The pictures in use (no drafts). */
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]>;
   /** The drafts a page repaint session has saved so far. */

@@ -46,6 +46,13 @@ export interface SessionRepository {
   ): Promise<KeysetPage<GenerationSession>>;
   /** Applies the patch only while the session is still running; false when it had already ended. */
   updateRunningSession(id: string, patch: SessionPatch): Promise<boolean>;
+  /**
+   * Applies a cancel's patch (status CANCELLED) while the session is still running and its work is not
+   * already in place: a page repaint whose new pictures have replaced the old ones (options.replacedMediaKeys)
+   * is past cancelling and only has to finish. False when nothing was changed. Atomic with
+   * BookRepository.replacePagePictures: one of the two wins.
+   */
+  cancelRunningSession(id: string, patch: SessionPatch): Promise<boolean>;
   /** Heartbeat: marks a running session as alive now. */
   touchSession(id: string): Promise<void>;
   /** Running sessions whose heartbeat is older than silentForMs (milliseconds). */

@@ -67,6 +67,38 @@ describe('a page repaint with API and worker processes', () => {
     expect(count).toBe(5);
   });
 
+  it('is cancelled from the API while no worker holds it: the drafts a killed worker saved go, rows and files', async () => {
+    const apiProcess = await start('api');
+    const api = client(apiProcess);
+    const doomed = await start('worker');
+    const book = await makeBook(api);
+    // The new scene is saved as a draft; the pass over the composite then hangs, and the worker is killed there.
+    a1111.options.img2imgLatencyMs = 60_000;
+    const { regeneratePageImage: session } = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 1 });
+    const draft = await waitForDraft(session.id);
+    await doomed.kill('SIGKILL');
+    a1111.options.img2imgLatencyMs = 0;
+    const mediaUrl = `${apiProcess.url}/media/${draft}`;
+    expect((await fetch(mediaUrl)).status).toBe(200);
+
+    const { cancelGeneration } = await api.query(CancelGenerationDocument, { id: session.id });
+    expect(cancelGeneration.status).toBe('CANCELLED');
+    const drafts = () => database.sql<{ count: number }>('SELECT count(*)::int AS count FROM generated_images WHERE pending_session_id IS NOT NULL');
+    expect(await drafts()).toEqual([{ count: 0 }]);
+    expect((await fetch(mediaUrl)).status).toBe(404);
+
+    // A worker started now may find the job again (its lock ran out): it does not run a cancelled session.
+    await start('worker');
+    const other = await api.query(RegeneratePageImageDocument, { storyId: book.id, pageIndex: 0 });
+    const events = await api.subscribe(GenerationProgressDocument, { sessionId: other.regeneratePageImage.id }).done;
+    expect(events.at(-1)!.generationProgress.status).toBe('COMPLETED');
+    const after = (await api.query(StoryDocument, { id: book.id })).story!;
+    expect(after.pages[1].backgroundImage!.id).toBe(book.pages[1].backgroundImage!.id);
+    expect(after.pages[1].combinedImage!.id).toBe(book.pages[1].combinedImage!.id);
+    expect(await drafts()).toEqual([{ count: 0 }]);
+    expect((await fetch(mediaUrl)).status).toBe(404);
+  });
+
   it('is cancelled from the API while the worker paints: the page keeps its pictures', async () => {
     const api = client(await start('api'));
     await start('worker');
@@ -84,3 +116,12 @@ describe('a page repaint with API and worker processes', () => {
     expect(count).toBe(0);
   });
 });
+
+/** The media key of the session's first draft, once its worker has saved one. */
+async function waitForDraft(sessionId: string): Promise<string> {
+  for (;;) {
+    const [draft] = await database.sql<{ file_path: string }>('SELECT file_path FROM generated_images WHERE pending_session_id = $1', [sessionId]);
+    if (draft) return draft.file_path;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
-import { CharacterDistance, CharacterSide, GenerationKind, ImageType } from '../../src/entities/enums.js';
+import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/enums.js';
+import { PictureSwap } from '../../src/ports/book-repository.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -72,7 +73,7 @@ describe('StoryRepository under two runs of one session', () => {
       seed: 1,
     });
     const [first, second] = await Promise.all([repository.saveImageOnce(image('images/a.png')), repository.saveImageOnce(image('images/b.png'))]);
-    expect(first.id).toBe(second.id);
+    expect(first!.id).toBe(second!.id);
     expect(await repository.findImagesByStoryIds([story.id])).toHaveLength(1);
     // One scene per page: page 1's is a picture of its own, and racing saves of it keep one.
     const scenes = await Promise.all([
@@ -80,8 +81,8 @@ describe('StoryRepository under two runs of one session', () => {
       repository.saveImageOnce(image('images/d.png', ImageType.BACKGROUND, 1)),
       repository.saveImageOnce(image('images/e.png', ImageType.BACKGROUND, 1)),
     ]);
-    expect(scenes[1].id).toBe(scenes[2].id);
-    expect(scenes[0].id).not.toBe(scenes[1].id);
+    expect(scenes[1]!.id).toBe(scenes[2]!.id);
+    expect(scenes[0]!.id).not.toBe(scenes[1]!.id);
     expect(await repository.findImagesByStoryIds([story.id])).toHaveLength(3);
   });
 
@@ -105,5 +106,69 @@ describe('StoryRepository under two runs of one session', () => {
     const abandoned = (await repository.findAbandonedSessions(30_000)).map((session) => session.id);
     expect(abandoned).toContain(silent);
     expect(abandoned).not.toContain(alive);
+  });
+});
+
+describe('StoryRepository and the drafts of a page repaint', () => {
+  /** A one-page book with a scene in use, and a running repaint session of its page. */
+  async function bookWithRepaint() {
+    const story = await repository.saveBookOnce(book(randomUUID(), 1), await newSession());
+    await repository.saveImageOnce(scene(story.id, 'images/old.png', null));
+    const sessionId = randomUUID();
+    await repository.createSession({
+      id: sessionId,
+      prompt: 'a race',
+      options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex: 0, redescribe: false },
+      stage: STAGE.queued,
+      ownerId: null,
+      storyId: story.id,
+    });
+    return { storyId: story.id, sessionId };
+  }
+
+  function scene(storyId: string, filePath: string, pendingSessionId: string | null, imageType = ImageType.BACKGROUND) {
+    return { id: randomUUID(), storyId, imageType, pageIndex: 0, filePath, width: 64, height: 64, promptUsed: 'a meadow', seed: 1, pendingSessionId };
+  }
+
+  it('saves a draft only while its session runs, so a cancelled session keeps none', async () => {
+    const { storyId, sessionId } = await bookWithRepaint();
+    expect(await repository.saveImageOnce(scene(storyId, 'images/draft.png', sessionId))).toMatchObject({
+      filePath: 'images/draft.png',
+      pendingSessionId: sessionId,
+    });
+    await repository.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+    expect(await repository.discardDraftImages(sessionId)).toEqual(['images/draft.png']);
+    expect(await repository.saveImageOnce(scene(storyId, 'images/late.png', sessionId, ImageType.COMBINED))).toBeNull();
+    expect(await repository.saveImageOnce(scene(storyId, 'images/again.png', sessionId))).toBeNull();
+    expect(await repository.findDraftImages(sessionId)).toEqual([]);
+  });
+
+  it('swaps once: a second swap of the session gives back the keys recorded and changes nothing', async () => {
+    const { storyId, sessionId } = await bookWithRepaint();
+    await repository.saveImageOnce(scene(storyId, 'images/new.png', sessionId));
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({
+      outcome: PictureSwap.REPLACED,
+      mediaKeys: ['images/old.png'],
+    });
+    const swapped = await repository.findImagesByStoryIds([storyId]);
+    expect(swapped.map((image) => image.filePath)).toEqual(['images/new.png']);
+    expect((await repository.requireSession(sessionId)).options).toMatchObject({ replacedMediaKeys: ['images/old.png'] });
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({
+      outcome: PictureSwap.REPLACED,
+      mediaKeys: ['images/old.png'],
+    });
+    expect(await repository.findImagesByStoryIds([storyId])).toEqual(swapped);
+    // Past cancelling: the page already shows the new pictures.
+    expect(await repository.cancelRunningSession(sessionId, { status: GenerationStatus.CANCELLED })).toBe(false);
+    expect((await repository.requireSession(sessionId)).status).toBe(GenerationStatus.PENDING);
+  });
+
+  it('swaps nothing for a session that has ended', async () => {
+    const { storyId, sessionId } = await bookWithRepaint();
+    await repository.saveImageOnce(scene(storyId, 'images/new.png', sessionId));
+    await repository.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+    expect(await repository.replacePagePictures(storyId, 0, sessionId, 'a new meadow')).toEqual({ outcome: PictureSwap.SESSION_ENDED });
+    expect((await repository.findImagesByStoryIds([storyId])).map((image) => image.filePath)).toEqual(['images/old.png']);
+    expect((await repository.findPages(storyId))[0].sceneDescription).toBe('a meadow 0');
   });
 });

@@ -11,6 +11,8 @@ import sharp from 'sharp';
 export interface FakeAutomatic1111Options {
   latencyMs?: number;
   failWith?: { status: number; body: string } | null;
+  /** Latency of img2img answers (the pass over a composite), apart from txt2img's. */
+  img2imgLatencyMs?: number;
   /** Per-request latency; overrides latencyMs (benchmarks give each picture its own). */
   latencyFor?: (call: Txt2ImgCall) => number;
   /** Limits failWith to the requests this accepts (all when unset). */
@@ -107,6 +109,8 @@ export async function startFakeAutomatic1111(options: FakeAutomatic1111Options =
     const initImage = sharp(Buffer.from(init, 'base64'));
     const { width: initWidth = 0, height: initHeight = 0 } = await initImage.metadata();
     img2imgCalls.push({ prompt: body.prompt ?? '', denoisingStrength: strength, width, height, initWidth, initHeight });
+    const latency = options.img2imgLatencyMs ?? 0;
+    if (latency > 0 && !(await wait(latency, res))) return;
     const png = await initImage
       .resize(width, height, { fit: 'fill' })
       .modulate({ hue: Math.round(strength * 90) })

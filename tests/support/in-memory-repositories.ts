@@ -1,6 +1,7 @@
 import { canSee, type Viewer } from '../../src/services/auth/viewer.js';
 import { randomUUID } from 'node:crypto';
 import {
+  GenerationKind,
   GenerationStatus,
   ImageType,
   RUNNING_STATUSES,
@@ -10,7 +11,7 @@ import {
   type Story,
   type StoryPage,
 } from '../../src/entities/index.js';
-import { joinPageTexts, type NewBook } from '../../src/ports/book-repository.js';
+import { joinPageTexts, PictureSwap, type NewBook, type PictureSwapResult } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../src/ports/session-repository.js';
 import type { KeysetPage, ListPosition } from '../../src/ports/keyset.js';
@@ -91,6 +92,13 @@ export class InMemoryRepositories implements StoryRepository {
     return true;
   }
 
+  async cancelRunningSession(id: string, patch: SessionPatch): Promise<boolean> {
+    this.calls.push('cancelRunningSession');
+    const session = this.sessions.get(id);
+    if (session?.options.kind === GenerationKind.PAGE_REPAINT && session.options.replacedMediaKeys) return false;
+    return this.updateRunningSession(id, patch);
+  }
+
   async touchSession(id: string): Promise<void> {
     const session = this.sessions.get(id);
     if (session && RUNNING_STATUSES.includes(session.status)) session.updatedAt = new Date();
@@ -157,10 +165,15 @@ export class InMemoryRepositories implements StoryRepository {
     return structuredClone(page);
   }
 
-  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null> {
+  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<PictureSwapResult> {
     this.calls.push(`replacePagePictures:${index}`);
+    const session = this.sessions.get(sessionId);
+    if (!session || !RUNNING_STATUSES.includes(session.status)) return { outcome: PictureSwap.SESSION_ENDED };
+    const { options } = session;
+    if (options.kind !== GenerationKind.PAGE_REPAINT) throw new Error(`Session ${sessionId} paints no page again`);
+    if (options.replacedMediaKeys) return { outcome: PictureSwap.REPLACED, mediaKeys: [...options.replacedMediaKeys] };
     const story = this.stories.get(storyId);
-    if (!story) return null;
+    if (!story) return { outcome: PictureSwap.STORY_GONE };
     const old = this.images.filter(
       (image) => image.storyId === storyId && image.pageIndex === index && image.imageType !== ImageType.CHARACTER && image.pendingSessionId === null,
     );
@@ -171,7 +184,9 @@ export class InMemoryRepositories implements StoryRepository {
       if (page) page.sceneDescription = sceneDescription;
       if (index === 0) story.backgroundDescription = sceneDescription;
     }
-    return { mediaKeys: old.map((image) => image.filePath) };
+    const mediaKeys = old.map((image) => image.filePath);
+    session.options = { ...options, replacedMediaKeys: mediaKeys };
+    return { outcome: PictureSwap.REPLACED, mediaKeys: [...mediaKeys] };
   }
 
   async fillCharacterDescription(storyId: string, description: string): Promise<void> {
@@ -243,11 +258,13 @@ export class InMemoryRepositories implements StoryRepository {
     return { deleted, mediaKeys };
   }
 
-  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage | null> {
     this.calls.push(`saveImageOnce:${image.imageType}:${image.pageIndex}`);
     // As the database's foreign key does: no picture row for a story that is gone.
     if (!this.stories.has(image.storyId)) throw new Error(`insert on generated_images violates foreign key: story ${image.storyId} does not exist`);
     const pendingSessionId = image.pendingSessionId ?? null;
+    // As the database's insert guarded by the session row does: no draft once its session has ended.
+    if (pendingSessionId !== null && !RUNNING_STATUSES.includes(this.sessions.get(pendingSessionId)?.status ?? GenerationStatus.CANCELLED)) return null;
     const same = (candidate: GeneratedImage) =>
       candidate.storyId === image.storyId &&
       candidate.imageType === image.imageType &&

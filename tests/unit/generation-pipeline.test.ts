@@ -28,6 +28,7 @@ import {
 import { GenerationPipeline, type PipelineDependencies } from '../../src/services/generation/generation-pipeline.js';
 import { STAGE, type GenerationStage } from '../../src/services/progress/progress-plan.js';
 import { GenerationCancelled } from '../../src/services/errors.js';
+import { WARNING } from '../../src/services/generation/warnings.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
 import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
 import { InProcessJobQueue } from '../../src/adapters/jobs/in-process-job-queue.js';
@@ -828,6 +829,178 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
   });
 
+  it('keeps no draft of a scene that finishes painting after the repaint failed for another reason', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    // The character picture cannot be read: the run fails while the scene is still being painted.
+    book.media.files.delete(before['CHARACTER:null'].filePath);
+    let discarded!: () => void;
+    const afterDiscard = new Promise<void>((resolve) => {
+      discarded = resolve;
+    });
+    const discard = book.repositories.discardDraftImages.bind(book.repositories);
+    book.repositories.discardDraftImages = async (sessionId) => {
+      const keys = await discard(sessionId);
+      discarded();
+      return keys;
+    };
+    const generate = book.painter.generate.bind(book.painter);
+    book.painter.generate = async (requests, options) => {
+      await afterDiscard;
+      return generate(requests, options);
+    };
+    let lateSave!: (saved: unknown) => void;
+    const saved = new Promise((resolve) => {
+      lateSave = resolve;
+    });
+    const save = book.repositories.saveImageOnce.bind(book.repositories);
+    book.repositories.saveImageOnce = async (image) => {
+      const row = await save(image);
+      lateSave(row);
+      return row;
+    };
+    const files = new Set(book.media.files.keys());
+    const { sessionId, done } = await repaint(book, { pageIndex: 1 });
+    await done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.FAILED);
+    expect(await saved).toBeNull();
+    await new Promise(setImmediate);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+    expect(await pictures(book)).toEqual(before);
+  });
+
+  it('resumes a run that crashed right after the swap by finishing it: nothing is painted or swapped again, the old files still go', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    let swaps = 0;
+    let controller: AbortController | null = null;
+    // The worker dies once the swap is committed: before the old files are removed and the session is marked completed.
+    book.repositories.replacePagePictures = async (...args) => {
+      swaps += 1;
+      const swapped = await replace(...args);
+      if (swaps === 1) {
+        controller!.abort(new Error('worker killed'));
+        throw new Error('worker killed');
+      }
+      return swapped;
+    };
+    const first = await repaint(book, { pageIndex: 1 }, sessionId);
+    controller = first.controller;
+    await first.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.GENERATING_IMAGES);
+    const swapped = await pictures(book);
+    expect(swapped['BACKGROUND:1'].id).not.toBe(before['BACKGROUND:1'].id);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(true);
+
+    const second = await repaint(book, { pageIndex: 1 }, sessionId);
+    await second.done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.COMPLETED);
+    expect(book.painter.calls).toHaveLength(1);
+    expect(await pictures(book)).toEqual(swapped);
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+    expect(book.media.files.has(before['COMBINED:1'].filePath)).toBe(false);
+    expect(book.media.files.size).toBe(7);
+  });
+
+  it('finishes a run resumed after the swap even when the session is out of runs: the page already shows its new pictures', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    let controller: AbortController | null = null;
+    book.repositories.replacePagePictures = async (...args) => {
+      await replace(...args);
+      controller!.abort(new Error('worker killed'));
+      throw new Error('worker killed');
+    };
+    const first = await repaint(book, { pageIndex: 1 }, sessionId);
+    controller = first.controller;
+    await first.done;
+    // Restarts past the run limit (maxRunsPerSession 5) before a run got to finish it.
+    book.repositories.sessions.get(sessionId)!.attempts = 5;
+    const second = await repaint(book, { pageIndex: 1 }, sessionId);
+    await second.done;
+    expect(await book.repositories.requireSession(sessionId)).toMatchObject({ status: GenerationStatus.COMPLETED, errorMessage: null });
+    expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
+    expect(book.media.files.has(before['COMBINED:1'].filePath)).toBe(false);
+  });
+
+  it('swaps the pictures of a cancelled repaint never, even when the cancel reaches the row only as the swap begins', async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    const files = new Set(book.media.files.keys());
+    const sessionId = randomUUID();
+    const replace = book.repositories.replacePagePictures.bind(book.repositories);
+    // The owner cancels while the worker is about to swap; the abort message has not reached it yet.
+    book.repositories.replacePagePictures = async (...args) => {
+      await book.repositories.updateRunningSession(sessionId, { status: GenerationStatus.CANCELLED });
+      return replace(...args);
+    };
+    const { done } = await repaint(book, { pageIndex: 1 }, sessionId);
+    await done;
+    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.CANCELLED);
+    expect(await pictures(book)).toEqual(before);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+  });
+
+  it('warns, with its own code, when the page text was edited while its scene was being described again from the earlier text', async () => {
+    const book = await finishedBook();
+    const storyId = (await book.story()).id;
+    const describe = book.text.describe.bind(book.text);
+    // The owner saves new text for the page while the model still describes the old one.
+    book.text.describe = async (subject) => {
+      await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+      return describe(subject);
+    };
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, redescribe: true });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warningDetails).toEqual([
+      { code: WARNING.describedFromEarlierText.code, message: expect.stringMatching(/^Page 2's text was changed while/), pageIndex: 1 },
+    ]);
+    expect((await book.repositories.findPages(storyId))[1]).toMatchObject({
+      text: 'The fox now sails a boat.',
+      sceneDescription: 'scene 0 a windy hill at noon',
+    });
+  });
+
+  it('gives no such warning when the text was edited before the repaint described it', async () => {
+    const book = await finishedBook();
+    const storyId = (await book.story()).id;
+    await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, redescribe: true });
+    await done;
+    expect(await book.repositories.requireSession(sessionId)).toMatchObject({ status: GenerationStatus.COMPLETED, warningDetails: [] });
+  });
+
+  it('warns when the text was edited between a crashed run that described the scene and the run that resumes it', async () => {
+    const book = await finishedBook({ harmonize: 0.3 });
+    const storyId = (await book.story()).id;
+    const painter = book.painter as HarmonizingPainter;
+    const harmonize = painter.imageToImage.bind(painter);
+    const sessionId = randomUUID();
+    let controller: AbortController | null = null;
+    painter.imageToImage = async () => {
+      controller!.abort(new Error('worker killed'));
+      throw new Error('aborted');
+    };
+    const first = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    controller = first.controller;
+    await first.done;
+    await book.repositories.replacePageText(storyId, 1, 'The fox now sails a boat.');
+    painter.imageToImage = harmonize;
+    const second = await repaint(book, { pageIndex: 1, redescribe: true }, sessionId);
+    await second.done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.COMPLETED);
+    expect(session.warningDetails.map((warning) => warning.code)).toEqual([WARNING.describedFromEarlierText.code]);
+  });
+
   it('paints the scene alone, with a warning, in a book whose character picture failed', async () => {
     const book = await setup({ pageCount: 2, batching: false });
     book.painter.failOn.push(/red fox/);
@@ -852,6 +1025,7 @@ describe('GenerationService reporting metrics', () => {
     const logger = pino({ level: 'silent' });
     const generations = new GenerationService(
       new InMemoryRepositories(),
+      new MemoryMedia(),
       new InProcessJobQueue({ attempts: 1, backoffMs: 0 }, logger),
       new InProcessProgressBus(),
       logger,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
-import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus } from '../../src/entities/index.js';
+import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
 import type { JobQueue } from '../../src/ports/job-queue.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
@@ -20,27 +20,50 @@ class RecordingQueue implements JobQueue {
   async enqueue(sessionId: string): Promise<void> {
     this.queued.push(sessionId);
   }
+  readonly cancelled: string[] = [];
   process(): void {}
-  async cancel(): Promise<void> {}
+  async cancel(sessionId: string): Promise<void> {
+    this.cancelled.push(sessionId);
+  }
   activeSessions(): ReadonlySet<string> {
     return new Set();
   }
   async close(): Promise<void> {}
 }
 
-const media: MediaStore = {
-  save: async () => 'unused',
-  read: async () => Buffer.alloc(0),
-  remove: async () => undefined,
-  urlFor: (key) => `/media/${key}`,
-};
+/** Media files as keys only: what was removed is recorded. */
+class RecordingMedia implements MediaStore {
+  readonly removed: string[] = [];
+  async save(): Promise<string> {
+    return 'unused';
+  }
+  async read(): Promise<Buffer> {
+    return Buffer.alloc(0);
+  }
+  async remove(key: string): Promise<void> {
+    this.removed.push(key);
+  }
+  urlFor(key: string): string {
+    return `/media/${key}`;
+  }
+}
 
 /** A finished two-page book, saved as the pipeline saves one. */
 async function setup({ imagesEnabled = true, maxActive = 5 } = {}) {
   const repositories = new InMemoryRepositories();
   const queue = new RecordingQueue();
   const logger = pino({ level: 'silent' });
-  const generations = new GenerationService(repositories, queue, new InProcessProgressBus(), logger, new InMemoryGenerationMetrics(), maxActive, imagesEnabled);
+  const media = new RecordingMedia();
+  const generations = new GenerationService(
+    repositories,
+    media,
+    queue,
+    new InProcessProgressBus(),
+    logger,
+    new InMemoryGenerationMetrics(),
+    maxActive,
+    imagesEnabled,
+  );
   const stories = new StoryService(repositories, media, logger);
   const bookSession = randomUUID();
   await repositories.createSession({
@@ -58,7 +81,7 @@ async function setup({ imagesEnabled = true, maxActive = 5 } = {}) {
   await repositories.savePageTextOnce(story.id, 0, 'First page.');
   await repositories.savePageTextOnce(story.id, 1, 'Second page.');
   await repositories.updateRunningSession(bookSession, { status: GenerationStatus.COMPLETED });
-  return { repositories, queue, generations, stories, storyId: story.id, bookSession };
+  return { repositories, queue, media, generations, stories, storyId: story.id, bookSession };
 }
 
 describe('GenerationService.repaintPage', () => {
@@ -123,6 +146,59 @@ describe('GenerationService.repaintPage', () => {
     expect(queue.queued).toEqual([]);
   });
 });
+
+describe('GenerationService.cancel of a page repaint that no worker runs', () => {
+  it("discards the drafts an earlier run saved (rows and files) and leaves the page's pictures alone", async () => {
+    const { generations, repositories, media, storyId } = await setup();
+    const inUse = await repositories.saveImageOnce(picture(storyId, 'images/in-use.png', null));
+    const session = await generations.repaintPage({ storyId, pageIndex: 1 }, SINGLE_USER);
+    // A run before a restart saved the new scene as a draft; the session was queued again and waits.
+    await repositories.updateRunningSession(session.id, { status: GenerationStatus.GENERATING_IMAGES });
+    await repositories.saveImageOnce(picture(storyId, 'images/draft.png', session.id));
+    const cancelled = await generations.cancel(session.id, SINGLE_USER);
+    expect(cancelled.status).toBe(GenerationStatus.CANCELLED);
+    expect(await repositories.findDraftImages(session.id)).toEqual([]);
+    expect(media.removed).toEqual(['images/draft.png']);
+    expect(await repositories.findImagesByStoryIds([storyId])).toEqual([inUse]);
+  });
+
+  it('leaves a repaint whose new pictures already replace the old ones to finish: it is past cancelling', async () => {
+    const { generations, repositories, queue, storyId } = await setup();
+    const session = await generations.repaintPage({ storyId, pageIndex: 1 }, SINGLE_USER);
+    await repositories.updateRunningSession(session.id, { status: GenerationStatus.GENERATING_IMAGES });
+    await repositories.saveImageOnce(picture(storyId, 'images/new.png', session.id));
+    // Its run died after the swap, before it was marked completed; it waits to be resumed.
+    await repositories.replacePagePictures(storyId, 1, session.id, null);
+    const answer = await generations.cancel(session.id, SINGLE_USER);
+    expect(answer.status).toBe(GenerationStatus.GENERATING_IMAGES);
+    expect(queue.cancelled).toEqual([]);
+    expect((await repositories.findImagesByStoryIds([storyId])).map((image) => image.filePath)).toEqual(['images/new.png']);
+  });
+
+  it('saves no draft for a session that has ended, so a run that missed the cancel leaves none behind', async () => {
+    const { generations, repositories, storyId } = await setup();
+    const session = await generations.repaintPage({ storyId, pageIndex: 1 }, SINGLE_USER);
+    await generations.cancel(session.id, SINGLE_USER);
+    expect(await repositories.saveImageOnce(picture(storyId, 'images/late.png', session.id))).toBeNull();
+    expect(await repositories.findDraftImages(session.id)).toEqual([]);
+  });
+});
+
+/** Page 1's scene: in use (pendingSessionId null) or a draft of the session given. */
+function picture(storyId: string, filePath: string, pendingSessionId: string | null) {
+  return {
+    id: randomUUID(),
+    storyId,
+    imageType: ImageType.BACKGROUND,
+    pageIndex: 1,
+    filePath,
+    width: 64,
+    height: 64,
+    promptUsed: 'a hill',
+    seed: 1,
+    pendingSessionId,
+  };
+}
 
 describe('StoryService.updatePageText', () => {
   it('stores the trimmed text and joins storyText again', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { In, IsNull, Not, QueryFailedError, type DataSource, type EntityManager, type ObjectLiteral, type SelectQueryBuilder } from 'typeorm';
-import { GeneratedImage, GenerationSession, GenerationStatus, ImageType, RUNNING_STATUSES, Story, StoryPage } from '../../entities/index.js';
-import { joinPageTexts, type NewBook } from '../../ports/book-repository.js';
+import { GeneratedImage, GenerationKind, GenerationSession, GenerationStatus, ImageType, RUNNING_STATUSES, Story, StoryPage } from '../../entities/index.js';
+import { joinPageTexts, PictureSwap, type NewBook, type PictureSwapResult } from '../../ports/book-repository.js';
 import type { KeysetPage, ListPosition } from '../../ports/keyset.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../ports/session-repository.js';
@@ -118,6 +118,19 @@ export class TypeOrmStoryRepository implements StoryRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** As updateRunningSession, unless the swap of a page repaint has written its replacedMediaKeys (it waits for the swap's lock). */
+  async cancelRunningSession(id: string, patch: SessionPatch): Promise<boolean> {
+    const result = await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(GenerationSession)
+        .set(patch)
+        .where(`id = :id AND status IN (:...running) AND options -> 'replacedMediaKeys' IS NULL`, { id, running: RUNNING_STATUSES })
+        .execute(),
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
   /** Marks a running session as alive; see findAbandonedSessions. */
   async touchSession(id: string): Promise<void> {
     await this.write((manager) =>
@@ -223,9 +236,19 @@ export class TypeOrmStoryRepository implements StoryRepository {
     });
   }
 
-  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<{ mediaKeys: string[] } | null> {
+  async replacePagePictures(storyId: string, index: number, sessionId: string, sceneDescription: string | null): Promise<PictureSwapResult> {
     return this.transaction(async (manager) => {
-      if (!(await manager.existsBy(Story, { id: storyId }))) return null;
+      // Locked, so a cancel waits for the swap or the swap sees the cancel; and two runs of the session swap one at a time.
+      const session = await manager
+        .createQueryBuilder(GenerationSession, 'session')
+        .setLock('pessimistic_write')
+        .where('session.id = :sessionId', { sessionId })
+        .getOne();
+      if (!session || !RUNNING_STATUSES.includes(session.status)) return { outcome: PictureSwap.SESSION_ENDED };
+      if (session.options.kind === GenerationKind.PAGE_REPAINT && session.options.replacedMediaKeys) {
+        return { outcome: PictureSwap.REPLACED, mediaKeys: session.options.replacedMediaKeys };
+      }
+      if (!(await manager.existsBy(Story, { id: storyId }))) return { outcome: PictureSwap.STORY_GONE };
       const old = await manager.find(GeneratedImage, {
         where: { storyId, pageIndex: index, imageType: In([ImageType.BACKGROUND, ImageType.COMBINED]), pendingSessionId: IsNull() },
         select: { id: true, filePath: true },
@@ -236,7 +259,15 @@ export class TypeOrmStoryRepository implements StoryRepository {
         await manager.update(StoryPage, { storyId, index }, { sceneDescription });
         if (index === 0) await manager.update(Story, { id: storyId }, { backgroundDescription: sceneDescription });
       }
-      return { mediaKeys: old.map((image) => image.filePath) };
+      const mediaKeys = old.map((image) => image.filePath);
+      await manager
+        .createQueryBuilder()
+        .update(GenerationSession)
+        .set({ options: () => `options || jsonb_build_object('replacedMediaKeys', CAST(:mediaKeys AS jsonb))` })
+        .setParameter('mediaKeys', JSON.stringify(mediaKeys))
+        .where('id = :sessionId', { sessionId })
+        .execute();
+      return { outcome: PictureSwap.REPLACED, mediaKeys };
     });
   }
 
@@ -314,15 +345,51 @@ export class TypeOrmStoryRepository implements StoryRepository {
   /**
    * Saves an image unless the story already has one of that type for that page (a draft: unless the
    * session has one of that type) because a racing run saved it first; returns the one that counts.
+   * A draft only while its session runs: null once it has ended.
    */
-  async saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
+  saveImageOnce(image: NewImage & { id: string }): Promise<GeneratedImage | null> {
+    return image.pendingSessionId ? this.saveDraftOnce(image, image.pendingSessionId) : this.savePictureOnce(image);
+  }
+
+  private async savePictureOnce(image: NewImage & { id: string }): Promise<GeneratedImage> {
     await this.write((manager) => manager.createQueryBuilder().insert().into(GeneratedImage).values(image).orIgnore().execute());
     return this.dataSource.manager.findOneByOrFail(GeneratedImage, {
       storyId: image.storyId,
       imageType: image.imageType,
       pageIndex: image.pageIndex === null ? IsNull() : image.pageIndex,
-      pendingSessionId: image.pendingSessionId ? image.pendingSessionId : IsNull(),
+      pendingSessionId: IsNull(),
     });
+  }
+
+  /** FOR SHARE on the session: a cancel's update of it waits for this insert, or this insert sees the cancel and saves nothing. */
+  private async saveDraftOnce(image: NewImage & { id: string }, sessionId: string): Promise<GeneratedImage | null> {
+    const running = RUNNING_STATUSES.map((_, position) => `$${11 + position}`).join(', ');
+    await this.write((manager) =>
+      manager.query(
+        `INSERT INTO "generated_images" ("id", "story_id", "image_type", "page_index", "file_path", "width", "height", "prompt_used", "seed", "pending_session_id")
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE EXISTS (SELECT 1 FROM "generation_sessions" WHERE "id" = $10 AND "status" IN (${running}) FOR SHARE)
+         ON CONFLICT DO NOTHING`,
+        [
+          image.id,
+          image.storyId,
+          image.imageType,
+          image.pageIndex,
+          image.filePath,
+          image.width,
+          image.height,
+          image.promptUsed,
+          image.seed,
+          sessionId,
+          ...RUNNING_STATUSES,
+        ],
+      ),
+    );
+    return this.dataSource.manager
+      .createQueryBuilder(GeneratedImage, 'image')
+      .innerJoin(GenerationSession, 'session', 'session.id = image.pending_session_id AND session.status IN (:...running)', { running: RUNNING_STATUSES })
+      .where('image.pending_session_id = :sessionId AND image.image_type = :imageType', { sessionId, imageType: image.imageType })
+      .getOne();
   }
 
   findImagesByStoryIds(storyIds: readonly string[]): Promise<GeneratedImage[]> {

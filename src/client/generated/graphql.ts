@@ -107,6 +107,8 @@ export type WarningCode =
   | 'CHARACTER_NOT_PAINTED'
   /** A page's illustration (the character in its scene) could not be made. */
   | 'COMPOSITE_FAILED'
+  /** A page's text was edited while its scene was being described again (regeneratePageImage with redescribe): the new picture was described from the earlier text. */
+  | 'DESCRIBED_FROM_EARLIER_TEXT'
   /** A picture could not be described, so it was not painted. */
   | 'DESCRIPTION_FAILED'
   /** No image backend is configured (IMAGE_BACKEND=none): the story has no pictures. */

@@ -81,6 +81,8 @@ interface Step {
 export interface Work {
   progress: BookProgress;
   drafts: boolean;
+  /** Only what follows work already in place is left (a page repaint's old files after its swap): it runs even past the run limit. */
+  finishing: boolean;
   steps: readonly Step[];
   /** After a failed run (also one out of runs): removes what must not outlive it. */
   afterFailure(run: Run): Promise<void>;
@@ -152,7 +154,7 @@ export class GenerationPipeline {
     const work = this.workFor(session);
     const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts, text: lease.text };
     try {
-      if (session.attempts > this.deps.maxRunsPerSession) {
+      if (session.attempts > this.deps.maxRunsPerSession && !work.finishing) {
         const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
         if (ended) this.deps.metrics.generationFailed('runs-exhausted');
         await work.afterFailure(run);
@@ -210,6 +212,7 @@ export class GenerationPipeline {
     return {
       progress: BookProgress.ofBook(options.pageCount ?? 1, this.picturesComing()),
       drafts: false,
+      finishing: false,
       steps: [
         { name: 'wait for the story model', perform: (run) => this.waitForStoryModel(run.reporter, run.signal) },
         {
@@ -680,7 +683,7 @@ export class GenerationPipeline {
     seed: number | null,
   ): Promise<GeneratedImage> {
     const filePath = await this.deps.media.save(picture.png, 'png');
-    let saved: GeneratedImage;
+    let saved: GeneratedImage | null;
     try {
       saved = await this.deps.images.saveImageOnce({
         id: randomUUID(),
@@ -698,6 +701,11 @@ export class GenerationPipeline {
       // No record will ever point at the file (the story was deleted meanwhile, say): it goes too.
       await this.deps.media.remove(filePath).catch(() => undefined);
       throw error;
+    }
+    if (!saved) {
+      // A draft of a session that has ended (cancelled, or failed by this very run): whoever ended it discards drafts.
+      await this.deps.media.remove(filePath).catch(() => undefined);
+      throw new SessionNoLongerRunning(run.session.id);
     }
     // Another run got there first: its file is the one on record.
     if (saved.filePath !== filePath) await this.deps.media.remove(filePath);

@@ -8,6 +8,8 @@ import { DuplicateWorkError } from '../../ports/session-repository.js';
 import { refuseWhileBookIsMade } from '../stories/story-service.js';
 import type { GenerationMetrics } from '../../ports/generation-metrics.js';
 import type { JobQueue } from '../../ports/job-queue.js';
+import type { MediaStore } from '../../ports/media-store.js';
+import { discardDrafts } from './drafts.js';
 import { isAfter, type ProgressBus, type ProgressEvent } from '../../ports/progress-bus.js';
 import { STAGE } from '../progress/progress-plan.js';
 import { decodeCursor, requirePageSize, toConnection, type Connection } from '../pagination/cursor.js';
@@ -28,6 +30,8 @@ export type ProgressUpdateForClient = Omit<ProgressEvent, 'seq' | 'epoch'>;
 export class GenerationService {
   constructor(
     private readonly repository: StoryRepository,
+    /** Where pictures' files are: a cancel removes the files of the session's drafts. */
+    private readonly media: MediaStore,
     private readonly queue: JobQueue,
     private readonly bus: ProgressBus,
     private readonly logger: Logger,
@@ -132,6 +136,13 @@ export class GenerationService {
     return toConnection('session', await this.repository.listSessionsAfter(position, size, viewer, statuses));
   }
 
+  /**
+   * Ends a session the viewer may see as CANCELLED, wherever it is: queued, running here or in
+   * another process. Its drafts (a page repaint's new pictures, records and files) are discarded.
+   * A page repaint whose new pictures already replace the old ones is past cancelling: it is left
+   * to finish. Returns the session as it stands; cancelling a cancelled one again is no error. Throws
+   * InvalidInputError for an unknown id or a session that has ended otherwise.
+   */
   async cancel(id: string, viewer: Viewer): Promise<GenerationSession> {
     const session = await this.repository.findSessionFor(requireUuid(id, 'session id'), viewer);
     if (!session) throw new InvalidInputError(`No generation session has the id ${id}`);
@@ -141,13 +152,18 @@ export class GenerationService {
     }
     // Subscribers may have seen more than the row holds (percentages are not saved per token).
     const shown = (await this.bus.snapshot(id))?.progressPercentage ?? 0;
-    const cancelled = await this.repository.updateRunningSession(id, {
+    const cancelled = await this.repository.cancelRunningSession(id, {
       status: GenerationStatus.CANCELLED,
       stage: STAGE.cancelled.label,
       stageCode: STAGE.cancelled.code,
       progressPercentage: Math.max(session.progressPercentage, shown),
     });
-    await this.queue.cancel(id);
+    if (cancelled) {
+      await this.queue.cancel(id);
+      // A run that holds the session discards its drafts too; one queued again after a restart has no run to do it.
+      // Ended now, the session gets no new draft, so this leaves none behind wherever its run is.
+      await discardDrafts(this.repository, this.media, id, this.logger);
+    }
     const current = await this.repository.requireSession(id);
     if (cancelled) {
       this.metrics.generationEnded(GenerationStatus.CANCELLED);

@@ -6,6 +6,8 @@ import { prepareCharacter } from '../images/compositing.js';
 import { PERCENT, STAGE } from '../progress/progress-plan.js';
 import { BookProgress } from '../progress/progress-plan.js';
 import { describeFailure } from './failure-messages.js';
+import { discardDrafts, removeMediaFiles } from './drafts.js';
+import { PictureSwap } from '../../ports/book-repository.js';
 import { WARNING } from './warnings.js';
 import type { Book, GenerationPipeline, Picture, PipelineDependencies, Run, Work } from './generation-pipeline.js';
 
@@ -28,15 +30,21 @@ interface Loaded {
  *   2. describe, with `redescribe` only: the page's scene written again from its current text;
  *   3. paint: the scene, with the seed given or a new random one;
  *   4. composite: the character's cut-out placed into the new scene where the page's plan puts it;
- *   5. replace: the new pictures (and description) become the page's in one transaction; then the old files go.
+ *   5. replace: the new pictures (and description) become the page's in one transaction, which also records
+ *      the old pictures' files in the session; then those files go.
  * Until step 5 the new pictures are drafts of the session, so a failure or a
  * cancel leaves the page exactly as it was (the drafts are deleted), and a run
- * resumed after a crash keeps the drafts and the description it had.
+ * resumed after a crash keeps the drafts and the description it had. A run
+ * resumed after step 5's transaction only removes the old files and completes.
+ * The swap happens only while the session runs: a cancel that reaches the row
+ * first leaves the page as it was.
  */
 export class PageRepaint {
   private loaded: Loaded | null = null;
   /** The description the scene is painted from: a new one (saved in the session's options first), else the page's. */
   private description: string | null;
+  /** With a new description: the page text it was written from. */
+  private describedFrom: string | null;
 
   constructor(
     private readonly options: PageRepaintOptions,
@@ -44,20 +52,25 @@ export class PageRepaint {
     private readonly pictures: PictureMaking,
   ) {
     this.description = options.sceneDescription ?? null;
+    this.describedFrom = options.sceneDescribedFrom ?? null;
   }
 
   work(): Work {
+    const swapped = this.options.replacedMediaKeys;
     return {
       progress: BookProgress.ofPageRepaint(this.options.redescribe),
       drafts: true,
-      steps: [
-        { name: 'load', perform: (run) => this.load(run) },
-        ...(this.options.redescribe ? [{ name: 'describe', perform: (run: Run) => this.describe(run) }] : []),
-        { name: 'paint', perform: (run) => this.paint(run) },
-        { name: 'replace', perform: (run) => this.replace(run) },
-      ],
-      afterFailure: (run) => this.discardDrafts(run),
-      afterCancel: (run) => this.discardDrafts(run),
+      finishing: swapped !== undefined,
+      steps: swapped
+        ? [{ name: 'remove the old pictures', perform: (run) => this.finishSwap(run, swapped) }]
+        : [
+            { name: 'load', perform: (run) => this.load(run) },
+            ...(this.options.redescribe ? [{ name: 'describe', perform: (run: Run) => this.describe(run) }] : []),
+            { name: 'paint', perform: (run) => this.paint(run) },
+            { name: 'replace', perform: (run) => this.replace(run) },
+          ],
+      afterFailure: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
+      afterCancel: (run) => discardDrafts(this.deps.images, this.deps.media, run.session.id, run.logger),
     };
   }
 
@@ -94,9 +107,12 @@ export class PageRepaint {
         run.text.describe(VisualSubject.SCENE, { text: page.text, style: this.options.style, signal: run.signal }),
       );
       run.signal.throwIfAborted();
-      const saved = await this.deps.sessions.updateRunningSession(run.session.id, { options: { ...this.options, sceneDescription: description } });
+      const saved = await this.deps.sessions.updateRunningSession(run.session.id, {
+        options: { ...this.options, sceneDescription: description, sceneDescribedFrom: page.text },
+      });
       if (!saved) throw new SessionNoLongerRunning(run.session.id);
       this.description = description;
+      this.describedFrom = page.text;
     }
     this.pictures.advance(run, part, 1);
   }
@@ -153,23 +169,42 @@ export class PageRepaint {
   private async replace(run: Run): Promise<void> {
     const { book, page } = this.required();
     run.signal.throwIfAborted();
-    const replaced = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
-    if (!replaced) throw new PageRepaintFailed(`The story was deleted, so ${this.label} was not painted again.`);
-    await this.removeFiles(run, replaced.mediaKeys);
-    run.logger.info({ storyId: book.story.id, page: page.index, removed: replaced.mediaKeys.length }, 'page painted again');
-  }
-
-  private async discardDrafts(run: Run): Promise<void> {
-    try {
-      await this.removeFiles(run, await this.deps.images.discardDraftImages(run.session.id));
-    } catch (error) {
-      run.logger.warn({ err: error }, 'could not discard the drafts of a page repaint');
+    await this.warnIfTextChanged(run, book.story.id, page.index);
+    const swap = await this.deps.books.replacePagePictures(book.story.id, page.index, run.session.id, this.description);
+    if (swap.outcome !== PictureSwap.REPLACED) {
+      // Ended: a cancel reached the row first, and the page keeps its pictures.
+      if (swap.outcome === PictureSwap.SESSION_ENDED) throw new SessionNoLongerRunning(run.session.id);
+      throw new PageRepaintFailed(`The story was deleted, so ${this.label} was not painted again.`);
     }
+    await removeMediaFiles(this.deps.media, swap.mediaKeys, run.logger);
+    run.logger.info({ storyId: book.story.id, page: page.index, removed: swap.mediaKeys.length }, 'page painted again');
   }
 
-  private async removeFiles(run: Run, keys: string[]): Promise<void> {
-    await Promise.all(
-      keys.map((key) => this.deps.media.remove(key).catch((error: unknown) => run.logger.warn({ err: error, key }, 'could not remove a media file'))),
+  /**
+   * A run resumed after the swap's transaction (the worker died before the session was marked
+   * completed): the page already shows the new pictures; only the old files may be left to remove.
+   */
+  private async finishSwap(run: Run, mediaKeys: readonly string[]): Promise<void> {
+    if (run.session.storyId) await run.reporter.showStory(run.session.storyId);
+    await removeMediaFiles(this.deps.media, mediaKeys, run.logger);
+    run.logger.info({ storyId: run.session.storyId, page: this.options.pageIndex, removed: mediaKeys.length }, 'page painted again (resumed after the swap)');
+  }
+
+  /**
+   * With a new description: a warning when the page's text is no longer the text it was described from
+   * (the owner edited it meanwhile). The new picture still replaces the old one; the warning says to
+   * paint it again with redescribe to match the new text. Given once per session, also across a resume.
+   */
+  private async warnIfTextChanged(run: Run, storyId: string, index: number): Promise<void> {
+    const describedFrom = this.describedFrom;
+    const code = WARNING.describedFromEarlierText.code;
+    if (describedFrom === null || run.session.warningDetails.some((warning) => warning.code === code)) return;
+    const current = (await this.deps.books.findPages(storyId)).find((candidate) => candidate.index === index);
+    if (!current || current.text === describedFrom) return;
+    await run.reporter.warn(
+      code,
+      `${capitalised(this.label)}'s text was changed while its scene was being described again, so the new picture shows the earlier text's scene; paint it again with "describe again" (redescribe) to match the new text.`,
+      index,
     );
   }
 

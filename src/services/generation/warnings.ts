@@ -27,6 +27,11 @@ export const WARNING = {
     meaning: 'The character could not be cut out of its picture: the pages show their scenes without it.',
   },
   compositeFailed: { code: 'COMPOSITE_FAILED', meaning: "A page's illustration (the character in its scene) could not be made." },
+  describedFromEarlierText: {
+    code: 'DESCRIBED_FROM_EARLIER_TEXT',
+    meaning:
+      "A page's text was edited while its scene was being described again (regeneratePageImage with redescribe): the new picture was described from the earlier text.",
+  },
   unclassified: { code: 'UNCLASSIFIED', meaning: 'A warning saved before warnings had codes.' },
 } as const satisfies Record<string, { code: string; meaning: string }>;
 
