@@ -286,7 +286,8 @@ describe('BookExportService', () => {
   });
 });
 
-describe('BookExportService with its cache of rendered files', () => {
+// PDFs of three 512×512 pictures: seconds each on a busy 2-core machine, like the PDF tests above.
+describe('BookExportService with its cache of rendered files', { timeout: 30_000 }, () => {
   let repositories: InMemoryRepositories;
   let media: MemoryMedia;
   let renderer: CountingRenderer;
