@@ -10,17 +10,22 @@ import { FontFallback, notoSansScFaces } from '../../src/services/export/book-fo
 import type { BookForExport, ExportFormat } from '../../src/services/export/export-book.js';
 import { InThreadBookRenderer } from '../../src/services/export/in-thread-book-renderer.js';
 import type { PdfPageSize } from '../../src/services/export/pdf-exporter.js';
+import { GenerationProgressDocument, StartGenerationDocument, StoryDocument } from '../../src/client/generated/graphql.js';
 import { pdfInfo } from '../support/document-tools.js';
 import { poppler, skipWithoutTool } from '../support/environment.js';
+import { startFakeAutomatic1111 } from '../support/fake-automatic1111.js';
+import { startFakeOllama } from '../support/fake-ollama.js';
+import { startTestServer } from '../support/test-server.js';
 
-/** Every Worker the renderer starts, so a test can end one the way a crash would. */
-const started = vi.hoisted(() => [] as Worker[]);
+/** Every Worker the renderer starts, so a test can end one the way a crash would, and those that have exited. */
+const { started, exited } = vi.hoisted(() => ({ started: [] as Worker[], exited: new Set<Worker>() }));
 vi.mock('node:worker_threads', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:worker_threads')>();
   class RecordedWorker extends actual.Worker {
     constructor(...args: ConstructorParameters<typeof actual.Worker>) {
       super(...args);
       started.push(this);
+      this.once('exit', () => exited.add(this));
     }
   }
   return { ...actual, Worker: RecordedWorker };
@@ -82,6 +87,7 @@ afterEach(async () => {
   await renderer?.close();
   renderer = null;
   started.length = 0;
+  exited.clear();
 });
 
 describe('the export thread (WorkerThreadBookRenderer)', () => {
@@ -179,5 +185,33 @@ describe('the export thread from compiled JavaScript (dist/, as production runs 
     expect(started).toHaveLength(1);
     expect(renderedOn()).toHaveLength(1);
     expect(await pdfInfo(file.bytes)).toMatchObject({ Pages: String(TEXTS.length + 1), Title: 'The Fox & the Stars' });
+  });
+});
+
+describe('the export thread in the server', () => {
+  it('renders downloads on a thread that the server ends when it stops', async () => {
+    const ollama = await startFakeOllama();
+    const a1111 = await startFakeAutomatic1111();
+    const server = await startTestServer({ env: { OLLAMA_BASE_URL: ollama.url, AUTOMATIC1111_URL: a1111.url, IMAGE_WIDTH: '128', IMAGE_HEIGHT: '96' } });
+    try {
+      const { startGeneration } = await server.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper', pageCount: 2 } });
+      const events = await server.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done;
+      const { story } = await server.query(StoryDocument, { id: events.at(-1)!.generationProgress.storyId! });
+      // No thread until the first download.
+      expect(started).toHaveLength(0);
+      const response = await fetch(story!.pdfUrl);
+      expect(response.status).toBe(200);
+      expect(
+        Buffer.from(await response.arrayBuffer())
+          .subarray(0, 5)
+          .toString(),
+      ).toBe('%PDF-');
+      expect(started).toHaveLength(1);
+      expect(exited.size).toBe(0);
+    } finally {
+      await server.stop();
+      await Promise.all([ollama.close(), a1111.close()]);
+    }
+    expect(exited.has(started[0])).toBe(true);
   });
 });
