@@ -5,19 +5,36 @@
  * Chinese/Japanese text (the PDF then embeds a CJK font subset). The pictures are
  * noise over a gradient, which PNG compresses about as badly as a painted picture.
  *
+ * Then what a download does to the server: the main thread's event-loop delay
+ * (perf_hooks.monitorEventLoopDelay, a 5 ms timer kept running as a server's sockets
+ * would) while the PDF renders on the main thread (as before) and on the export thread
+ * (as the server does now), and the time of a second download of the same file through
+ * BookExportService with its cache.
+ *
  *   npm run bench:export        # BENCH_RUNS=5 by default
  *
  * Results go to stdout and into bench/RESULTS.md between the export markers.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
 import sharp from 'sharp';
+import { WorkerThreadBookRenderer } from '../src/adapters/export/worker-thread-book-renderer.js';
+import { GenerationKind, ImageType } from '../src/entities/index.js';
+import type { BookRenderer } from '../src/ports/book-renderer.js';
+import { BookExportService } from '../src/services/export/book-export-service.js';
 import { FontFallback, bookFaces } from '../src/services/export/book-fonts.js';
 import { renderBookEpub } from '../src/services/export/epub-exporter.js';
-import type { BookForExport } from '../src/services/export/export-book.js';
+import type { BookForExport, ExportFormat } from '../src/services/export/export-book.js';
 import { renderBookHtml } from '../src/services/export/html-exporter.js';
+import { InThreadBookRenderer } from '../src/services/export/in-thread-book-renderer.js';
 import { renderBookPdf } from '../src/services/export/pdf-exporter.js';
+import { RenderedBookCache } from '../src/services/export/rendered-book-cache.js';
+import { STAGE } from '../src/services/progress/progress-plan.js';
 import { DEFAULT_REPLIES } from '../tests/support/fake-ollama.js';
+import { InMemoryRepositories } from '../tests/support/in-memory-repositories.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const PAGES = 6;
@@ -97,6 +114,127 @@ for (const [name, content] of Object.entries(books)) {
   }
 }
 
+/** A copy of the book whose pictures own their memory, as fs.readFile gives them to the server (and a thread may take them over). */
+function freshCopy(content: BookForExport): BookForExport {
+  return {
+    ...content,
+    pages: content.pages.map((page) => ({
+      ...page,
+      picture: page.picture ? { ...page.picture, png: Buffer.from(new Uint8Array(page.picture.png).buffer) } : null,
+    })),
+  };
+}
+
+interface LoopDelay {
+  /** Milliseconds: median over the renders of each one's p99, the largest delay seen, the median render time. */
+  p99: number;
+  max: number;
+  render: number;
+}
+
+/** Main-thread event-loop delay while `renderer` makes `format` `runs` times, a 5 ms timer kept running as a server's sockets would. */
+async function loopDelay(renderer: BookRenderer, content: BookForExport, format: ExportFormat, runs: number): Promise<LoopDelay> {
+  const p99s: number[] = [];
+  const renders: number[] = [];
+  let max = 0;
+  for (let i = 0; i < runs; i++) {
+    const job = { book: freshCopy(content), format, pdfPageSize: 'A5' as const, modified: new Date() };
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    const ticker = setInterval(() => undefined, 5);
+    loop.enable();
+    // Its first tick only sets the baseline: a render that held the loop from the start would otherwise leave no sample.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const start = performance.now();
+    await renderer.render(job);
+    renders.push(performance.now() - start);
+    // And a stall is recorded when the timer next fires.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    loop.disable();
+    clearInterval(ticker);
+    p99s.push(loop.percentile(99) / 1e6);
+    max = Math.max(max, loop.max / 1e6);
+  }
+  return { p99: median(p99s), max, render: median(renders) };
+}
+
+/** The book saved as the server keeps it, exported twice through BookExportService with a cache: the render, then the cached file. */
+async function cachedDownload(renderer: BookRenderer, content: BookForExport): Promise<{ first: number; second: number }> {
+  const repositories = new InMemoryRepositories();
+  const files = new Map<string, Buffer>();
+  const media = { read: async (key: string) => Buffer.from(new Uint8Array(files.get(key)!).buffer) };
+  const sessionId = randomUUID();
+  const storyId = randomUUID();
+  await repositories.createSession({
+    id: sessionId,
+    prompt: content.prompt,
+    options: { kind: GenerationKind.BOOK, style: content.style, seed: null, pageCount: PAGES },
+    stage: STAGE.queued,
+    ownerId: null,
+  });
+  await repositories.saveBookOnce(
+    {
+      id: storyId,
+      title: content.title,
+      prompt: content.prompt,
+      style: content.style,
+      characterDescription: 'a lighthouse keeper',
+      pages: content.pages.map((page) => ({ outline: '', sceneDescription: page.picture?.alt ?? '', characterSide: 'left', characterDistance: 'near' })),
+    } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
+    sessionId,
+  );
+  for (const page of content.pages) {
+    await repositories.savePageTextOnce(storyId, page.index, page.text);
+    const key = `images/${randomUUID()}.png`;
+    files.set(key, page.picture!.png);
+    await repositories.saveImageOnce({
+      id: randomUUID(),
+      storyId,
+      imageType: ImageType.COMBINED,
+      pageIndex: page.index,
+      filePath: key,
+      width: SIZE,
+      height: SIZE,
+      promptUsed: '',
+      seed: 1,
+    });
+  }
+  const service = new BookExportService(
+    repositories,
+    repositories,
+    media,
+    { pdfPageSize: 'A5', renderer, cache: new RenderedBookCache(64 * 2 ** 20) },
+    pino({ level: 'silent' }),
+  );
+  const start = performance.now();
+  await service.export(storyId, 'PDF');
+  const rendered = performance.now();
+  await service.export(storyId, 'PDF');
+  return { first: rendered - start, second: performance.now() - rendered };
+}
+
+const latin = books['Latin text'];
+const mixed = books['Latin, Cyrillic and CJK text'];
+// Fresh renderers: their first PDF reads and unpacks the fonts (the export thread's also starts the thread).
+const mainThread = new InThreadBookRenderer(new FontFallback(bookFaces()));
+const exportThread = new WorkerThreadBookRenderer({ threads: 1, logger: pino({ level: 'silent' }) });
+const delays: { what: string; main: LoopDelay; thread: LoopDelay }[] = [
+  {
+    what: 'first PDF of the process (mixed-script book)',
+    main: await loopDelay(mainThread, mixed, 'PDF', 1),
+    thread: await loopDelay(exportThread, mixed, 'PDF', 1),
+  },
+];
+for (const format of ['HTML', 'EPUB', 'PDF'] as const) {
+  delays.push({
+    what: `${format} (Latin book)`,
+    main: await loopDelay(mainThread, latin, format, RUNS),
+    thread: await loopDelay(exportThread, latin, format, RUNS),
+  });
+}
+const download = await cachedDownload(exportThread, latin);
+await exportThread.close();
+const ms = (value: number) => `${value.toFixed(value < 10 ? 1 : 0)} ms`;
+
 const report = [
   `### Export: ${PAGES} pages, ${SIZE}×${SIZE} pictures (median of ${RUNS}, after the first)`,
   '',
@@ -108,6 +246,18 @@ const report = [
   '| --- | --- | ---: | ---: | ---: |',
   ...rows,
   '',
+  `Main-thread event-loop delay during a render, on the main thread (before: the service called the exporters) and on the export thread (now: WorkerThreadBookRenderer, EXPORT_THREADS=1). p99: median over ${RUNS} renders of each one's p99; max: the largest of all; time: median render time as the caller sees it. The first row is one render on fresh renderers (fonts read and unpacked; for the thread also its start, from TypeScript through tsx here, from dist/*.js in production).`,
+  '',
+  '| render | main thread: p99 | max | time | export thread: p99 | max | time |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...delays.map(
+    ({ what, main, thread }) =>
+      `| ${what} | ${ms(main.p99)} | ${ms(main.max)} | ${ms(main.render)} | **${ms(thread.p99)}** | **${ms(thread.max)}** | ${ms(thread.render)} |`,
+  ),
+  '',
+  `Download of the same PDF twice through BookExportService (EXPORT_CACHE_MB=64): first ${ms(download.first)} (read, key, render on the export thread), second **${ms(download.second)}** (the cached file).`,
+  '',
+  ...(process.env.BENCH_NOTE ? [process.env.BENCH_NOTE, ''] : []),
 ].join('\n');
 
 process.stdout.write(`${report}\n`);

@@ -51,9 +51,11 @@ import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
 import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
 import { SetupComponent } from './ports/setup.js';
 import { SetupService, type SetupSettings } from './services/setup/setup-service.js';
-import { FontFallback, bookFaces } from './services/export/book-fonts.js';
 import { BookExportService } from './services/export/book-export-service.js';
 import { ExportLinks } from './services/export/export-links.js';
+import { RenderedBookCache } from './services/export/rendered-book-cache.js';
+import { WorkerThreadBookRenderer } from './adapters/export/worker-thread-book-renderer.js';
+import type { BookRenderer } from './ports/book-renderer.js';
 
 /**
  * The composition root: the one place that turns configuration into adapters
@@ -249,21 +251,36 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     },
   );
 
+  // Book files are rendered on threads of their own, so a download does not hold the event loop; only the API serves them.
+  const bookRenderer: BookRenderer | null = role === 'worker' ? null : new WorkerThreadBookRenderer({ threads: config.export.threads, logger });
   let http: RunningHttpServer | null = null;
   let worker: RunningWorker | null = null;
   let workerMetrics: RunningMetricsServer | null = null;
   try {
-    http =
-      role === 'worker'
-        ? null
-        : await startApi(config, { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, textSide, queue, registry, repository, media });
+    http = bookRenderer
+      ? await startApi(config, {
+          generations,
+          stories,
+          setup,
+          dataSource,
+          logger,
+          apiKeys,
+          mediaSigner,
+          textSide,
+          queue,
+          registry,
+          repository,
+          media,
+          bookRenderer,
+        })
+      : null;
     worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
-    await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close()]);
+    await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close(), bookRenderer?.close()]);
     await Promise.allSettled([closeBackbone(), dataSource.destroy(), textSide.close()]);
     throw error;
   }
@@ -290,6 +307,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await queue.close(timeoutMs);
         await worker?.close();
         await http?.close();
+        await bookRenderer?.close();
         await workerMetrics?.close();
         await bus.close();
         await closeBackbone();
@@ -316,16 +334,21 @@ async function startApi(
     registry: Registry;
     repository: StoryRepository;
     media: MediaStore;
+    bookRenderer: BookRenderer;
   },
 ): Promise<RunningHttpServer> {
-  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, textSide, queue, registry, repository, media } = parts;
+  const { generations, stories, setup, dataSource, logger, apiKeys, mediaSigner, textSide, queue, registry, repository, media, bookRenderer } = parts;
   // Export links are built like picture URLs: a server path (signed with AUTH_MODE=api-key) that the request's PublicUrls makes absolute.
   const exportLinks = new ExportLinks(mediaSigner);
   const exports = new BookExportService(
     repository,
     repository,
     media,
-    { pdfPageSize: config.export.pdfPageSize, fonts: new FontFallback(bookFaces()) },
+    {
+      pdfPageSize: config.export.pdfPageSize,
+      renderer: bookRenderer,
+      cache: config.export.cacheBytes > 0 ? new RenderedBookCache(config.export.cacheBytes) : null,
+    },
     logger,
   );
   const schema = await buildAppSchema({ generations, stories, setup, exportLinks });

@@ -136,6 +136,8 @@ const environmentSchema = z.object({
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
   EXPORT_PDF_PAGE_SIZE: z.enum(['A5', 'LETTER']).default('A5'),
+  EXPORT_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64),
+  EXPORT_THREADS: z.coerce.number().int().min(1).max(16).default(1),
 
   // Network safety (README, "Security").
   ALLOWED_ORIGINS: z
@@ -195,8 +197,11 @@ export interface AppConfig {
   mediaDir: string;
   /** The built web page; null to serve none. */
   webDir: string | null;
-  /** Book downloads (exportUrl): the PDF's paper size. */
-  export: { pdfPageSize: 'A5' | 'LETTER' };
+  /**
+   * Book downloads (exportUrl): the PDF's paper size; bytes of rendered files kept in
+   * memory (0: none, every download renders); books rendered at once, each on a thread.
+   */
+  export: { pdfPageSize: 'A5' | 'LETTER'; cacheBytes: number; threads: number };
   database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'embedded'; dataDir: string };
   ollama: {
     baseUrl: string;
@@ -344,7 +349,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     dataDir,
     mediaDir: path.resolve(env.MEDIA_DIR ?? path.join(dataDir, 'media')),
     webDir: env.WEB_DIR === 'off' ? null : path.resolve(env.WEB_DIR ?? DEFAULT_WEB_DIR),
-    export: { pdfPageSize: env.EXPORT_PDF_PAGE_SIZE },
+    export: { pdfPageSize: env.EXPORT_PDF_PAGE_SIZE, cacheBytes: env.EXPORT_CACHE_MB * 2 ** 20, threads: env.EXPORT_THREADS },
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
       : { kind: 'embedded', dataDir: path.join(dataDir, 'pglite') },

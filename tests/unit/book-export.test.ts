@@ -7,6 +7,9 @@ import { STAGE } from '../../src/services/progress/progress-plan.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
 import { FontFallback, bookFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
 import { BookExportService } from '../../src/services/export/book-export-service.js';
+import { InThreadBookRenderer } from '../../src/services/export/in-thread-book-renderer.js';
+import { RenderedBookCache } from '../../src/services/export/rendered-book-cache.js';
+import type { BookRenderer, BookRenderJob, RenderedBookFile } from '../../src/ports/book-renderer.js';
 import { renderBookEpub } from '../../src/services/export/epub-exporter.js';
 import { ExportLinks } from '../../src/services/export/export-links.js';
 import { MediaUrlSigner } from '../../src/services/auth/media-url-signer.js';
@@ -208,8 +211,20 @@ class MemoryMedia implements Pick<MediaStore, 'read'> {
   }
 }
 
+/** The exporters on this thread, counting the books it is asked for. */
+class CountingRenderer implements BookRenderer {
+  readonly jobs: BookRenderJob[] = [];
+  private readonly inner = new InThreadBookRenderer(fonts);
+  async render(job: BookRenderJob): Promise<RenderedBookFile> {
+    this.jobs.push(job);
+    return this.inner.render(job);
+  }
+  async close(): Promise<void> {}
+}
+
 describe('BookExportService', () => {
-  async function savedBook(repositories: InMemoryRepositories, media: MemoryMedia, options: { lostPicture: number | null }) {
+  async function savedBook(repositories: InMemoryRepositories, media: MemoryMedia, options: { lostPicture: number | null; storyId?: string }) {
+    const storyId = options.storyId ?? STORY_ID;
     const sessionId = randomUUID();
     await repositories.createSession({
       id: sessionId,
@@ -220,7 +235,7 @@ describe('BookExportService', () => {
     });
     await repositories.saveBookOnce(
       {
-        id: STORY_ID,
+        id: storyId,
         title: TITLE,
         prompt: 'a fox',
         style: null,
@@ -235,12 +250,12 @@ describe('BookExportService', () => {
       sessionId,
     );
     for (const [index, text] of TEXTS.entries()) {
-      await repositories.savePageTextOnce(STORY_ID, index, text);
+      await repositories.savePageTextOnce(storyId, index, text);
       const key = `images/${randomUUID()}.png`;
       if (index !== options.lostPicture) media.files.set(key, await picture(index + 1));
       await repositories.saveImageOnce({
         id: randomUUID(),
-        storyId: STORY_ID,
+        storyId,
         imageType: ImageType.COMBINED,
         pageIndex: index,
         filePath: key,
@@ -252,8 +267,14 @@ describe('BookExportService', () => {
     }
   }
 
-  function service(repositories: InMemoryRepositories, media: MemoryMedia) {
-    return new BookExportService(repositories, repositories, media, { pdfPageSize: 'A5', fonts, now: () => MODIFIED }, pino({ level: 'silent' }));
+  function service(repositories: InMemoryRepositories, media: MemoryMedia, options: { renderer?: BookRenderer; cache?: RenderedBookCache | null } = {}) {
+    return new BookExportService(
+      repositories,
+      repositories,
+      media,
+      { pdfPageSize: 'A5', renderer: options.renderer ?? new InThreadBookRenderer(fonts), cache: options.cache ?? null, now: () => MODIFIED },
+      pino({ level: 'silent' }),
+    );
   }
 
   /** A one-page story whose pictures are `types` (page 0's, and the character's), each a different PNG; they are returned by type. */
@@ -365,6 +386,160 @@ describe('BookExportService', () => {
     const pdf = await exports.export(STORY_ID, 'PDF');
     expect(pdf).toMatchObject({ extension: 'pdf', contentType: 'application/pdf' });
     expect(pdf!.bytes.subarray(0, 5).toString('ascii')).toBe('%PDF-');
+  });
+});
+
+// PDFs of three 512×512 pictures: seconds each on a busy 2-core machine, like the PDF tests above.
+describe('BookExportService with its cache of rendered files', { timeout: 30_000 }, () => {
+  let repositories: InMemoryRepositories;
+  let media: MemoryMedia;
+  let renderer: CountingRenderer;
+  const LARGE = 64 * 2 ** 20;
+
+  function service(cache: RenderedBookCache | null) {
+    return new BookExportService(repositories, repositories, media, { pdfPageSize: 'A5', renderer, cache, now: () => new Date() }, pino({ level: 'silent' }));
+  }
+
+  async function saveBook(storyId: string, options: { lostPicture?: number } = {}) {
+    const sessionId = randomUUID();
+    await repositories.createSession({
+      id: sessionId,
+      prompt: 'a fox',
+      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: TEXTS.length },
+      stage: STAGE.queued,
+      ownerId: null,
+    });
+    await repositories.saveBookOnce(
+      {
+        id: storyId,
+        title: TITLE,
+        prompt: 'a fox',
+        style: null,
+        characterDescription: 'a small red fox',
+        pages: TEXTS.map((_, index) => ({
+          outline: `part ${index + 1}`,
+          sceneDescription: `scene ${index + 1}`,
+          characterSide: 'left',
+          characterDistance: 'near',
+        })),
+      } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
+      sessionId,
+    );
+    for (const [index, text] of TEXTS.entries()) {
+      await repositories.savePageTextOnce(storyId, index, text);
+      await savePicture(storyId, index, { seed: index + 1, lost: index === options.lostPicture });
+    }
+  }
+
+  /** A picture of the page under a new media key; `sessionId` makes it a repaint's draft until replacePagePictures publishes it. */
+  async function savePicture(storyId: string, index: number, options: { seed: number; lost?: boolean; sessionId?: string }) {
+    const key = `images/${randomUUID()}.png`;
+    if (!options.lost) media.files.set(key, await picture(options.seed));
+    await repositories.saveImageOnce({
+      id: randomUUID(),
+      storyId,
+      imageType: ImageType.COMBINED,
+      pageIndex: index,
+      filePath: key,
+      width: 512,
+      height: 512,
+      promptUsed: 'p',
+      seed: options.seed,
+      pendingSessionId: options.sessionId,
+    });
+  }
+
+  beforeEach(() => {
+    repositories = new InMemoryRepositories();
+    media = new MemoryMedia();
+    renderer = new CountingRenderer();
+  });
+
+  it('renders a book downloaded twice once, per format, and serves the same bytes', async () => {
+    await saveBook(STORY_ID);
+    const exports = service(new RenderedBookCache(LARGE));
+    const first = await exports.export(STORY_ID, 'PDF');
+    const second = await exports.export(STORY_ID, 'PDF');
+    expect(renderer.jobs.map((job) => job.format)).toEqual(['PDF']);
+    expect(second).toEqual(first);
+
+    await exports.export(STORY_ID, 'EPUB');
+    await exports.export(STORY_ID, 'EPUB');
+    expect(renderer.jobs.map((job) => job.format)).toEqual(['PDF', 'EPUB']);
+  });
+
+  it('renders once for downloads that arrive together', async () => {
+    await saveBook(STORY_ID);
+    const exports = service(new RenderedBookCache(LARGE));
+    const files = await Promise.all([exports.export(STORY_ID, 'HTML'), exports.export(STORY_ID, 'HTML'), exports.export(STORY_ID, 'HTML')]);
+    expect(renderer.jobs).toHaveLength(1);
+    expect(files[1]?.bytes.equals(files[0]!.bytes)).toBe(true);
+    expect(files[2]?.bytes.equals(files[0]!.bytes)).toBe(true);
+  });
+
+  it('renders again after the text of a page is edited, and the new file has the new text', async () => {
+    await saveBook(STORY_ID);
+    const exports = service(new RenderedBookCache(LARGE));
+    await exports.export(STORY_ID, 'HTML');
+    await repositories.replacePageText(STORY_ID, 1, 'The fox went home.');
+    const edited = await exports.export(STORY_ID, 'HTML');
+    expect(renderer.jobs).toHaveLength(2);
+    expect(edited!.bytes.toString('utf8')).toContain('<p>The fox went home.</p>');
+    await exports.export(STORY_ID, 'HTML');
+    expect(renderer.jobs).toHaveLength(2);
+  });
+
+  it('renders again after a page is painted anew, with the new picture', async () => {
+    await saveBook(STORY_ID);
+    const exports = service(new RenderedBookCache(LARGE));
+    await exports.export(STORY_ID, 'EPUB');
+    const repaint = randomUUID();
+    await savePicture(STORY_ID, 2, { seed: 9, sessionId: repaint });
+    // The repaint's draft is not the page's picture yet: the cached file still holds.
+    await exports.export(STORY_ID, 'EPUB');
+    expect(renderer.jobs).toHaveLength(1);
+
+    await repositories.replacePagePictures(STORY_ID, 2, repaint, null);
+    const repainted = await exports.export(STORY_ID, 'EPUB');
+    expect(renderer.jobs).toHaveLength(2);
+    const png = readZip(repainted!.bytes).find((entry) => entry.name === 'OEBPS/images/page-03.png');
+    expect(png?.data.equals(await picture(9))).toBe(true);
+  });
+
+  it('does not keep a file rendered without a lost picture, so the next download tries the picture again', async () => {
+    await saveBook(STORY_ID, { lostPicture: 0 });
+    const exports = service(new RenderedBookCache(LARGE));
+    expect((await exports.export(STORY_ID, 'HTML'))?.pagesWithoutPicture).toEqual([0]);
+    expect((await exports.export(STORY_ID, 'HTML'))?.pagesWithoutPicture).toEqual([0]);
+    expect(renderer.jobs).toHaveLength(2);
+  });
+
+  it('drops the least recently downloaded file when the files outgrow its size', async () => {
+    const other = randomUUID();
+    await saveBook(STORY_ID);
+    await saveBook(other);
+    const size = (await service(null).export(STORY_ID, 'HTML'))!.bytes.length;
+    renderer.jobs.length = 0;
+    // Room for one file of this book, not two.
+    const exports = service(new RenderedBookCache(Math.round(size * 1.5)));
+    await exports.export(STORY_ID, 'HTML');
+    await exports.export(other, 'HTML');
+    await exports.export(other, 'HTML');
+    expect(renderer.jobs.map((job) => job.book.id)).toEqual([STORY_ID, other]);
+    await exports.export(STORY_ID, 'HTML');
+    expect(renderer.jobs.map((job) => job.book.id)).toEqual([STORY_ID, other, STORY_ID]);
+  });
+
+  it('keeps nothing that does not fit at all, and renders every download without a cache (EXPORT_CACHE_MB=0)', async () => {
+    await saveBook(STORY_ID);
+    const tiny = service(new RenderedBookCache(1024));
+    await tiny.export(STORY_ID, 'PDF');
+    await tiny.export(STORY_ID, 'PDF');
+    expect(renderer.jobs).toHaveLength(2);
+    const none = service(null);
+    await none.export(STORY_ID, 'PDF');
+    await none.export(STORY_ID, 'PDF');
+    expect(renderer.jobs).toHaveLength(4);
   });
 });
 

@@ -83,11 +83,19 @@ describe('loadConfig', () => {
   });
 
   it('prints PDF books on A5 unless EXPORT_PDF_PAGE_SIZE=LETTER, and refuses another size, naming the variable', () => {
-    expect(loadConfig({}).export).toEqual({ pdfPageSize: 'A5' });
-    expect(loadConfig({ EXPORT_PDF_PAGE_SIZE: 'LETTER' }).export).toEqual({ pdfPageSize: 'LETTER' });
+    expect(loadConfig({}).export.pdfPageSize).toBe('A5');
+    expect(loadConfig({ EXPORT_PDF_PAGE_SIZE: 'LETTER' }).export.pdfPageSize).toBe('LETTER');
     expect(configError({ EXPORT_PDF_PAGE_SIZE: 'A4' }).message).toBe(
       'Invalid configuration:\n  EXPORT_PDF_PAGE_SIZE: Invalid option: expected one of "A5"|"LETTER"',
     );
+  });
+
+  it('keeps 64 MiB of rendered book files (EXPORT_CACHE_MB, 0 keeps none) and renders one book at a time (EXPORT_THREADS)', () => {
+    expect(loadConfig({}).export).toMatchObject({ cacheBytes: 64 * 2 ** 20, threads: 1 });
+    expect(loadConfig({ EXPORT_CACHE_MB: '0', EXPORT_THREADS: '3' }).export).toMatchObject({ cacheBytes: 0, threads: 3 });
+    expect(configError({ EXPORT_CACHE_MB: '-1' }).message).toContain('EXPORT_CACHE_MB');
+    expect(configError({ EXPORT_CACHE_MB: 'lots' }).message).toContain('EXPORT_CACHE_MB');
+    expect(configError({ EXPORT_THREADS: '0' }).message).toContain('EXPORT_THREADS');
   });
 
   it('selects automatic1111 when only AUTOMATIC1111_URL is set', () => {
