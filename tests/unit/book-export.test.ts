@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import sharp from 'sharp';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GenerationKind, ImageType } from '../../src/entities/index.js';
+import { GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
 import type { MediaStore } from '../../src/ports/media-store.js';
 import { FontFallback, bookFaces, parseUnicodeRange } from '../../src/services/export/book-fonts.js';
@@ -494,6 +494,16 @@ describe('BookExportService with its cache of rendered files', { timeout: 30_000
     const exports = service(new RenderedBookCache(LARGE));
     await exports.export(STORY_ID, 'EPUB');
     const repaint = randomUUID();
+    // The swap happens only inside a running PAGE_REPAINT session, as in the pipeline.
+    await repositories.createSession({
+      id: repaint,
+      prompt: 'paint page 3 again',
+      options: { kind: GenerationKind.PAGE_REPAINT, pageIndex: 2, seed: 9, redescribe: false, style: 'storybook' },
+      stage: STAGE.queued,
+      ownerId: null,
+      storyId: STORY_ID,
+    });
+    repositories.sessions.get(repaint)!.status = GenerationStatus.GENERATING_IMAGES;
     await savePicture(STORY_ID, 2, { seed: 9, sessionId: repaint });
     // The repaint's draft is not the page's picture yet: the cached file still holds.
     await exports.export(STORY_ID, 'EPUB');
