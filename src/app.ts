@@ -16,6 +16,7 @@ import { GenerationService } from './services/generation/generation-service.js';
 import { Automatic1111ImageGenerator } from './adapters/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './ports/image-generator.js';
 import { OnnxImageGenerator } from './adapters/images/onnx-image-generator.js';
+import { PictureModelArrival } from './adapters/images/picture-model-arrival.js';
 import { BullMqJobQueue } from './adapters/jobs/bullmq-job-queue.js';
 import { InProcessJobQueue } from './adapters/jobs/in-process-job-queue.js';
 import type { JobQueue } from './ports/job-queue.js';
@@ -244,9 +245,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     logger,
     {
       installed(component) {
-        if (component !== SetupComponent.PICTURE_MODEL || role === 'api' || painter.current || !config.images.chosenByDefault) return;
-        painter.current = createImageGenerator({ ...config.images, backend: 'onnx' }, logger);
-        logger.info({ backend: painter.current?.description }, 'picture model downloaded: images enabled');
+        if (component !== SetupComponent.PICTURE_MODEL || role === 'api') return;
+        fillPainter(painter, config, logger, 'picture model downloaded: images enabled');
       },
     },
   );
@@ -439,6 +439,26 @@ interface PainterSlot {
   current: ImageGenerator | null;
 }
 
+/** Switches pictures on with the ONNX backend when IMAGE_BACKEND was left unset and the slot is empty; `how` is the log line. */
+function fillPainter(painter: PainterSlot, config: AppConfig, logger: Logger, how: string): void {
+  if (painter.current || !config.images.chosenByDefault) return;
+  painter.current = createImageGenerator({ ...config.images, backend: 'onnx' }, logger);
+  logger.info({ backend: painter.current?.description, modelDir: config.images.sdModelDir }, how);
+}
+
+/**
+ * IMAGE_BACKEND unset and no picture model yet: each run first looks whether one arrived in
+ * SD_MODEL_DIR (a download by another process, or a copy by hand), so a worker switches
+ * pictures on without a restart. Undefined when the backend is fixed or already there.
+ */
+function painterLookout(painter: PainterSlot, config: AppConfig, logger: Logger): (() => Promise<void>) | undefined {
+  if (painter.current || !config.images.chosenByDefault) return undefined;
+  const arrival = new PictureModelArrival(config.images.sdModelDir);
+  return async () => {
+    if (!painter.current && (await arrival.isComplete())) fillPainter(painter, config, logger, 'picture model found in SD_MODEL_DIR: images enabled');
+  };
+}
+
 /**
  * What the set-up service needs to know of the configuration. TEXT_BACKEND unset (`auto`): the panel
  * looks for Ollama each time it is asked, as each generation does, and shows Ollama (with its model
@@ -492,6 +512,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
       return painter.current;
     },
     downloads: setup,
+    lookForPainter: painterLookout(painter, config, logger),
     media,
     bus,
     logger,

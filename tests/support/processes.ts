@@ -24,7 +24,7 @@ const NPM_SCRIPTS: Record<ProcessRole, string> = { 'all-in-one': 'start', api: '
  * Starts one of our processes from compiled JavaScript; with `viaNpm`, exactly as a user does
  * (`npm start` and the like), so signals go to npm and must reach the server through it.
  */
-export async function startServerProcess(role: ProcessRole, env: Record<string, string>, { viaNpm = false } = {}): Promise<ServerProcess> {
+export async function startServerProcess(role: ProcessRole, env: Record<string, string | undefined>, { viaNpm = false } = {}): Promise<ServerProcess> {
   const command = viaNpm
     ? (['npm', ['run', '--silent', NPM_SCRIPTS[role]]] as const)
     : ([process.execPath, ['--enable-source-maps', path.join(root, 'dist/server/src/main', `${role}.js`)]] as const);

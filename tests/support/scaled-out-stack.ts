@@ -17,8 +17,8 @@ export interface ScaledOutStack {
   redis: TestRedisNamespace;
   /** Every process started through `start`, still running or not; killed by `close`. */
   processes: ServerProcess[];
-  /** Starts an API, worker or all-in-one process (compiled: `node scripts/build.mjs` first) on the shared parts. */
-  start(role: ProcessRole, env?: Record<string, string>): Promise<ServerProcess>;
+  /** Starts an API, worker or all-in-one process (compiled: `node scripts/build.mjs` first) on the shared parts; an `env` value undefined unsets that variable. */
+  start(role: ProcessRole, env?: Record<string, string | undefined>): Promise<ServerProcess>;
   /** A GraphQL client of a started process, closed by `close`. */
   client(server: ServerProcess): TestClient;
   close(): Promise<void>;

@@ -40,6 +40,12 @@ export interface PipelineDependencies {
   painter: ImageGenerator | null;
   /** Downloads of models in progress: a run waits for the one it needs instead of failing. */
   downloads?: ModelDownloadWaits;
+  /**
+   * Called as each run starts, before `painter` is read: fills `painter` when a picture model
+   * appeared since the last call (put on shared disk by another process). Resolves either way;
+   * absent when the image backend is fixed.
+   */
+  lookForPainter?: () => Promise<void>;
   media: MediaStore;
   bus: ProgressBus;
   logger: Logger;
@@ -140,6 +146,7 @@ export class GenerationPipeline {
   async run({ sessionId, attempt, maxAttempts, signal }: Job): Promise<void> {
     const session = await this.deps.sessions.beginAttempt(sessionId);
     if (!session) return;
+    await this.deps.lookForPainter?.();
     if (session.attempts === 1) this.deps.metrics.queueWait((Date.now() - session.createdAt.getTime()) / 1000);
     const shown = await this.deps.bus.snapshot(sessionId);
     // Taken last before the try, whose finally gives it back: nothing between can throw.
