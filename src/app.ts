@@ -534,7 +534,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   } else {
     logger.info(
       config.images.chosenByDefault
-        ? `images are off until a picture model is downloaded: press Download on the page's set-up panel, or run \`npx story-agent setup\` or \`npm run models:pull\` (a Stable Diffusion ONNX model into ${config.images.sdModelDir}; no restart needed for the first two); or run AUTOMATIC1111/Forge with --api and set AUTOMATIC1111_URL=http://127.0.0.1:7860`
+        ? `images are off until a picture model is downloaded: press Download on the page's set-up panel, or run \`npx story-agent setup\` or \`npm run models:pull\` (a Stable Diffusion ONNX model into ${config.images.sdModelDir}; the next generation after it is complete gets pictures, no restart needed); or run AUTOMATIC1111/Forge with --api and set AUTOMATIC1111_URL=http://127.0.0.1:7860`
         : 'images are off (IMAGE_BACKEND=none): stories will be text-only',
     );
   }
