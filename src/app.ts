@@ -51,7 +51,10 @@ import { HuggingFaceHub } from './adapters/downloads/hugging-face-hub.js';
 import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
 import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
 import { SetupComponent } from './ports/setup.js';
-import { SetupService, type SetupSettings } from './services/setup/setup-service.js';
+import { type SharedDownload, SetupService, type SetupSettings } from './services/setup/setup-service.js';
+import type { SharedDownloads } from './ports/shared-downloads.js';
+import { InProcessSharedDownloads } from './adapters/setup/in-process-shared-downloads.js';
+import { RedisSharedDownloads } from './adapters/setup/redis-shared-downloads.js';
 import { BookExportService } from './services/export/book-export-service.js';
 import { ExportLinks } from './services/export/export-links.js';
 import { RenderedBookCache } from './services/export/rendered-book-cache.js';
@@ -180,17 +183,25 @@ export interface App {
 interface Backbone {
   bus: ProgressBus;
   queue: JobQueue;
+  /** Set-up downloads as every process sees them. */
+  sharedDownloads: SharedDownloads<SharedDownload>;
   close(): Promise<void>;
 }
 
-/** Queue and bus: in this process by default, on Redis when REDIS_URL is set. */
+/** Queue, bus and shared set-up downloads: in this process by default, on Redis when REDIS_URL is set. */
 function createBackbone(config: AppConfig, logger: Logger): Backbone {
   if (!config.redis) {
-    return { bus: new InProcessProgressBus(), queue: new InProcessJobQueue(config.generation.retry, logger), close: async () => {} };
+    return {
+      bus: new InProcessProgressBus(),
+      queue: new InProcessJobQueue(config.generation.retry, logger),
+      sharedDownloads: new InProcessSharedDownloads(),
+      close: async () => {},
+    };
   }
   const { url, prefix, lockDurationMs, stalledIntervalMs } = config.redis;
   const commands = createRedis(url, logger, 'commands');
   const busSubscriber = createRedis(url, logger, 'progress-subscriber');
+  const downloadsSubscriber = createRedis(url, logger, 'setup-subscriber');
   const queue = new BullMqJobQueue(
     commands,
     () => createRedis(url, logger, 'cancel-listener'),
@@ -200,8 +211,9 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
   return {
     bus: new RedisProgressBus(commands, busSubscriber, prefix, logger),
     queue,
+    sharedDownloads: new RedisSharedDownloads(commands, downloadsSubscriber, prefix, logger),
     async close() {
-      await Promise.all([commands, busSubscriber].map((connection) => connection.quit().catch(() => connection.disconnect())));
+      await Promise.all([commands, busSubscriber, downloadsSubscriber].map((connection) => connection.quit().catch(() => connection.disconnect())));
     },
   };
 }
@@ -213,7 +225,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
-  const { bus, queue, close: closeBackbone } = createBackbone(config, logger);
+  const { bus, queue, sharedDownloads, close: closeBackbone } = createBackbone(config, logger);
   const media = new LocalMediaStore(config.mediaDir, '/media');
   const textSide = await createTextSide(config, logger);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
@@ -241,6 +253,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
       probes: new LocalSetupProbes(dataSource, textSide, READINESS_TIMEOUT_MS),
       hub: new HuggingFaceHub(config.huggingFace),
       ollama: new OllamaModelStore(config.ollama.baseUrl),
+      shared: sharedDownloads,
     },
     logger,
     {

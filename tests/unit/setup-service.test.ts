@@ -9,6 +9,7 @@ import {
   type TransferOptions,
 } from '../../src/ports/model-downloads.js';
 import { SetupComponent, type SetupProbes } from '../../src/ports/setup.js';
+import { InProcessSharedDownloads } from '../../src/adapters/setup/in-process-shared-downloads.js';
 import { InvalidInputError } from '../../src/services/errors.js';
 import { defaultModel, MODEL_CATALOG, ModelRole } from '../../src/services/setup/model-catalog.js';
 import {
@@ -18,6 +19,7 @@ import {
   SetupActionKind,
   SetupService,
   type SetupSettings,
+  type SharedDownload,
 } from '../../src/services/setup/setup-service.js';
 import { TransferRate } from '../../src/services/setup/transfer-rate.js';
 
@@ -84,14 +86,15 @@ const SETTINGS: SetupSettings = {
   database: { kind: 'embedded' },
 };
 
-function service(settings: Partial<SetupSettings> = {}) {
+/** A set-up service; two made with one `shared` stand for two server processes sharing REDIS_URL. */
+function service(settings: Partial<SetupSettings> = {}, shared = new InProcessSharedDownloads<SharedDownload>()) {
   const probes = new MemoryProbes();
   const transfers = new ManualTransfers();
   const installed: SetupComponent[] = [];
   let now = 0;
   const setup = new SetupService(
     { ...SETTINGS, ...settings },
-    { probes, hub: transfers, ollama: transfers },
+    { probes, hub: transfers, ollama: transfers, shared },
     pino({ level: 'silent' }),
     { installed: (component) => installed.push(component) },
     () => now,
@@ -299,6 +302,39 @@ describe('SetupService downloads', () => {
       state: DownloadState.FAILED,
       errorMessage: 'The picture model download failed: the server stopped; what was downloaded is kept and the next try resumes from there',
     });
+  });
+});
+
+describe('SetupService downloads seen from another process', () => {
+  it('shows a download running in another process, joins it instead of starting a second, and follows it to the end', async () => {
+    const shared = new InProcessSharedDownloads<SharedDownload>();
+    const downloader = service({}, shared);
+    const other = service({}, shared);
+    await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
+    await flush();
+    expect(await other.setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({
+      state: ComponentState.DOWNLOADING,
+      download: { state: DownloadState.RUNNING, bytesDone: 0 },
+      action: { kind: SetupActionKind.PICTURE_MODEL_DOWNLOAD },
+    });
+    const stream = collect(other.setup, SetupComponent.PICTURE_MODEL);
+    expect(await other.setup.startDownload(SetupComponent.PICTURE_MODEL)).toMatchObject({ state: DownloadState.RUNNING });
+    await flush();
+    expect(other.transfers.started).toEqual([]);
+
+    const [transfer] = downloader.transfers.started;
+    downloader.at(1000);
+    transfer.options.onProgress(2000, 5000);
+    transfer.finish();
+    const events = await stream.done;
+    expect(events.map((event) => [event.state, event.bytesDone])).toEqual([
+      [DownloadState.RUNNING, 0],
+      [DownloadState.RUNNING, 2000],
+      [DownloadState.COMPLETED, 5000],
+    ]);
+    expect(await other.setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({ download: { state: DownloadState.COMPLETED } });
+    // The claim was given back: either process may download again.
+    expect(await shared.claim(SetupComponent.PICTURE_MODEL)).toBe(true);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../../logger.js';
 import { DownloadError, type HubDownloads, type OllamaModels } from '../../ports/model-downloads.js';
 import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent, type SetupProbes } from '../../ports/setup.js';
+import type { SharedDownloads } from '../../ports/shared-downloads.js';
 import { InvalidInputError } from '../errors.js';
 import { type CatalogModel, catalogEntryFor, defaultModel, type ModelLicense, ModelRole } from './model-catalog.js';
 import { TransferRate } from './transfer-rate.js';
@@ -27,7 +28,7 @@ export enum SetupActionKind {
 }
 
 export enum DownloadState {
-  /** No download of this component has run in this process. */
+  /** No download of this component has run (in any process sharing REDIS_URL, within the last day). */
   IDLE = 'IDLE',
   RUNNING = 'RUNNING',
   COMPLETED = 'COMPLETED',
@@ -69,8 +70,14 @@ export interface ComponentStatus {
   /** A sentence for people. */
   message: string;
   action: SetupAction | null;
-  /** The running (or last) download of this component in this process. */
+  /** The running (or last) download of this component, in this process or another sharing REDIS_URL. */
   download: DownloadProgress | null;
+}
+
+/** What one process tells the others of a download it runs (SharedDownloads' record). */
+export interface SharedDownload {
+  progress: DownloadProgress;
+  action: SetupAction;
 }
 
 export interface SetupReport {
@@ -100,6 +107,10 @@ export interface SetupHooks {
 }
 
 const PROBE_TIMEOUT_MS = 3000;
+/** A download's claim (and its RUNNING record) lapses this long after the process running it last said anything; it says so at least every third of it. */
+const CLAIM_TTL_MS = 30_000;
+/** How long a finished download's last record stays to be seen. */
+const KEEP_ENDED_MS = 24 * 60 * 60 * 1000;
 /** Progress events at most this often while bytes flow; state changes go out at once. */
 const PUBLISH_EVERY_MS = 200;
 const LABEL: Record<SetupComponent, string> = {
@@ -156,7 +167,7 @@ export class SetupService implements ModelDownloadWaits {
 
   constructor(
     private readonly settings: SetupSettings,
-    private readonly ports: { probes: SetupProbes; hub: HubDownloads; ollama: OllamaModels },
+    private readonly ports: { probes: SetupProbes; hub: HubDownloads; ollama: OllamaModels; shared: SharedDownloads<SharedDownload> },
     private readonly logger: Logger,
     private readonly hooks: SetupHooks = {},
     private readonly now: () => number = () => performance.now(),
@@ -181,12 +192,22 @@ export class SetupService implements ModelDownloadWaits {
         message: `Downloading the ${LABEL[component]}: ${download.action.title}`,
       };
     }
-    return { ...found, download: download?.progress() ?? null };
+    const elsewhere = await this.ports.shared.latest(component);
+    if (elsewhere?.progress.state === DownloadState.RUNNING) {
+      return {
+        ...found,
+        state: ComponentState.DOWNLOADING,
+        action: elsewhere.action,
+        download: elsewhere.progress,
+        message: `Downloading the ${LABEL[component]}: ${elsewhere.action.title}`,
+      };
+    }
+    return { ...found, download: download?.progress() ?? elsewhere?.progress ?? null };
   }
 
   /**
    * Starts the action that fixes a missing component, or joins the download of it
-   * already running. Throws InvalidInputError when nothing can be downloaded for it
+   * already running (in this process, or in another that shares REDIS_URL). Throws InvalidInputError when nothing can be downloaded for it
    * (it is ready, off, or needs a server started).
    */
   startDownload(component: SetupComponent): Promise<DownloadProgress> {
@@ -207,6 +228,7 @@ export class SetupService implements ModelDownloadWaits {
    */
   follow(component: SetupComponent): AsyncIterable<DownloadProgress> {
     const download = this.downloads.get(component);
+    if (download?.state !== DownloadState.RUNNING) return { [Symbol.asyncIterator]: () => this.followShared(component) };
     return {
       [Symbol.asyncIterator]: () => {
         const queue: DownloadProgress[] = [download?.progress() ?? idle(component)];
@@ -275,16 +297,37 @@ export class SetupService implements ModelDownloadWaits {
     const status = await this.status(component);
     const running = this.downloads.get(component);
     if (running?.state === DownloadState.RUNNING) return running.progress();
+    // Running in another process: this request joins it.
+    if (status.state === ComponentState.DOWNLOADING && status.download) return status.download;
     if (!status.action) throw new InvalidInputError(`There is nothing to download for the ${LABEL[component]}: ${status.message}`);
+    if (!(await this.ports.shared.claim(component, CLAIM_TTL_MS))) {
+      // Another process claimed it since the look above.
+      const elsewhere = await this.ports.shared.latest(component);
+      return elsewhere?.progress ?? { ...idle(component), state: DownloadState.RUNNING, bytesTotal: status.action.sizeBytes };
+    }
     const download = new RunningDownload(component, status.action);
     this.downloads.set(component, download);
     download.rate.add(this.now(), 0);
+    await this.share(download);
     download.ended = this.run(download);
     this.logger.info({ component, source: status.action.source, bytes: status.action.sizeBytes, license: status.action.license?.id }, 'model download started');
     return download.progress();
   }
 
   private async run(download: RunningDownload): Promise<DownloadOutcome> {
+    // The claim is renewed while bytes flow (publish) and, with none flowing, by this.
+    const keepClaim = setInterval(() => void this.share(download), CLAIM_TTL_MS / 3);
+    try {
+      return await this.transferAndReport(download);
+    } finally {
+      clearInterval(keepClaim);
+      await this.ports.shared.release(download.component).catch((error: unknown) => {
+        this.logger.warn({ err: error, component: download.component }, 'could not release the download claim; it lapses by itself');
+      });
+    }
+  }
+
+  private async transferAndReport(download: RunningDownload): Promise<DownloadOutcome> {
     const { action } = download;
     const options = {
       signal: this.stopping.signal,
@@ -349,6 +392,82 @@ export class SetupService implements ModelDownloadWaits {
     const progress = download.progress();
     for (const listener of download.listeners) listener(progress);
     if (download.state !== DownloadState.RUNNING) download.listeners.clear();
+    void this.share(download);
+  }
+
+  /** Tells the other processes how the download stands (and renews its claim); a failure is logged, the download goes on. */
+  private async share(download: RunningDownload): Promise<void> {
+    const keepMs = download.state === DownloadState.RUNNING ? CLAIM_TTL_MS : KEEP_ENDED_MS;
+    await this.ports.shared
+      .publish(download.component, { progress: download.progress(), action: download.action }, { keepMs, claimMs: CLAIM_TTL_MS })
+      .catch((error: unknown) => this.logger.warn({ err: error, component: download.component }, 'could not share the download progress'));
+  }
+
+  /**
+   * follow() of a component with no download running here: the latest record any process
+   * shared (or IDLE), then every record shared, ending after COMPLETED or FAILED. A download
+   * whose record lapses (its process died) ends FAILED.
+   */
+  private followShared(component: SetupComponent): AsyncIterator<DownloadProgress> {
+    const queue: DownloadProgress[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    let unsubscribe: (() => void) | null = null;
+    const push = (progress: DownloadProgress) => {
+      queue.push(progress);
+      wake?.();
+    };
+    const watch = setInterval(async () => {
+      const latest = await this.ports.shared.latest(component).catch(() => undefined);
+      if (latest === undefined || latest?.progress.state === DownloadState.RUNNING) return;
+      push(
+        latest?.progress ?? {
+          ...idle(component),
+          state: DownloadState.FAILED,
+          errorMessage: `The ${LABEL[component]} download stopped: the server process running it is gone; start it again`,
+        },
+      );
+    }, CLAIM_TTL_MS);
+    watch.unref();
+    const stop = () => {
+      finished = true;
+      clearInterval(watch);
+      unsubscribe?.();
+    };
+    const started = (async () => {
+      const listening = await this.ports.shared.subscribe(component, (record) => push(record.progress));
+      if (finished) return listening();
+      unsubscribe = listening;
+      const latest = await this.ports.shared.latest(component);
+      // Records that came while asking are as new as this one or newer.
+      queue.unshift(latest?.progress ?? this.downloads.get(component)?.progress() ?? idle(component));
+    })();
+    return {
+      async next(): Promise<IteratorResult<DownloadProgress>> {
+        await started;
+        while (!finished || queue.length > 0) {
+          const next = queue.shift();
+          if (next) {
+            if (next.state !== DownloadState.RUNNING) {
+              stop();
+              queue.length = 0;
+            }
+            return { value: next, done: false };
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = null;
+        }
+        return { value: undefined, done: true };
+      },
+      async return(): Promise<IteratorResult<DownloadProgress>> {
+        stop();
+        queue.length = 0;
+        wake?.();
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   // --- what is there ----------------------------------------------------------------------
