@@ -14,9 +14,9 @@ export enum SetupComponent {
 export type DownloadOutcome = { ok: true } | { ok: false; message: string };
 
 export interface ModelDownloadWaits {
-  /** Whether a download of the component's model is running in this process. */
-  isDownloading(component: SetupComponent): boolean;
-  /** Resolves with the outcome once the running download ends; null at once when none runs. Rejects when `signal` aborts. */
+  /** Whether a download of the component's model is running, in this process or another sharing REDIS_URL; false when that cannot be told. */
+  isDownloading(component: SetupComponent): Promise<boolean>;
+  /** Resolves with the outcome once the running download (here or in another process) ends; null at once when none runs. Rejects when `signal` aborts. */
   whenDownloaded(component: SetupComponent, signal: AbortSignal): Promise<DownloadOutcome | null>;
 }
 

@@ -14,7 +14,7 @@ import { startScaledOutStack, type ScaledOutStack } from '../support/scaled-out-
 /**
  * The set-up panel in the split layout (two API processes and a worker on one Redis and one
  * DATA_DIR): a download started through one API is seen, joined and followed through the other,
- * and the worker paints with the model once it is in place.
+ * and a book the worker runs meanwhile waits for it, then is painted with it.
  */
 const PICTURE_REPO = 'TheyCallMeHex/LCM-Dreamshaper-V7-ONNX';
 
@@ -39,7 +39,7 @@ afterEach(async () => {
 });
 
 describe('a picture model download in the split layout', () => {
-  it('is seen and joined on another API process, followed there to the end, and then used by the worker', async () => {
+  it('is seen and joined on another API process, followed there to the end, and waited for by a book on the worker', async () => {
     const env = { AUTOMATIC1111_URL: undefined, IMAGE_BACKEND: undefined, HF_ENDPOINT: hub.url, ORT_EXECUTION_PROVIDERS: 'cpu' };
     const [apiA, apiB] = await Promise.all([stack.start('api', env), stack.start('api', env)]);
     await stack.start('worker', env);
@@ -59,6 +59,10 @@ describe('a picture model download in the split layout', () => {
     const joined = await b.query(StartModelDownloadDocument, { component: 'PICTURE_MODEL' });
     expect(joined.startModelDownload.state).toBe('RUNNING');
     await follower.waitFor((event) => event.setupProgress.state === 'RUNNING');
+
+    const { startGeneration } = await b.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
+    const generation = b.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id });
+    await generation.waitFor((event) => event.generationProgress.stage === 'Waiting for the picture model to download');
     paused.release();
 
     const events = (await follower.done).map((event) => event.setupProgress);
@@ -69,8 +73,7 @@ describe('a picture model download in the split layout', () => {
     const fetched = hub.requests.filter((request) => request.url.includes('/resolve/')).map((request) => request.url);
     expect(new Set(fetched).size).toBe(fetched.length);
 
-    const { startGeneration } = await b.query(StartGenerationDocument, { input: { prompt: 'a lighthouse keeper who befriends a storm' } });
-    const last = (await b.subscribe(GenerationProgressDocument, { sessionId: startGeneration.id }).done).at(-1)!.generationProgress;
+    const last = (await generation.done).at(-1)!.generationProgress;
     expect(last).toMatchObject({ status: 'COMPLETED', warnings: [] });
     const { generationSession } = await a.query(GenerationSessionDocument, { id: startGeneration.id });
     expect(generationSession!.story!.images.map((image) => image.imageType)).toEqual(['CHARACTER', 'BACKGROUND', 'COMBINED']);

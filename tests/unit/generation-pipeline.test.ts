@@ -1058,7 +1058,7 @@ class GatedDownloads implements ModelDownloadWaits {
     download?.end(outcome);
   }
 
-  isDownloading(component: SetupComponent): boolean {
+  async isDownloading(component: SetupComponent): Promise<boolean> {
     return this.running.has(component);
   }
 

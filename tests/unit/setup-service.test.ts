@@ -252,11 +252,11 @@ describe('SetupService downloads', () => {
     await setup.startDownload(SetupComponent.STORY_MODEL);
     await flush();
     const waiting = setup.whenDownloaded(SetupComponent.STORY_MODEL, new AbortController().signal);
-    expect(setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(true);
+    expect(await setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(true);
     transfers.started[0].fail(new DownloadError('Ollama could not pull "llama3.2": pull model manifest: file does not exist'));
     const message = 'The story model download failed: Ollama could not pull "llama3.2": pull model manifest: file does not exist';
     expect(await waiting).toEqual({ ok: false, message });
-    expect(setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(false);
+    expect(await setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(false);
     expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
       state: ComponentState.MISSING,
       download: { state: DownloadState.FAILED, errorMessage: message },
@@ -335,6 +335,35 @@ describe('SetupService downloads seen from another process', () => {
     expect(await other.setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({ download: { state: DownloadState.COMPLETED } });
     // The claim was given back: either process may download again.
     expect(await shared.claim(SetupComponent.PICTURE_MODEL)).toBe(true);
+  });
+
+  it('lets a generation in another process wait for the download and learn how it ended', async () => {
+    const shared = new InProcessSharedDownloads<SharedDownload>();
+    const downloader = service({}, shared);
+    const worker = service({}, shared);
+    downloader.transfers.installed = [];
+    await downloader.setup.startDownload(SetupComponent.STORY_MODEL);
+    await flush();
+    expect(await worker.setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(true);
+    const waiting = worker.setup.whenDownloaded(SetupComponent.STORY_MODEL, new AbortController().signal);
+    await flush();
+    downloader.transfers.started[0].fail(new DownloadError('Ollama could not pull "llama3.2": pull model manifest: file does not exist'));
+    expect(await waiting).toEqual({
+      ok: false,
+      message: 'The story model download failed: Ollama could not pull "llama3.2": pull model manifest: file does not exist',
+    });
+    expect(await worker.setup.isDownloading(SetupComponent.STORY_MODEL)).toBe(false);
+
+    await downloader.setup.startDownload(SetupComponent.STORY_MODEL);
+    await flush();
+    const cancelled = new AbortController();
+    const abandoned = worker.setup.whenDownloaded(SetupComponent.STORY_MODEL, cancelled.signal);
+    const completed = worker.setup.whenDownloaded(SetupComponent.STORY_MODEL, new AbortController().signal);
+    await flush();
+    cancelled.abort(new Error('cancelled'));
+    await expect(abandoned).rejects.toThrow('cancelled');
+    downloader.transfers.started[1].finish();
+    expect(await completed).toEqual({ ok: true });
   });
 });
 

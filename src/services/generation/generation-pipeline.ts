@@ -147,6 +147,7 @@ export class GenerationPipeline {
     const session = await this.deps.sessions.beginAttempt(sessionId);
     if (!session) return;
     await this.deps.lookForPainter?.();
+    const picturesComing = await this.picturesComing();
     if (session.attempts === 1) this.deps.metrics.queueWait((Date.now() - session.createdAt.getTime()) / 1000);
     const shown = await this.deps.bus.snapshot(sessionId);
     // Taken last before the try, whose finally gives it back: nothing between can throw.
@@ -158,7 +159,7 @@ export class GenerationPipeline {
       this.deps.sessions.touchSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
     }, this.deps.heartbeatMs);
     heartbeat.unref();
-    const work = this.workFor(session);
+    const work = this.workFor(session, picturesComing);
     const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts, text: lease.text };
     try {
       if (session.attempts > this.deps.maxRunsPerSession && !work.finishing) {
@@ -199,25 +200,25 @@ export class GenerationPipeline {
   }
 
   /** The work the session's options name; the only place a session's kind is looked at. */
-  private workFor(session: GenerationSession): Work {
+  private workFor(session: GenerationSession, picturesComing: boolean): Work {
     const { options } = session;
     switch (options.kind) {
       case GenerationKind.BOOK:
-        return this.bookWork(options);
+        return this.bookWork(options, picturesComing);
       case GenerationKind.PAGE_REPAINT:
         return new PageRepaint(options, this.deps, this).work();
     }
   }
 
   /** A new book: plan it, then write and paint it. A failed book without a written page leaves nothing behind; a cancelled one keeps what it has. */
-  private bookWork(options: BookOptions): Work {
+  private bookWork(options: BookOptions, picturesComing: boolean): Work {
     let book: Book | null = null;
     const planned = (): Book => {
       if (!book) throw new Error('the book is planned before it is written');
       return book;
     };
     return {
-      progress: BookProgress.ofBook(options.pageCount ?? 1, this.picturesComing()),
+      progress: BookProgress.ofBook(options.pageCount ?? 1, picturesComing),
       drafts: false,
       finishing: false,
       steps: [
@@ -238,8 +239,8 @@ export class GenerationPipeline {
   }
 
   /** Whether this book gets pictures: a picture model is loaded, or one is being downloaded. */
-  private picturesComing(): boolean {
-    return this.deps.painter !== null || this.deps.downloads?.isDownloading(SetupComponent.PICTURE_MODEL) === true;
+  private async picturesComing(): Promise<boolean> {
+    return this.deps.painter !== null || (await this.deps.downloads?.isDownloading(SetupComponent.PICTURE_MODEL)) === true;
   }
 
   /** A failed book without a written page is no story: its rows and pictures go, so nothing half-made is kept. */
@@ -259,7 +260,7 @@ export class GenerationPipeline {
    */
   private async waitForStoryModel(reporter: GenerationReporter, signal: AbortSignal): Promise<void> {
     const downloads = this.deps.downloads;
-    if (!downloads?.isDownloading(SetupComponent.STORY_MODEL)) return;
+    if (!downloads || !(await downloads.isDownloading(SetupComponent.STORY_MODEL))) return;
     await reporter.note(STAGE.waitingForStoryModel);
     const outcome = await downloads.whenDownloaded(SetupComponent.STORY_MODEL, signal);
     if (outcome && !outcome.ok) throw new TextGenerationError(outcome.message, 'model-missing');
@@ -318,10 +319,11 @@ export class GenerationPipeline {
     const painting = branch(this.illustrate(branchRun, book));
     await branch(this.writePages(branchRun, book));
     const downloads = this.deps.downloads;
-    if (!failure && downloads?.isDownloading(SetupComponent.PICTURE_MODEL)) {
+    if (!failure && downloads && (await downloads.isDownloading(SetupComponent.PICTURE_MODEL))) {
       // The painting branch waits for the same download; the stage says what the book waits for.
       await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.waitingForPictureModel, run.reporter.currentPercent);
-      await downloads.whenDownloaded(SetupComponent.PICTURE_MODEL, branchRun.signal).catch(() => undefined);
+      const waited = await downloads.whenDownloaded(SetupComponent.PICTURE_MODEL, branchRun.signal).catch(() => null);
+      if (waited?.ok) await this.deps.lookForPainter?.();
     }
     if (!failure && this.deps.painter) await run.reporter.enter(GenerationStatus.GENERATING_IMAGES, STAGE.painting, run.reporter.currentPercent);
     await painting;
@@ -368,6 +370,8 @@ export class GenerationPipeline {
 
   private async illustrate(run: Run, book: Book): Promise<void> {
     const waited = await this.deps.downloads?.whenDownloaded(SetupComponent.PICTURE_MODEL, run.signal);
+    // A download that ran in another process filled no slot here: look for its model now.
+    if (waited?.ok) await this.deps.lookForPainter?.();
     const painter = this.deps.painter;
     if (!painter) {
       if (waited && !waited.ok) await run.reporter.warn(WARNING.pictureModelDownloadFailed.code, `Images were not generated: ${waited.message}`);

@@ -275,13 +275,14 @@ export class SetupService implements ModelDownloadWaits {
     await Promise.all([...this.downloads.values()].map((download) => download.ended));
   }
 
-  isDownloading(component: SetupComponent): boolean {
-    return this.downloads.get(component)?.state === DownloadState.RUNNING;
+  async isDownloading(component: SetupComponent): Promise<boolean> {
+    if (this.downloads.get(component)?.state === DownloadState.RUNNING) return true;
+    return (await this.latestElsewhere(component))?.progress.state === DownloadState.RUNNING;
   }
 
   async whenDownloaded(component: SetupComponent, signal: AbortSignal): Promise<DownloadOutcome | null> {
     const download = this.downloads.get(component);
-    if (download?.state !== DownloadState.RUNNING) return null;
+    if (download?.state !== DownloadState.RUNNING) return this.whenDownloadedElsewhere(component, signal);
     signal.throwIfAborted();
     return new Promise<DownloadOutcome>((resolve, reject) => {
       const stop = () => reject(signal.reason);
@@ -291,6 +292,34 @@ export class SetupService implements ModelDownloadWaits {
         resolve(outcome);
       });
     });
+  }
+
+  /** The latest shared record; null when there is none or it cannot be read (logged). */
+  private async latestElsewhere(component: SetupComponent): Promise<SharedDownload | null> {
+    return this.ports.shared.latest(component).catch((error: unknown) => {
+      this.logger.warn({ err: error, component }, 'could not read the shared download state');
+      return null;
+    });
+  }
+
+  /** whenDownloaded() of a download running in another process: followed through the shared records until it ends. */
+  private async whenDownloadedElsewhere(component: SetupComponent, signal: AbortSignal): Promise<DownloadOutcome | null> {
+    if ((await this.latestElsewhere(component))?.progress.state !== DownloadState.RUNNING) return null;
+    const updates = this.followShared(component);
+    const stop = () => void updates.return?.();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      for (let next = await updates.next(); !next.done; next = await updates.next()) {
+        const progress = next.value;
+        if (progress.state === DownloadState.COMPLETED) return { ok: true };
+        if (progress.state === DownloadState.FAILED) return { ok: false, message: progress.errorMessage ?? `The ${LABEL[component]} download failed` };
+        if (progress.state === DownloadState.IDLE) return null;
+      }
+      signal.throwIfAborted();
+      return null;
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   private async begin(component: SetupComponent): Promise<DownloadProgress> {
