@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   DownloadError,
   type HubDownloads,
@@ -10,6 +10,7 @@ import {
 } from '../../src/ports/model-downloads.js';
 import { SetupComponent, type SetupProbes } from '../../src/ports/setup.js';
 import { InProcessSharedDownloads } from '../../src/adapters/setup/in-process-shared-downloads.js';
+import type { SharedDownloads } from '../../src/ports/shared-downloads.js';
 import { InvalidInputError } from '../../src/services/errors.js';
 import { defaultModel, MODEL_CATALOG, ModelRole } from '../../src/services/setup/model-catalog.js';
 import {
@@ -86,8 +87,29 @@ const SETTINGS: SetupSettings = {
   database: { kind: 'embedded' },
 };
 
+/** Shared downloads whose downloading process dies when `dead` is set: it says nothing more, and its record lapses. */
+class DyingShared implements SharedDownloads<SharedDownload> {
+  dead = false;
+  private readonly alive = new InProcessSharedDownloads<SharedDownload>();
+  claim(component: string): Promise<boolean> {
+    return this.alive.claim(component);
+  }
+  async publish(component: string, record: SharedDownload): Promise<void> {
+    if (!this.dead) await this.alive.publish(component, record);
+  }
+  release(component: string): Promise<void> {
+    return this.alive.release(component);
+  }
+  async latest(component: string): Promise<SharedDownload | null> {
+    return this.dead ? null : this.alive.latest(component);
+  }
+  subscribe(component: string, listener: (record: SharedDownload) => void): Promise<() => void> {
+    return this.alive.subscribe(component, listener);
+  }
+}
+
 /** A set-up service; two made with one `shared` stand for two server processes sharing REDIS_URL. */
-function service(settings: Partial<SetupSettings> = {}, shared = new InProcessSharedDownloads<SharedDownload>()) {
+function service(settings: Partial<SetupSettings> = {}, shared: SharedDownloads<SharedDownload> = new InProcessSharedDownloads<SharedDownload>()) {
   const probes = new MemoryProbes();
   const transfers = new ManualTransfers();
   const installed: SetupComponent[] = [];
@@ -364,6 +386,31 @@ describe('SetupService downloads seen from another process', () => {
     await expect(abandoned).rejects.toThrow('cancelled');
     downloader.transfers.started[1].finish();
     expect(await completed).toEqual({ ok: true });
+  });
+
+  it('ends a follower and a waiting generation FAILED when the process running the download is gone', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const shared = new DyingShared();
+      const downloader = service({}, shared);
+      const other = service({}, shared);
+      await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
+      await flush();
+      const stream = collect(other.setup, SetupComponent.PICTURE_MODEL);
+      const waiting = other.setup.whenDownloaded(SetupComponent.PICTURE_MODEL, new AbortController().signal);
+      await flush();
+      shared.dead = true;
+      await vi.advanceTimersByTimeAsync(30_000);
+      const gone = 'The picture model download stopped: the server process running it is gone; start it again';
+      expect((await stream.done).map((event) => [event.state, event.errorMessage])).toEqual([
+        [DownloadState.RUNNING, null],
+        [DownloadState.FAILED, gone],
+      ]);
+      expect(await waiting).toEqual({ ok: false, message: gone });
+      await downloader.setup.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
