@@ -23,6 +23,8 @@ export class RedisSharedDownloads<T> implements SharedDownloads<T> {
   /** This process, as the holder of a claim. */
   private readonly holder = randomUUID();
   private readonly listeners = new Map<string, Set<(record: T) => void>>();
+  /** Per channel: resolves once Redis confirmed the subscription, so a second listener does not start before it. */
+  private readonly ready = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly redis: Redis,
@@ -65,20 +67,28 @@ export class RedisSharedDownloads<T> implements SharedDownloads<T> {
 
   async subscribe(component: string, listener: (record: T) => void): Promise<() => void> {
     const channel = this.keys(component).events;
-    let set = this.listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel, set);
-      await this.subscriberConnection.subscribe(channel);
+    let listening = this.listeners.get(channel);
+    if (!listening) {
+      listening = new Set();
+      this.listeners.set(channel, listening);
+      this.ready.set(channel, this.subscriberConnection.subscribe(channel));
     }
-    set.add(listener);
-    const listening = set;
-    return () => {
-      listening.delete(listener);
-      if (listening.size > 0 || this.listeners.get(channel) !== listening) return;
+    listening.add(listener);
+    const set = listening;
+    const stop = () => {
+      set.delete(listener);
+      if (set.size > 0 || this.listeners.get(channel) !== set) return;
       this.listeners.delete(channel);
+      this.ready.delete(channel);
       this.subscriberConnection.unsubscribe(channel).catch(() => undefined);
     };
+    try {
+      await this.ready.get(channel);
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    return stop;
   }
 
   private keys(component: string) {
