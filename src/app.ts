@@ -218,6 +218,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
+  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
+  const painter: PainterSlot = { current: null };
   const generations = new GenerationService(
     repository,
     media,
@@ -226,14 +228,13 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     logger,
     metrics,
     config.limits.maxActiveGenerationsPerOwner,
-    config.images.backend !== 'none',
+    // IMAGE_BACKEND left unset: the picture model may be downloaded while the server runs (an API process leaves it to the workers).
+    () => config.images.backend !== 'none' || (config.images.chosenByDefault && (role === 'api' || painter.current !== null)),
   );
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
   const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
-  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
-  const painter: PainterSlot = { current: null };
   const setup = new SetupService(
     setupSettings(config),
     {
