@@ -212,8 +212,9 @@ describe('story-agent against a server with every backend up', () => {
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toBe('story-agent: "not-an-id" is not a valid story id: expected a UUID.\n');
 
+    // An unknown id is bad input for every command, as `delete`, `edit` and `repaint` (the server's BAD_USER_INPUT) exit 2 for it.
     const missing = await runStoryAgent(['show', '00000000-0000-4000-8000-000000000000', '--url', server.url]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
 
     const format = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'docx', '--url', server.url]);
@@ -221,7 +222,7 @@ describe('story-agent against a server with every backend up', () => {
     expect(format.stderr).toContain("argument 'docx' is invalid. Allowed choices are html, epub, pdf.");
 
     const unknown = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'epub', '--url', server.url]);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
   });
 });
