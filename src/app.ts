@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig, TextBackendName } from './config.js';
-import { createDataSource, openDatabase } from './adapters/database/data-source.js';
+import { closeDatabase, createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import type { PublicUrls } from './http/public-urls.js';
 import { createLogger, type Logger } from './logger.js';
@@ -282,7 +282,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
     await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close(), bookRenderer?.close()]);
-    await Promise.allSettled([closeBackbone(), dataSource.destroy(), textSide.close()]);
+    await Promise.allSettled([closeBackbone(), closeDatabase(dataSource), textSide.close()]);
     throw error;
   }
 
@@ -312,7 +312,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await workerMetrics?.close();
         await bus.close();
         await closeBackbone();
-        await dataSource.destroy();
+        await closeDatabase(dataSource);
         await textSide.close();
       })();
       return stopping;

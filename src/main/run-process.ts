@@ -1,3 +1,4 @@
+import { DatabaseInUseError } from '../adapters/database/data-dir-lock.js';
 import { startApp, type Role } from '../app.js';
 import { ConfigError, loadConfig, type AppConfig } from '../config.js';
 import { createLogger } from '../logger.js';
@@ -51,6 +52,10 @@ export async function runProcess(role: Role): Promise<void> {
 
 export function main(role: Role): void {
   runProcess(role).catch((error: unknown) => {
+    if (error instanceof DatabaseInUseError) {
+      process.stderr.write(`Story Agent (${role}) did not start: ${error.message}\n`);
+      process.exit(1);
+    }
     process.stderr.write(`Story Agent (${role}) failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   });
