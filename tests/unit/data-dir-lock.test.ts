@@ -39,8 +39,8 @@ describe('lockDataDir', () => {
   });
 
   it.for([
-    ['a process that has ended', () => String(endedPid())],
-    ['no process id at all', () => ''],
+    ['a process that has ended', (): string => String(endedPid())],
+    ['no process id at all', (): string => ''],
   ] as const)('takes over a lock left with %s', ([, content]) => {
     fs.writeFileSync(`${dataDir}.lock`, content());
     const release = lockDataDir(dataDir);
