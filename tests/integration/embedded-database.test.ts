@@ -95,8 +95,12 @@ describe('the embedded database (PGlite, no DATABASE_URL)', () => {
   });
 });
 
-describe('a second server on the same DATA_DIR', () => {
-  it('refuses to start, saying the database is in use by the first, without a stack trace; the first carries on', async ({ app, dataDir, ollama }) => {
+describe('a second server where the first runs', () => {
+  it('on the same DATA_DIR refuses to start, saying the database is in use by the first, without a stack trace; the first carries on', async ({
+    app,
+    dataDir,
+    ollama,
+  }) => {
     const second = startServerProcess('all-in-one', { DATA_DIR: dataDir, OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' });
     const failure = await second.then(
       async (started) => {
@@ -110,5 +114,24 @@ describe('a second server on the same DATA_DIR', () => {
     expect(failure.message).not.toMatch(/^\s+at /m);
     const listed = await graphql(app, '{ stories(limit: 1) { id } }');
     expect(listed.errors).toBeUndefined();
+  });
+
+  it('on the same PORT refuses to start, naming the address in use, without a stack trace', async ({ app, dataDir, ollama }) => {
+    const port = new URL(app.http!.url).port;
+    const failure = await startServerProcess('all-in-one', {
+      DATA_DIR: path.join(dataDir, 'second'),
+      PORT: port,
+      OLLAMA_BASE_URL: ollama.url,
+      IMAGE_BACKEND: 'none',
+    }).then(
+      async (started) => {
+        await started.kill('SIGTERM');
+        return new Error('the second server started on a port the first one listens on');
+      },
+      (error: Error) => error,
+    );
+    expect(failure.message).toMatch(/exited with 1 before the log line/);
+    expect(failure.message).toContain(`Port ${port} on 127.0.0.1 is in use by another program (another Story Agent?): stop it, or set PORT to a free port.`);
+    expect(failure.message).not.toMatch(/^\s+at /m);
   });
 });
