@@ -208,6 +208,14 @@ describe('story-agent against a server with every backend up', () => {
     expect(empty.stderr).toBe('story-agent: The prompt is empty: describe the story you want in 1 to 2000 characters.\n');
     expect(empty.stdout).toBe('');
 
+    // Numbers out of range are refused in the option's own words, not the API's (pageCount, "Int cannot represent…").
+    const tooManyPages = await runStoryAgent(['generate', 'a fox', '--pages', '13', '--url', server.url]);
+    expect(tooManyPages.code).toBe(2);
+    expect(tooManyPages.stderr).toContain("option '-p, --pages <n>' argument '13' is invalid. --pages must be a whole number from 1 to 12.");
+    const hugeSeed = await runStoryAgent(['generate', 'a fox', '--seed', '99999999999', '--url', server.url]);
+    expect(hugeSeed.code).toBe(2);
+    expect(hugeSeed.stderr).toContain("option '--seed <n>' argument '99999999999' is invalid. --seed must be a whole number from 0 to 2147483647.");
+
     const malformed = await runStoryAgent(['show', 'not-an-id', '--url', server.url]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toBe('story-agent: "not-an-id" is not a valid story id: expected a UUID.\n');
