@@ -356,7 +356,21 @@ export async function sessions(client: GraphQLClient, options: { all?: boolean; 
   return EXIT.ok;
 }
 
-/** `show ID`: title, text, prompt and picture URLs. */
+/**
+ * The pictures `show` lists as [label, URL]: a one-page story's combined, character and background
+ * pictures; a book's character, then each page's picture (its composite, else its scene) as "page N".
+ */
+function pictureLines(story: StoryFieldsFragment): [string, string][] {
+  if (story.pages.length <= 1) return storyPictures(story).map(({ image }) => [image.imageType.toLowerCase(), image.url]);
+  const lines: [string, string][] = story.characterImage ? [['character', story.characterImage.url]] : [];
+  for (const page of story.pages) {
+    const image = page.combinedImage ?? page.backgroundImage;
+    if (image) lines.push([`page ${page.index + 1}`, image.url]);
+  }
+  return lines;
+}
+
+/** `show ID`: title, text, prompt and picture URLs (for a book, every page's). */
 export async function show(client: GraphQLClient, id: string, options: { json?: boolean }, io: Io): Promise<number> {
   const story = await fetchStory(client, id, EXIT.badInput);
   if (options.json) {
@@ -372,7 +386,7 @@ export async function show(client: GraphQLClient, id: string, options: { json?: 
     `Prompt:  ${story.prompt}`,
     `Written: ${formatDate(story.createdAt)}`,
     `Id:      ${story.id}`,
-    ...storyPictures(story).map(({ image }) => `${image.imageType.toLowerCase().padEnd(10)} ${client.resolve(image.url)}`),
+    ...pictureLines(story).map(([label, url]) => `${label.padEnd(10)} ${client.resolve(url)}`),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return EXIT.ok;

@@ -72,6 +72,17 @@ describe('story-agent page editing', () => {
     expect(await storyOf(server, book.id)).toEqual(book);
   });
 
+  it('show lists the picture of every page of a book, counted from 1, after the character', async ({ server }) => {
+    const book = await makeBook(server, 3);
+    const run = await runStoryAgent(['show', book.id, '--url', server.url]);
+    expect(run.code).toBe(0);
+    const pictureLines = run.stdout.trimEnd().split('\n').slice(-4);
+    expect(pictureLines).toEqual([
+      `character  ${book.characterImage!.url}`,
+      ...book.pages.map((page) => `page ${page.index + 1}     ${page.combinedImage!.url}`),
+    ]);
+  });
+
   it('delete removes a story and exits 0; an unknown id exits 2, for repaint and edit too', async ({ server }) => {
     const book = await makeBook(server, 1);
     const run = await runStoryAgent(['delete', book.id, '--url', server.url]);
