@@ -408,7 +408,7 @@ async function startApi(
     },
     { host: config.host, port: config.port },
   );
-  logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
+  logger.info({ url: `${http.url}/graphql`, ...(http.pageUrl ? { page: http.pageUrl } : {}) }, 'Story Agent is listening');
   return http;
 }
 

@@ -134,4 +134,14 @@ describe('a second server where the first runs', () => {
     expect(failure.message).toContain(`Port ${port} on 127.0.0.1 is in use by another program (another Story Agent?): stop it, or set PORT to a free port.`);
     expect(failure.message).not.toMatch(/^\s+at /m);
   });
+
+  it('says where the page is when it starts, beside the GraphQL address', async ({ dataDir, ollama }) => {
+    const started = await startServerProcess('all-in-one', { DATA_DIR: path.join(dataDir, 'third'), OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' });
+    try {
+      const listening = await started.waitForLog((line) => line.msg === 'Story Agent is listening');
+      expect(listening).toMatchObject({ url: `${started.url}/graphql`, page: `${started.url}/` });
+    } finally {
+      await started.kill('SIGTERM');
+    }
+  });
 });
