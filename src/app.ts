@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import type { AppConfig, TextBackendName } from './config.js';
-import { createDataSource, openDatabase } from './adapters/database/data-source.js';
+import { closeDatabase, createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import type { PublicUrls } from './http/public-urls.js';
 import { createLogger, type Logger } from './logger.js';
@@ -231,6 +231,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
+  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
+  const painter: PainterSlot = { current: null };
   const generations = new GenerationService(
     repository,
     media,
@@ -239,14 +241,13 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     logger,
     metrics,
     config.limits.maxActiveGenerationsPerOwner,
-    config.images.backend !== 'none',
+    // IMAGE_BACKEND left unset: the picture model may be downloaded while the server runs (an API process leaves it to the workers).
+    () => config.images.backend !== 'none' || (config.images.chosenByDefault && (role === 'api' || painter.current !== null)),
   );
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
   const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
-  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
-  const painter: PainterSlot = { current: null };
   const setup = new SetupService(
     setupSettings(config),
     {
@@ -294,7 +295,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
     await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close(), bookRenderer?.close()]);
-    await Promise.allSettled([closeBackbone(), dataSource.destroy(), textSide.close()]);
+    await Promise.allSettled([closeBackbone(), closeDatabase(dataSource), textSide.close()]);
     throw error;
   }
 
@@ -324,7 +325,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await workerMetrics?.close();
         await bus.close();
         await closeBackbone();
-        await dataSource.destroy();
+        await closeDatabase(dataSource);
         await textSide.close();
       })();
       return stopping;
@@ -420,7 +421,7 @@ async function startApi(
     },
     { host: config.host, port: config.port },
   );
-  logger.info({ url: `${http.url}/graphql` }, 'Story Agent is listening');
+  logger.info({ url: `${http.url}/graphql`, ...(http.pageUrl ? { page: http.pageUrl } : {}) }, 'Story Agent is listening');
   return http;
 }
 

@@ -89,9 +89,13 @@ function webSocketUrl(client: GraphQLClient): string {
   return client.endpoint.replace(/^http/, 'ws');
 }
 
-async function fetchStory(client: GraphQLClient, id: string): Promise<StoryFieldsFragment> {
+/**
+ * The story with this id; a CliError saying there is none, exiting `missingExit`: EXIT.badInput for an
+ * id the user typed (as the server's BAD_USER_INPUT for `delete`), EXIT.failed for one the server gave.
+ */
+async function fetchStory(client: GraphQLClient, id: string, missingExit: number): Promise<StoryFieldsFragment> {
   const { story } = await client.request(StoryDocument, { id });
-  if (!story) throw new CliError(`No story has the id ${id}.`);
+  if (!story) throw new CliError(`No story has the id ${id}.`, missingExit);
   return story;
 }
 
@@ -128,7 +132,7 @@ export async function follow(client: GraphQLClient, sessionId: string, options: 
   }
   if (!final.storyId) throw new CliError('The generation completed without a story; see the server log.');
 
-  const story = await fetchStory(client, final.storyId);
+  const story = await fetchStory(client, final.storyId, EXIT.failed);
   io.stderr.write(`“${withoutControlSequences(story.title)}” is story ${story.id}.\n`);
   if (options.out) {
     for (const saved of await saveStory(client, story, options.out)) io.stderr.write(`Saved ${saved}\n`);
@@ -204,7 +208,7 @@ async function followSession(
 
 /** The story's page as a user counts it (1-based, as --page takes it); a CliError naming the range otherwise. */
 async function pageOf(client: GraphQLClient, id: string, page: number): Promise<{ story: StoryFieldsFragment; pageIndex: number }> {
-  const story = await fetchStory(client, id);
+  const story = await fetchStory(client, id, EXIT.badInput);
   if (page < 1 || page > story.pages.length) {
     const range = story.pages.length === 1 ? 'it has one page: --page 1' : `it has ${story.pages.length} pages: --page 1 to ${story.pages.length}`;
     throw new CliError(`Story ${id} has no page ${page}; ${range}.`, EXIT.badInput);
@@ -237,7 +241,7 @@ export async function repaint(client: GraphQLClient, id: string, options: Repain
     io.stderr.write(`Painting page ${options.page} again was cancelled; the page is as it was.\n`);
     return interrupted ? EXIT.interrupted : EXIT.failed;
   }
-  const page = (await fetchStory(client, story.id)).pages[pageIndex];
+  const page = (await fetchStory(client, story.id, EXIT.failed)).pages[pageIndex];
   const image = page?.combinedImage ?? page?.backgroundImage;
   io.stderr.write(`Page ${options.page} is painted again.\n`);
   if (image) io.stdout.write(`${client.resolve(image.url)}\n`);
@@ -257,7 +261,7 @@ export async function edit(client: GraphQLClient, id: string, options: { page: n
 /** `delete ID`: deletes the story with its pictures. */
 export async function deleteStory(client: GraphQLClient, id: string, io: Io): Promise<number> {
   const { deleteStory: deleted } = await client.request(DeleteStoryDocument, { id });
-  if (!deleted) throw new CliError(`No story has the id ${id}.`);
+  if (!deleted) throw new CliError(`No story has the id ${id}.`, EXIT.badInput);
   io.stderr.write(`Deleted story ${id}.\n`);
   return EXIT.ok;
 }
@@ -352,9 +356,23 @@ export async function sessions(client: GraphQLClient, options: { all?: boolean; 
   return EXIT.ok;
 }
 
-/** `show ID`: title, text, prompt and picture URLs. */
+/**
+ * The pictures `show` lists as [label, URL]: a one-page story's combined, character and background
+ * pictures; a book's character, then each page's picture (its composite, else its scene) as "page N".
+ */
+function pictureLines(story: StoryFieldsFragment): [string, string][] {
+  if (story.pages.length <= 1) return storyPictures(story).map(({ image }) => [image.imageType.toLowerCase(), image.url]);
+  const lines: [string, string][] = story.characterImage ? [['character', story.characterImage.url]] : [];
+  for (const page of story.pages) {
+    const image = page.combinedImage ?? page.backgroundImage;
+    if (image) lines.push([`page ${page.index + 1}`, image.url]);
+  }
+  return lines;
+}
+
+/** `show ID`: title, text, prompt and picture URLs (for a book, every page's). */
 export async function show(client: GraphQLClient, id: string, options: { json?: boolean }, io: Io): Promise<number> {
-  const story = await fetchStory(client, id);
+  const story = await fetchStory(client, id, EXIT.badInput);
   if (options.json) {
     io.stdout.write(`${JSON.stringify(story, null, 2)}\n`);
     return EXIT.ok;
@@ -368,7 +386,7 @@ export async function show(client: GraphQLClient, id: string, options: { json?: 
     `Prompt:  ${story.prompt}`,
     `Written: ${formatDate(story.createdAt)}`,
     `Id:      ${story.id}`,
-    ...storyPictures(story).map(({ image }) => `${image.imageType.toLowerCase().padEnd(10)} ${client.resolve(image.url)}`),
+    ...pictureLines(story).map(([label, url]) => `${label.padEnd(10)} ${client.resolve(url)}`),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return EXIT.ok;
@@ -385,7 +403,7 @@ export async function exportStory(client: GraphQLClient, id: string, options: { 
   const format = EXPORT_FORMATS[options.format];
   if (!format) throw new CliError(`Unknown format "${options.format}": use html, epub or pdf.`, EXIT.badInput);
   const { story } = await client.request(StoryExportDocument, { id, format });
-  if (!story) throw new CliError(`No story has the id ${id}.`);
+  if (!story) throw new CliError(`No story has the id ${id}.`, EXIT.badInput);
   const url = client.resolve(story.exportUrl);
   let response: Response;
   try {

@@ -39,10 +39,20 @@ function version(): string {
   }
 }
 
-function integer(name: string, min: number) {
+/** The most pages a book has (the API's pageCount, 1 to 12). */
+const MAX_PAGES = 12;
+/** The largest seed the API takes: a GraphQL Int. */
+const MAX_SEED = 2 ** 31 - 1;
+
+/** An option's parser: a whole number from min (to max when given); otherwise an error naming the option. */
+function integer(name: string, min: number, max?: number) {
   return (value: string): number => {
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}.`);
+    if (!Number.isInteger(parsed) || parsed < min || (max !== undefined && parsed > max)) {
+      throw new InvalidArgumentError(
+        max === undefined ? `${name} must be a whole number of at least ${min}.` : `${name} must be a whole number from ${min} to ${max}.`,
+      );
+    }
     return parsed;
   };
 }
@@ -81,8 +91,8 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .description('write and illustrate a story; the text streams to stdout, progress to stderr')
     .argument('<prompt>', 'what the story is about, e.g. "a lighthouse keeper who befriends a storm"')
     .option('-s, --style <style>', 'art style for the pictures, e.g. watercolor')
-    .option('--seed <n>', 'seed for reproducible pictures', integer('--seed', 0))
-    .option('-p, --pages <n>', 'pages in the book, 1 to 12 (default 1: one scene)', integer('--pages', 1))
+    .option('--seed <n>', 'seed for reproducible pictures', integer('--seed', 0, MAX_SEED))
+    .option('-p, --pages <n>', `pages in the book, 1 to ${MAX_PAGES} (default 1: one scene)`, integer('--pages', 1, MAX_PAGES))
     .option('-o, --out <dir>', 'save the story text and the pictures (page-01.png … for a book) into this folder')
     .addHelpText('after', '\nExit status: 0 done (warnings go to stderr), 1 failed or cancelled, 2 bad input, 130 interrupted.')
     .action(
@@ -141,7 +151,7 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .description("paint one page of a book again (its scene, then the book's same character placed in it); progress on stderr")
     .argument('<id>', 'the story id (see `story-agent list`)')
     .requiredOption('--page <n>', pageHelp, integer('--page', 1))
-    .option('--seed <n>', 'seed for the new scene (default: a new random one)', integer('--seed', 0))
+    .option('--seed <n>', 'seed for the new scene (default: a new random one)', integer('--seed', 0, MAX_SEED))
     .option('--redescribe', "first write the scene's description again from the page's current text")
     .addHelpText(
       'after',

@@ -70,6 +70,8 @@ export interface HttpServerOptions {
 export interface RunningHttpServer {
   url: string;
   port: number;
+  /** The web page's address (`<url>/`); null when WEB_DIR is off or has no built page. */
+  pageUrl: string | null;
   /** Closes WebSockets with 1001 (going away) and stops accepting requests. */
   close(): Promise<void>;
 }
@@ -250,7 +252,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     exportRoute({ exports: options.exports.service, links: options.exports.links, logger: options.logger }),
   );
 
-  if (options.webDir && fs.existsSync(options.webDir)) {
+  const servesPage = options.webDir !== null && fs.existsSync(options.webDir);
+  if (options.webDir && servesPage) {
     app.use(express.static(options.webDir, { index: 'index.html', dotfiles: 'ignore', maxAge: '1h' }));
   }
 
@@ -280,9 +283,11 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
   const { port } = httpServer.address() as AddressInfo;
   const host = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
 
+  const url = `http://${host}:${port}`;
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
+    pageUrl: servesPage ? `${url}/` : null,
     async close() {
       for (const client of wsServer.clients) client.close(WebSocketCloseCode.GoingAway, 'Server shutting down');
       await apollo.stop();

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { ApiKeyStore } from '../adapters/database/api-key-store.js';
+import { DatabaseInUseError } from '../adapters/database/data-dir-lock.js';
 import { type AppConfig, ConfigError, loadConfig } from '../config.js';
-import { createDataSource, openDatabase } from '../adapters/database/data-source.js';
+import { closeDatabase, createDataSource, openDatabase } from '../adapters/database/data-source.js';
 import { ApiKeyService } from '../services/auth/api-keys.js';
 import { InvalidInputError } from '../services/errors.js';
 
@@ -24,7 +25,7 @@ async function withKeys<T>(task: (keys: ApiKeyService) => Promise<T>): Promise<T
   try {
     return await task(new ApiKeyService(new ApiKeyStore(dataSource)));
   } finally {
-    await dataSource.destroy();
+    await closeDatabase(dataSource);
   }
 }
 
@@ -49,7 +50,7 @@ program
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(
-    `api-key: ${error instanceof InvalidInputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    `api-key: ${error instanceof InvalidInputError || error instanceof DatabaseInUseError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
   process.exit(error instanceof InvalidInputError ? 2 : 1);
 });

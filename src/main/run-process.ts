@@ -1,3 +1,4 @@
+import { DatabaseInUseError } from '../adapters/database/data-dir-lock.js';
 import { startApp, type Role } from '../app.js';
 import { ConfigError, loadConfig, type AppConfig } from '../config.js';
 import { createLogger } from '../logger.js';
@@ -49,8 +50,23 @@ export async function runProcess(role: Role): Promise<void> {
   process.on('SIGINT', shutdown);
 }
 
+/** What to tell the user, in words and without a stack, when start-up fails for a reason they can fix; null otherwise. */
+function startupProblem(error: unknown): string | null {
+  if (error instanceof DatabaseInUseError) return error.message;
+  const listenError = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (listenError?.code === 'EADDRINUSE' && listenError.port !== undefined) {
+    return `Port ${listenError.port} on ${listenError.address} is in use by another program (another Story Agent?): stop it, or set PORT to a free port.`;
+  }
+  return null;
+}
+
 export function main(role: Role): void {
   runProcess(role).catch((error: unknown) => {
+    const problem = startupProblem(error);
+    if (problem) {
+      process.stderr.write(`Story Agent (${role}) did not start: ${problem}\n`);
+      process.exit(1);
+    }
     process.stderr.write(`Story Agent (${role}) failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   });

@@ -72,7 +72,18 @@ describe('story-agent page editing', () => {
     expect(await storyOf(server, book.id)).toEqual(book);
   });
 
-  it('delete removes a story and exits 0; an unknown id exits 2', async ({ server }) => {
+  it('show lists the picture of every page of a book, counted from 1, after the character', async ({ server }) => {
+    const book = await makeBook(server, 3);
+    const run = await runStoryAgent(['show', book.id, '--url', server.url]);
+    expect(run.code).toBe(0);
+    const pictureLines = run.stdout.trimEnd().split('\n').slice(-4);
+    expect(pictureLines).toEqual([
+      `character  ${book.characterImage!.url}`,
+      ...book.pages.map((page) => `page ${page.index + 1}     ${page.combinedImage!.url}`),
+    ]);
+  });
+
+  it('delete removes a story and exits 0; an unknown id exits 2, for repaint and edit too', async ({ server }) => {
     const book = await makeBook(server, 1);
     const run = await runStoryAgent(['delete', book.id, '--url', server.url]);
     expect(run).toMatchObject({ code: 0, stderr: `Deleted story ${book.id}.\n` });
@@ -81,5 +92,13 @@ describe('story-agent page editing', () => {
     const again = await runStoryAgent(['delete', unknown, '--url', server.url]);
     expect(again.stderr).toContain(`No story has the id ${unknown}`);
     expect(again.code).toBe(2);
+    // The same unknown id is bad input for repaint and edit too.
+    for (const args of [
+      ['repaint', unknown, '--page', '1'],
+      ['edit', unknown, '--page', '1', '--text', 'x'],
+    ]) {
+      const run = await runStoryAgent([...args, '--url', server.url]);
+      expect(run).toMatchObject({ code: 2, stderr: `story-agent: No story has the id ${unknown}.\n` });
+    }
   });
 });

@@ -208,12 +208,21 @@ describe('story-agent against a server with every backend up', () => {
     expect(empty.stderr).toBe('story-agent: The prompt is empty: describe the story you want in 1 to 2000 characters.\n');
     expect(empty.stdout).toBe('');
 
+    // Numbers out of range are refused in the option's own words, not the API's (pageCount, "Int cannot represent…").
+    const tooManyPages = await runStoryAgent(['generate', 'a fox', '--pages', '13', '--url', server.url]);
+    expect(tooManyPages.code).toBe(2);
+    expect(tooManyPages.stderr).toContain("option '-p, --pages <n>' argument '13' is invalid. --pages must be a whole number from 1 to 12.");
+    const hugeSeed = await runStoryAgent(['generate', 'a fox', '--seed', '99999999999', '--url', server.url]);
+    expect(hugeSeed.code).toBe(2);
+    expect(hugeSeed.stderr).toContain("option '--seed <n>' argument '99999999999' is invalid. --seed must be a whole number from 0 to 2147483647.");
+
     const malformed = await runStoryAgent(['show', 'not-an-id', '--url', server.url]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toBe('story-agent: "not-an-id" is not a valid story id: expected a UUID.\n');
 
+    // An unknown id is bad input for every command, as `delete`, `edit` and `repaint` (the server's BAD_USER_INPUT) exit 2 for it.
     const missing = await runStoryAgent(['show', '00000000-0000-4000-8000-000000000000', '--url', server.url]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
 
     const format = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'docx', '--url', server.url]);
@@ -221,7 +230,7 @@ describe('story-agent against a server with every backend up', () => {
     expect(format.stderr).toContain("argument 'docx' is invalid. Allowed choices are html, epub, pdf.");
 
     const unknown = await runStoryAgent(['export', '00000000-0000-4000-8000-000000000000', '--format', 'epub', '--url', server.url]);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('story-agent: No story has the id 00000000-0000-4000-8000-000000000000.\n');
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { test } from '../support/fixtures.js';
+import { startServerProcess } from '../support/processes.js';
 
 /** The `npm start` defaults: no DATABASE_URL, no image backend; only Ollama is the fake one. */
 const it = test
@@ -91,5 +92,56 @@ describe('the embedded database (PGlite, no DATABASE_URL)', () => {
     const listed = await graphql(app, '{ generationSessions(status: [COMPLETED]) { totalCount edges { node { stageCode warningDetails { code } } } } }');
     expect(listed.data.generationSessions.totalCount).toBe(2);
     for (const edge of listed.data.generationSessions.edges) expect(edge.node).toEqual({ stageCode: 'COMPLETED', warningDetails: [{ code: 'IMAGES_OFF' }] });
+  });
+});
+
+describe('a second server where the first runs', () => {
+  it('on the same DATA_DIR refuses to start, saying the database is in use by the first, without a stack trace; the first carries on', async ({
+    app,
+    dataDir,
+    ollama,
+  }) => {
+    const second = startServerProcess('all-in-one', { DATA_DIR: dataDir, OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' });
+    const failure = await second.then(
+      async (started) => {
+        await started.kill('SIGTERM');
+        return new Error('the second server started on a PGlite directory the first one has open');
+      },
+      (error: Error) => error,
+    );
+    expect(failure.message).toMatch(/exited with 1 before the log line/);
+    expect(failure.message).toContain(`The embedded database in ${path.join(dataDir, 'pglite')} is in use by another Story Agent (process ${process.pid})`);
+    expect(failure.message).not.toMatch(/^\s+at /m);
+    const listed = await graphql(app, '{ stories(limit: 1) { id } }');
+    expect(listed.errors).toBeUndefined();
+  });
+
+  it('on the same PORT refuses to start, naming the address in use, without a stack trace', async ({ app, dataDir, ollama }) => {
+    const port = new URL(app.http!.url).port;
+    const failure = await startServerProcess('all-in-one', {
+      DATA_DIR: path.join(dataDir, 'second'),
+      PORT: port,
+      OLLAMA_BASE_URL: ollama.url,
+      IMAGE_BACKEND: 'none',
+    }).then(
+      async (started) => {
+        await started.kill('SIGTERM');
+        return new Error('the second server started on a port the first one listens on');
+      },
+      (error: Error) => error,
+    );
+    expect(failure.message).toMatch(/exited with 1 before the log line/);
+    expect(failure.message).toContain(`Port ${port} on 127.0.0.1 is in use by another program (another Story Agent?): stop it, or set PORT to a free port.`);
+    expect(failure.message).not.toMatch(/^\s+at /m);
+  });
+
+  it('says where the page is when it starts, beside the GraphQL address', async ({ dataDir, ollama }) => {
+    const started = await startServerProcess('all-in-one', { DATA_DIR: path.join(dataDir, 'third'), OLLAMA_BASE_URL: ollama.url, IMAGE_BACKEND: 'none' });
+    try {
+      const listening = await started.waitForLog((line) => line.msg === 'Story Agent is listening');
+      expect(listening).toMatchObject({ url: `${started.url}/graphql`, page: `${started.url}/` });
+    } finally {
+      await started.kill('SIGTERM');
+    }
   });
 });

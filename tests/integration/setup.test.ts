@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import {
   GenerationProgressDocument,
+  RegeneratePageImageDocument,
   type SetupComponent,
   SetupProgressDocument,
   SetupStatusDocument,
@@ -249,6 +250,11 @@ describe('downloads', () => {
     expect(last).toMatchObject({ status: 'COMPLETED', warnings: [] });
     const { story } = await server.query(StoryDocument, { id: last.storyId! });
     expect(story!.images.map((image) => image.imageType).sort()).toEqual(['BACKGROUND', 'CHARACTER', 'COMBINED']);
+
+    // Painting a page again uses that model too: IMAGE_BACKEND was left unset, so pictures are on, not "IMAGE_BACKEND=none".
+    const { regeneratePageImage } = await server.query(RegeneratePageImageDocument, { storyId: story!.id, pageIndex: 0, seed: 7 });
+    const repaint = await server.subscribe(GenerationProgressDocument, { sessionId: regeneratePageImage.id }).done;
+    expect(repaint.at(-1)!.generationProgress).toMatchObject({ status: 'COMPLETED', warnings: [] });
   });
 
   it('joins a second request to the download already running', async ({ startServer, hub }) => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 import type { AppConfig } from '../../config.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { ENTITIES } from '../../entities/index.js';
 import { MIGRATIONS } from './migrations/index.js';
 
@@ -30,17 +31,31 @@ export function createDataSource(database: AppConfig['database'], options: DataS
 /** Any fixed number: the key of the advisory lock that lets one process at a time migrate a shared PostgreSQL. */
 const MIGRATION_LOCK_KEY = 7_305_113_201;
 
+/** The embedded databases' directory locks, let go by closeDatabase. */
+const locks = new WeakMap<DataSource, () => void>();
+
 /**
  * Opens the connection and brings the schema up to date; the same migrations
  * run on PostgreSQL and PGlite. API and worker processes starting together on
- * one PostgreSQL take turns, so no two run the same migration.
+ * one PostgreSQL take turns, so no two run the same migration. PGlite's
+ * directory is locked for this process first (see lockDataDir): throws
+ * DatabaseInUseError while another process has it open. Close with closeDatabase.
  */
 export async function openDatabase(dataSource: DataSource, database: AppConfig['database']): Promise<DataSource> {
-  await dataSource.initialize();
   if (database.kind === 'embedded') {
-    await dataSource.runMigrations({ transaction: 'each' });
+    const release = lockDataDir(database.dataDir);
+    try {
+      await dataSource.initialize();
+      await dataSource.runMigrations({ transaction: 'each' });
+    } catch (error) {
+      if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+      release();
+      throw error;
+    }
+    locks.set(dataSource, release);
     return dataSource;
   }
+  await dataSource.initialize();
   const lock = dataSource.createQueryRunner();
   await lock.connect();
   try {
@@ -51,4 +66,14 @@ export async function openDatabase(dataSource: DataSource, database: AppConfig['
     await lock.release();
   }
   return dataSource;
+}
+
+/** Closes what openDatabase opened and lets go of the embedded database's directory. */
+export async function closeDatabase(dataSource: DataSource): Promise<void> {
+  try {
+    await dataSource.destroy();
+  } finally {
+    locks.get(dataSource)?.();
+    locks.delete(dataSource);
+  }
 }

@@ -38,8 +38,11 @@ export class GenerationService {
     private readonly metrics: GenerationMetrics,
     /** Sessions one owner may have running or queued at once (MAX_ACTIVE_GENERATIONS_PER_OWNER). */
     private readonly maxActivePerOwner: number = Number.POSITIVE_INFINITY,
-    /** False with IMAGE_BACKEND=none: nothing can be painted, so a page repaint is refused up front. */
-    private readonly imagesEnabled = true,
+    /**
+     * Asked at each page repaint: false while nothing can paint (IMAGE_BACKEND=none, or left unset with no
+     * picture model downloaded yet), so the repaint is refused up front.
+     */
+    private readonly imagesEnabled: () => boolean = () => true,
   ) {}
 
   /** Throws LimitReachedError when the viewer already has maxActivePerOwner sessions running or queued. */
@@ -78,9 +81,9 @@ export class GenerationService {
     if (redescribe && pages[pageIndex].text.trim() === '') {
       throw new InvalidInputError(`Page ${pageIndex} has no text yet, so its scene cannot be described again from it; paint it again without redescribe.`);
     }
-    if (!this.imagesEnabled) {
+    if (!this.imagesEnabled()) {
       throw new ImagesDisabledError(
-        'Images are switched off on this server (IMAGE_BACKEND=none), so no page can be painted; turn them on (README, "Images") and try again.',
+        'Images are switched off on this server (IMAGE_BACKEND=none, or no picture model downloaded yet), so no page can be painted; turn them on (`story-agent setup`, or README, "Images") and try again.',
       );
     }
     const sessions = await this.repository.findSessionsOfStory(storyId);

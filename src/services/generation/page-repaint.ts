@@ -81,7 +81,7 @@ export class PageRepaint {
   private async load(run: Run): Promise<void> {
     if (!this.deps.painter) {
       throw new PageRepaintFailed(
-        `Images are switched off on this server (IMAGE_BACKEND=none), so ${this.label} was not painted again; turn images on (README, "Images") and try again.`,
+        `Images are switched off on this server (IMAGE_BACKEND=none, or no picture model downloaded yet), so ${this.label} was not painted again; turn images on (\`story-agent setup\`, or README, "Images") and try again.`,
       );
     }
     const story = run.session.storyId ? await this.deps.books.findStory(run.session.storyId) : null;
