@@ -231,40 +231,10 @@ export class SetupService implements ModelDownloadWaits {
     if (download?.state !== DownloadState.RUNNING) return { [Symbol.asyncIterator]: () => this.followShared(component) };
     return {
       [Symbol.asyncIterator]: () => {
-        const queue: DownloadProgress[] = [download?.progress() ?? idle(component)];
-        let wake: (() => void) | null = null;
-        let finished = false;
-        const listener = (progress: DownloadProgress) => {
-          queue.push(progress);
-          wake?.();
-        };
-        if (download?.state === DownloadState.RUNNING) download.listeners.add(listener);
-        const stop = () => {
-          finished = true;
-          download?.listeners.delete(listener);
-        };
-        return {
-          async next(): Promise<IteratorResult<DownloadProgress>> {
-            while (!finished || queue.length > 0) {
-              const next = queue.shift();
-              if (next) {
-                if (next.state !== DownloadState.RUNNING) stop();
-                return { value: next, done: false };
-              }
-              await new Promise<void>((resolve) => {
-                wake = resolve;
-              });
-              wake = null;
-            }
-            return { value: undefined, done: true };
-          },
-          async return(): Promise<IteratorResult<DownloadProgress>> {
-            stop();
-            queue.length = 0;
-            wake?.();
-            return { value: undefined, done: true };
-          },
-        };
+        const feed = new ProgressFeed(() => download.listeners.delete(feed.push));
+        feed.push(download.progress());
+        download.listeners.add(feed.push);
+        return feed.iterator();
       },
     };
   }
@@ -438,18 +408,15 @@ export class SetupService implements ModelDownloadWaits {
    * whose record lapses (its process died) ends FAILED.
    */
   private followShared(component: SetupComponent): AsyncIterator<DownloadProgress> {
-    const queue: DownloadProgress[] = [];
-    let wake: (() => void) | null = null;
-    let finished = false;
     let unsubscribe: (() => void) | null = null;
-    const push = (progress: DownloadProgress) => {
-      queue.push(progress);
-      wake?.();
-    };
+    const feed = new ProgressFeed(() => {
+      clearInterval(watch);
+      unsubscribe?.();
+    });
     const watch = setInterval(async () => {
       const latest = await this.ports.shared.latest(component).catch(() => undefined);
       if (latest === undefined || latest?.progress.state === DownloadState.RUNNING) return;
-      push(
+      feed.push(
         latest?.progress ?? {
           ...idle(component),
           state: DownloadState.FAILED,
@@ -458,45 +425,15 @@ export class SetupService implements ModelDownloadWaits {
       );
     }, CLAIM_TTL_MS);
     watch.unref();
-    const stop = () => {
-      finished = true;
-      clearInterval(watch);
-      unsubscribe?.();
-    };
     const started = (async () => {
-      const listening = await this.ports.shared.subscribe(component, (record) => push(record.progress));
-      if (finished) return listening();
+      const listening = await this.ports.shared.subscribe(component, (record) => feed.push(record.progress));
+      if (feed.stopped) return listening();
       unsubscribe = listening;
       const latest = await this.ports.shared.latest(component);
       // Records that came while asking are as new as this one or newer.
-      queue.unshift(latest?.progress ?? this.downloads.get(component)?.progress() ?? idle(component));
+      feed.pushFirst(latest?.progress ?? this.downloads.get(component)?.progress() ?? idle(component));
     })();
-    return {
-      async next(): Promise<IteratorResult<DownloadProgress>> {
-        await started;
-        while (!finished || queue.length > 0) {
-          const next = queue.shift();
-          if (next) {
-            if (next.state !== DownloadState.RUNNING) {
-              stop();
-              queue.length = 0;
-            }
-            return { value: next, done: false };
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = null;
-        }
-        return { value: undefined, done: true };
-      },
-      async return(): Promise<IteratorResult<DownloadProgress>> {
-        stop();
-        queue.length = 0;
-        wake?.();
-        return { value: undefined, done: true };
-      },
-    };
+    return feed.iterator(started);
   }
 
   // --- what is there ----------------------------------------------------------------------
@@ -632,5 +569,69 @@ async function failureOf(check: () => Promise<void>): Promise<string | null> {
     return null;
   } catch (error) {
     return (error as Error).message;
+  }
+}
+
+/**
+ * Download progress pushed by a listener, read as one async iterator that ends after the
+ * first state other than RUNNING (anything pushed after it is dropped). `release` lets go
+ * of the listener's source, once, when the iterator ends or its reader stops.
+ */
+class ProgressFeed {
+  private readonly queue: DownloadProgress[] = [];
+  private wake: (() => void) | null = null;
+  private finished = false;
+
+  constructor(private readonly release: () => void) {}
+
+  get stopped(): boolean {
+    return this.finished;
+  }
+
+  readonly push = (progress: DownloadProgress): void => {
+    this.queue.push(progress);
+    this.wake?.();
+  };
+
+  /** Before what was pushed meanwhile, which is as new or newer. */
+  pushFirst(progress: DownloadProgress): void {
+    this.queue.unshift(progress);
+    this.wake?.();
+  }
+
+  /** Reads after `ready` (the source's subscription) has settled. */
+  iterator(ready: Promise<void> = Promise.resolve()): AsyncIterator<DownloadProgress> {
+    return {
+      next: async (): Promise<IteratorResult<DownloadProgress>> => {
+        await ready;
+        while (!this.finished || this.queue.length > 0) {
+          const next = this.queue.shift();
+          if (next) {
+            if (next.state !== DownloadState.RUNNING) {
+              this.stop();
+              this.queue.length = 0;
+            }
+            return { value: next, done: false };
+          }
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+          this.wake = null;
+        }
+        return { value: undefined, done: true };
+      },
+      return: async (): Promise<IteratorResult<DownloadProgress>> => {
+        this.stop();
+        this.queue.length = 0;
+        this.wake?.();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private stop(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release();
   }
 }
