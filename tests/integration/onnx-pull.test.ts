@@ -93,6 +93,18 @@ describe('models:pull', () => {
     expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
   });
 
+  it('abandons a transfer that stops sending with its connection open, and resumes it with a Range request', async () => {
+    const data = files.get('unet/model.onnx_data')!.content;
+    const stall = Math.floor(data.length / 2);
+    hub.stallAfter.set('unet/model.onnx_data', stall);
+    const retries: string[] = [];
+    await pull({ stallTimeoutMs: 300, progress: { onRetry: (file, _attempt, reason) => retries.push(`${file.path}: ${reason}`) } });
+    expect(retries).toEqual([`unet/model.onnx_data: no data for 0.3 s after ${stall} bytes`]);
+    const ranged = hub.requests.filter((request) => request.url.startsWith('/cdn/') && request.url.includes('model.onnx_data') && request.range);
+    expect(ranged.map((request) => request.range)).toEqual([`bytes=${stall}-`]);
+    expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
+  });
+
   it('resumes a .partial left by an interrupted earlier run', async () => {
     const data = files.get('unet/model.onnx_data')!.content;
     const staging = `${target}.download`;

@@ -9,7 +9,8 @@ import path from 'node:path';
  * `GET /api/models/<repo>/revision/<rev>?blobs=true` lists siblings with size, git blob id
  * and, for LFS files, `lfs.sha256`; `GET /<repo>/resolve/<commit>/<path>` serves small files
  * and redirects LFS ones to a "CDN", which honours `Range: bytes=N-` with 206. Faults on
- * demand: a connection cut after N bytes (once), a corrupted body (the listed hash stays
+ * demand: a connection cut after N bytes (once), a body that stops after N bytes with the
+ * connection left open, as a stalled CDN does (once), a corrupted body (the listed hash stays
  * the true one), a token requirement, and a pause that holds every file body half-way until
  * released (so a test can act while a download is running).
  */
@@ -27,6 +28,8 @@ export interface FakeHub {
   requests: { url: string; range?: string; authorization?: string }[];
   /** Path → bytes after which the connection is cut (once). */
   dropAfter: Map<string, number>;
+  /** Path → bytes after which the body stops with the connection left open (once). */
+  stallAfter: Map<string, number>;
   /** Paths served with a flipped byte (their listed sha256 stays the true one). */
   corrupt: Set<string>;
   requireToken: string | null;
@@ -50,6 +53,7 @@ export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>)
     commit: HUB_COMMIT,
     requests: [],
     dropAfter: new Map(),
+    stallAfter: new Map(),
     corrupt: new Set(),
     requireToken: null,
     url: '',
@@ -137,6 +141,12 @@ export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>)
     if (cut !== undefined && cut > start) {
       hub.dropAfter.delete(file);
       res.write(body.subarray(start, cut), () => res.socket?.destroy());
+      return;
+    }
+    const stall = hub.stallAfter.get(file);
+    if (stall !== undefined && stall > start) {
+      hub.stallAfter.delete(file);
+      res.write(body.subarray(start, stall));
       return;
     }
     const paused = hold;

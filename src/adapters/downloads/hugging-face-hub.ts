@@ -54,6 +54,12 @@ export interface PullOptions {
   /** Network retries per file (each resumes where the last stopped). */
   retries?: number;
   retryDelayMs?: number;
+  /**
+   * A file's transfer that receives no byte for this long (ms) is abandoned and retried from
+   * where it stopped (default DOWNLOAD_STALL_TIMEOUT_MS). Without it a CDN that stops sending
+   * but keeps the connection open would hold the download for undici's 300 s body timeout per try.
+   */
+  stallTimeoutMs?: number;
   fetch?: typeof fetch;
   /** Stops the download; what was fetched stays in `.partial` files for the next try. */
   signal?: AbortSignal;
@@ -297,10 +303,50 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
   return transferred;
 }
 
+/** A minute without a byte: far longer than any pause of a working CDN, far shorter than undici's 300 s. */
+const DOWNLOAD_STALL_TIMEOUT_MS = 60_000;
+
 async function fetchInto(url: string, partial: string, have: number, file: HubFile, options: PullOptions): Promise<number> {
   const headers: Record<string, string> = { ...authHeaders(options.token) };
   if (have > 0) headers.range = `bytes=${have}-`;
-  const response = await (options.fetch ?? fetch)(url, { headers, redirect: 'follow', signal: options.signal });
+  const stallMs = options.stallTimeoutMs ?? DOWNLOAD_STALL_TIMEOUT_MS;
+  const stalled = new AbortController();
+  let watchdog: NodeJS.Timeout | undefined;
+  const rearm = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => stalled.abort(new Error(`no data for ${stallMs / 1000} s after ${have + written} bytes`)), stallMs);
+  };
+  const signal = options.signal ? AbortSignal.any([options.signal, stalled.signal]) : stalled.signal;
+  let written = 0;
+  rearm();
+  try {
+    return await transferInto(url, partial, have, file, options, {
+      headers,
+      signal,
+      onChunk: (count) => {
+        written += count;
+        rearm();
+      },
+    });
+  } catch (error) {
+    // A stall is a network failure like a cut connection: the caller retries from the .partial.
+    if (stalled.signal.aborted && !options.signal?.aborted) throw stalled.signal.reason;
+    throw error;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+async function transferInto(
+  url: string,
+  partial: string,
+  have: number,
+  file: HubFile,
+  options: PullOptions,
+  request: { headers: Record<string, string>; signal: AbortSignal; onChunk(count: number): void },
+): Promise<number> {
+  const { headers, signal } = request;
+  const response = await (options.fetch ?? fetch)(url, { headers, redirect: 'follow', signal });
   if (response.status === 401 || response.status === 403) {
     throw new DownloadError(`download of ${file.path} was refused (HTTP ${response.status}): the repository is gated or private; set HF_TOKEN`);
   }
@@ -321,6 +367,7 @@ async function fetchInto(url: string, partial: string, have: number, file: HubFi
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       written += chunk.length;
+      request.onChunk(chunk.length);
       options.progress?.onBytes?.(chunk.length);
     }
   } finally {
