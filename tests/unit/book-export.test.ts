@@ -222,51 +222,63 @@ class CountingRenderer implements BookRenderer {
   async close(): Promise<void> {}
 }
 
-describe('BookExportService', () => {
-  async function savedBook(repositories: InMemoryRepositories, media: MemoryMedia, options: { lostPicture: number | null; storyId?: string }) {
-    const storyId = options.storyId ?? STORY_ID;
-    const sessionId = randomUUID();
-    await repositories.createSession({
-      id: sessionId,
+/** A saved book of TEXTS with a combined picture per page (`picture(page + 1)`); `lostPicture`'s file is missing. */
+async function saveExportBook(repositories: InMemoryRepositories, media: MemoryMedia, storyId: string, options: { lostPicture?: number | null } = {}) {
+  const sessionId = randomUUID();
+  await repositories.createSession({
+    id: sessionId,
+    prompt: 'a fox',
+    options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: TEXTS.length },
+    stage: STAGE.queued,
+    ownerId: null,
+  });
+  await repositories.saveBookOnce(
+    {
+      id: storyId,
+      title: TITLE,
       prompt: 'a fox',
-      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: TEXTS.length },
-      stage: STAGE.queued,
-      ownerId: null,
-    });
-    await repositories.saveBookOnce(
-      {
-        id: storyId,
-        title: TITLE,
-        prompt: 'a fox',
-        style: null,
-        characterDescription: 'a small red fox',
-        pages: TEXTS.map((_, index) => ({
-          outline: `part ${index + 1}`,
-          sceneDescription: `scene ${index + 1}`,
-          characterSide: 'left',
-          characterDistance: 'near',
-        })),
-      } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
-      sessionId,
-    );
-    for (const [index, text] of TEXTS.entries()) {
-      await repositories.savePageTextOnce(storyId, index, text);
-      const key = `images/${randomUUID()}.png`;
-      if (index !== options.lostPicture) media.files.set(key, await picture(index + 1));
-      await repositories.saveImageOnce({
-        id: randomUUID(),
-        storyId,
-        imageType: ImageType.COMBINED,
-        pageIndex: index,
-        filePath: key,
-        width: 512,
-        height: 512,
-        promptUsed: 'p',
-        seed: 1,
-      });
-    }
+      style: null,
+      characterDescription: 'a small red fox',
+      pages: TEXTS.map((_, index) => ({
+        outline: `part ${index + 1}`,
+        sceneDescription: `scene ${index + 1}`,
+        characterSide: 'left',
+        characterDistance: 'near',
+      })),
+    } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
+    sessionId,
+  );
+  for (const [index, text] of TEXTS.entries()) {
+    await repositories.savePageTextOnce(storyId, index, text);
+    await saveCombinedPicture(repositories, media, storyId, index, { seed: index + 1, lost: index === options.lostPicture });
   }
+}
 
+/** Page `index`'s combined picture, `picture(seed)`; a draft of `sessionId` when given; its file missing when `lost`. */
+async function saveCombinedPicture(
+  repositories: InMemoryRepositories,
+  media: MemoryMedia,
+  storyId: string,
+  index: number,
+  options: { seed: number; lost?: boolean; sessionId?: string },
+) {
+  const key = `images/${randomUUID()}.png`;
+  if (!options.lost) media.files.set(key, await picture(options.seed));
+  await repositories.saveImageOnce({
+    id: randomUUID(),
+    storyId,
+    imageType: ImageType.COMBINED,
+    pageIndex: index,
+    filePath: key,
+    width: 512,
+    height: 512,
+    promptUsed: 'p',
+    seed: options.seed,
+    pendingSessionId: options.sessionId,
+  });
+}
+
+describe('BookExportService', () => {
   function service(repositories: InMemoryRepositories, media: MemoryMedia, options: { renderer?: BookRenderer; cache?: RenderedBookCache | null } = {}) {
     return new BookExportService(
       repositories,
@@ -363,7 +375,7 @@ describe('BookExportService', () => {
   it('exports every format with its content type, the language read from the text, and a lost picture leaves its page text only', async () => {
     const repositories = new InMemoryRepositories();
     const media = new MemoryMedia();
-    await savedBook(repositories, media, { lostPicture: 1 });
+    await saveExportBook(repositories, media, STORY_ID, { lostPicture: 1 });
     const exports = service(repositories, media);
 
     const html = await exports.export(STORY_ID, 'HTML');
@@ -400,54 +412,11 @@ describe('BookExportService with its cache of rendered files', { timeout: 30_000
     return new BookExportService(repositories, repositories, media, { pdfPageSize: 'A5', renderer, cache, now: () => new Date() }, pino({ level: 'silent' }));
   }
 
-  async function saveBook(storyId: string, options: { lostPicture?: number } = {}) {
-    const sessionId = randomUUID();
-    await repositories.createSession({
-      id: sessionId,
-      prompt: 'a fox',
-      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: TEXTS.length },
-      stage: STAGE.queued,
-      ownerId: null,
-    });
-    await repositories.saveBookOnce(
-      {
-        id: storyId,
-        title: TITLE,
-        prompt: 'a fox',
-        style: null,
-        characterDescription: 'a small red fox',
-        pages: TEXTS.map((_, index) => ({
-          outline: `part ${index + 1}`,
-          sceneDescription: `scene ${index + 1}`,
-          characterSide: 'left',
-          characterDistance: 'near',
-        })),
-      } as Parameters<InMemoryRepositories['saveBookOnce']>[0],
-      sessionId,
-    );
-    for (const [index, text] of TEXTS.entries()) {
-      await repositories.savePageTextOnce(storyId, index, text);
-      await savePicture(storyId, index, { seed: index + 1, lost: index === options.lostPicture });
-    }
-  }
+  const saveBook = (storyId: string, options: { lostPicture?: number } = {}) => saveExportBook(repositories, media, storyId, options);
 
   /** A picture of the page under a new media key; `sessionId` makes it a repaint's draft until replacePagePictures publishes it. */
-  async function savePicture(storyId: string, index: number, options: { seed: number; lost?: boolean; sessionId?: string }) {
-    const key = `images/${randomUUID()}.png`;
-    if (!options.lost) media.files.set(key, await picture(options.seed));
-    await repositories.saveImageOnce({
-      id: randomUUID(),
-      storyId,
-      imageType: ImageType.COMBINED,
-      pageIndex: index,
-      filePath: key,
-      width: 512,
-      height: 512,
-      promptUsed: 'p',
-      seed: options.seed,
-      pendingSessionId: options.sessionId,
-    });
-  }
+  const savePicture = (storyId: string, index: number, options: { seed: number; lost?: boolean; sessionId?: string }) =>
+    saveCombinedPicture(repositories, media, storyId, index, options);
 
   beforeEach(() => {
     repositories = new InMemoryRepositories();
