@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
-import type { AppConfig, TextBackendName } from './config.js';
+import { type AppConfig, TEXT_BACKENDS, type TextBackendName } from './config.js';
 import { closeDatabase, createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import type { PublicUrls } from './http/public-urls.js';
@@ -241,7 +241,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const textSide = await createTextSide(config, logger);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
-  const metrics = new PrometheusGenerationMetrics(registry);
+  const metrics = new PrometheusGenerationMetrics(registry, { names: TEXT_BACKENDS, current: () => textSide.backend() });
   // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
   const generations = new GenerationService(

@@ -48,6 +48,12 @@ async function storyModel(running: TestServer): Promise<Component> {
   return setupStatus.components.find((component) => component.component === 'STORY_MODEL')!;
 }
 
+/** The backends `story_agent_text_backend` marks 1 on /metrics. */
+async function backendOnMetrics(running: TestServer): Promise<string[]> {
+  const text = await (await fetch(`${running.url}/metrics`)).text();
+  return [...text.matchAll(/^story_agent_text_backend\{backend="(\w+)"\} 1$/gm)].map((match) => match[1]);
+}
+
 /** One book of one page, followed to its end; its session as saved. */
 async function book(running: TestServer, prompt: string) {
   const { startGeneration } = await running.query(StartGenerationDocument, { input: { prompt, pageCount: 1 } });
@@ -107,6 +113,7 @@ describe('TEXT_BACKEND unset, with Ollama started after the server', () => {
     expect(second).toMatchObject({ status: 'COMPLETED', errorMessage: null });
     expect(second.story!.title).not.toBe(DEFAULT_PLAN.title);
     expect(ollama.requests).toEqual([]);
+    expect(await backendOnMetrics(server)).toEqual(['embedded']);
 
     // The model appears in Ollama's list (an \`ollama pull\` by hand): the next book goes to Ollama.
     ollama.options.modelInstalled = true;
@@ -116,6 +123,7 @@ describe('TEXT_BACKEND unset, with Ollama started after the server', () => {
     expect(third.story!.storyText).toContain('Mara had kept the lighthouse on Gull Point');
     expect(ollama.requests.map((request) => request.agent)).toEqual(['planner', 'story']);
     expect(server.app.textBackend).toBe('ollama');
+    expect(await backendOnMetrics(server)).toEqual(['ollama']);
     expect(await storyModel(server)).toMatchObject({ state: 'READY', backend: 'ollama', message: `Ollama at ${ollamaUrl} has llama3.2`, action: null });
 
     // Ollama stops: the next book goes back to the embedded model (freed meanwhile, so loaded again).
