@@ -104,7 +104,7 @@ describe('TEXT_BACKEND unset, with Ollama started after the server', () => {
     expect(await storyModel(server)).toMatchObject({
       state: 'READY',
       backend: 'embedded',
-      message: `Ollama at ${ollamaUrl} does not have the model "llama3.2": the embedded model ${model.file} is used; pull llama3.2 to use Ollama`,
+      message: `Ollama at ${ollamaUrl} does not have the model "llama3.2": the embedded model ${model.file} is used; pull it into Ollama (here, or \`ollama pull llama3.2\`) to use Ollama`,
       action: { kind: 'OLLAMA_PULL', source: 'llama3.2' },
     });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

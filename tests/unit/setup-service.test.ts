@@ -188,7 +188,7 @@ describe('SetupService.report', () => {
       state: ComponentState.READY,
       backend: 'embedded',
       message:
-        'Ollama at http://127.0.0.1:11434 does not have the model "llama3.2": the embedded model /data/models/text/qwen.gguf is used; pull llama3.2 to use Ollama',
+        'Ollama at http://127.0.0.1:11434 does not have the model "llama3.2": the embedded model /data/models/text/qwen.gguf is used; pull it into Ollama (here, or `ollama pull llama3.2`) to use Ollama',
       action: { kind: SetupActionKind.OLLAMA_PULL, source: 'llama3.2', license: { id: 'llama3.2' } },
     });
     // Pulling is optional here: only the picture model (missing) keeps the machine from being ready.

@@ -501,7 +501,7 @@ export class SetupService implements ModelDownloadWaits {
       if (reason === AutoChoiceReason.OLLAMA_DOWN) return embedded(unreachable);
       if (reason === AutoChoiceReason.OLLAMA_LACKS_MODEL) {
         // Ready on the embedded model; the pull stays on offer, and once done the next generation uses Ollama.
-        const message = `${lacking}: the embedded model ${text.embeddedModelFile} is used; pull ${text.ollamaModel} to use Ollama`;
+        const message = `${lacking}: the embedded model ${text.embeddedModelFile} is used; pull it into Ollama (here, or \`ollama pull ${text.ollamaModel}\`) to use Ollama`;
         return { component, state: ComponentState.READY, backend: 'embedded', message, action: pull };
       }
     }
