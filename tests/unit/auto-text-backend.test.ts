@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AutoTextBackend } from '../../src/adapters/text/auto-text-backend.js';
-import type { OllamaProbeResult } from '../../src/adapters/text/ollama-probe.js';
+import { modelNamesIn, type OllamaProbeResult } from '../../src/adapters/text/ollama-probe.js';
 import type { TextGenerator } from '../../src/ports/text-generator.js';
 
 const URL = 'http://127.0.0.1:11434';
@@ -373,5 +373,25 @@ describe('the text backend when TEXT_BACKEND is unset', () => {
         `text backend: auto, now embedded (Ollama at ${URL} has no model ${MODEL}; \`ollama pull ${MODEL}\` to use it): new generations use the embedded model ${GGUF}; running ones finish on Ollama`,
       ],
     ]);
+  });
+});
+
+describe("Ollama's model list (GET /api/tags)", () => {
+  it('reads both name fields as Ollama versions write them, once each; none as an empty list; anything else as no list', () => {
+    expect(
+      modelNamesIn({
+        models: [
+          { name: 'llama3.2:latest', model: 'llama3.2:latest', size: 2019393189 },
+          { name: 'qwen2.5:1.5b-instruct' },
+          { model: 'hf.co/bartowski/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M' },
+        ],
+      }),
+    ).toEqual(['llama3.2:latest', 'qwen2.5:1.5b-instruct', 'hf.co/bartowski/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M']);
+    expect(modelNamesIn({ models: [] })).toEqual([]);
+    expect(modelNamesIn({ models: null })).toEqual([]);
+    expect(modelNamesIn({ status: 'ok' })).toBeNull();
+    expect(modelNamesIn({ models: 'llama3.2' })).toBeNull();
+    expect(modelNamesIn('<html>')).toBeNull();
+    expect(modelNamesIn(null)).toBeNull();
   });
 });
