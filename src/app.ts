@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
-import type { AppConfig, TextBackendName } from './config.js';
+import { type AppConfig, TEXT_BACKENDS, type TextBackendName } from './config.js';
 import { closeDatabase, createDataSource, openDatabase } from './adapters/database/data-source.js';
 import { startHttpServer, type RunningHttpServer } from './http/http-server.js';
 import type { PublicUrls } from './http/public-urls.js';
@@ -49,7 +49,7 @@ import { PrometheusGenerationMetrics } from './adapters/metrics/prometheus-gener
 import type { GenerationMetrics } from './ports/generation-metrics.js';
 import { HuggingFaceHub } from './adapters/downloads/hugging-face-hub.js';
 import { OllamaModelStore } from './adapters/downloads/ollama-models.js';
-import { LocalSetupProbes } from './adapters/setup/setup-probes.js';
+import { isFile, LocalSetupProbes } from './adapters/setup/setup-probes.js';
 import { SetupComponent } from './ports/setup.js';
 import { type SharedDownload, SetupService, type SetupSettings } from './services/setup/setup-service.js';
 import type { SharedDownloads } from './ports/shared-downloads.js';
@@ -116,15 +116,18 @@ interface TextSide {
   backend(): TextBackendName;
   /** Throws a TextGenerationError when the backend a generation starting now would get cannot be used. */
   checkAvailable(signal?: AbortSignal): Promise<void>;
+  /** A story model was downloaded here: TEXT_BACKEND unset, the next generation looks again at once instead of reusing the last look. */
+  lookAgain(): void;
   /** Lets go of an embedded model. */
   close(): Promise<void>;
 }
 
 /**
  * TEXT_BACKEND when set, fixed for the life of the process. Unset: per
- * generation, Ollama when it answers at OLLAMA_BASE_URL, else the embedded
- * model (AutoTextBackend); the first look happens here, so start-up logs the
- * choice and why in one line.
+ * generation, Ollama when it answers at OLLAMA_BASE_URL with OLLAMA_MODEL, the
+ * embedded model when Ollama does not answer or lacks the model while the
+ * embedded GGUF is on disk, else Ollama to pull into (AutoTextBackend); the
+ * first look happens here, so start-up logs the choice and why in one line.
  */
 async function createTextSide(config: AppConfig, logger: Logger): Promise<TextSide> {
   const agentsOver = (backend: ChatBackend) =>
@@ -138,6 +141,7 @@ async function createTextSide(config: AppConfig, logger: Logger): Promise<TextSi
       generators: fixedTextGenerators(configured, text),
       backend: () => configured,
       checkAvailable: (signal) => text.checkAvailable(signal),
+      lookAgain: () => {},
       close: async () => chatBackend.close?.(),
     };
   }
@@ -147,9 +151,15 @@ async function createTextSide(config: AppConfig, logger: Logger): Promise<TextSi
       ollama: agentsOver(new OllamaChatBackend(config.ollama)),
       embedded: agentsOver(embedded),
       probeOllama: () => probeOllama(config.ollama.baseUrl, OLLAMA_PROBE_TIMEOUT_MS),
+      hasEmbeddedModel: () => isFile(config.embedded.modelFile),
       releaseEmbedded: () => embedded.unload(),
     },
-    { ollamaBaseUrl: config.ollama.baseUrl, recheckMs: config.text.ollamaRecheckMs },
+    {
+      ollamaBaseUrl: config.ollama.baseUrl,
+      ollamaModel: config.ollama.model,
+      embeddedModelFile: config.embedded.modelFile,
+      recheckMs: config.text.ollamaRecheckMs,
+    },
     logger,
   );
   const first = await auto.choose();
@@ -157,6 +167,7 @@ async function createTextSide(config: AppConfig, logger: Logger): Promise<TextSi
     generators: auto,
     backend: () => auto.current ?? first,
     checkAvailable: async (signal) => (await auto.generatorNow()).checkAvailable(signal),
+    lookAgain: () => auto.forget(),
     close: () => embedded.close(),
   };
 }
@@ -230,7 +241,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const textSide = await createTextSide(config, logger);
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
-  const metrics = new PrometheusGenerationMetrics(registry);
+  const metrics = new PrometheusGenerationMetrics(registry, { names: TEXT_BACKENDS, current: () => textSide.backend() });
   // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
   const generations = new GenerationService(
@@ -259,6 +270,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     logger,
     {
       installed(component) {
+        // A story model pulled into Ollama (or the embedded GGUF) takes the next generation here, not one OLLAMA_RECHECK_MS later.
+        if (component === SetupComponent.STORY_MODEL) textSide.lookAgain();
         if (component !== SetupComponent.PICTURE_MODEL || role === 'api') return;
         fillPainter(painter, config, logger, 'picture model downloaded: images enabled');
       },
@@ -475,8 +488,9 @@ function painterLookout(painter: PainterSlot, config: AppConfig, logger: Logger)
 
 /**
  * What the set-up service needs to know of the configuration. TEXT_BACKEND unset (`auto`): the panel
- * looks for Ollama each time it is asked, as each generation does, and shows Ollama (with its model
- * pulled or not) while it answers, else the embedded model and why.
+ * looks at Ollama and the embedded GGUF each time it is asked and follows the rule each generation
+ * does (chooseAutoBackend): Ollama with its model, the embedded model when Ollama is down or lacks
+ * the model while the GGUF is there (offering the Ollama pull beside it), else Ollama to pull into.
  */
 function setupSettings(config: AppConfig): SetupSettings {
   const textBackend = config.text.backend;

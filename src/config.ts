@@ -18,7 +18,8 @@ const httpUrl = z
   .transform((value) => value.replace(/\/+$/, ''));
 
 /** The text backends TEXT_BACKEND may name. */
-const TEXT_BACKENDS = ['ollama', 'openai', 'embedded'] as const;
+/** Every TEXT_BACKEND name (metric labels list them all). */
+export const TEXT_BACKENDS = ['ollama', 'openai', 'embedded'] as const;
 export type TextBackendName = (typeof TEXT_BACKENDS)[number];
 
 const environmentSchema = z.object({

@@ -52,7 +52,9 @@ export async function status(client: GraphQLClient, options: { json?: boolean },
     );
     if (component.action) {
       const [what, ...license] = actionLines(component.action);
-      io.stdout.write(`${' '.repeat(width + 2)}fix: story-agent setup (${what})\n`);
+      // A ready component's action is optional (the embedded model is in use while Ollama lacks its model): `setup` leaves it be.
+      const how = component.state === 'READY' ? `optional: press Download on the page's set-up panel (${what})` : `fix: story-agent setup (${what})`;
+      io.stdout.write(`${' '.repeat(width + 2)}${how}\n`);
       for (const line of license) io.stdout.write(`${' '.repeat(width + 7)}${line}\n`);
     }
   }

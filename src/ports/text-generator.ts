@@ -101,6 +101,12 @@ export interface TextGeneratorLease {
   /** The backend it runs on (ollama, embedded, openai), for logs. */
   backend: string;
   text: TextGenerator;
+  /**
+   * True when the backend had its model as the generation started, so a story-model download
+   * running meanwhile (one for the other backend) is not waited for; absent when unknown
+   * (TEXT_BACKEND set), and then a running download is waited for.
+   */
+  modelPresent?: boolean;
   /** The generation is over (whatever its end); a second call does nothing. */
   release(): void;
 }

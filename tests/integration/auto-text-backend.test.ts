@@ -48,6 +48,12 @@ async function storyModel(running: TestServer): Promise<Component> {
   return setupStatus.components.find((component) => component.component === 'STORY_MODEL')!;
 }
 
+/** The backends `story_agent_text_backend` marks 1 on /metrics. */
+async function backendOnMetrics(running: TestServer): Promise<string[]> {
+  const text = await (await fetch(`${running.url}/metrics`)).text();
+  return [...text.matchAll(/^story_agent_text_backend\{backend="(\w+)"\} 1$/gm)].map((match) => match[1]);
+}
+
 /** One book of one page, followed to its end; its session as saved. */
 async function book(running: TestServer, prompt: string) {
   const { startGeneration } = await running.query(StartGenerationDocument, { input: { prompt, pageCount: 1 } });
@@ -61,7 +67,9 @@ async function pull(running: TestServer, component: SetupComponent) {
 }
 
 describe('TEXT_BACKEND unset, with Ollama started after the server', () => {
-  it('writes the first book with the embedded model, the next with Ollama once it answers, and the set-up panel follows', { timeout: 180_000 }, async () => {
+  it('writes with the embedded model while no Ollama answers and while Ollama lacks the model, with Ollama once it has it, and the set-up panel follows', {
+    timeout: 180_000,
+  }, async () => {
     const port = await freePort();
     const ollamaUrl = `http://127.0.0.1:${port}`;
     server = await startTestServer({
@@ -91,36 +99,81 @@ describe('TEXT_BACKEND unset, with Ollama started after the server', () => {
     expect(first.story!.title).not.toBe(DEFAULT_PLAN.title);
     expect(first.story!.storyText.length).toBeGreaterThan(0);
 
-    // Ollama starts, without the model yet: the panel shows Ollama and offers to pull the model through it.
+    // Ollama starts, without the model: the embedded model on disk keeps writing, and the panel offers the pull beside it.
     ollama = await startFakeOllama({ modelInstalled: false }, port);
     expect(await storyModel(server)).toMatchObject({
-      state: 'MISSING',
-      backend: 'ollama',
-      message: `Ollama at ${ollamaUrl} does not have the model "llama3.2"; pull it`,
+      state: 'READY',
+      backend: 'embedded',
+      message: `Ollama at ${ollamaUrl} does not have the model "llama3.2": the embedded model ${model.file} is used; pull it into Ollama (here, or \`ollama pull llama3.2\`) to use Ollama`,
       action: { kind: 'OLLAMA_PULL', source: 'llama3.2' },
     });
-    const readiness = await fetch(`${server.url}/readyz`);
-    expect(readiness.status).toBe(503);
-    expect(await readiness.json()).toMatchObject({ checks: { textModel: 'failing' } });
-    expect(server.app.textBackend).toBe('ollama');
-
-    expect((await pull(server, 'STORY_MODEL')).at(-1)).toMatchObject({ state: 'COMPLETED' });
-    expect(await storyModel(server)).toMatchObject({ state: 'READY', backend: 'ollama', message: `Ollama at ${ollamaUrl} has llama3.2` });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect(server.app.textBackend).toBe('embedded');
+    const second = await book(server, 'a fox who counts the stars');
+    expect(second).toMatchObject({ status: 'COMPLETED', errorMessage: null });
+    expect(second.story!.title).not.toBe(DEFAULT_PLAN.title);
+    expect(ollama.requests).toEqual([]);
+    expect(await backendOnMetrics(server)).toEqual(['embedded']);
 
-    const second = await book(server, 'a lighthouse keeper');
-    expect(second.status).toBe('COMPLETED');
-    expect(second.story!.title).toBe(DEFAULT_PLAN.title);
-    expect(second.story!.storyText).toContain('Mara had kept the lighthouse on Gull Point');
+    // The model appears in Ollama's list (an \`ollama pull\` by hand): the next book goes to Ollama.
+    ollama.options.modelInstalled = true;
+    const third = await book(server, 'a lighthouse keeper');
+    expect(third.status).toBe('COMPLETED');
+    expect(third.story!.title).toBe(DEFAULT_PLAN.title);
+    expect(third.story!.storyText).toContain('Mara had kept the lighthouse on Gull Point');
     expect(ollama.requests.map((request) => request.agent)).toEqual(['planner', 'story']);
+    expect(server.app.textBackend).toBe('ollama');
+    expect(await backendOnMetrics(server)).toEqual(['ollama']);
+    expect(await storyModel(server)).toMatchObject({ state: 'READY', backend: 'ollama', message: `Ollama at ${ollamaUrl} has llama3.2`, action: null });
 
     // Ollama stops: the next book goes back to the embedded model (freed meanwhile, so loaded again).
     await ollama.close();
     ollama = null;
-    const third = await book(server, 'a snail who races the rain');
-    expect(third.status).toBe('COMPLETED');
-    expect(third.story!.title).not.toBe(DEFAULT_PLAN.title);
+    const fourth = await book(server, 'a snail who races the rain');
+    expect(fourth.status).toBe('COMPLETED');
+    expect(fourth.story!.title).not.toBe(DEFAULT_PLAN.title);
     expect(server.app.textBackend).toBe('embedded');
     expect((await storyModel(server)).backend).toBe('embedded');
+  });
+});
+
+describe('TEXT_BACKEND unset, with Ollama lacking the model and the embedded GGUF on disk', () => {
+  it('writes with the embedded model, even while the panel pulls the model into Ollama, and with Ollama from the book after the pull, without waiting out OLLAMA_RECHECK_MS', {
+    timeout: 180_000,
+  }, async () => {
+    const port = await freePort();
+    ollama = await startFakeOllama({ modelInstalled: false }, port);
+    server = await startTestServer({
+      env: {
+        TEXT_BACKEND: '',
+        OLLAMA_BASE_URL: `http://127.0.0.1:${port}`,
+        // An hour: only the set-up service's word that the pull is done can move the next book to Ollama this soon.
+        OLLAMA_RECHECK_MS: '3600000',
+        EMBEDDED_MODEL_FILE: model.file,
+        EMBEDDED_THREADS: '1',
+        EMBEDDED_SEED: '11',
+        STORY_MAX_CHARS: '300',
+        IMAGE_BACKEND: 'none',
+      },
+    });
+    expect(server.app.textBackend).toBe('embedded');
+
+    // A pull held half-way: a book started meanwhile is written by the embedded model, without waiting for the pull.
+    const paused = ollama.pausePulls();
+    await server.query(StartModelDownloadDocument, { component: 'STORY_MODEL' });
+    await paused.reached;
+    const during = await book(server, 'a fox who counts the stars');
+    expect(during.status).toBe('COMPLETED');
+    expect(during.story!.title).not.toBe(DEFAULT_PLAN.title);
+    expect(ollama.requests).toEqual([]);
+
+    paused.release();
+    expect((await pull(server, 'STORY_MODEL')).at(-1)).toMatchObject({ state: 'COMPLETED' });
+    expect(ollama.pulls).toEqual(['llama3.2']);
+    const after = await book(server, 'a lighthouse keeper');
+    expect(after.status).toBe('COMPLETED');
+    expect(after.story!.title).toBe(DEFAULT_PLAN.title);
+    expect(ollama.requests.map((request) => request.agent)).toEqual(['planner', 'story']);
+    expect(server.app.textBackend).toBe('ollama');
   });
 });

@@ -5,6 +5,7 @@ import { repoFilesOf, startFakeHub, type FakeHub } from '../support/fake-hub.js'
 import { startFakeOllama, type FakeOllama } from '../support/fake-ollama.js';
 import { runStoryAgent } from '../support/story-agent-cli.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import { buildTinyGgufModel, type TinyGgufModel } from '../support/tiny-gguf-model.js';
 
 /**
  * `story-agent status` and `story-agent setup` as a user runs them (compiled, a child process without a
@@ -86,5 +87,35 @@ describe('story-agent status and setup', () => {
     expect(status.stdout).toMatch(/^picture model +READY +onnx/m);
     const again = await cli('setup');
     expect(again).toMatchObject({ code: 0, stdout: 'Everything is ready: nothing to download.\n' });
+  });
+});
+
+describe('story-agent status and setup with TEXT_BACKEND unset, Ollama lacking the model and the embedded GGUF on disk', () => {
+  let gguf: TinyGgufModel;
+  let lacking: FakeOllama;
+  let embedded: TestServer;
+
+  beforeAll(async () => {
+    gguf = await buildTinyGgufModel();
+    lacking = await startFakeOllama({ modelInstalled: false });
+    embedded = await startTestServer({ env: { TEXT_BACKEND: '', OLLAMA_BASE_URL: lacking.url, EMBEDDED_MODEL_FILE: gguf.file, IMAGE_BACKEND: 'none' } });
+  });
+
+  afterAll(async () => {
+    await embedded?.stop();
+    await lacking?.close();
+    await gguf?.remove();
+  });
+
+  it('status shows the story model ready on the embedded model with the pull as optional, and setup downloads nothing', async () => {
+    const run = await runStoryAgent(['status', '--url', embedded.url]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^story model +READY +embedded +Ollama at http:\/\/127\.0\.0\.1:\d+ does not have the model "llama3\.2": the embedded model /m);
+    expect(run.stdout).toContain("optional: press Download on the page's set-up panel (Llama 3.2 3B Instruct (Ollama, Q4_K_M), 2.0 GB (pulled by Ollama))");
+    expect(run.stdout).not.toContain('fix: story-agent setup');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Ready to make books.');
+    const setup = await runStoryAgent(['setup', '--yes', '--url', embedded.url]);
+    expect(setup).toMatchObject({ code: 0, stdout: 'Everything is ready: nothing to download.\n' });
+    expect(lacking.pulls).toEqual([]);
   });
 });

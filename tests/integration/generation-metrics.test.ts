@@ -51,4 +51,9 @@ it('counts a generation from start to completion on /metrics: steps by stage, qu
   expect(sample(text, 'story_agent_picture_seconds_count')).toBe(2);
   expect(sample(text, 'story_agent_story_tokens_per_second_count')).toBe(1);
   expect(sample(text, 'story_agent_story_tokens_total')).toBeGreaterThan(1);
+
+  // TEXT_BACKEND=ollama: the backend in use is 1, every other name 0.
+  expect(sample(text, 'story_agent_text_backend{backend="ollama"}')).toBe(1);
+  expect(sample(text, 'story_agent_text_backend{backend="embedded"}')).toBe(0);
+  expect(sample(text, 'story_agent_text_backend{backend="openai"}')).toBe(0);
 });

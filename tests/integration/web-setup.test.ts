@@ -161,6 +161,25 @@ describe('the set-up panel', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('with Ollama lacking the model and the embedded GGUF on disk, shows the story model ready and offers the pull, which moves it to Ollama', async () => {
+    const fakeOllama = await startFakeOllama({ modelInstalled: false });
+    ollama = fakeOllama;
+    const server = await startBareServer({ TEXT_BACKEND: '', OLLAMA_BASE_URL: fakeOllama.url, EMBEDDED_MODEL_FILE: gguf.file, IMAGE_BACKEND: 'none' });
+    expect(server.app.textBackend).toBe('embedded');
+    const page = await openPage(server);
+    // Nothing is missing, yet the panel stays: the story model offers the pull beside the embedded model in use.
+    await page.getByRole('heading', { name: 'Set-up' }).waitFor();
+    const story = item(page, 'STORY_MODEL');
+    await expect(story.getAttribute('data-state')).resolves.toBe('READY');
+    expect(await story.locator('.setup-message').textContent()).toContain(`the embedded model ${gguf.file} is used`);
+    expect(await story.getByRole('button').textContent()).toMatch(/Download \(2\.0 GB\)/);
+    await story.getByRole('button', { name: /^Download/ }).click();
+    await page.locator('.setup-ready').waitFor();
+    expect(await page.locator('.setup-ready').textContent()).toContain('story model (ollama)');
+    expect(fakeOllama.pulls).toEqual(['llama3.2']);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('with no Ollama at all, downloads the embedded story model and the picture model from the page, then makes a book', { timeout: 120_000 }, async () => {
     // TEXT_BACKEND unset (blank) and nothing listening for Ollama: start-up picks the embedded backend, whose model is not there.
     // One thread and a fixed seed, and a short story (the tiny model runs every page to its limit), as in embedded-books.test.ts.

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A fake Ollama speaking the real protocol: `POST /api/chat` answers NDJSON
- * lines as Ollama streams them, `GET /api/tags` lists the installed models,
- * `GET /api/version` says which Ollama it is (start-up asks it when
- * TEXT_BACKEND is unset), and `POST /api/pull` streams NDJSON progress
+ * lines as Ollama streams them, `GET /api/tags` lists the installed models
+ * (what TEXT_BACKEND unset looks at; `options.modelInstalled` may change while
+ * it runs, as with an `ollama pull` by hand), `GET /api/version` says which
+ * Ollama it is, and `POST /api/pull` streams NDJSON progress
  * (`{status}`, then per layer `{status, digest, total, completed}`, then
  * `{status: "success"}`; `{error}` for a model its library does not have) and
  * installs the model. Which agent

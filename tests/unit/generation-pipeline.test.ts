@@ -192,6 +192,8 @@ interface Setup {
   downloads?: ModelDownloadWaits;
   /** No painter until this returns true (a picture model downloaded while the server runs). */
   paintingFrom?: () => boolean;
+  /** The lease says its backend has its model (TEXT_BACKEND unset, the model on hand); unset, it says nothing, as with TEXT_BACKEND set. */
+  textModelPresent?: boolean;
 }
 
 async function setup({
@@ -205,6 +207,7 @@ async function setup({
   batchSize = 8,
   downloads,
   paintingFrom = () => true,
+  textModelPresent,
 }: Setup = {}) {
   const text = new ScriptedText();
   const painter = harmonize === undefined ? new ScriptedPainter(batching) : new HarmonizingPainter(batching);
@@ -223,7 +226,10 @@ async function setup({
     sessions: repositories,
     books: repositories,
     images: repositories,
-    text: fixedTextGenerators('scripted', text),
+    text:
+      textModelPresent === undefined
+        ? fixedTextGenerators('scripted', text)
+        : { forGeneration: async () => ({ backend: 'scripted', text, modelPresent: textModelPresent, release: () => {} }) },
     get painter() {
       return paintingFrom() ? painter : null;
     },
@@ -1090,6 +1096,28 @@ describe('GenerationPipeline and a model being downloaded', () => {
     expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
     const stages = book.bus.updates.map((update) => update.stageCode);
     expect(stages.indexOf(STAGE.waitingForStoryModel.code)).toBeLessThan(stages.indexOf(STAGE.planning.code));
+  });
+
+  it('does not wait for a story model download when its backend had its model as the run started (the embedded model while Ollama pulls)', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.STORY_MODEL);
+    const book = await setup({ pageCount: 1, downloads, textModelPresent: true });
+    await book.run();
+    expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
+    expect(book.bus.updates.map((update) => update.stageCode)).not.toContain(STAGE.waitingForStoryModel.code);
+    expect(await downloads.isDownloading(SetupComponent.STORY_MODEL)).toBe(true);
+  });
+
+  it('waits for a story model download when its backend lacked its model as the run started (Ollama to pull into)', async () => {
+    const downloads = new GatedDownloads();
+    downloads.start(SetupComponent.STORY_MODEL);
+    const book = await setup({ pageCount: 1, downloads, textModelPresent: false });
+    const running = book.run();
+    await stageShown(book.bus, STAGE.waitingForStoryModel);
+    expect(book.text.plans).toBe(0);
+    downloads.finish(SetupComponent.STORY_MODEL, { ok: true });
+    await running;
+    expect((await book.session()).status).toBe(GenerationStatus.COMPLETED);
   });
 
   it('fails with the download’s message when the story model download fails', async () => {

@@ -179,6 +179,50 @@ describe('SetupService.report', () => {
     });
   });
 
+  it('with TEXT_BACKEND unset and Ollama lacking the model, shows the embedded GGUF on disk as ready with the pull on offer; without the GGUF, the pull', async () => {
+    const { setup, probes, transfers } = service();
+    transfers.installed = ['qwen2.5:1.5b-instruct'];
+    probes.files.add('/data/models/text/qwen.gguf');
+    const report = await setup.report();
+    expect(report.components.find((c) => c.component === SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.READY,
+      backend: 'embedded',
+      message:
+        'Ollama at http://127.0.0.1:11434 does not have the model "llama3.2": the embedded model /data/models/text/qwen.gguf is used; pull it into Ollama (here, or `ollama pull llama3.2`) to use Ollama',
+      action: { kind: SetupActionKind.OLLAMA_PULL, source: 'llama3.2', license: { id: 'llama3.2' } },
+    });
+    // Pulling is optional here: only the picture model (missing) keeps the machine from being ready.
+    expect(report.components.filter((c) => c.state !== ComponentState.READY).map((c) => c.component)).toEqual([SetupComponent.PICTURE_MODEL]);
+    // The pull runs from the panel as on a bare machine, and the panel then shows Ollama.
+    await setup.startDownload(SetupComponent.STORY_MODEL);
+    expect(transfers.started.map((transfer) => transfer.what)).toEqual(['ollama:llama3.2']);
+    transfers.started[0].finish();
+    await setup.whenDownloaded(SetupComponent.STORY_MODEL, AbortSignal.timeout(5000));
+    transfers.installed = ['llama3.2:latest'];
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({ state: ComponentState.READY, backend: 'ollama', action: null });
+
+    probes.files.clear();
+    transfers.installed = ['qwen2.5:1.5b-instruct'];
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.MISSING,
+      backend: 'ollama',
+      action: { kind: SetupActionKind.OLLAMA_PULL, source: 'llama3.2' },
+    });
+  });
+
+  it('with TEXT_BACKEND=ollama, a GGUF on disk changes nothing: the pull is what fixes a missing model', async () => {
+    const { setup, probes, transfers } = service({
+      text: { backend: 'ollama', ollamaBaseUrl: 'http://127.0.0.1:11434', ollamaModel: 'llama3.2', embeddedModelFile: '/data/models/text/qwen.gguf' },
+    });
+    transfers.installed = [];
+    probes.files.add('/data/models/text/qwen.gguf');
+    expect(await setup.status(SetupComponent.STORY_MODEL)).toMatchObject({
+      state: ComponentState.MISSING,
+      backend: 'ollama',
+      action: { kind: SetupActionKind.OLLAMA_PULL },
+    });
+  });
+
   it('says what to start when a server it needs does not answer, with nothing to download', async () => {
     const openai = service({ text: { backend: 'openai', baseUrl: 'http://127.0.0.1:8080/v1', model: 'qwen' } });
     openai.probes.textServerDown = 'The OpenAI-compatible server at http://127.0.0.1:8080/v1 is not reachable';

@@ -1,4 +1,5 @@
 import { DownloadError, type OllamaModels, type TransferOptions } from '../../ports/model-downloads.js';
+import { modelNamesIn } from '../text/ollama-probe.js';
 
 /**
  * Ollama's model store over its HTTP API: `GET /api/tags` lists what is
@@ -14,8 +15,7 @@ export class OllamaModelStore implements OllamaModels {
     try {
       const response = await fetch(`${this.baseUrl}/api/tags`, { signal });
       if (!response.ok) return null;
-      const body = (await response.json()) as { models?: { name?: string; model?: string }[] };
-      return [...new Set((body.models ?? []).flatMap((model) => [model.name, model.model]).filter((name): name is string => Boolean(name)))];
+      return modelNamesIn(await response.json());
     } catch {
       signal.throwIfAborted();
       return null;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { GenerationStatus } from '../../entities/index.js';
 import type { FailureReason, GenerationEnding, GenerationMetrics, StageKind } from '../../ports/generation-metrics.js';
 
@@ -9,9 +9,17 @@ const PICTURE_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 /** Tokens per second: a CPU with a large model (~1) to a GPU with a small one (~200). */
 const RATE_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300];
 
+/** Which text backend this process hands a generation starting now: every name a backend may have, and the one in use. */
+export interface TextBackendInUse {
+  names: readonly string[];
+  /** Read at each scrape; never probes (TEXT_BACKEND unset: the last look's choice). */
+  current(): string;
+}
+
 /**
  * GenerationMetrics as prom-client metrics on the registry /metrics serves (names in README,
- * "Operations"). Counters and histograms only: they add up across processes in Prometheus.
+ * "Operations"). Counters and histograms, which add up across processes in Prometheus; and
+ * `story_agent_text_backend{backend}`, a gauge per process: 1 for the backend in use, 0 for the others.
  */
 export class PrometheusGenerationMetrics implements GenerationMetrics {
   private readonly started: Counter;
@@ -24,8 +32,18 @@ export class PrometheusGenerationMetrics implements GenerationMetrics {
   private readonly storyTokensPerSecond: Histogram;
   private readonly pictureSeconds: Histogram;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, textBackend: TextBackendInUse) {
     const registers = [registry];
+    new Gauge({
+      name: 'story_agent_text_backend',
+      help: 'The text backend a generation starting now gets in this process (1), by backend; the others 0',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        const current = textBackend.current();
+        for (const backend of textBackend.names) this.set({ backend }, backend === current ? 1 : 0);
+      },
+    });
     this.started = new Counter({ name: 'story_agent_generations_started_total', help: 'Generations accepted and queued', registers });
     this.completed = new Counter({ name: 'story_agent_generations_completed_total', help: 'Generations completed', registers });
     this.cancelled = new Counter({ name: 'story_agent_generations_cancelled_total', help: 'Generations cancelled by their owner', registers });

@@ -25,12 +25,17 @@ export class LocalSetupProbes implements SetupProbes {
     return probeAutomatic1111(url, this.timeoutMs);
   }
 
-  async hasFile(file: string): Promise<boolean> {
-    return (await fsp.stat(file).catch(() => null))?.isFile() === true;
+  hasFile(file: string): Promise<boolean> {
+    return isFile(file);
   }
 
   async checkPictureModel(dir: string): Promise<void> {
     if (!(await fsp.stat(dir).catch(() => null))) throw new Error('nothing is there yet');
     validateModelDir(dir);
   }
+}
+
+/** Whether `file` is there and is a file (not a folder); never throws. */
+export async function isFile(file: string): Promise<boolean> {
+  return (await fsp.stat(file).catch(() => null))?.isFile() === true;
 }

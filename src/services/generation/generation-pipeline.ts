@@ -72,6 +72,8 @@ export interface Run {
   drafts: boolean;
   /** The text backend this run uses from start to end (TEXT_BACKEND unset: the one chosen as it started). */
   text: TextGenerator;
+  /** That backend had its model as the run started (TextGeneratorLease.modelPresent): no story-model download is waited for. */
+  textModelPresent: boolean;
 }
 
 /** One named step of a generation. */
@@ -160,7 +162,16 @@ export class GenerationPipeline {
     }, this.deps.heartbeatMs);
     heartbeat.unref();
     const work = this.workFor(session, picturesComing);
-    const run: Run = { session, reporter, signal, progress: work.progress, logger, drafts: work.drafts, text: lease.text };
+    const run: Run = {
+      session,
+      reporter,
+      signal,
+      progress: work.progress,
+      logger,
+      drafts: work.drafts,
+      text: lease.text,
+      textModelPresent: lease.modelPresent === true,
+    };
     try {
       if (session.attempts > this.deps.maxRunsPerSession && !work.finishing) {
         const ended = await reporter.fail(`Interrupted by a server restart and could not be resumed (${session.attempts - 1} runs); start a new generation.`);
@@ -222,7 +233,7 @@ export class GenerationPipeline {
       drafts: false,
       finishing: false,
       steps: [
-        { name: 'wait for the story model', perform: (run) => this.waitForStoryModel(run.reporter, run.signal) },
+        { name: 'wait for the story model', perform: (run) => this.waitForStoryModel(run) },
         {
           name: 'plan',
           perform: async (run) => {
@@ -256,11 +267,12 @@ export class GenerationPipeline {
   /**
    * A story model being downloaded is waited for, with a stage that says so; a download that
    * fails fails the run with its message. Without a download the run goes on (and fails as
-   * before if the model is missing).
+   * before if the model is missing); a run whose backend had its model as it started does not
+   * wait for a download (TEXT_BACKEND unset: the embedded model while Ollama pulls its own).
    */
-  private async waitForStoryModel(reporter: GenerationReporter, signal: AbortSignal): Promise<void> {
+  private async waitForStoryModel({ reporter, signal, textModelPresent }: Run): Promise<void> {
     const downloads = this.deps.downloads;
-    if (!downloads || !(await downloads.isDownloading(SetupComponent.STORY_MODEL))) return;
+    if (textModelPresent || !downloads || !(await downloads.isDownloading(SetupComponent.STORY_MODEL))) return;
     await reporter.note(STAGE.waitingForStoryModel);
     const outcome = await downloads.whenDownloaded(SetupComponent.STORY_MODEL, signal);
     if (outcome && !outcome.ok) throw new TextGenerationError(outcome.message, 'model-missing');

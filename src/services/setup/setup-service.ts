@@ -3,6 +3,7 @@ import { DownloadError, type HubDownloads, type OllamaModels } from '../../ports
 import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent, type SetupProbes } from '../../ports/setup.js';
 import type { SharedDownloads } from '../../ports/shared-downloads.js';
 import { InvalidInputError } from '../errors.js';
+import { AutoChoiceReason, chooseAutoBackend, hasOllamaModel } from '../text/auto-text-choice.js';
 import { type CatalogModel, catalogEntryFor, defaultModel, type ModelLicense, ModelRole } from './model-catalog.js';
 import { TransferRate } from './transfer-rate.js';
 
@@ -69,6 +70,10 @@ export interface ComponentStatus {
   backend: string;
   /** A sentence for people. */
   message: string;
+  /**
+   * What fixes a MISSING component. Also on a READY story model with TEXT_BACKEND unset that runs
+   * on the embedded model because Ollama lacks OLLAMA_MODEL: the pull that moves it to Ollama.
+   */
   action: SetupAction | null;
   /** The running (or last) download of this component, in this process or another sharing REDIS_URL. */
   download: DownloadProgress | null;
@@ -89,7 +94,7 @@ export interface SetupReport {
 export interface SetupSettings {
   text:
     | { backend: 'openai'; baseUrl: string; model: string }
-    /** `auto`: Ollama when it answers, else the embedded GGUF (TEXT_BACKEND unset). */
+    /** `auto`: TEXT_BACKEND unset, chosen by chooseAutoBackend as each generation is. */
     | { backend: 'ollama' | 'embedded' | 'auto'; ollamaBaseUrl: string; ollamaModel: string; embeddedModelFile: string };
   images: {
     backend: 'onnx' | 'automatic1111' | 'none';
@@ -478,29 +483,35 @@ export class SetupService implements ModelDownloadWaits {
     };
     if (text.backend === 'embedded') return embedded(null);
     const installed = await this.ports.ollama.installedModels(signal);
+    const unreachable = `Ollama is not reachable at ${text.ollamaBaseUrl}`;
+    const lacking = `Ollama at ${text.ollamaBaseUrl} does not have the model "${text.ollamaModel}"`;
+    const known = catalogEntryFor(text.ollamaModel);
+    const pull: SetupAction = {
+      kind: SetupActionKind.OLLAMA_PULL,
+      title: known?.title ?? `${text.ollamaModel} (Ollama)`,
+      source: text.ollamaModel,
+      sizeBytes: known?.sizeBytes ?? null,
+      license: known?.license ?? null,
+      destination: null,
+    };
+    if (text.backend === 'auto') {
+      // The rule generations follow (AutoTextBackend), so the panel shows the backend the next generation gets.
+      const embeddedModelPresent = await this.ports.probes.hasFile(text.embeddedModelFile);
+      const { reason } = chooseAutoBackend({ ollamaModels: installed, embeddedModelPresent }, text.ollamaModel);
+      if (reason === AutoChoiceReason.OLLAMA_DOWN) return embedded(unreachable);
+      if (reason === AutoChoiceReason.OLLAMA_LACKS_MODEL) {
+        // Ready on the embedded model; the pull stays on offer, and once done the next generation uses Ollama.
+        const message = `${lacking}: the embedded model ${text.embeddedModelFile} is used; pull it into Ollama (here, or \`ollama pull ${text.ollamaModel}\`) to use Ollama`;
+        return { component, state: ComponentState.READY, backend: 'embedded', message, action: pull };
+      }
+    }
     if (installed === null) {
-      const unreachable = `Ollama is not reachable at ${text.ollamaBaseUrl}`;
-      if (text.backend === 'auto') return embedded(unreachable);
       return { component, state: ComponentState.UNREACHABLE, backend: 'ollama', message: `${unreachable}: start it with \`ollama serve\``, action: null };
     }
     if (hasOllamaModel(installed, text.ollamaModel)) {
       return { component, state: ComponentState.READY, backend: 'ollama', message: `Ollama at ${text.ollamaBaseUrl} has ${text.ollamaModel}`, action: null };
     }
-    const known = catalogEntryFor(text.ollamaModel);
-    return {
-      component,
-      state: ComponentState.MISSING,
-      backend: 'ollama',
-      message: `Ollama at ${text.ollamaBaseUrl} does not have the model "${text.ollamaModel}"; pull it`,
-      action: {
-        kind: SetupActionKind.OLLAMA_PULL,
-        title: known?.title ?? `${text.ollamaModel} (Ollama)`,
-        source: text.ollamaModel,
-        sizeBytes: known?.sizeBytes ?? null,
-        license: known?.license ?? null,
-        destination: null,
-      },
-    };
+    return { component, state: ComponentState.MISSING, backend: 'ollama', message: `${lacking}; pull it`, action: pull };
   }
 
   private async inspectPictureModel(signal: AbortSignal): Promise<Omit<ComponentStatus, 'download'>> {
@@ -555,12 +566,6 @@ function actionFor(kind: SetupActionKind, model: CatalogModel, destination: stri
         ? model.source.repo
         : model.source.model;
   return { kind, title: model.title, source, sizeBytes: model.sizeBytes, license: model.license, destination };
-}
-
-/** Ollama names a model `name:tag`; `llama3.2` means `llama3.2:latest`. */
-function hasOllamaModel(installed: string[], model: string): boolean {
-  const wanted = model.includes(':') ? model : `${model}:latest`;
-  return installed.includes(wanted) || installed.includes(model);
 }
 
 async function failureOf(check: () => Promise<void>): Promise<string | null> {

@@ -100,7 +100,8 @@ function paint(): void {
     return;
   }
   if (!status) return;
-  if (status.ready && following.size === 0) {
+  // A ready component may still offer an action (the embedded model in use while Ollama lacks its model: the pull), so the panel stays for it.
+  if (status.ready && following.size === 0 && status.components.every((component) => component.action === null)) {
     const summary = status.components.map((component) => `${NAMES[component.component].toLowerCase()} (${component.backend})`).join(', ');
     render(html`<p class="setup-ready"><span aria-hidden="true">✓</span> All ready: ${summary}.</p>`, target);
     return;
