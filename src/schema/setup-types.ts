@@ -29,7 +29,10 @@ export class ModelLicenseView {
   note: string;
 }
 
-@ObjectType('SetupAction', { description: 'The one action that fixes a missing component; its size and licence are known before it starts.' })
+@ObjectType('SetupAction', {
+  description:
+    'The one action that fixes a missing component, or, on a READY story model that the embedded backend serves while Ollama lacks OLLAMA_MODEL, the optional Ollama pull; its size and licence are known before it starts.',
+})
 export class SetupActionView {
   @Field(() => SetupActionKind)
   kind: SetupActionKind;

@@ -36,7 +36,7 @@ export enum DownloadState {
   FAILED = 'FAILED',
 }
 
-/** The one action that fixes a missing component, with what it costs and on what terms, known before it starts. */
+/** The one action that fixes a missing component (or the optional Ollama pull offered on a READY embedded story model), with what it costs and on what terms, known before it starts. */
 export interface SetupAction {
   kind: SetupActionKind;
   /** "Qwen2.5 1.5B Instruct (GGUF, Q4_K_M)". */
