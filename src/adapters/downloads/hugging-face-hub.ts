@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from '../../../packages/onnx-diffusion/src/index.js';
-import { DownloadError, type HubDownloads, type HubFileSource, type HubRepoSource, type TransferOptions } from '../../ports/model-downloads.js';
+import {
+  DOWNLOAD_STALL_TIMEOUT_MS,
+  DownloadError,
+  type HubDownloads,
+  type HubFileSource,
+  type HubRepoSource,
+  type TransferOptions,
+} from '../../ports/model-downloads.js';
 
 /**
  * Downloads from the Hugging Face Hub (or a mirror at HF_ENDPOINT): a Stable
@@ -303,9 +310,6 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
   return transferred;
 }
 
-/** A minute without a byte: far longer than any pause of a working CDN, far shorter than undici's 300 s. */
-const DOWNLOAD_STALL_TIMEOUT_MS = 60_000;
-
 async function fetchInto(url: string, partial: string, have: number, file: HubFile, options: PullOptions): Promise<number> {
   const headers: Record<string, string> = { ...authHeaders(options.token) };
   if (have > 0) headers.range = `bytes=${have}-`;
@@ -431,12 +435,15 @@ function counting(options: TransferOptions): PullProgress {
       done += count;
       options.onProgress(done, total);
     },
+    onRetry(file, attempt, reason) {
+      options.onRetry?.(`${file.path}: ${reason}; try ${attempt + 1} resumes where it stopped`);
+    },
   };
 }
 
-/** The HubDownloads port on the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN). */
+/** The HubDownloads port on the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN; stallTimeoutMs: DOWNLOAD_STALL_TIMEOUT_MS). */
 export class HuggingFaceHub implements HubDownloads {
-  constructor(private readonly settings: { endpoint: string; token: string | undefined }) {}
+  constructor(private readonly settings: { endpoint: string; token: string | undefined; stallTimeoutMs?: number }) {}
 
   async pullPictureModel(source: HubRepoSource, targetDir: string, options: TransferOptions): Promise<void> {
     await pullModel({ ...source, ...this.settings, targetDir, signal: options.signal, progress: counting(options) });
