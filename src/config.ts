@@ -86,6 +86,7 @@ const environmentSchema = z.object({
     .max(2 ** 32 - 1)
     .optional(),
   MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  DOWNLOAD_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
   AUTOMATIC1111_URL: httpUrl.optional(),
@@ -274,6 +275,8 @@ export interface AppConfig {
   };
   /** The Hugging Face Hub models are downloaded from (HF_ENDPOINT) and a token for gated ones (HF_TOKEN). */
   huggingFace: { endpoint: string; token: string | undefined };
+  /** Set-up downloads (Hub transfers, Ollama pulls): no progress for this long (ms) abandons a transfer, which resumes. */
+  downloads: { stallTimeoutMs: number };
   /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
   redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
@@ -405,6 +408,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       heartbeatMs: env.SESSION_HEARTBEAT_MS,
     },
     huggingFace: { endpoint: env.HF_ENDPOINT, token: env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN },
+    downloads: { stallTimeoutMs: env.DOWNLOAD_STALL_TIMEOUT_MS },
     redis: env.REDIS_URL
       ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
       : null,

@@ -202,6 +202,12 @@ describe('text backend', () => {
     expect(() => loadConfig({ HF_ENDPOINT: 'ftp://mirror' })).toThrow(/HF_ENDPOINT/);
   });
 
+  it('gives set-up downloads a minute without progress before a transfer is abandoned and resumed, or DOWNLOAD_STALL_TIMEOUT_MS', () => {
+    expect(loadConfig({}).downloads).toEqual({ stallTimeoutMs: 60_000 });
+    expect(loadConfig({ DOWNLOAD_STALL_TIMEOUT_MS: '180000' }).downloads.stallTimeoutMs).toBe(180_000);
+    expect(configError({ DOWNLOAD_STALL_TIMEOUT_MS: '50' }).message).toContain('DOWNLOAD_STALL_TIMEOUT_MS');
+  });
+
   it('leaves the backend to each generation when TEXT_BACKEND is unset (Ollama if it answers, looked at every 5 s, else embedded), with a stall limit of a minute', () => {
     expect(loadConfig({}).text).toEqual({ backend: null, ollamaRecheckMs: 5000, stallTimeoutMs: 60_000 });
     expect(loadConfig({ OLLAMA_RECHECK_MS: '0' }).text.ollamaRecheckMs).toBe(0);
