@@ -113,6 +113,26 @@ describe('OllamaModelStore.pull', () => {
     await vi.waitFor(() => expect(ollama?.abandonedPulls).toBe(4));
   });
 
+  it('keeps going while each request brings new bytes before it stalls, however many stalls that makes', async () => {
+    const fake = await startFakeOllama({ modelInstalled: false, pullLayers: LAYERS, pullStepsPerLayer: 8, pullStall: { kind: 'silent', atStep: 1, times: 5 } });
+    ollama = fake;
+    const retries: string[] = [];
+    const progress: number[] = [];
+    await new OllamaModelStore(fake.url, { stallTimeoutMs: STALL_MS }).pull('llama3.2', {
+      signal: new AbortController().signal,
+      onProgress: (done) => progress.push(done),
+      onRetry: (reason) => {
+        retries.push(reason);
+        // The next request gets one step further before it sticks.
+        fake.options.pullStall!.atStep++;
+      },
+    });
+    expect(retries.map((reason) => reason.match(/after "[^"]+"/)?.[0])).toEqual(Array(5).fill('after "pulling aaaaaaaaaaaa"'));
+    expect(fake.pulls).toHaveLength(6);
+    expectNeverBackwards(progress.map((done) => [done, null]));
+    expect(progress.at(-1)).toBe(TOTAL);
+  });
+
   it('counts a request that never answered as one without progress, and honours a smaller number of tries', async () => {
     const { outcome, retries, url } = await pull({ pullStall: stall('before-headers', Number.POSITIVE_INFINITY) }, { stallTimeoutMs: STALL_MS, tries: 2 });
     await expect(outcome).rejects.toThrow(
