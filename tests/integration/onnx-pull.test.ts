@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pullModel, selectModelFiles } from '../../src/adapters/downloads/hugging-face-hub.js';
 import { DownloadError } from '../../src/ports/model-downloads.js';
@@ -102,6 +103,21 @@ describe('models:pull', () => {
     expect(retries).toEqual([`unet/model.onnx_data: no data for 0.3 s after ${stall} bytes`]);
     const ranged = hub.requests.filter((request) => request.url.startsWith('/cdn/') && request.url.includes('model.onnx_data') && request.range);
     expect(ranged.map((request) => request.range)).toEqual([`bytes=${stall}-`]);
+    expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
+  });
+
+  it("leaves the limit to the stall timeout: a CDN that starts answering later than undici's own timeouts is still waited for", async () => {
+    // Node's fetch goes through the global dispatcher, whose timeouts (300 s by default) end a
+    // transfer whatever the stall timeout says; here they are 0.5 s and the CDN answers after 1.5 s.
+    const data = files.get('unet/model.onnx_data')!.content;
+    hub.lateHeaders.set('unet/model.onnx_data', 1500);
+    const before = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ headersTimeout: 500, bodyTimeout: 500 }));
+    try {
+      await pull({ stallTimeoutMs: 10_000, retries: 0 });
+    } finally {
+      setGlobalDispatcher(before);
+    }
     expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
   });
 
