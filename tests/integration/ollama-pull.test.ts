@@ -7,7 +7,8 @@ import { startFakeOllama, type FakeOllama, type FakeOllamaOptions, type PullStal
  * Ollama's `/api/pull` through OllamaModelStore against a fake Ollama on loopback that
  * keeps its partial layers between requests, as Ollama does, and stalls on demand: silent
  * with the connection open, repeating its last line without a new byte, or before the
- * response headers. Stall timeouts are a few hundred milliseconds; nothing here measures time.
+ * response headers; or cuts the connection mid-stream. Stall timeouts are a few hundred
+ * milliseconds; nothing here measures time.
  */
 const STALL_MS = 150;
 const LAYERS = [1_500_000, 12_000, 485];
@@ -93,6 +94,55 @@ describe('OllamaModelStore.pull', () => {
     expect(progress.at(-1)).toEqual([TOTAL, TOTAL]);
   });
 
+  it('a pull whose connection is cut mid-stream is asked for again like a stalled one, and the progress goes on from where it was', async () => {
+    const { outcome, progress, retries, url } = await pull({ pullStall: stall('cut', 1) });
+    await outcome;
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatch(
+      new RegExp(
+        `^Ollama at ${url} lost the connection pulling "llama3\\.2" after "pulling aaaaaaaaaaaa" \\(.+\\); pulling again, Ollama resumes what it fetched$`,
+      ),
+    );
+    expect(ollama?.pulls).toEqual(['llama3.2', 'llama3.2']);
+    expect(progress).toContainEqual([AT_STALL, 1_500_000]);
+    expectNeverBackwards(progress);
+    expect(progress.at(-1)).toEqual([TOTAL, TOTAL]);
+    expect(ollama?.options.modelInstalled).toBe(true);
+  });
+
+  it('fails with what to do when the connection is cut on every request, after three in a row that bring no new byte', async () => {
+    const { outcome, progress, retries, url } = await pull({ pullStall: stall('cut', Number.POSITIVE_INFINITY) });
+    const error = await outcome.then(
+      () => null,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).message).toMatch(
+      new RegExp(
+        `^Ollama at ${url} lost the connection pulling "llama3\\.2" after "pulling aaaaaaaaaaaa" \\(.+\\), with no new byte in 3 requests in a row: ` +
+          "check Ollama's log, the network to it and that it can reach its registry \\(restart Ollama if it hangs\\), then start the download again; " +
+          'Ollama keeps what it fetched and resumes from there$',
+      ),
+    );
+    expect(ollama?.pulls).toHaveLength(4);
+    expect(retries).toHaveLength(3);
+    expect(progress.at(-1)).toEqual([AT_STALL, 1_500_000]);
+    expect(ollama?.options.modelInstalled).toBe(false);
+  });
+
+  it("takes an {error} line as Ollama's answer and does not ask again", async () => {
+    ollama = await startFakeOllama({ modelInstalled: false });
+    const retries: string[] = [];
+    const outcome = new OllamaModelStore(ollama.url, { stallTimeoutMs: STALL_MS }).pull('no-such-model', {
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+      onRetry: (reason) => retries.push(reason),
+    });
+    await expect(outcome).rejects.toThrow(new DownloadError('Ollama could not pull "no-such-model": pull model manifest: file does not exist'));
+    expect(ollama.pulls).toEqual(['no-such-model']);
+    expect(retries).toEqual([]);
+  });
+
   it('fails with what to do after three requests in a row that bring no new byte', async () => {
     const { outcome, progress, retries, url } = await pull({ pullStall: stall('repeating', Number.POSITIVE_INFINITY) });
     const error = await outcome.then(
@@ -101,8 +151,8 @@ describe('OllamaModelStore.pull', () => {
     );
     expect(error).toBeInstanceOf(DownloadError);
     expect((error as DownloadError).message).toBe(
-      `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s after "pulling aaaaaaaaaaaa", 3 times in a row: ` +
-        "check Ollama's log and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
+      `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s after "pulling aaaaaaaaaaaa", with no new byte in 3 requests in a row: ` +
+        "check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
         'Ollama keeps what it fetched and resumes from there',
     );
     // The first request brought bytes before it stuck; the three after it brought none.
@@ -137,8 +187,8 @@ describe('OllamaModelStore.pull', () => {
     const { outcome, retries, url } = await pull({ pullStall: stall('before-headers', Number.POSITIVE_INFINITY) }, { stallTimeoutMs: STALL_MS, tries: 2 });
     await expect(outcome).rejects.toThrow(
       new DownloadError(
-        `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s while waiting for its answer, 2 times in a row: ` +
-          "check Ollama's log and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
+        `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s while waiting for its answer, with no new byte in 2 requests in a row: ` +
+          "check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
           'Ollama keeps what it fetched and resumes from there',
       ),
     );

@@ -199,7 +199,7 @@ describe('downloads', () => {
       state: 'FAILED',
       errorMessage:
         `The story model download failed: Ollama at ${ollama.url} made no progress pulling "llama3.2" for 0.3 s after "pulling aaaaaaaaaaaa", ` +
-        "3 times in a row: check Ollama's log and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
+        "with no new byte in 3 requests in a row: check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
         'Ollama keeps what it fetched and resumes from there',
     });
     expect(ollama.pulls).toHaveLength(4);

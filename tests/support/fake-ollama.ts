@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
  * `{status: "success"}`; `{error}` for a model its library does not have) and
  * installs the model. Like Ollama it keeps the layers it has pulled: a pull
  * asked for again reports finished layers at once and resumes the one it was
- * on. On demand a pull stalls as a real one does (`pullStall`). Which agent
+ * on. On demand a pull stalls, or its connection breaks, as a real one does
+ * (`pullStall`). Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
  * The planner's reply is cut to the number of pages its JSON Schema allows,
  * as a server constraining output to the schema would.
@@ -31,13 +32,14 @@ type Failure =
   | { kind: 'cut-at-length'; afterTokens: number };
 
 /**
- * How `/api/pull` stalls. `silent`: once the first layer reaches `atStep`, nothing more is sent
- * and the connection stays open (Ollama hung, or a proxy holding the stream); `repeating`: the
- * layer's last line is sent again every 20 ms with no new byte, as Ollama ticks while its own
- * registry download is stuck; `before-headers`: not even the response headers are sent.
+ * How `/api/pull` stalls or breaks. `silent`: once the first layer reaches `atStep`, nothing more
+ * is sent and the connection stays open (Ollama hung, or a proxy holding the stream);
+ * `repeating`: the layer's last line is sent again every 20 ms with no new byte, as Ollama ticks
+ * while its own registry download is stuck; `before-headers`: not even the response headers are
+ * sent; `cut`: the socket is destroyed mid-stream, as when a proxy or the network drops it.
  */
 export interface PullStall {
-  kind: 'silent' | 'repeating' | 'before-headers';
+  kind: 'silent' | 'repeating' | 'before-headers' | 'cut';
   /** The first layer's progress step it sticks at (a resumed pull sticks there again). */
   atStep: number;
   /** How many pull requests stall; later ones pull normally. Infinity: every one. */
@@ -83,7 +85,7 @@ export interface FakeOllamaOptions {
   pullLayers: number[];
   /** Progress lines per layer while pulling. */
   pullStepsPerLayer: number;
-  /** Makes pulls stall (see PullStall); unset: they do not. */
+  /** Makes pulls stall or break (see PullStall); unset: they do not. */
   pullStall?: PullStall;
   /** How long a pull says nothing after "verifying sha256 digest", as Ollama hashing the layers it downloaded (ms); none when it had them all. Default 0. */
   pullVerifyMs?: number;
@@ -301,6 +303,8 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
             const tick = setInterval(() => send(line(step - 1)), 20);
             res.on('close', () => clearInterval(tick));
           }
+          // After what was written has gone out, so the client sees the progress before the break.
+          if (stall.kind === 'cut') res.write('', () => res.socket?.destroy());
           return;
         }
         send(line(step));

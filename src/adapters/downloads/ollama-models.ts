@@ -3,10 +3,10 @@ import { DOWNLOAD_STALL_TIMEOUT_MS, DownloadError, type OllamaModels, type Trans
 import { modelServerAgent } from '../http/model-server-fetch.js';
 
 /**
- * Requests in a row that stall without bringing a new byte before a pull is given up. Each new
- * request makes Ollama open fresh connections to its registry and resume its partial blobs,
- * which is what clears a stuck CDN connection; three fruitless minutes in a row mean a lasting
- * cause (network down, Ollama hung) the user has to see to.
+ * Requests in a row that stall or lose their connection without bringing a new byte before a
+ * pull is given up. Each new request makes Ollama open fresh connections to its registry and
+ * resume its partial blobs, which is what clears a stuck CDN connection; three fruitless
+ * requests in a row mean a lasting cause (network down, Ollama hung) the user has to see to.
  */
 const PULL_TRIES = 3;
 
@@ -24,7 +24,7 @@ const VERIFYING = 'verifying sha256 digest';
 export interface OllamaPullSettings {
   /** No progress for this long (ms) abandons the request and pulls again (default DOWNLOAD_STALL_TIMEOUT_MS). */
   stallTimeoutMs?: number;
-  /** Requests in a row that may stall without a new byte before the pull fails (default PULL_TRIES). */
+  /** Requests in a row that may stall or break without a new byte before the pull fails (default PULL_TRIES). */
   tries?: number;
 }
 
@@ -78,8 +78,8 @@ class PullTally {
   }
 }
 
-/** How one request of a pull ended. */
-type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number; step: string };
+/** How one request of a pull ended: a stall or a broken connection is asked for again. */
+type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number; step: string } | { kind: 'broken'; reason: string; step: string };
 
 /**
  * Ollama's model store over its HTTP API: `GET /api/tags` lists what is
@@ -92,8 +92,12 @@ type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number;
  * A pull request that brings no news for the stall timeout, the wait for the
  * response headers included, is abandoned: Ollama keeps its partial blobs and
  * resumes them when the pull is asked for again, which this does up to
- * PULL_TRIES times in a row without a new byte. undici's own 300 s header and
- * body timeouts are off for these requests, so the stall rule is the one limit.
+ * PULL_TRIES times in a row without a new byte. A connection that breaks once
+ * Ollama has answered (reset, or closed mid-stream) is asked for again the same
+ * way. An `{error}` line or an HTTP error status is not: that is Ollama's own
+ * answer (no such model, registry refused, disk full), which asking again
+ * would only repeat. undici's own 300 s header and body timeouts are off for
+ * these requests, so the stall rule is the one limit.
  */
 export class OllamaModelStore implements OllamaModels {
   constructor(
@@ -124,18 +128,21 @@ export class OllamaModelStore implements OllamaModels {
       const outcome = await this.request(model, tally, options.signal, stallMs);
       if (outcome.kind === 'success') return;
       fruitless = tally.best > bestBefore ? 0 : fruitless + 1;
-      const what = `made no progress pulling "${model}" for ${seconds(outcome.silentMs)} ${outcome.step}`;
+      const what =
+        outcome.kind === 'stalled'
+          ? `made no progress pulling "${model}" for ${seconds(outcome.silentMs)} ${outcome.step}`
+          : `lost the connection pulling "${model}" ${outcome.step} (${outcome.reason})`;
       if (fruitless >= tries) {
         throw new DownloadError(
-          `Ollama at ${this.baseUrl} ${what}, ${tries} times in a row: check Ollama's log and that it can reach its registry ` +
-            '(restart Ollama if it hangs), then start the download again; Ollama keeps what it fetched and resumes from there',
+          `Ollama at ${this.baseUrl} ${what}, with no new byte in ${tries} requests in a row: check Ollama's log, the network to it ` +
+            'and that it can reach its registry (restart Ollama if it hangs), then start the download again; Ollama keeps what it fetched and resumes from there',
         );
       }
       options.onRetry?.(`Ollama at ${this.baseUrl} ${what}; pulling again, Ollama resumes what it fetched`);
     }
   }
 
-  /** One `POST /api/pull`, followed until "success" or until it stalls; throws DownloadError for anything else. */
+  /** One `POST /api/pull`, followed until "success", until it stalls or until its connection breaks; throws DownloadError for anything else. */
   private async request(model: string, tally: PullTally, signal: AbortSignal, stallMs: number): Promise<RequestOutcome> {
     const stalled = new AbortController();
     let step = 'while waiting for its answer';
@@ -193,16 +200,20 @@ export class OllamaModelStore implements OllamaModels {
       signal.throwIfAborted();
       if (error instanceof DownloadError) throw error;
       if (stalled.signal.aborted) return { kind: 'stalled', silentMs, step };
-      throw new DownloadError(
-        `the connection to Ollama at ${this.baseUrl} broke while pulling "${model}" (${(error as Error).message}); start the download again`,
-        { cause: error },
-      );
+      // Only the response's body is read past the fetch, whose failures are DownloadErrors: this is the stream breaking.
+      return { kind: 'broken', reason: describeBreak(error as Error), step };
     } finally {
       clearTimeout(watchdog);
     }
     if (!succeeded) throw new DownloadError(`Ollama at ${this.baseUrl} ended the pull of "${model}" without saying it succeeded; start the download again`);
     return { kind: 'success' };
   }
+}
+
+/** undici's "terminated" with what ended the socket: "terminated: other side closed". */
+function describeBreak(error: Error): string {
+  const cause = error.cause instanceof Error ? error.cause.message : null;
+  return cause ? `${error.message}: ${cause}` : error.message;
 }
 
 /** "60 s", "0.15 s". */
