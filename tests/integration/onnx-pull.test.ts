@@ -211,6 +211,31 @@ describe('npm run models:pull (the script)', () => {
     expect(again.stdout).toContain('Already up to date');
   });
 
+  it.each([
+    ['into SD_MODEL_DIR', (dir: string) => ({ args: [], env: { SD_MODEL_DIR: dir, DATABASE_URL: '' } })],
+    ['into --dir', (dir: string) => ({ args: ['--dir', dir], env: {} })],
+  ])('abandons a stalled transfer after DOWNLOAD_STALL_TIMEOUT_MS and resumes it, pulling %s', async (_where, how) => {
+    const stall = Math.floor(files.get('unet/model.onnx_data')!.content.length / 2);
+    hub.stallAfter.set('unet/model.onnx_data', stall);
+    const { args, env } = how(target);
+    // The default 60 s would outlast the test.
+    const { stdout } = await run(process.execPath, [...pullModelScript, REPO, ...args], {
+      env: { ...process.env, HF_ENDPOINT: hub.url, DOWNLOAD_STALL_TIMEOUT_MS: '300', ...env },
+    });
+    expect(stdout).toContain(`  unet/model.onnx_data: no data for 0.3 s after ${stall} bytes; retrying (1) from where it stopped`);
+    expect(stdout).toMatch(/Done: \d+ files, .* verified, in /);
+    expect(looksLikeModelDir(target)).toBe(true);
+  });
+
+  it('exits 2 naming DOWNLOAD_STALL_TIMEOUT_MS when it is not a valid value, with --dir too', async () => {
+    const failure = await run(process.execPath, [...pullModelScript, REPO, '--dir', target], {
+      env: { ...process.env, HF_ENDPOINT: hub.url, DOWNLOAD_STALL_TIMEOUT_MS: '50' },
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain('DOWNLOAD_STALL_TIMEOUT_MS');
+    expect(resolves()).toHaveLength(0);
+  });
+
   it('exits 1 with the reason when the pull fails', async () => {
     const failure = await run(process.execPath, [...pullModelScript, 'nobody/nothing', '--dir', target], {
       env: { ...process.env, HF_ENDPOINT: hub.url },
