@@ -263,8 +263,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     setupSettings(config),
     {
       probes: new LocalSetupProbes(dataSource, textSide, READINESS_TIMEOUT_MS),
-      hub: new HuggingFaceHub(config.huggingFace),
-      ollama: new OllamaModelStore(config.ollama.baseUrl),
+      hub: new HuggingFaceHub({ ...config.huggingFace, stallTimeoutMs: config.downloads.stallTimeoutMs }),
+      ollama: new OllamaModelStore(config.ollama.baseUrl, { stallTimeoutMs: config.downloads.stallTimeoutMs }),
       shared: sharedDownloads,
     },
     logger,

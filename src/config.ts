@@ -87,6 +87,7 @@ const environmentSchema = z.object({
     .max(2 ** 32 - 1)
     .optional(),
   MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  DOWNLOAD_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
   AUTOMATIC1111_URL: httpUrl.optional(),
@@ -275,6 +276,8 @@ export interface AppConfig {
   };
   /** The Hugging Face Hub models are downloaded from (HF_ENDPOINT) and a token for gated ones (HF_TOKEN). */
   huggingFace: { endpoint: string; token: string | undefined };
+  /** Set-up downloads (Hub transfers, Ollama pulls): no progress for this long (ms) abandons a transfer, which resumes. */
+  downloads: { stallTimeoutMs: number };
   /** Set: BullMQ jobs and Redis pub/sub progress, for several API and worker processes. */
   redis: { url: string; prefix: string; lockDurationMs: number; stalledIntervalMs: number } | null;
   graphqlLandingPage: boolean;
@@ -308,15 +311,39 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppConfig {
+/** The variables a model download reads on its own (`npm run models:pull`); the rest of the configuration may be anything. */
+const downloadSchema = environmentSchema.pick({ HF_ENDPOINT: true, HF_TOKEN: true, HUGGING_FACE_HUB_TOKEN: true, DOWNLOAD_STALL_TIMEOUT_MS: true });
+
+/** Validates `environment` against `schema`; throws ConfigError naming every variable that is wrong. */
+function parseEnvironment<Schema extends z.ZodType>(schema: Schema, environment: NodeJS.ProcessEnv): z.output<Schema> {
   // A variable set to nothing (or only spaces) means "use the default", as in most shells' .env habits.
   const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value.trim() !== ''));
-  const parsed = environmentSchema.safeParse(present);
+  const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
-  const env = parsed.data;
+  return parsed.data;
+}
+
+function downloadSettings(env: z.output<typeof downloadSchema>): Pick<AppConfig, 'huggingFace' | 'downloads'> {
+  return {
+    huggingFace: { endpoint: env.HF_ENDPOINT, token: env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN },
+    downloads: { stallTimeoutMs: env.DOWNLOAD_STALL_TIMEOUT_MS },
+  };
+}
+
+/**
+ * Only what a model download needs (HF_ENDPOINT, HF_TOKEN or HUGGING_FACE_HUB_TOKEN,
+ * DOWNLOAD_STALL_TIMEOUT_MS), validated as loadConfig does, for a command told where to put the
+ * model that should not fail over the server's other settings. Throws ConfigError.
+ */
+export function loadDownloadConfig(environment: NodeJS.ProcessEnv = process.env): Pick<AppConfig, 'huggingFace' | 'downloads'> {
+  return downloadSettings(parseEnvironment(downloadSchema, environment));
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppConfig {
+  const env = parseEnvironment(environmentSchema, environment);
   if (env.JOB_ATTEMPTS > env.MAX_RUNS_PER_SESSION) {
     throw new ConfigError(
       `Invalid configuration:\n  JOB_ATTEMPTS: ${env.JOB_ATTEMPTS} tries cannot fit in MAX_RUNS_PER_SESSION=${env.MAX_RUNS_PER_SESSION} runs; raise MAX_RUNS_PER_SESSION or lower JOB_ATTEMPTS`,
@@ -405,7 +432,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       heartbeatMs: env.SESSION_HEARTBEAT_MS,
     },
-    huggingFace: { endpoint: env.HF_ENDPOINT, token: env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN },
+    ...downloadSettings(env),
     redis: env.REDIS_URL
       ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, lockDurationMs: env.JOB_LOCK_DURATION_MS, stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS }
       : null,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import { type AppConfig, ConfigError, loadConfig, loadDownloadConfig } from '../config.js';
 import { pullModel, type HubFile } from '../adapters/downloads/hugging-face-hub.js';
 import { DownloadError } from '../ports/model-downloads.js';
 import { catalogEntryFor, defaultModel, MODEL_CATALOG, ModelRole } from '../services/setup/model-catalog.js';
@@ -26,6 +26,7 @@ const program = new Command()
     'after',
     `
 Environment: HF_TOKEN (gated or private repositories), HF_ENDPOINT (a mirror; default https://huggingface.co),
+DOWNLOAD_STALL_TIMEOUT_MS (no byte for this long abandons a transfer, which resumes; default 60000),
 SD_MODEL_DIR / DATA_DIR (where the model goes).
 
 Models in the catalog (src/services/setup/model-catalog.json):
@@ -43,8 +44,17 @@ const [repo] = program.processedArgs as [string];
 const options = program.opts<{ revision: string; dir?: string }>();
 
 let targetDir: string;
+let download: Pick<AppConfig, 'huggingFace' | 'downloads'>;
 try {
-  targetDir = options.dir ? path.resolve(options.dir) : loadConfig().images.sdModelDir;
+  if (options.dir) {
+    // Told where to put the model, the command needs only the download's own settings, not a valid server configuration.
+    targetDir = path.resolve(options.dir);
+    download = loadDownloadConfig();
+  } else {
+    const config = loadConfig();
+    targetDir = config.images.sdModelDir;
+    download = config;
+  }
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
@@ -83,8 +93,9 @@ try {
     repo,
     revision: options.revision,
     targetDir,
-    endpoint: process.env.HF_ENDPOINT || undefined,
-    token: process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined,
+    endpoint: download.huggingFace.endpoint,
+    token: download.huggingFace.token,
+    stallTimeoutMs: download.downloads.stallTimeoutMs,
     progress: {
       onListing(listing, totalBytes) {
         total = totalBytes;

@@ -9,8 +9,17 @@ type TransferListener = (bytesDone: number, bytesTotal: number | null) => void;
 
 export interface TransferOptions {
   onProgress: TransferListener;
+  /** A transfer that went silent and is being tried again from where it stopped; `reason` in words (for the log). */
+  onRetry?(reason: string): void;
   signal: AbortSignal;
 }
+
+/**
+ * How long a download may go without progress (ms) before its transfer is abandoned and tried
+ * again from where it stopped: a minute, far longer than any pause of a working CDN or Ollama,
+ * far shorter than undici's 300 s body timeout. DOWNLOAD_STALL_TIMEOUT_MS sets it for the server.
+ */
+export const DOWNLOAD_STALL_TIMEOUT_MS = 60_000;
 
 export interface HubRepoSource {
   repo: string;
@@ -36,7 +45,11 @@ export interface HubDownloads {
 export interface OllamaModels {
   /** The models Ollama has (`name:tag`); null when it does not answer. */
   installedModels(signal: AbortSignal): Promise<string[] | null>;
-  /** `POST /api/pull`, following its streamed progress. Throws DownloadError with Ollama's own message. */
+  /**
+   * `POST /api/pull`, following its streamed progress; a request that makes no progress for the
+   * stall timeout is abandoned and made again (Ollama resumes its partial blobs). Throws
+   * DownloadError with Ollama's own message, or saying what to do when it kept stalling.
+   */
   pull(model: string, options: TransferOptions): Promise<void>;
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pullModel, selectModelFiles } from '../../src/adapters/downloads/hugging-face-hub.js';
 import { DownloadError } from '../../src/ports/model-downloads.js';
@@ -105,6 +106,21 @@ describe('models:pull', () => {
     expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
   });
 
+  it("leaves the limit to the stall timeout: a CDN that starts answering later than undici's own timeouts is still waited for", async () => {
+    // Node's fetch goes through the global dispatcher, whose timeouts (300 s by default) end a
+    // transfer whatever the stall timeout says; here they are 0.5 s and the CDN answers after 1.5 s.
+    const data = files.get('unet/model.onnx_data')!.content;
+    hub.lateHeaders.set('unet/model.onnx_data', 1500);
+    const before = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ headersTimeout: 500, bodyTimeout: 500 }));
+    try {
+      await pull({ stallTimeoutMs: 10_000, retries: 0 });
+    } finally {
+      setGlobalDispatcher(before);
+    }
+    expect((await fs.readFile(path.join(target, 'unet/model.onnx_data'))).equals(data)).toBe(true);
+  });
+
   it('resumes a .partial left by an interrupted earlier run', async () => {
     const data = files.get('unet/model.onnx_data')!.content;
     const staging = `${target}.download`;
@@ -193,6 +209,31 @@ describe('npm run models:pull (the script)', () => {
     expect(looksLikeModelDir(target)).toBe(true);
     const again = await run(process.execPath, [...pullModelScript, REPO, '--dir', target], { env: { ...process.env, HF_ENDPOINT: hub.url } });
     expect(again.stdout).toContain('Already up to date');
+  });
+
+  it.each([
+    ['into SD_MODEL_DIR', (dir: string) => ({ args: [], env: { SD_MODEL_DIR: dir, DATABASE_URL: '' } })],
+    ['into --dir', (dir: string) => ({ args: ['--dir', dir], env: {} })],
+  ])('abandons a stalled transfer after DOWNLOAD_STALL_TIMEOUT_MS and resumes it, pulling %s', async (_where, how) => {
+    const stall = Math.floor(files.get('unet/model.onnx_data')!.content.length / 2);
+    hub.stallAfter.set('unet/model.onnx_data', stall);
+    const { args, env } = how(target);
+    // The default 60 s would outlast the test.
+    const { stdout } = await run(process.execPath, [...pullModelScript, REPO, ...args], {
+      env: { ...process.env, HF_ENDPOINT: hub.url, DOWNLOAD_STALL_TIMEOUT_MS: '300', ...env },
+    });
+    expect(stdout).toContain(`  unet/model.onnx_data: no data for 0.3 s after ${stall} bytes; retrying (1) from where it stopped`);
+    expect(stdout).toMatch(/Done: \d+ files, .* verified, in /);
+    expect(looksLikeModelDir(target)).toBe(true);
+  });
+
+  it('exits 2 naming DOWNLOAD_STALL_TIMEOUT_MS when it is not a valid value, with --dir too', async () => {
+    const failure = await run(process.execPath, [...pullModelScript, REPO, '--dir', target], {
+      env: { ...process.env, HF_ENDPOINT: hub.url, DOWNLOAD_STALL_TIMEOUT_MS: '50' },
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain('DOWNLOAD_STALL_TIMEOUT_MS');
+    expect(resolves()).toHaveLength(0);
   });
 
   it('exits 1 with the reason when the pull fails', async () => {

@@ -180,6 +180,32 @@ describe('downloads', () => {
     expect((await components(server)).STORY_MODEL).toMatchObject({ state: 'READY', backend: 'ollama', action: null, download: { state: 'COMPLETED' } });
   });
 
+  it('asks Ollama again when its pull stalls (DOWNLOAD_STALL_TIMEOUT_MS), and the progress goes on from where it was', async ({ startServer, hub, ollama }) => {
+    ollama.options.pullStall = { kind: 'silent', atStep: 2, times: 1 };
+    const server = await startServer({ env: { ...bareEnv(hub), DOWNLOAD_STALL_TIMEOUT_MS: '300' } });
+    const events = await download(server, 'STORY_MODEL');
+    const layers = ollama.options.pullLayers.reduce((sum, size) => sum + size, 0);
+    expectSteadyProgress(events, layers);
+    expect(ollama.pulls).toEqual(['llama3.2', 'llama3.2']);
+    expect(ollama.abandonedPulls).toBe(1);
+    expect((await components(server)).STORY_MODEL).toMatchObject({ state: 'READY', backend: 'ollama', download: { state: 'COMPLETED' } });
+  });
+
+  it('fails an Ollama pull that keeps stalling with a message that says what to do', async ({ startServer, hub, ollama }) => {
+    ollama.options.pullStall = { kind: 'repeating', atStep: 2, times: Number.POSITIVE_INFINITY };
+    const server = await startServer({ env: { ...bareEnv(hub), DOWNLOAD_STALL_TIMEOUT_MS: '300' } });
+    const events = await download(server, 'STORY_MODEL');
+    expect(events.at(-1)).toMatchObject({
+      state: 'FAILED',
+      errorMessage:
+        `The story model download failed: Ollama at ${ollama.url} made no progress pulling "llama3.2" for 0.3 s after "pulling aaaaaaaaaaaa", ` +
+        "with no new byte in 3 requests in a row: check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
+        'Ollama keeps what it fetched and resumes from there',
+    });
+    expect(ollama.pulls).toHaveLength(4);
+    expect((await components(server)).STORY_MODEL).toMatchObject({ state: 'MISSING', action: { kind: 'OLLAMA_PULL' } });
+  });
+
   it("reports Ollama's own error when the pull fails, and the model stays missing", async ({ startServer, hub }) => {
     const server = await startServer({ env: { ...bareEnv(hub), OLLAMA_MODEL: 'no-such-model' } });
     const events = await download(server, 'STORY_MODEL');

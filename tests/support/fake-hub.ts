@@ -10,7 +10,8 @@ import path from 'node:path';
  * and, for LFS files, `lfs.sha256`; `GET /<repo>/resolve/<commit>/<path>` serves small files
  * and redirects LFS ones to a "CDN", which honours `Range: bytes=N-` with 206. Faults on
  * demand: a connection cut after N bytes (once), a body that stops after N bytes with the
- * connection left open, as a stalled CDN does (once), a corrupted body (the listed hash stays
+ * connection left open, as a stalled CDN does (once), response headers sent only after a
+ * while, as a CDN slow to start a transfer (once), a corrupted body (the listed hash stays
  * the true one), a token requirement, and a pause that holds every file body half-way until
  * released (so a test can act while a download is running).
  */
@@ -30,6 +31,8 @@ export interface FakeHub {
   dropAfter: Map<string, number>;
   /** Path → bytes after which the body stops with the connection left open (once). */
   stallAfter: Map<string, number>;
+  /** Path → ms the response waits before its headers (once). */
+  lateHeaders: Map<string, number>;
   /** Paths served with a flipped byte (their listed sha256 stays the true one). */
   corrupt: Set<string>;
   requireToken: string | null;
@@ -54,6 +57,7 @@ export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>)
     requests: [],
     dropAfter: new Map(),
     stallAfter: new Map(),
+    lateHeaders: new Map(),
     corrupt: new Set(),
     requireToken: null,
     url: '',
@@ -127,6 +131,12 @@ export async function startFakeHub(repos: Map<string, Map<string, HubFileSpec>>)
     if (hub.corrupt.has(file)) {
       body = Buffer.from(body);
       body[body.length >> 1] ^= 0xff;
+    }
+    const late = hub.lateHeaders.get(file);
+    if (late !== undefined) {
+      hub.lateHeaders.delete(file);
+      await new Promise((resolve) => setTimeout(resolve, late));
+      if (res.destroyed) return;
     }
     const range = req.headers.range?.match(/^bytes=(\d+)-$/);
     let start = 0;

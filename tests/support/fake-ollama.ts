@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
  * Ollama it is, and `POST /api/pull` streams NDJSON progress
  * (`{status}`, then per layer `{status, digest, total, completed}`, then
  * `{status: "success"}`; `{error}` for a model its library does not have) and
- * installs the model. Which agent
+ * installs the model. Like Ollama it keeps the layers it has pulled: a pull
+ * asked for again reports finished layers at once and resumes the one it was
+ * on. On demand a pull stalls, or its connection breaks, as a real one does
+ * (`pullStall`). Which agent
  * is asking is read from the system prompt, so each gets its scripted reply.
  * The planner's reply is cut to the number of pages its JSON Schema allows,
  * as a server constraining output to the schema would.
@@ -28,6 +31,21 @@ type Failure =
   | { kind: 'stall-mid-stream' }
   /** Stops after this many tokens with `done_reason: "length"`, as when the token limit is reached. */
   | { kind: 'cut-at-length'; afterTokens: number };
+
+/**
+ * How `/api/pull` stalls or breaks. `silent`: once the first layer reaches `atStep`, nothing more
+ * is sent and the connection stays open (Ollama hung, or a proxy holding the stream);
+ * `repeating`: the layer's last line is sent again every 20 ms with no new byte, as Ollama ticks
+ * while its own registry download is stuck; `before-headers`: not even the response headers are
+ * sent; `cut`: the socket is destroyed mid-stream, as when a proxy or the network drops it.
+ */
+export interface PullStall {
+  kind: 'silent' | 'repeating' | 'before-headers' | 'cut';
+  /** The first layer's progress step it sticks at (a resumed pull sticks there again). */
+  atStep: number;
+  /** How many pull requests stall; later ones pull normally. Infinity: every one. */
+  times: number;
+}
 
 /**
  * How a reasoning model reasons before answering. `field`: Ollama's separate
@@ -68,6 +86,10 @@ export interface FakeOllamaOptions {
   pullLayers: number[];
   /** Progress lines per layer while pulling. */
   pullStepsPerLayer: number;
+  /** Makes pulls stall or break (see PullStall); unset: they do not. */
+  pullStall?: PullStall;
+  /** How long a pull says nothing after "verifying sha256 digest", as Ollama hashing the layers it downloaded (ms); none when it had them all. Default 0. */
+  pullVerifyMs?: number;
 }
 
 export interface ChatRequestRecord {
@@ -106,8 +128,10 @@ export interface FakeChatServer {
 }
 
 export interface FakeOllama extends FakeChatServer {
-  /** Models asked for through `/api/pull`, in order. */
+  /** Models asked for through `/api/pull`, in order, one per request. */
   pulls: string[];
+  /** Pull requests whose client went away before the pull ended. */
+  abandonedPulls: number;
   /** Holds every pull half-way until released; `reached` resolves once a pull is held. */
   pausePulls(): { release(): void; reached: Promise<void> };
 }
@@ -242,9 +266,20 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
   let hold: { released: Promise<void>; reached: () => void } | null = null;
   const isTheModel = (model: string) => model === options.model || model === `${options.model}:latest`;
 
+  // Progress steps done per layer, kept across requests as Ollama keeps its blobs and partial blobs.
+  const stepsDone = new Map<number, number>();
+  let stalledPulls = 0;
+  let abandonedPulls = 0;
+
   async function pull(body: { model?: string; name?: string }, res: http.ServerResponse) {
     const model = body.model ?? body.name ?? '';
     pulls.push(model);
+    res.on('close', () => {
+      if (!res.writableFinished) abandonedPulls++;
+    });
+    const stall = options.pullStall && stalledPulls < options.pullStall.times ? options.pullStall : null;
+    if (stall) stalledPulls++;
+    if (stall?.kind === 'before-headers') return;
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const send = (line: object) => res.write(`${JSON.stringify(line)}\n`);
     send({ status: 'pulling manifest' });
@@ -254,13 +289,29 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
       return void res.end(`${JSON.stringify({ error: 'pull model manifest: file does not exist' })}\n`);
     }
     const paused = hold;
+    const steps = options.pullStepsPerLayer;
+    // Ollama hashes only the layers this request downloaded; blobs it already had are taken as they are.
+    const hadEveryLayer = options.pullLayers.every((_, index) => stepsDone.get(index) === steps);
     for (const [index, total] of options.pullLayers.entries()) {
       const digest = `sha256:${index.toString(16).padStart(64, 'a')}`;
-      for (let step = 1; step <= options.pullStepsPerLayer; step++) {
-        const completed = Math.round((total * step) / options.pullStepsPerLayer);
-        send({ status: `pulling ${digest.slice(7, 19)}`, digest, total, completed });
+      const line = (step: number) => ({ status: `pulling ${digest.slice(7, 19)}`, digest, total, completed: Math.round((total * step) / steps) });
+      const kept = stepsDone.get(index) ?? 0;
+      // A finished blob is reported once, whole; a partial one from where it stopped.
+      if (kept > 0) send(line(kept));
+      for (let step = kept + 1; step <= steps; step++) {
+        if (stall && index === 0 && step > stall.atStep) {
+          if (stall.kind === 'repeating') {
+            const tick = setInterval(() => send(line(step - 1)), 20);
+            res.on('close', () => clearInterval(tick));
+          }
+          // After what was written has gone out, so the client sees the progress before the break.
+          if (stall.kind === 'cut') res.write('', () => res.socket?.destroy());
+          return;
+        }
+        send(line(step));
+        stepsDone.set(index, step);
         await sleep(1);
-        if (paused && index === 0 && step === Math.ceil(options.pullStepsPerLayer / 2)) {
+        if (paused && index === 0 && step === Math.ceil(steps / 2)) {
           paused.reached();
           await paused.released;
         }
@@ -268,6 +319,8 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
       }
     }
     send({ status: 'verifying sha256 digest' });
+    if (options.pullVerifyMs && !hadEveryLayer) await sleep(options.pullVerifyMs);
+    if (res.destroyed) return;
     send({ status: 'writing manifest' });
     options.modelInstalled = true;
     res.end(`${JSON.stringify({ status: 'success' })}\n`);
@@ -386,6 +439,9 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     abandoned,
     timings,
     pulls,
+    get abandonedPulls() {
+      return abandonedPulls;
+    },
     pausePulls() {
       let release!: () => void;
       let reached!: () => void;

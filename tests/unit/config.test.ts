@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultEmbeddedModelFile, loadConfig } from '../../src/config.js';
+import { ConfigError, defaultEmbeddedModelFile, loadConfig, loadDownloadConfig } from '../../src/config.js';
 
 function configError(environment: Record<string, string>): ConfigError {
   try {
@@ -200,6 +200,24 @@ describe('text backend', () => {
       token: 'hf_x',
     });
     expect(() => loadConfig({ HF_ENDPOINT: 'ftp://mirror' })).toThrow(/HF_ENDPOINT/);
+  });
+
+  it('gives set-up downloads a minute without progress before a transfer is abandoned and resumed, or DOWNLOAD_STALL_TIMEOUT_MS', () => {
+    expect(loadConfig({}).downloads).toEqual({ stallTimeoutMs: 60_000 });
+    expect(loadConfig({ DOWNLOAD_STALL_TIMEOUT_MS: '180000' }).downloads.stallTimeoutMs).toBe(180_000);
+    expect(configError({ DOWNLOAD_STALL_TIMEOUT_MS: '50' }).message).toContain('DOWNLOAD_STALL_TIMEOUT_MS');
+  });
+
+  it('gives a model download (npm run models:pull --dir) its own settings, validated the same way, whatever the rest of the configuration says', () => {
+    const download = loadDownloadConfig({
+      DOWNLOAD_STALL_TIMEOUT_MS: '400000',
+      HF_ENDPOINT: 'http://mirror.local/',
+      HUGGING_FACE_HUB_TOKEN: 'hf_x',
+      PORT: 'not a port',
+    });
+    expect(download).toEqual({ huggingFace: { endpoint: 'http://mirror.local', token: 'hf_x' }, downloads: { stallTimeoutMs: 400_000 } });
+    expect(loadDownloadConfig({})).toEqual({ huggingFace: { endpoint: 'https://huggingface.co', token: undefined }, downloads: { stallTimeoutMs: 60_000 } });
+    expect(() => loadDownloadConfig({ DOWNLOAD_STALL_TIMEOUT_MS: '50' })).toThrow(/DOWNLOAD_STALL_TIMEOUT_MS/);
   });
 
   it('leaves the backend to each generation when TEXT_BACKEND is unset (Ollama if it answers, looked at every 5 s, else embedded), with a stall limit of a minute', () => {

@@ -2,8 +2,17 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { fetch as undiciFetch } from 'undici';
 import { COMPONENT_DIRS, CONFIG_DIRS, MODEL_FILES, SOURCE_FILE } from '../../../packages/onnx-diffusion/src/index.js';
-import { DownloadError, type HubDownloads, type HubFileSource, type HubRepoSource, type TransferOptions } from '../../ports/model-downloads.js';
+import {
+  DOWNLOAD_STALL_TIMEOUT_MS,
+  DownloadError,
+  type HubDownloads,
+  type HubFileSource,
+  type HubRepoSource,
+  type TransferOptions,
+} from '../../ports/model-downloads.js';
+import { modelServerAgent } from '../http/model-server-fetch.js';
 
 /**
  * Downloads from the Hugging Face Hub (or a mirror at HF_ENDPOINT): a Stable
@@ -303,8 +312,15 @@ async function downloadFile(url: string, dest: string, file: HubFile, options: P
   return transferred;
 }
 
-/** A minute without a byte: far longer than any pause of a working CDN, far shorter than undici's 300 s. */
-const DOWNLOAD_STALL_TIMEOUT_MS = 60_000;
+/**
+ * fetch for file transfers, through an undici Agent whose own header and body timeouts are off:
+ * fetchInto's watchdog (stallTimeoutMs, the wait for the headers included) is the one limit.
+ * Node's fetch would end a transfer after undici's 300 s without headers or between chunks,
+ * whatever DOWNLOAD_STALL_TIMEOUT_MS says. The listing keeps Node's fetch: it has no watchdog,
+ * and a small JSON answer needs no more than those 300 s.
+ */
+const transferFetch = ((input: string, init: RequestInit) =>
+  undiciFetch(input, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: modelServerAgent(0) })) as unknown as typeof fetch;
 
 async function fetchInto(url: string, partial: string, have: number, file: HubFile, options: PullOptions): Promise<number> {
   const headers: Record<string, string> = { ...authHeaders(options.token) };
@@ -346,7 +362,7 @@ async function transferInto(
   request: { headers: Record<string, string>; signal: AbortSignal; onChunk(count: number): void },
 ): Promise<number> {
   const { headers, signal } = request;
-  const response = await (options.fetch ?? fetch)(url, { headers, redirect: 'follow', signal });
+  const response = await (options.fetch ?? transferFetch)(url, { headers, redirect: 'follow', signal });
   if (response.status === 401 || response.status === 403) {
     throw new DownloadError(`download of ${file.path} was refused (HTTP ${response.status}): the repository is gated or private; set HF_TOKEN`);
   }
@@ -431,12 +447,15 @@ function counting(options: TransferOptions): PullProgress {
       done += count;
       options.onProgress(done, total);
     },
+    onRetry(file, attempt, reason) {
+      options.onRetry?.(`${file.path}: ${reason}; try ${attempt + 1} resumes where it stopped`);
+    },
   };
 }
 
-/** The HubDownloads port on the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN). */
+/** The HubDownloads port on the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN; stallTimeoutMs: DOWNLOAD_STALL_TIMEOUT_MS). */
 export class HuggingFaceHub implements HubDownloads {
-  constructor(private readonly settings: { endpoint: string; token: string | undefined }) {}
+  constructor(private readonly settings: { endpoint: string; token: string | undefined; stallTimeoutMs?: number }) {}
 
   async pullPictureModel(source: HubRepoSource, targetDir: string, options: TransferOptions): Promise<void> {
     await pullModel({ ...source, ...this.settings, targetDir, signal: options.signal, progress: counting(options) });

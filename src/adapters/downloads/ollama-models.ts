@@ -1,15 +1,110 @@
-import { DownloadError, type OllamaModels, type TransferOptions } from '../../ports/model-downloads.js';
+import { fetch as undiciFetch } from 'undici';
+import { DOWNLOAD_STALL_TIMEOUT_MS, DownloadError, type OllamaModels, type TransferOptions } from '../../ports/model-downloads.js';
+import { modelServerAgent } from '../http/model-server-fetch.js';
 import { modelNamesIn } from '../text/ollama-probe.js';
+
+/**
+ * Requests in a row that stall or lose their connection without bringing a new byte before a
+ * pull is given up. Each new request makes Ollama open fresh connections to its registry and
+ * resume its partial blobs, which is what clears a stuck CDN connection; three fruitless
+ * requests in a row mean a lasting cause (network down, Ollama hung) the user has to see to.
+ */
+const PULL_TRIES = 3;
+
+/**
+ * The slowest rate (bytes/s) Ollama is assumed to hash a model at. After "verifying sha256
+ * digest" it reads every layer it downloaded and sends nothing until done, so that silence is
+ * allowed on top of the stall timeout in proportion to the model's size: 25 MiB/s is a Raspberry
+ * Pi's SD card; disks and CPUs are usually ten times faster.
+ */
+const VERIFY_BYTES_PER_SECOND = 25 * 2 ** 20;
+
+/** Ollama's step that hashes the downloaded layers without a word. */
+const VERIFYING = 'verifying sha256 digest';
+
+export interface OllamaPullSettings {
+  /** No progress for this long (ms) abandons the request and pulls again (default DOWNLOAD_STALL_TIMEOUT_MS). */
+  stallTimeoutMs?: number;
+  /** Requests in a row that may stall or break without a new byte before the pull fails (default PULL_TRIES). */
+  tries?: number;
+}
+
+interface PullEvent {
+  status?: string;
+  digest?: string;
+  total?: number;
+  completed?: number;
+  error?: string;
+}
+
+/**
+ * The model's bytes over every request of one pull: each layer's latest total and completed as
+ * Ollama reports them (a new request reports them again from the blobs it kept, so progress
+ * continues where it was), and which lines are news rather than Ollama's repeated ticks.
+ */
+class PullTally {
+  private readonly layers = new Map<string, { total: number; completed: number }>();
+  /** Last line per layer (or per status) in the current request. */
+  private seen = new Map<string, string>();
+  /** Most bytes done so far in this pull; a request that raises it made progress. */
+  best = 0;
+  total = 0;
+
+  constructor(private readonly onProgress: TransferOptions['onProgress']) {}
+
+  /** A new request: its first report of each layer is news again. */
+  restart(): void {
+    this.seen = new Map();
+  }
+
+  /** Takes one progress line, reporting the model's bytes; true when it says something new (a step, a layer, bytes moved). */
+  take(event: PullEvent): boolean {
+    const key = event.digest ?? event.status ?? '';
+    const line = `${event.status}|${event.total}|${event.completed}`;
+    if (this.seen.get(key) === line) return false;
+    this.seen.set(key, line);
+    if (event.digest && typeof event.total === 'number') {
+      this.layers.set(event.digest, { total: event.total, completed: Math.min(event.total, event.completed ?? 0) });
+      let total = 0;
+      let completed = 0;
+      for (const layer of this.layers.values()) {
+        total += layer.total;
+        completed += layer.completed;
+      }
+      this.total = total;
+      this.best = Math.max(this.best, completed);
+      this.onProgress(completed, total);
+    }
+    return true;
+  }
+}
+
+/** How one request of a pull ended: a stall or a broken connection is asked for again. */
+type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number; step: string } | { kind: 'broken'; reason: string; step: string };
 
 /**
  * Ollama's model store over its HTTP API: `GET /api/tags` lists what is
  * installed; `POST /api/pull` downloads a model and streams NDJSON progress,
  * one object a line: `{status}` for steps ("pulling manifest", "verifying
  * sha256 digest", "success"), `{status, digest, total, completed}` per layer
- * while it downloads, or `{error}` when it fails (also on HTTP 200).
+ * while it downloads (repeated every 60 ms even when no byte came), or
+ * `{error}` when it fails (also on HTTP 200).
+ *
+ * A pull request that brings no news for the stall timeout, the wait for the
+ * response headers included, is abandoned: Ollama keeps its partial blobs and
+ * resumes them when the pull is asked for again, which this does up to
+ * PULL_TRIES times in a row without a new byte. A connection that breaks once
+ * Ollama has answered (reset, or closed mid-stream) is asked for again the same
+ * way. An `{error}` line or an HTTP error status is not: that is Ollama's own
+ * answer (no such model, registry refused, disk full), which asking again
+ * would only repeat. undici's own 300 s header and body timeouts are off for
+ * these requests, so the stall rule is the one limit.
  */
 export class OllamaModelStore implements OllamaModels {
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly settings: OllamaPullSettings = {},
+  ) {}
 
   async installedModels(signal: AbortSignal): Promise<string[] | null> {
     try {
@@ -22,50 +117,79 @@ export class OllamaModelStore implements OllamaModels {
     }
   }
 
-  async pull(model: string, { onProgress, signal }: TransferOptions): Promise<void> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.baseUrl}/api/pull`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model, stream: true }),
-        signal,
-      });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw new DownloadError(`Ollama is not reachable at ${this.baseUrl} (${(error as Error).message}): start it with \`ollama serve\``, { cause: error });
+  async pull(model: string, options: TransferOptions): Promise<void> {
+    const stallMs = this.settings.stallTimeoutMs ?? DOWNLOAD_STALL_TIMEOUT_MS;
+    const tries = this.settings.tries ?? PULL_TRIES;
+    const tally = new PullTally(options.onProgress);
+    let fruitless = 0;
+    for (;;) {
+      const bestBefore = tally.best;
+      tally.restart();
+      const outcome = await this.request(model, tally, options.signal, stallMs);
+      if (outcome.kind === 'success') return;
+      fruitless = tally.best > bestBefore ? 0 : fruitless + 1;
+      const what =
+        outcome.kind === 'stalled'
+          ? `made no progress pulling "${model}" for ${seconds(outcome.silentMs)} ${outcome.step}`
+          : `lost the connection pulling "${model}" ${outcome.step} (${outcome.reason})`;
+      if (fruitless >= tries) {
+        throw new DownloadError(
+          `Ollama at ${this.baseUrl} ${what}, with no new byte in ${tries} requests in a row: check Ollama's log, the network to it ` +
+            'and that it can reach its registry (restart Ollama if it hangs), then start the download again; Ollama keeps what it fetched and resumes from there',
+        );
+      }
+      options.onRetry?.(`Ollama at ${this.baseUrl} ${what}; pulling again, Ollama resumes what it fetched`);
     }
-    if (!response.ok || !response.body) {
-      throw new DownloadError(`Ollama at ${this.baseUrl} could not pull "${model}": ${await errorOf(response)}`);
-    }
-    // Each layer (blob) reports its own total and completed bytes; the model's are their sums.
-    const layers = new Map<string, { total: number; completed: number }>();
+  }
+
+  /** One `POST /api/pull`, followed until "success", until it stalls or until its connection breaks; throws DownloadError for anything else. */
+  private async request(model: string, tally: PullTally, signal: AbortSignal, stallMs: number): Promise<RequestOutcome> {
+    const stalled = new AbortController();
+    let step = 'while waiting for its answer';
+    let silentMs = stallMs;
+    let watchdog: NodeJS.Timeout | undefined;
+    const allow = (ms: number) => {
+      clearTimeout(watchdog);
+      silentMs = ms;
+      watchdog = setTimeout(() => stalled.abort(), ms);
+    };
+    allow(stallMs);
     let succeeded = false;
-    const decoder = new TextDecoder();
-    let buffered = '';
     const read = (line: string) => {
       if (line.trim() === '') return;
-      let event: { status?: string; digest?: string; total?: number; completed?: number; error?: string };
+      let event: PullEvent;
       try {
         event = JSON.parse(line);
       } catch {
         throw new DownloadError(`Ollama at ${this.baseUrl} sent a progress line that is not JSON while pulling "${model}": ${line.slice(0, 200)}`);
       }
       if (event.error) throw new DownloadError(`Ollama could not pull "${model}": ${event.error}`);
-      if (event.digest && typeof event.total === 'number') {
-        layers.set(event.digest, { total: event.total, completed: Math.min(event.total, event.completed ?? 0) });
-        let total = 0;
-        let completed = 0;
-        for (const layer of layers.values()) {
-          total += layer.total;
-          completed += layer.completed;
-        }
-        onProgress(completed, total);
-      }
       if (event.status === 'success') succeeded = true;
+      if (!tally.take(event)) return;
+      if (event.status) step = `after "${event.status}"`;
+      allow(event.status === VERIFYING ? stallMs + Math.ceil((tally.total / VERIFY_BYTES_PER_SECOND) * 1000) : stallMs);
     };
     try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      const response = await undiciFetch(`${this.baseUrl}/api/pull`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, stream: true }),
+        signal: AbortSignal.any([signal, stalled.signal]),
+        dispatcher: modelServerAgent(0),
+      }).catch((error: unknown) => {
+        signal.throwIfAborted();
+        if (stalled.signal.aborted) throw error;
+        throw new DownloadError(`Ollama is not reachable at ${this.baseUrl} (${(error as Error).message}): start it with \`ollama serve\``, {
+          cause: error,
+        });
+      });
+      if (!response.ok || !response.body) {
+        throw new DownloadError(`Ollama at ${this.baseUrl} could not pull "${model}": ${await errorOf(response as unknown as Response)}`);
+      }
+      step = 'after its answer started';
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
         buffered += decoder.decode(chunk, { stream: true });
         const lines = buffered.split('\n');
         buffered = lines.pop() ?? '';
@@ -75,15 +199,26 @@ export class OllamaModelStore implements OllamaModels {
     } catch (error) {
       signal.throwIfAborted();
       if (error instanceof DownloadError) throw error;
-      throw new DownloadError(
-        `the connection to Ollama at ${this.baseUrl} broke while pulling "${model}" (${(error as Error).message}); start the download again`,
-        {
-          cause: error,
-        },
-      );
+      if (stalled.signal.aborted) return { kind: 'stalled', silentMs, step };
+      // Only the response's body is read past the fetch, whose failures are DownloadErrors: this is the stream breaking.
+      return { kind: 'broken', reason: describeBreak(error as Error), step };
+    } finally {
+      clearTimeout(watchdog);
     }
     if (!succeeded) throw new DownloadError(`Ollama at ${this.baseUrl} ended the pull of "${model}" without saying it succeeded; start the download again`);
+    return { kind: 'success' };
   }
+}
+
+/** undici's "terminated" with what ended the socket: "terminated: other side closed". */
+function describeBreak(error: Error): string {
+  const cause = error.cause instanceof Error ? error.cause.message : null;
+  return cause ? `${error.message}: ${cause}` : error.message;
+}
+
+/** "60 s", "0.15 s". */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(2))} s`;
 }
 
 async function errorOf(response: Response): Promise<string> {

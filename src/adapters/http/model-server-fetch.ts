@@ -27,8 +27,12 @@ class ModelServerStalled extends Error {
 
 const agents = new Map<number, Agent>();
 
-/** One connection pool per timeout, shared by every call with that timeout. */
-function agentFor(timeoutMs: number): Agent {
+/**
+ * The undici connection pool whose headersTimeout and bodyTimeout are `timeoutMs` (ms), one per
+ * value, shared by every call with it. 0 turns both off, for a caller that watches the exchange
+ * itself (an Ollama pull, whose own stall rule is the limit).
+ */
+export function modelServerAgent(timeoutMs: number): Agent {
   let agent = agents.get(timeoutMs);
   if (!agent) {
     agent = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
@@ -66,7 +70,7 @@ export function modelServerCall(limits: ModelServerLimits, signal?: AbortSignal)
       response = (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
         ...(init as Parameters<typeof undiciFetch>[1]),
         signal: AbortSignal.any(signals),
-        dispatcher: agentFor(limits.timeoutMs),
+        dispatcher: modelServerAgent(limits.timeoutMs),
       })) as unknown as Response;
     } catch (error) {
       clearTimeout(timer);

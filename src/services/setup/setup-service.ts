@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.js';
-import { DownloadError, type HubDownloads, type OllamaModels } from '../../ports/model-downloads.js';
+import { DownloadError, type HubDownloads, type OllamaModels, type TransferOptions } from '../../ports/model-downloads.js';
 import { type DownloadOutcome, type ModelDownloadWaits, SetupComponent, type SetupProbes } from '../../ports/setup.js';
 import type { SharedDownloads } from '../../ports/shared-downloads.js';
 import { InvalidInputError } from '../errors.js';
@@ -344,6 +344,7 @@ export class SetupService implements ModelDownloadWaits {
         if (wait <= 0) this.publish(download, at);
         else download.trailing ??= setTimeout(() => this.publish(download, this.now()), wait);
       },
+      onRetry: (reason: string) => this.logger.warn({ component: download.component, reason }, 'model download interrupted; resuming it'),
     };
     try {
       await this.transfer(action, options);
@@ -369,7 +370,7 @@ export class SetupService implements ModelDownloadWaits {
     }
   }
 
-  private transfer(action: SetupAction, options: { signal: AbortSignal; onProgress: (done: number, total: number | null) => void }): Promise<void> {
+  private transfer(action: SetupAction, options: TransferOptions): Promise<void> {
     const model = this.catalogModelOf(action);
     switch (action.kind) {
       case SetupActionKind.OLLAMA_PULL:
