@@ -231,18 +231,11 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry);
-  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
+  // The image backend lives in the worker; a picture model downloaded or copied while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
-  const generations = new GenerationService(
-    repository,
-    media,
-    queue,
-    bus,
-    logger,
-    metrics,
-    config.limits.maxActiveGenerationsPerOwner,
-    // IMAGE_BACKEND left unset: the picture model may be downloaded while the server runs (an API process leaves it to the workers).
-    () => config.images.backend !== 'none' || (config.images.chosenByDefault && (role === 'api' || painter.current !== null)),
+  const lookForPainter = role === 'api' ? undefined : painterLookout(painter, config, logger);
+  const generations = new GenerationService(repository, media, queue, bus, logger, metrics, config.limits.maxActiveGenerationsPerOwner, () =>
+    imagesEnabled(config, role, painter, lookForPainter),
   );
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
@@ -288,7 +281,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
           bookRenderer,
         })
       : null;
-    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup });
+    worker =
+      role === 'api'
+        ? null
+        : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
@@ -462,15 +458,30 @@ function fillPainter(painter: PainterSlot, config: AppConfig, logger: Logger, ho
 
 /**
  * IMAGE_BACKEND unset and no picture model yet: each run first looks whether one arrived in
- * SD_MODEL_DIR (a download by another process, or a copy by hand), so a worker switches
- * pictures on without a restart. Undefined when the backend is fixed or already there.
+ * SD_MODEL_DIR (a download by another process, or a copy by hand), and so does the all-in-one
+ * process when a repaint is asked for, so pictures switch on without a restart. Undefined when
+ * the backend is fixed.
  */
 function painterLookout(painter: PainterSlot, config: AppConfig, logger: Logger): (() => Promise<void>) | undefined {
-  if (painter.current || !config.images.chosenByDefault) return undefined;
+  if (!config.images.chosenByDefault) return undefined;
   const arrival = new PictureModelArrival(config.images.sdModelDir);
   return async () => {
     if (!painter.current && (await arrival.isComplete())) fillPainter(painter, config, logger, 'picture model found in SD_MODEL_DIR: images enabled');
   };
+}
+
+/**
+ * Whether this process's repaints can be painted, asked as one is requested: IMAGE_BACKEND set to a
+ * backend, or left unset and a picture model is there. An API process leaves the model to the workers
+ * and says yes; the all-in-one one looks in SD_MODEL_DIR first (`lookForPainter`: seven stats, the
+ * full check only when a file changed), so a model copied there by hand counts at once.
+ */
+async function imagesEnabled(config: AppConfig, role: Role, painter: PainterSlot, lookForPainter: (() => Promise<void>) | undefined): Promise<boolean> {
+  if (config.images.backend !== 'none') return true;
+  if (!config.images.chosenByDefault) return false;
+  if (role === 'api') return true;
+  await lookForPainter?.();
+  return painter.current !== null;
 }
 
 /**
@@ -503,6 +514,8 @@ interface WorkerParts {
   logger: Logger;
   metrics: GenerationMetrics;
   painter: PainterSlot;
+  /** Fills `painter` when a picture model arrived in SD_MODEL_DIR (see painterLookout). */
+  lookForPainter: (() => Promise<void>) | undefined;
   setup: SetupService;
 }
 
@@ -514,7 +527,7 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup } = parts;
+  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup } = parts;
   const images = createImageGenerator(config.images, logger);
   painter.current = images;
   const pipeline = new GenerationPipeline({
@@ -526,7 +539,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
       return painter.current;
     },
     downloads: setup,
-    lookForPainter: painterLookout(painter, config, logger),
+    lookForPainter,
     media,
     bus,
     logger,
