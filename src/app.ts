@@ -221,7 +221,14 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const role = options.role ?? 'all-in-one';
   const logger = (options.logger ?? createLogger(config.logLevel, config.env !== 'production')).child({ role });
-  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database);
+  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database, {
+    onLockLost(error) {
+      // Another process may have the embedded database open now. A clean stop would still write to it (generations handed
+      // back), so this exits at once, as a crash would; a restart waits for the lock to be free.
+      logger.fatal({ err: error }, 'lost the lock on the embedded database: exiting at once, so that two processes never write to it');
+      process.exit(1);
+    },
+  });
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });

@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import lockfile from 'proper-lockfile';
 
 /** The embedded database's directory is open in another process; its message is for the user as it stands. */
 export class DatabaseInUseError extends Error {
@@ -7,160 +10,193 @@ export class DatabaseInUseError extends Error {
 }
 
 /**
- * Who holds a lock, as `<dataDir>.lock` stores it (one JSON object). `bootId` and `startTime` are
- * there only where the writer runs on Linux: the kernel's boot id
- * (/proc/sys/kernel/random/boot_id) and field 22 of /proc/<pid>/stat (the process's start, in
- * clock ticks since boot, as a decimal string). Together with `pid` they name one process, even
- * after the pid is given to another one (a reboot, a container started again as pid 1).
+ * How long a lock its holder no longer refreshes is honoured, in ms. The holder refreshes it every
+ * LOCK_UPDATE_MS from its event loop, which PGlite (WASM, in this thread) holds for as long as a
+ * query or migration runs: a holder may be stuck 25 s before another process may take its
+ * lock. A start after a crash waits at most this long for the lock to go stale.
  */
+const LOCK_STALE_MS = 30_000;
+/** The share of the stale time between two refreshes: every 5 s at the default stale time. */
+const UPDATES_PER_STALE = 6;
+/** proper-lockfile's shortest refresh interval, ms. */
+const MIN_UPDATE_MS = 1_000;
+/** How often a start waiting for a lock looks at it again, ms. */
+const POLL_MS = 250;
+/** When the gate (below) of a process killed while holding it is taken over, ms; holding it takes a few ms. */
+const GATE_STALE_MS = 5_000;
+
+/** Who took a lock, as `<dataDir>.lock-holder.json` says; only to name it in a refusal, never to judge the lock. */
 interface LockHolder {
   pid: number;
-  /** os.hostname() of the writer; absent in a lock file of the version that wrote the bare pid. */
-  host?: string;
-  bootId?: string;
-  startTime?: string;
+  /** os.hostname() of the process (a container's id in Docker). */
+  host: string;
+  /** When the process started, ISO 8601. */
+  startedAt: string;
 }
 
-/** Directories this process holds, so a second open in the same process is refused too. */
+export interface DataDirLockOptions {
+  /**
+   * Called, from a timer, when the lock was lost while held: its directory was removed, or another
+   * process took it over because this one did not refresh it for the stale time (its event loop
+   * blocked). Another process may have the database open now: stop writing to it at once.
+   */
+  onLost: (error: Error) => void;
+  /**
+   * How long a lock that is not refreshed is honoured, ms (2000 at least; default 30 000); every
+   * process on one DATA_DIR must use the same. Tests pass less.
+   */
+  staleMs?: number;
+}
+
+/** Directories (resolved) this process holds or is taking, so a second open in the same process is refused at once. */
 const heldHere = new Set<string>();
 
-function readOrNull(file: string): string | null {
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+/** The lock directory's last refresh, ms since the epoch; undefined when there is none. */
+function refreshedAt(lockPath: string): number | undefined {
+  return fs.statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs;
+}
+
+/**
+ * Deletes `<dataDir>.lock` where it is a file: the pid file of the releases before proper-lockfile.
+ * Those judged it by its pid, which is what left starts refused after a crash; this one is not
+ * judged, so a server of such a release still running on this DATA_DIR is not seen (stop it
+ * before starting this one). Its unlink cannot remove a lock directory.
+ */
+function removeOldLockFile(lockPath: string): void {
+  if (!fs.lstatSync(lockPath, { throwIfNoEntry: false })?.isFile()) return;
   try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-/** The kernel's boot id; null off Linux. */
-function bootId(): string | null {
-  return readOrNull('/proc/sys/kernel/random/boot_id')?.trim() || null;
-}
-
-/** When the machine last started, in ms since the epoch (the `btime` line of /proc/stat); null off Linux. */
-function bootedAtMs(): number | null {
-  const line = readOrNull('/proc/stat')?.match(/^btime (\d+)$/m);
-  return line ? Number(line[1]) * 1000 : null;
-}
-
-/** Field 22 (`starttime`) of /proc/<pid>/stat; null when there is no such file (off Linux, the process is gone or hidden from us). */
-function startTimeOf(pid: number): string | null {
-  const stat = readOrNull(`/proc/${pid}/stat`);
-  if (stat === null) return null;
-  // Field 2, the command name in parentheses, may itself hold spaces and ')': fields 3 on follow the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[22 - 3] ?? null;
-}
-
-/** This process, as its lock file names it. */
-function thisProcess(): LockHolder {
-  const boot = bootId();
-  const startTime = startTimeOf(process.pid);
-  return { pid: process.pid, host: os.hostname(), ...(boot && startTime ? { bootId: boot, startTime } : {}) };
-}
-
-/** Whether some process has the id `pid` on this machine (it may be another program that got the id later). */
-function pidInUse(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
+    fs.unlinkSync(lockPath);
   } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if (errorCode(error) !== 'ENOENT') throw error;
   }
 }
 
-/**
- * The holder a lock file names: the JSON object this version writes, or the bare pid the version
- * before it wrote; null for an empty or unreadable file (a writer that died before writing).
- */
-function holderIn(file: string): LockHolder | null {
-  const text = readOrNull(file)?.trim();
-  if (!text) return null;
-  if (/^\d+$/.test(text)) return { pid: Number(text) };
+/** The holder a holder file names, in words; "another process" when it says nothing usable. */
+function describeHolder(holderPath: string): string {
   try {
-    const holder = JSON.parse(text) as Partial<LockHolder>;
-    if (!Number.isSafeInteger(holder.pid) || (holder.pid as number) <= 0) return null;
-    return {
-      pid: holder.pid as number,
-      ...(typeof holder.host === 'string' ? { host: holder.host } : {}),
-      ...(typeof holder.bootId === 'string' && typeof holder.startTime === 'string' ? { bootId: holder.bootId, startTime: holder.startTime } : {}),
-    };
+    const holder = JSON.parse(fs.readFileSync(holderPath, 'utf8')) as Partial<LockHolder>;
+    if (typeof holder.pid === 'number' && typeof holder.host === 'string' && typeof holder.startedAt === 'string') {
+      return `process ${holder.pid} on ${holder.host === os.hostname() ? 'this host' : `host ${holder.host}`} (started ${holder.startedAt})`;
+    }
   } catch {
-    return null;
+    // Not written yet, or by a process killed while writing it.
   }
+  return 'another process';
 }
 
-/**
- * Whether the process a lock (written on this machine) names still runs. Where the lock and this
- * machine have a boot id, a lock of an earlier boot is gone, and the pid must still belong to a
- * process started at the lock's start time; a pid in use by a process started later was reused.
- * Otherwise (not Linux, /proc/<pid> hidden by hidepid, a bare-pid lock file) only whether the pid
- * is in use can be told, except that a bare-pid file last written before this boot is gone.
- */
-function stillRuns(holder: LockHolder, file: string): boolean {
-  const boot = bootId();
-  if (holder.bootId !== undefined && boot !== null) {
-    if (holder.bootId !== boot) return false;
-    const startTime = startTimeOf(holder.pid);
-    if (startTime !== null) return startTime === holder.startTime;
-  }
-  if (holder.host === undefined) {
-    const bootedAt = bootedAtMs();
-    const writtenAt = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
-    if (bootedAt !== null && writtenAt !== undefined && writtenAt < bootedAt) return false;
-  }
-  return pidInUse(holder.pid);
+/** Writes this process's holder file whole (a reader never sees half of it). */
+function writeHolder(holderPath: string): void {
+  const holder: LockHolder = { pid: process.pid, host: os.hostname(), startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString() };
+  const partial = `${holderPath}.${process.pid}.tmp`;
+  fs.writeFileSync(partial, `${JSON.stringify(holder)}\n`);
+  fs.renameSync(partial, holderPath);
 }
 
 /**
  * Takes the embedded (PGlite) database directory `dataDir` for this process: PGlite is one process's
- * database, and a second process on the same files would corrupt them. The lock is the file
- * `<dataDir>.lock` naming this process (see LockHolder). One left by a process that is gone (a crash,
- * kill -9, a reboot, a container started again), or whose pid now belongs to another process, is
- * taken over; a bare-pid lock of the previous version is judged by its pid. A lock written on
- * another host (DATA_DIR on shared storage) is refused whatever its pid, since a pid of another
- * machine says nothing here. Returns the function that lets it go (idempotent). Throws
- * DatabaseInUseError when a running process (or this one, for a second open) holds it, or another
- * host does.
+ * database, and a second process on the same files would corrupt them. The lock is the directory
+ * `<dataDir>.lock`, made with mkdir (atomic, on network file systems too) by proper-lockfile, whose
+ * mtime the holder refreshes every sixth of the stale time; one not refreshed for the stale time
+ * (30 s) is stale and taken over, whoever left it and wherever (a crash, kill -9, a container
+ * created again with another host name, another host on shared storage). Its holder's pid, host
+ * and start time go to `<dataDir>.lock-holder.json`, only to name it in a refusal.
+ *
+ * A lock that is held makes this wait: a holder that refreshes it within the wait is running, and
+ * the start is refused (within about 5 s); one that does not is gone, and its lock is taken once
+ * stale (within 30 s), so a server restarted at once after a crash (Docker's or systemd's restart)
+ * comes up by itself. proper-lockfile's stale takeover (stat, rmdir, mkdir) lets two processes
+ * both win when they take over the same stale lock at once; here every attempt goes through a
+ * second, short-held lock, `<dataDir>.lock-gate`, so they take turns.
+ *
+ * Resolves to the function that lets the lock go (idempotent; nothing to do once it was lost).
+ * Rejects with DatabaseInUseError while another process holds the lock, or this one does.
  */
-export function lockDataDir(dataDir: string): () => void {
-  const file = `${dataDir}.lock`;
-  const me = thisProcess();
-  for (;;) {
+export async function lockDataDir(dataDir: string, options: DataDirLockOptions): Promise<() => Promise<void>> {
+  const key = path.resolve(dataDir);
+  const lockPath = `${key}.lock`;
+  const holderPath = `${key}.lock-holder.json`;
+  const staleMs = options.staleMs ?? LOCK_STALE_MS;
+  const updateMs = Math.max(Math.round(staleMs / UPDATES_PER_STALE), MIN_UPDATE_MS);
+  const inUse = (holder: string) =>
+    new DatabaseInUseError(
+      `The embedded database in ${dataDir} is in use by ${holder}, says ${holderPath}. PGlite is one process's database: ` +
+        'stop that server first, give this one a DATA_DIR of its own, or set DATABASE_URL to a PostgreSQL server to run several. ' +
+        `Its lock, ${lockPath}, goes when that server stops, and ${staleMs / 1000} s after it crashed: there is nothing to delete by hand.`,
+    );
+  if (heldHere.has(key)) throw inUse(`this process (${process.pid})`);
+  heldHere.add(key);
+
+  let lost = false;
+  const lockOptions: lockfile.LockOptions = {
+    realpath: false,
+    lockfilePath: lockPath,
+    stale: staleMs,
+    update: updateMs,
+    onCompromised(error) {
+      lost = true;
+      heldHere.delete(key);
+      options.onLost(error);
+    },
+  };
+  /** One try at the lock through the gate; null while either is held by another process. */
+  const attempt = async (): Promise<(() => Promise<void>) | null> => {
+    let releaseGate: () => Promise<void>;
     try {
-      fs.writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
-      break;
+      // Losing the gate (held for milliseconds) only reopens the narrow race it closes: nothing to do then.
+      const gate = `${key}.lock-gate`;
+      releaseGate = await lockfile.lock(gate, { realpath: false, lockfilePath: gate, stale: GATE_STALE_MS, onCompromised: () => undefined });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (errorCode(error) === 'ELOCKED') return null;
+      throw error;
     }
-    const holder = holderIn(file);
-    if (holder?.host !== undefined && holder.host !== me.host) {
-      throw new DatabaseInUseError(
-        `The embedded database in ${dataDir} is in use by process ${holder.pid} on host ${holder.host} (this is ${me.host}), says ${file}. ` +
-          `PGlite is one process's database and whether a process on another host still runs cannot be told from here: stop that server first; ` +
-          `if it is gone (that machine or container crashed or was replaced), delete ${file}. Or give this one a DATA_DIR of its own, ` +
-          'or set DATABASE_URL to a PostgreSQL server to run several.',
-      );
+    try {
+      removeOldLockFile(lockPath);
+      return await lockfile.lock(key, lockOptions);
+    } catch (error) {
+      if (errorCode(error) === 'ELOCKED') return null;
+      throw error;
+    } finally {
+      await releaseGate().catch(() => undefined);
     }
-    if (holder !== null && (holder.pid !== process.pid || heldHere.has(dataDir)) && stillRuns(holder, file)) {
-      throw new DatabaseInUseError(
-        `The embedded database in ${dataDir} is in use by another Story Agent (process ${holder.pid}). PGlite is one process's database: ` +
-          'stop that server first, give this one a DATA_DIR of its own, or set DATABASE_URL to a PostgreSQL server to run several. ' +
-          `If process ${holder.pid} is no Story Agent (the one that held it is gone and its id was given to another program), delete ${file}.`,
-      );
+  };
+
+  let release: (() => Promise<void>) | null = null;
+  try {
+    // A lock not refreshed for the stale time is taken by then; still held after that, it is refused.
+    const deadline = Date.now() + staleMs + 2 * updateMs;
+    let firstSeen: number | undefined;
+    while (!release) {
+      release = await attempt();
+      if (release) break;
+      const seen = refreshedAt(lockPath);
+      if (seen !== undefined) {
+        firstSeen ??= seen;
+        if (seen !== firstSeen || Date.now() > deadline) throw inUse(describeHolder(holderPath));
+      }
+      await sleep(POLL_MS);
     }
-    // Left by a process that is gone: take it over.
-    fs.rmSync(file, { force: true });
+    writeHolder(holderPath);
+  } catch (error) {
+    heldHere.delete(key);
+    await release?.().catch(() => undefined);
+    throw error;
   }
-  heldHere.add(dataDir);
+
+  const releaseLock = release;
   let released = false;
-  return () => {
+  return async () => {
     if (released) return;
     released = true;
-    heldHere.delete(dataDir);
-    const holder = holderIn(file);
-    if (holder?.pid === me.pid && holder.host === me.host && holder.startTime === me.startTime) fs.rmSync(file, { force: true });
+    if (lost) return;
+    heldHere.delete(key);
+    fs.rmSync(holderPath, { force: true });
+    await releaseLock().catch((error: unknown) => {
+      // Lost between the check above and now: another process may hold it, and it is not ours to remove.
+      if (errorCode(error) !== 'ERELEASED') throw error;
+    });
   };
 }
