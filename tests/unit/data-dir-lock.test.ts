@@ -124,6 +124,21 @@ describe('lockDataDir', () => {
     expect(JSON.parse(fs.readFileSync(holderPath, 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
+  it('takes over a stale lock whose holder file names another host, as a container created again after a crash finds it', async () => {
+    fs.mkdirSync(lockPath);
+    fs.writeFileSync(holderPath, JSON.stringify({ pid: 1, host: '3f2a9c0d1e7b', startedAt: '2026-11-30T08:00:00.000Z' }));
+    const lastRefresh = new Date(Date.now() - 10 * STALE_MS);
+    fs.utimesSync(lockPath, lastRefresh, lastRefresh);
+    await lockHere();
+    expect(JSON.parse(fs.readFileSync(holderPath, 'utf8'))).toMatchObject({ pid: process.pid, host: os.hostname() });
+  });
+
+  it('names the host of a holder on another host (DATA_DIR on shared storage)', async () => {
+    const holder = await anotherProcessHolding();
+    fs.writeFileSync(holderPath, JSON.stringify({ pid: holder.pid, host: 'storybox-2', startedAt: '2026-11-30T08:00:00.000Z' }));
+    await expect(lockHere()).rejects.toThrow(`is in use by process ${holder.pid} on host storybox-2 (started 2026-11-30T08:00:00.000Z)`);
+  });
+
   it.for([
     ['a free lock', async (): Promise<void> => undefined],
     ['a lock left by a killed holder', lockLeftByKilledProcess],
