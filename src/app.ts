@@ -232,7 +232,14 @@ function createBackbone(config: AppConfig, logger: Logger): Backbone {
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const role = options.role ?? 'all-in-one';
   const logger = (options.logger ?? createLogger(config.logLevel, config.env !== 'production')).child({ role });
-  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database);
+  const dataSource = await openDatabase(createDataSource(config.database, { logger: options.databaseLogger }), config.database, {
+    onLockLost(error) {
+      // Another process may have the embedded database open now. A clean stop would still write to it (generations handed
+      // back), so this exits at once, as a crash would; a restart waits for the lock to be free.
+      logger.fatal({ err: error }, 'lost the lock on the embedded database: exiting at once, so that two processes never write to it');
+      process.exit(1);
+    },
+  });
   logger.info({ database: config.database.kind === 'postgres' ? 'postgresql' : `embedded PGlite in ${config.database.dataDir}` }, 'database ready');
 
   const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: config.database.kind === 'embedded' });
@@ -242,18 +249,11 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   // One registry per process: /metrics serves the generation metrics beside the HTTP ones.
   const registry = new Registry();
   const metrics = new PrometheusGenerationMetrics(registry, { names: TEXT_BACKENDS, current: () => textSide.backend() });
-  // The image backend lives in the worker; a picture model downloaded while the server runs switches it on there.
+  // The image backend lives in the worker; a picture model downloaded or copied while the server runs switches it on there.
   const painter: PainterSlot = { current: null };
-  const generations = new GenerationService(
-    repository,
-    media,
-    queue,
-    bus,
-    logger,
-    metrics,
-    config.limits.maxActiveGenerationsPerOwner,
-    // IMAGE_BACKEND left unset: the picture model may be downloaded while the server runs (an API process leaves it to the workers).
-    () => config.images.backend !== 'none' || (config.images.chosenByDefault && (role === 'api' || painter.current !== null)),
+  const lookForPainter = role === 'api' ? undefined : painterLookout(painter, config, logger);
+  const generations = new GenerationService(repository, media, queue, bus, logger, metrics, config.limits.maxActiveGenerationsPerOwner, () =>
+    imagesEnabled(config, role, painter, lookForPainter),
   );
   const mediaSigner =
     config.auth.mode === 'api-key' ? new MediaUrlSigner(config.auth.mediaUrlSecret ?? randomBytes(32).toString('hex'), config.auth.mediaUrlTtlSeconds) : null;
@@ -301,7 +301,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
           bookRenderer,
         })
       : null;
-    worker = role === 'api' ? null : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup });
+    worker =
+      role === 'api'
+        ? null
+        : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
@@ -475,15 +478,30 @@ function fillPainter(painter: PainterSlot, config: AppConfig, logger: Logger, ho
 
 /**
  * IMAGE_BACKEND unset and no picture model yet: each run first looks whether one arrived in
- * SD_MODEL_DIR (a download by another process, or a copy by hand), so a worker switches
- * pictures on without a restart. Undefined when the backend is fixed or already there.
+ * SD_MODEL_DIR (a download by another process, or a copy by hand), and so does the all-in-one
+ * process when a repaint is asked for, so pictures switch on without a restart. Undefined when
+ * the backend is fixed.
  */
 function painterLookout(painter: PainterSlot, config: AppConfig, logger: Logger): (() => Promise<void>) | undefined {
-  if (painter.current || !config.images.chosenByDefault) return undefined;
+  if (!config.images.chosenByDefault) return undefined;
   const arrival = new PictureModelArrival(config.images.sdModelDir);
   return async () => {
     if (!painter.current && (await arrival.isComplete())) fillPainter(painter, config, logger, 'picture model found in SD_MODEL_DIR: images enabled');
   };
+}
+
+/**
+ * Whether this process's repaints can be painted, asked as one is requested: IMAGE_BACKEND set to a
+ * backend, or left unset and a picture model is there. An API process leaves the model to the workers
+ * and says yes; the all-in-one one looks in SD_MODEL_DIR first (`lookForPainter`: seven stats, the
+ * full check only when a file changed), so a model copied there by hand counts at once.
+ */
+async function imagesEnabled(config: AppConfig, role: Role, painter: PainterSlot, lookForPainter: (() => Promise<void>) | undefined): Promise<boolean> {
+  if (config.images.backend !== 'none') return true;
+  if (!config.images.chosenByDefault) return false;
+  if (role === 'api') return true;
+  await lookForPainter?.();
+  return painter.current !== null;
 }
 
 /**
@@ -517,6 +535,8 @@ interface WorkerParts {
   logger: Logger;
   metrics: GenerationMetrics;
   painter: PainterSlot;
+  /** Fills `painter` when a picture model arrived in SD_MODEL_DIR (see painterLookout). */
+  lookForPainter: (() => Promise<void>) | undefined;
   setup: SetupService;
 }
 
@@ -528,7 +548,7 @@ interface RunningWorker {
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, setup } = parts;
+  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup } = parts;
   const images = createImageGenerator(config.images, logger);
   painter.current = images;
   const pipeline = new GenerationPipeline({
@@ -540,7 +560,7 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
       return painter.current;
     },
     downloads: setup,
-    lookForPainter: painterLookout(painter, config, logger),
+    lookForPainter,
     media,
     bus,
     logger,

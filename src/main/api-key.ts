@@ -21,7 +21,14 @@ async function withKeys<T>(task: (keys: ApiKeyService) => Promise<T>): Promise<T
     process.stderr.write(`${error.message}\nSee README.md, "Configuration".\n`);
     process.exit(2);
   }
-  const dataSource = await openDatabase(createDataSource(config.database), config.database);
+  const dataSource = await openDatabase(createDataSource(config.database), config.database, {
+    onLockLost(error) {
+      process.stderr.write(
+        `api-key: lost the lock on the embedded database (${error.message}); stopped without finishing, so that two processes never write to it.\n`,
+      );
+      process.exit(1);
+    },
+  });
   try {
     return await task(new ApiKeyService(new ApiKeyStore(dataSource)));
   } finally {

@@ -110,7 +110,7 @@ describe('a second server where the first runs', () => {
       (error: Error) => error,
     );
     expect(failure.message).toMatch(/exited with 1 before the log line/);
-    expect(failure.message).toContain(`The embedded database in ${path.join(dataDir, 'pglite')} is in use by another Story Agent (process ${process.pid})`);
+    expect(failure.message).toContain(`The embedded database in ${path.join(dataDir, 'pglite')} is in use by process ${process.pid} on this host (started `);
     expect(failure.message).not.toMatch(/^\s+at /m);
     const listed = await graphql(app, '{ stories(limit: 1) { id } }');
     expect(listed.errors).toBeUndefined();

@@ -15,7 +15,11 @@ let repository: TypeOrmStoryRepository;
 beforeAll(async () => {
   database = await createTestDatabase();
   const config = { kind: 'postgres' as const, url: database.url, poolSize: 5 };
-  dataSource = await openDatabase(createDataSource(config), config);
+  dataSource = await openDatabase(createDataSource(config), config, {
+    onLockLost: () => {
+      throw new Error('PostgreSQL has no directory lock to lose');
+    },
+  });
   repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: false });
 });
 

@@ -62,7 +62,7 @@ async function setup({ imagesEnabled = true, maxActive = 5 } = {}) {
     logger,
     new InMemoryGenerationMetrics(),
     maxActive,
-    () => imagesEnabled,
+    async () => imagesEnabled,
   );
   const stories = new StoryService(repositories, media, logger);
   const bookSession = randomUUID();

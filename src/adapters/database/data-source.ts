@@ -32,24 +32,34 @@ export function createDataSource(database: AppConfig['database'], options: DataS
 const MIGRATION_LOCK_KEY = 7_305_113_201;
 
 /** The embedded databases' directory locks, let go by closeDatabase. */
-const locks = new WeakMap<DataSource, () => void>();
+const locks = new WeakMap<DataSource, () => Promise<void>>();
+
+export interface OpenDatabaseOptions {
+  /**
+   * Called, from a timer, when the embedded database's directory lock is lost while open (see
+   * lockDataDir): another process may have the database open, so stop writing to it at once.
+   * Unused with PostgreSQL.
+   */
+  onLockLost: (error: Error) => void;
+}
 
 /**
  * Opens the connection and brings the schema up to date; the same migrations
  * run on PostgreSQL and PGlite. API and worker processes starting together on
  * one PostgreSQL take turns, so no two run the same migration. PGlite's
  * directory is locked for this process first (see lockDataDir): throws
- * DatabaseInUseError while another process has it open. Close with closeDatabase.
+ * DatabaseInUseError while another process has it open (after waiting up to 30 s for a lock
+ * left by a crashed one to go stale). Close with closeDatabase.
  */
-export async function openDatabase(dataSource: DataSource, database: AppConfig['database']): Promise<DataSource> {
+export async function openDatabase(dataSource: DataSource, database: AppConfig['database'], options: OpenDatabaseOptions): Promise<DataSource> {
   if (database.kind === 'embedded') {
-    const release = lockDataDir(database.dataDir);
+    const release = await lockDataDir(database.dataDir, { onLost: options.onLockLost });
     try {
       await dataSource.initialize();
       await dataSource.runMigrations({ transaction: 'each' });
     } catch (error) {
       if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
-      release();
+      await release();
       throw error;
     }
     locks.set(dataSource, release);
@@ -73,7 +83,8 @@ export async function closeDatabase(dataSource: DataSource): Promise<void> {
   try {
     await dataSource.destroy();
   } finally {
-    locks.get(dataSource)?.();
+    const release = locks.get(dataSource);
     locks.delete(dataSource);
+    await release?.();
   }
 }

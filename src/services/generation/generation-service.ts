@@ -40,9 +40,10 @@ export class GenerationService {
     private readonly maxActivePerOwner: number = Number.POSITIVE_INFINITY,
     /**
      * Asked at each page repaint: false while nothing can paint (IMAGE_BACKEND=none, or left unset with no
-     * picture model downloaded yet), so the repaint is refused up front.
+     * picture model downloaded yet), so the repaint is refused up front. It may look at the disk, for a
+     * picture model copied or downloaded there since the last time it was asked.
      */
-    private readonly imagesEnabled: () => boolean = () => true,
+    private readonly imagesEnabled: () => Promise<boolean> = async () => true,
   ) {}
 
   /** Throws LimitReachedError when the viewer already has maxActivePerOwner sessions running or queued. */
@@ -81,7 +82,7 @@ export class GenerationService {
     if (redescribe && pages[pageIndex].text.trim() === '') {
       throw new InvalidInputError(`Page ${pageIndex} has no text yet, so its scene cannot be described again from it; paint it again without redescribe.`);
     }
-    if (!this.imagesEnabled()) {
+    if (!(await this.imagesEnabled())) {
       throw new ImagesDisabledError(
         'Images are switched off on this server (IMAGE_BACKEND=none, or no picture model downloaded yet), so no page can be painted; turn them on (`story-agent setup`, or README, "Images") and try again.',
       );
