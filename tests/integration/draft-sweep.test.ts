@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabase, createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { LocalMediaStore } from '../../src/adapters/media/local-media-store.js';
-import type { AppConfig } from '../../src/config.js';
+import { startApp } from '../../src/app.js';
+import { type AppConfig, loadConfig } from '../../src/config.js';
 import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/enums.js';
 import { DraftSweep } from '../../src/services/generation/draft-sweep.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { createRedisNamespace } from '../support/redis.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 /** A database of this run's own: on the test PostgreSQL server, or an embedded PGlite in a temporary folder. */
@@ -171,5 +173,108 @@ describe.each(databases)('DraftSweep on %s', (_name, create) => {
 
     await repository.updateRunningSession(running.sessionId, { status: GenerationStatus.COMPLETED });
     expect((await repository.deleteEndedDrafts(ids)).sort()).toEqual([...ids].sort());
+  });
+});
+
+describe('the sweep in the split layout', () => {
+  it("runs in a worker at start-up, not in an API process, and leaves a running session's drafts", async ({ onTestFinished }) => {
+    const database = await createTestDatabase();
+    const redis = createRedisNamespace();
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-sweep-app-'));
+    onTestFinished(async () => {
+      await database.drop();
+      await redis.cleanup();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    });
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+      TEXT_BACKEND: 'ollama',
+      IMAGE_BACKEND: 'none',
+    });
+
+    // What a killed process left: a failed repaint's drafts, beside a repaint another worker is still painting.
+    const dataSource = await openDatabase(createDataSource(config.database), config.database, { onLockLost: lockNeverLost });
+    const repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: false });
+    const media = new LocalMediaStore(config.mediaDir, '/media');
+    const bookSession = randomUUID();
+    await repository.createSession({
+      id: bookSession,
+      prompt: 'a race',
+      options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 2 },
+      stage: STAGE.queued,
+      ownerId: null,
+    });
+    const page = { outline: 'o', sceneDescription: 'a meadow', characterSide: CharacterSide.LEFT, characterDistance: CharacterDistance.FAR };
+    const story = await repository.saveBookOnce(
+      { id: randomUUID(), title: 'T', prompt: 'a race', style: null, characterDescription: 'a fox', pages: [page, page] },
+      bookSession,
+    );
+    await repository.updateRunningSession(bookSession, { status: GenerationStatus.COMPLETED });
+    const repaint = async (pageIndex: number, status: GenerationStatus) => {
+      const sessionId = randomUUID();
+      await repository.createSession({
+        id: sessionId,
+        prompt: 'a race',
+        options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex, redescribe: false },
+        stage: STAGE.queued,
+        ownerId: null,
+        storyId: story.id,
+      });
+      await repository.updateRunningSession(sessionId, { status: GenerationStatus.GENERATING_IMAGES });
+      for (const imageType of [ImageType.BACKGROUND, ImageType.COMBINED]) {
+        const filePath = await media.save(Buffer.alloc(1000, 7), 'png');
+        await repository.saveImageOnce({
+          id: randomUUID(),
+          storyId: story.id,
+          imageType,
+          pageIndex,
+          filePath,
+          width: 64,
+          height: 64,
+          promptUsed: 'a meadow',
+          seed: 3,
+          pendingSessionId: sessionId,
+        });
+      }
+      if (status !== GenerationStatus.GENERATING_IMAGES) await repository.updateRunningSession(sessionId, { status });
+      return sessionId;
+    };
+    const failed = await repaint(0, GenerationStatus.FAILED);
+    const running = await repaint(1, GenerationStatus.GENERATING_IMAGES);
+    const filesOf = async (sessionId: string) => (await repository.findDraftImages(sessionId)).map((image) => image.filePath);
+    const failedFiles = await filesOf(failed);
+    const runningFiles = await filesOf(running);
+    const onDisk = (key: string) =>
+      fs.access(path.join(config.mediaDir, key)).then(
+        () => true,
+        () => false,
+      );
+
+    try {
+      const api = await startApp(config, { role: 'api', logger: pino({ level: 'silent' }) });
+      await api.stop(0);
+      expect(await filesOf(failed)).toHaveLength(2);
+
+      const lines: { msg: string; rows?: number; bytes?: number }[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+      const worker = await startApp(config, { role: 'worker', logger });
+      // Stopping waits for a sweep under way, so the start-up sweep has run by then.
+      await worker.stop(0);
+
+      expect(await filesOf(failed)).toEqual([]);
+      for (const file of failedFiles) expect(await onDisk(file)).toBe(false);
+      expect((await filesOf(running)).sort()).toEqual([...runningFiles].sort());
+      for (const file of runningFiles) expect(await onDisk(file)).toBe(true);
+      expect(lines.filter((line) => line.msg.startsWith('swept'))).toEqual([expect.objectContaining({ rows: 2, bytes: 2000 })]);
+    } finally {
+      await closeDatabase(dataSource);
+    }
   });
 });
