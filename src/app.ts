@@ -13,6 +13,7 @@ import { TypeOrmStoryRepository } from './adapters/database/story-repository.js'
 import type { StoryRepository } from './ports/story-repository.js';
 import { GenerationPipeline } from './services/generation/generation-pipeline.js';
 import { GenerationService } from './services/generation/generation-service.js';
+import { DraftSweep } from './services/generation/draft-sweep.js';
 import { Automatic1111ImageGenerator } from './adapters/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './ports/image-generator.js';
 import { OnnxImageGenerator } from './adapters/images/onnx-image-generator.js';
@@ -541,7 +542,7 @@ interface WorkerParts {
 }
 
 interface RunningWorker {
-  /** Stops looking for silent sessions to queue again. */
+  /** Stops looking for silent sessions to queue again, and for drafts to sweep. */
   stopRecovery(): void;
   /** Releases the image backend, once no generation runs any more. */
   close(): Promise<void>;
@@ -610,10 +611,30 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     });
   const timer = setInterval(recover, config.generation.heartbeatMs);
   timer.unref();
+  // Drafts of page repaints whose session ended without discarding them: only sessions already ended, so
+  // those just queued again above (and any running elsewhere) keep theirs. Workers sweep; API processes never do.
+  const drafts = new DraftSweep(repository, media, logger);
+  let sweeping: Promise<unknown> | null = null;
+  const sweep = () => {
+    sweeping ??= drafts
+      .sweep()
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the drafts of ended page repaints'))
+      .finally(() => {
+        sweeping = null;
+      });
+  };
+  sweep();
+  const sweepTimer = setInterval(sweep, config.generation.draftSweepIntervalMs);
+  sweepTimer.unref();
   logger.info({ concurrency }, 'worker is taking generations');
   return {
-    stopRecovery: () => clearInterval(timer),
+    stopRecovery: () => {
+      clearInterval(timer);
+      clearInterval(sweepTimer);
+    },
     close: async () => {
+      // A sweep under way finishes before the database closes.
+      await sweeping;
       await painter.current?.close?.();
     },
   };

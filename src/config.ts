@@ -124,6 +124,7 @@ const environmentSchema = z.object({
   JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SESSION_HEARTBEAT_MS: z.coerce.number().int().min(100).default(10_000),
+  DRAFT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
 
   REDIS_URL: z
     .string()
@@ -273,6 +274,8 @@ export interface AppConfig {
     shutdownTimeoutMs: number;
     /** A running session's row is touched this often; one untouched for 3× this is taken as abandoned. */
     heartbeatMs: number;
+    /** Workers sweep drafts of ended page repaints at start-up and then this often (ms). */
+    draftSweepIntervalMs: number;
   };
   /** The Hugging Face Hub models are downloaded from (HF_ENDPOINT) and a token for gated ones (HF_TOKEN). */
   huggingFace: { endpoint: string; token: string | undefined };
@@ -431,6 +434,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
       retry: { attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       heartbeatMs: env.SESSION_HEARTBEAT_MS,
+      draftSweepIntervalMs: env.DRAFT_SWEEP_INTERVAL_MS,
     },
     ...downloadSettings(env),
     redis: env.REDIS_URL

@@ -245,7 +245,8 @@ export async function startHttpServer(options: HttpServerOptions, listen: { host
     express.static(options.mediaDir, { dotfiles: 'deny', index: false, redirect: false, fallthrough: false, immutable: true, maxAge: '365d' }),
   );
 
-  // A book is rendered on every download, so downloads count against a rate limit of their own.
+  // Downloads count against a rate limit of their own, cached ones too: a download not in the export cache renders
+  // the book, and a cached one still reads the book's rows and sends the whole file (README, Security, Limits).
   app.get(
     '/export/:file',
     requestRateLimit(options.requestsPerMinute),

@@ -14,6 +14,12 @@ export interface NewImage {
   pendingSessionId?: string | null;
 }
 
+/** A draft the sweep removes: its record's id and its file's media key. */
+export interface DraftFile {
+  id: string;
+  filePath: string;
+}
+
 /** Reads and writes of generated pictures' records (the files live in the MediaStore). */
 export interface ImageRepository {
   /**
@@ -28,4 +34,14 @@ export interface ImageRepository {
   findDraftImages(sessionId: string): Promise<GeneratedImage[]>;
   /** Deletes the session's drafts; returns their media keys for the caller to remove. */
   discardDraftImages(sessionId: string): Promise<string[]>;
+  /**
+   * Drafts left by page repaints that ended without discarding them (a process killed mid-run whose session was
+   * then ended elsewhere, or drafts older than that cleanup): those whose session is COMPLETED, FAILED or
+   * CANCELLED, or whose session row is gone. Never a draft of a PENDING or running session; an ended session
+   * never runs again, so such a draft can never become a page's picture. Up to `limit` of them with an id
+   * after `after` (null: from the first), in id order.
+   */
+  findEndedDrafts(after: string | null, limit: number): Promise<DraftFile[]>;
+  /** Deletes those of these records that are still drafts of an ended (or gone) session; returns the ids deleted. */
+  deleteEndedDrafts(ids: readonly string[]): Promise<string[]>;
 }

@@ -13,6 +13,7 @@ import {
 } from '../../src/entities/index.js';
 import { joinPageTexts, PictureSwap, type NewBook, type PictureSwapResult } from '../../src/ports/book-repository.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../src/ports/story-repository.js';
+import type { DraftFile } from '../../src/ports/image-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../src/ports/session-repository.js';
 import type { KeysetPage, ListPosition } from '../../src/ports/keyset.js';
 
@@ -286,6 +287,30 @@ export class InMemoryRepositories implements StoryRepository {
     const drafts = this.images.filter((image) => image.pendingSessionId === sessionId);
     this.images.splice(0, this.images.length, ...this.images.filter((image) => !drafts.includes(image)));
     return drafts.map((image) => image.filePath);
+  }
+
+  async findEndedDrafts(after: string | null, limit: number): Promise<DraftFile[]> {
+    return (
+      this.images
+        .filter((image) => this.isEndedDraft(image) && (after === null || image.id > after))
+        // Byte order, as PostgreSQL orders uuids.
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .slice(0, limit)
+        .map(({ id, filePath }) => ({ id, filePath }))
+    );
+  }
+
+  async deleteEndedDrafts(ids: readonly string[]): Promise<string[]> {
+    const deleted = this.images.filter((image) => ids.includes(image.id) && this.isEndedDraft(image));
+    this.images.splice(0, this.images.length, ...this.images.filter((image) => !deleted.includes(image)));
+    return deleted.map((image) => image.id);
+  }
+
+  /** As the database's check: a draft whose session has ended, or whose session row is gone. */
+  private isEndedDraft(image: GeneratedImage): boolean {
+    if (image.pendingSessionId === null) return false;
+    const session = this.sessions.get(image.pendingSessionId);
+    return !session || !RUNNING_STATUSES.includes(session.status);
   }
 }
 

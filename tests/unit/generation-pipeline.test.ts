@@ -161,8 +161,10 @@ class MemoryMedia implements MediaStore {
     if (!bytes) throw new Error(`no file ${key}`);
     return bytes;
   }
-  async remove(key: string): Promise<void> {
+  async remove(key: string): Promise<number> {
+    const size = this.files.get(key)?.length ?? 0;
     this.files.delete(key);
+    return size;
   }
   urlFor(key: string): string {
     return `/media/${key}`;

@@ -40,8 +40,9 @@ class RecordingMedia implements MediaStore {
   async read(): Promise<Buffer> {
     return Buffer.alloc(0);
   }
-  async remove(key: string): Promise<void> {
+  async remove(key: string): Promise<number> {
     this.removed.push(key);
+    return 0;
   }
   urlFor(key: string): string {
     return `/media/${key}`;

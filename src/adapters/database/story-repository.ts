@@ -4,6 +4,7 @@ import { GeneratedImage, GenerationKind, GenerationSession, GenerationStatus, Im
 import { joinPageTexts, PictureSwap, type NewBook, type PictureSwapResult } from '../../ports/book-repository.js';
 import type { KeysetPage, ListPosition } from '../../ports/keyset.js';
 import type { NewImage, SessionPatch, StoryRepository } from '../../ports/story-repository.js';
+import type { DraftFile } from '../../ports/image-repository.js';
 import { DuplicateWorkError, type NewSession } from '../../ports/session-repository.js';
 import { SINGLE_USER, type Viewer } from '../../services/auth/viewer.js';
 import { SerialLock } from './serial-lock.js';
@@ -410,6 +411,42 @@ export class TypeOrmStoryRepository implements StoryRepository {
       return drafts.map((image) => image.filePath);
     });
   }
+
+  findEndedDrafts(after: string | null, limit: number): Promise<DraftFile[]> {
+    const query = this.dataSource.manager
+      .createQueryBuilder(GeneratedImage, 'image')
+      .select(['image.id', 'image.filePath'])
+      .where(`image.pending_session_id IS NOT NULL AND ${noRunningSession('image.pending_session_id')}`, { running: RUNNING_STATUSES })
+      .orderBy('image.id', 'ASC')
+      .limit(limit);
+    if (after !== null) query.andWhere('image.id > :after', { after });
+    return query.getMany();
+  }
+
+  async deleteEndedDrafts(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const result = await this.write((manager) =>
+      manager
+        .createQueryBuilder()
+        .delete()
+        .from(GeneratedImage, 'image')
+        .where(`id IN (:...ids) AND pending_session_id IS NOT NULL AND ${noRunningSession('"generated_images"."pending_session_id"')}`, {
+          ids: [...ids],
+          running: RUNNING_STATUSES,
+        })
+        .returning(['id'])
+        .execute(),
+    );
+    return (result.raw as { id: string }[]).map((row) => row.id);
+  }
+}
+
+/**
+ * SQL: the session named by `sessionColumn` has ended or is gone (the parameter `running` is RUNNING_STATUSES). An ended
+ * session never runs again, so nothing can save a draft of it or swap one in.
+ */
+function noRunningSession(sessionColumn: string): string {
+  return `NOT EXISTS (SELECT 1 FROM "generation_sessions" "session" WHERE "session"."id" = ${sessionColumn} AND "session"."status" IN (:...running))`;
 }
 
 /** Whether a query failed on the unique index or constraint of this name (PostgreSQL 23505). */

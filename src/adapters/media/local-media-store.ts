@@ -28,8 +28,17 @@ export class LocalMediaStore implements MediaStore {
     return fs.readFile(this.resolve(key));
   }
 
-  async remove(key: string): Promise<void> {
-    await fs.rm(this.resolve(key), { force: true });
+  async remove(key: string): Promise<number> {
+    const file = this.resolve(key);
+    const size = await fs.stat(file).then(
+      (stats) => stats.size,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return 0;
+        throw error;
+      },
+    );
+    await fs.rm(file, { force: true });
+    return size;
   }
 
   urlFor(key: string): string {
