@@ -17,7 +17,7 @@ export interface PdfOptions {
 
 export interface RenderedPdf {
   pdf: Buffer;
-  /** Characters no font of the set has (drawn as missing-glyph boxes); empty for Latin, Cyrillic and CJK text. */
+  /** Characters no font of the set has (drawn as missing-glyph boxes); empty for Latin, Cyrillic, CJK, Hangul, Arabic-script, Hebrew and Devanagari text. */
   missingCharacters: string[];
 }
 
