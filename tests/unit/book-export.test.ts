@@ -303,6 +303,24 @@ describe('PDF export in Arabic, Hebrew and Hindi', () => {
     expect(withoutWhitespace(pages[1])).toBe(withoutWhitespace(`${text}1`));
   });
 
+  it('shapes words: joined Arabic letters and a Devanagari conjunct take less room than the same letters set one by one', { timeout: 60_000 }, async () => {
+    const inkWidth = async (text: string) => {
+      const { pdf } = await renderBookPdf(scriptBook('en', text, 'Title'), { pageSize: 'A5', fonts, created: MODIFIED });
+      const { data, info } = await sharp(await pdfPageImage(pdf, 2, 300))
+        .greyscale()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const inked = Array.from({ length: info.width }, (_, x) => x).filter((x) =>
+        Array.from({ length: Math.floor(info.height / 4) }, (_, y) => data[y * info.width + x]).some((value) => value < 128),
+      );
+      return inked.at(-1)! - inked[0];
+    };
+    const apart = async (letters: string[]) => (await Promise.all(letters.map(inkWidth))).reduce((sum, width) => sum + width, 0);
+    // Isolated seens each end in a wide tail, joined ones do not; क ् ष alone are three glyphs, क्ष one. Missing glyphs would be boxes as wide together as apart.
+    expect(await inkWidth('سسس')).toBeLessThan((await apart(['س', 'س', 'س'])) * 0.9);
+    expect(await inkWidth('क्ष')).toBeLessThan((await apart(['क', '्', 'ष'])) * 0.9);
+  });
+
   it('sets a paragraph that starts right to left flush right, and one that starts left to right flush left', { timeout: 30_000 }, async () => {
     const inkColumns = async (text: string) => {
       const { pdf } = await renderBookPdf(scriptBook('en', text, 'Title'), { pageSize: 'A5', fonts, created: MODIFIED });
@@ -503,8 +521,8 @@ describe('BookExportService', () => {
     const text = html!.bytes.toString('utf8');
     expect(text.match(/<img /g)).toHaveLength(TEXTS.length - 1);
     // Hangul on one page: Korean, though another page has kana among its Han characters.
-    expect(text).toContain('<html lang="ko">');
-    expect(text).toContain(`<p>${TEXTS[3]}</p>`);
+    expect(text).toContain('<html lang="ko" dir="ltr">');
+    expect(text).toContain(`<p dir="auto">${TEXTS[3]}</p>`);
 
     const epub = await exports.export(STORY_ID, 'EPUB');
     expect(epub).toMatchObject({ extension: 'epub', contentType: 'application/epub+zip', pagesWithoutPicture: [1] });
@@ -513,7 +531,7 @@ describe('BookExportService', () => {
     expect(entries.find((entry) => entry.name === 'OEBPS/content.opf')!.data.toString('utf8')).toContain('<dc:language>ko</dc:language>');
     const page4 = entries.find((entry) => entry.name === 'OEBPS/page-04.xhtml')!.data.toString('utf8');
     expect(page4).toContain('xml:lang="ko" lang="ko"');
-    expect(page4).toContain(`<p>${TEXTS[3]}</p>`);
+    expect(page4).toContain(`<p dir="auto">${TEXTS[3]}</p>`);
 
     const pdf = await exports.export(STORY_ID, 'PDF');
     expect(pdf).toMatchObject({ extension: 'pdf', contentType: 'application/pdf' });
@@ -573,7 +591,7 @@ describe('BookExportService with its cache of rendered files', { timeout: 30_000
     await repositories.replacePageText(STORY_ID, 1, 'The fox went home.');
     const edited = await exports.export(STORY_ID, 'HTML');
     expect(renderer.jobs).toHaveLength(2);
-    expect(edited!.bytes.toString('utf8')).toContain('<p>The fox went home.</p>');
+    expect(edited!.bytes.toString('utf8')).toContain('<p dir="auto">The fox went home.</p>');
     await exports.export(STORY_ID, 'HTML');
     expect(renderer.jobs).toHaveLength(2);
   });
