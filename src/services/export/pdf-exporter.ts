@@ -157,7 +157,7 @@ interface Piece {
   end: number;
 }
 
-/** Writes paragraphs whose characters may need different fonts, as runs continued on one line. */
+/** Writes paragraphs whose characters may need different fonts: left-to-right ones as runs continued on one line by pdfkit, those with right-to-left text line by line in visual order. */
 class Typesetter {
   private readonly registered = new Set<string>();
 
