@@ -165,6 +165,8 @@ class Typesetter {
     private readonly doc: PDFKit.PDFDocument,
     private readonly fonts: FontFallback,
     private readonly missing: Set<string>,
+    /** Shaped widths of words, by face, size and text: a page is measured at several sizes before it is drawn, and shaping dominates the time. Shared with the scratch documents of one book. */
+    private readonly widths = new Map<string, number>(),
   ) {}
 
   write(paragraphs: string[], box: TextBox): void {
@@ -261,13 +263,23 @@ class Typesetter {
     this.doc.y = top + lineHeight + LINE_GAP;
   }
 
-  /** The width in points of [start, end) of the paragraph, its pieces shaped as they are drawn. */
+  /** The width in points of [start, end) of the paragraph, its stretches of one face and one level shaped as they are drawn (their order does not change the sum). */
   private width(paragraph: string, faces: FontFace[], levels: EmbeddingLevels, start: number, end: number, size: number): number {
-    if (start >= end) return 0;
-    return visualPieces(paragraph, faces, levels, start, end).reduce(
-      (sum, piece) => sum + this.use(piece.face).fontSize(size).widthOfString(paragraph.slice(piece.start, piece.end), WHOLE_RUN),
-      0,
-    );
+    let sum = 0;
+    for (let from = start; from < end; ) {
+      let to = from + 1;
+      while (to < end && faces[to] === faces[from] && levels.levels[to] === levels.levels[from]) to++;
+      const text = paragraph.slice(from, to);
+      const key = `${faces[from].name}\u0000${size}\u0000${text}`;
+      let width = this.widths.get(key);
+      if (width === undefined) {
+        width = this.use(faces[from]).fontSize(size).widthOfString(text, WHOLE_RUN);
+        this.widths.set(key, width);
+      }
+      sum += width;
+      from = to;
+    }
+    return sum;
   }
 
   /** The face of each UTF-16 index of the paragraph (both halves of a surrogate pair get their character's). */
@@ -277,7 +289,7 @@ class Typesetter {
 
   /** The height the paragraphs take at this size: set on a scratch document as tall as needed, never shown. */
   measure(paragraphs: string[], width: number, size: number): number {
-    const scratch = new Typesetter(new PDFDocument({ autoFirstPage: false }), this.fonts, new Set());
+    const scratch = new Typesetter(new PDFDocument({ autoFirstPage: false }), this.fonts, new Set(), this.widths);
     scratch.doc.addPage({ size: [width, 100_000], margin: 0 });
     scratch.write(paragraphs, { x: 0, y: 0, width, size, align: 'left' });
     return scratch.doc.y;
