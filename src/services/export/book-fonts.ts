@@ -9,8 +9,9 @@ import { woffToSfnt } from './woff.js';
  * Noto Sans SC from @fontsource/noto-sans-sc (Latin, Cyrillic, Vietnamese, Chinese,
  * Japanese kana), then Nanum Gothic from @fontsource/nanum-gothic for the Hangul
  * syllables Noto Sans SC lacks, then Vazirmatn (Arabic, Persian, Urdu), Noto Sans Hebrew
- * and Noto Sans Devanagari (Hindi, Marathi, Nepali) from their @fontsource packages. Fontsource ships each font cut into subsets: named ones (Latin, Cyrillic,
- * Arabic, ...) and, for the CJK fonts, one file with the bulk of the script and ~100
+ * and Noto Sans Devanagari (Hindi, Marathi, Nepali) from their @fontsource packages.
+ * Fontsource ships each font cut into subsets: named ones (Latin, Cyrillic, Arabic,
+ * ...) and, for the CJK fonts, one file with the bulk of the script and ~100
  * numbered slices of the whole font, each with the Unicode ranges it covers
  * (unicode.json, as in the CSS `unicode-range`). A character is set in the first subset,
  * in that order, whose range holds it and whose glyph table really has it, so scripts mix
