@@ -78,7 +78,7 @@ describe('exportUrl over HTTP', () => {
     );
     const html = bytes.toString('utf8');
     expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(PAGES);
-    expect(html.split(`<p>${PAGE_TEXT}</p>`)).toHaveLength(PAGES + 1);
+    expect(html.split(`<p dir="auto">${PAGE_TEXT}</p>`)).toHaveLength(PAGES + 1);
   });
 
   it('downloads an EPUB that epubcheck passes with no error or warning', { timeout: 180_000 }, async (context) => {

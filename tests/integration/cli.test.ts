@@ -135,7 +135,7 @@ describe('story-agent against a server with every backend up', () => {
     expect(exported.stderr).toContain(`Saved ${file}`);
     const html = await fs.readFile(file, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
-    expect(html).toContain('<h1>The Second Story</h1>');
+    expect(html).toContain('<h1 dir="auto">The Second Story</h1>');
     // The one page's illustration, embedded.
     expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1);
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);

@@ -261,7 +261,7 @@ describe('the web page', () => {
     // The server's Content-Disposition names the file after the title.
     expect(download.suggestedFilename()).toBe(`${older.title}.html`);
     const html = await fs.readFile((await download.path())!, 'utf8');
-    expect(html).toContain(`<h1>${older.title}</h1>`);
+    expect(html).toContain(`<h1 dir="auto">${older.title}</h1>`);
     expect(html).toContain('It ended well.');
     expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1);
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);

@@ -65,10 +65,13 @@ export function pdfInfo(pdf: Buffer): Promise<Record<string, string>> {
   });
 }
 
-/** The text of each page (pdftotext, split at form feeds). */
-export function pdfPageTexts(pdf: Buffer): Promise<string[]> {
+/**
+ * The text of each page (pdftotext, split at form feeds). `raw`: in the order it is drawn
+ * (pdftotext -raw) rather than rebuilt from where it stands on the page.
+ */
+export function pdfPageTexts(pdf: Buffer, options: { raw?: boolean } = {}): Promise<string[]> {
   return withFile(pdf, 'pdf', async (file) => {
-    const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', file, '-'], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('pdftotext', [...(options.raw ? ['-raw'] : []), '-enc', 'UTF-8', file, '-'], { maxBuffer: 16 * 1024 * 1024 });
     return stdout.split('\f').slice(0, -1);
   });
 }

@@ -1,5 +1,5 @@
 import yazl from 'yazl';
-import { type BookForExport, paragraphsOf } from './export-book.js';
+import { type BookForExport, bookDirection, paragraphsOf } from './export-book.js';
 import { escapeXml } from './xml-text.js';
 
 /**
@@ -12,6 +12,11 @@ import { escapeXml } from './xml-text.js';
  * The OCF container (https://www.w3.org/TR/epub-33/#sec-container-zip) is a ZIP whose
  * first entry is `mimetype`, stored uncompressed and without extra fields; the rest is
  * deflated. Written with yazl; returns the file's bytes.
+ *
+ * Each document carries the book's language and direction, the title and each paragraph
+ * `dir="auto"`; a book in a right-to-left language has `page-progression-direction="rtl"`
+ * on its spine (https://www.w3.org/TR/epub-33/#attrdef-spine-page-progression-direction),
+ * so a reader turns its pages leftwards.
  */
 export async function renderBookEpub(book: BookForExport, modified: Date): Promise<Buffer> {
   const zip = new yazl.ZipFile();
@@ -28,7 +33,7 @@ export async function renderBookEpub(book: BookForExport, modified: Date): Promi
   for (const page of pages) {
     const figure = page.picture ? `<figure><img src="images/page-${page.number}.png" alt="${escapeXml(page.picture.alt)}"/></figure>\n` : '';
     const text = paragraphsOf(page.text)
-      .map((paragraph) => `<p>${escapeXml(paragraph)}</p>`)
+      .map((paragraph) => `<p dir="auto">${escapeXml(paragraph)}</p>`)
       .join('\n');
     add(
       `OEBPS/page-${page.number}.xhtml`,
@@ -64,7 +69,7 @@ function xhtml(book: BookForExport, title: string, body: string): string {
   const lang = escapeXml(book.language);
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE html>
-<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" xml:lang="${lang}" lang="${lang}">
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" xml:lang="${lang}" lang="${lang}" dir="${bookDirection(book.language)}">
 <head>
 <meta charset="UTF-8"/>
 <title>${escapeXml(title)}</title>
@@ -80,14 +85,14 @@ ${body}
 function titlePage(book: BookForExport, coverHref: string | null): string {
   const cover = coverHref && book.pages[0]?.picture ? `<figure><img src="${coverHref}" alt="${escapeXml(book.pages[0].picture.alt)}"/></figure>\n` : '';
   return `<section epub:type="titlepage" aria-label="Title page">
-${cover}<h1>${escapeXml(book.title)}</h1>
-<p class="meta">Written by Story Agent from the prompt “${escapeXml(book.prompt)}”</p>
+${cover}<h1 dir="auto">${escapeXml(book.title)}</h1>
+<p class="meta" dir="ltr" xml:lang="en" lang="en">Written by Story Agent from the prompt “<bdi>${escapeXml(book.prompt)}</bdi>”</p>
 </section>`;
 }
 
 function navigation(book: BookForExport, pages: { index: number; number: string }[]): string {
   return `<nav epub:type="toc" id="toc">
-<h1>${escapeXml(book.title)}</h1>
+<h1 dir="auto">${escapeXml(book.title)}</h1>
 <ol>
 <li><a href="title.xhtml">Title page</a></li>
 ${pages.map((page) => `<li><a href="page-${page.number}.xhtml">Page ${page.index + 1}</a></li>`).join('\n')}
@@ -127,7 +132,7 @@ ${coverNumber ? `<meta name="cover" content="image-${coverNumber}"/>\n` : ''}</m
 <item id="title-page" href="title.xhtml" media-type="application/xhtml+xml"/>
 ${items.join('\n')}
 </manifest>
-<spine>
+<spine${bookDirection(book.language) === 'rtl' ? ' page-progression-direction="rtl"' : ''}>
 <itemref idref="title-page"/>
 ${pages.map((page) => `<itemref idref="page-${page.number}"/>`).join('\n')}
 </spine>

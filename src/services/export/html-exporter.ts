@@ -1,11 +1,14 @@
-import { type BookForExport, type BookPicture, paragraphsOf } from './export-book.js';
+import { type BookForExport, type BookPicture, bookDirection, paragraphsOf } from './export-book.js';
 import { escapeXml } from './xml-text.js';
 
 /**
  * A book as one self-contained HTML file: the title, then every page (its picture above
  * its text), pictures embedded as data: URIs, no scripts and nothing fetched when it is
  * opened (its CSP allows only data: images and the inline style). A page without a
- * picture is text only. Returns UTF-8 bytes.
+ * picture is text only. The document carries the book's `lang` and direction (`rtl` for
+ * Arabic, Persian, Urdu, Hebrew), and the title and each paragraph `dir="auto"`, so a
+ * paragraph in the other direction (an English line in an Arabic book) is laid out by
+ * its own first strong character. Returns UTF-8 bytes.
  */
 export function renderBookHtml(book: BookForExport): Buffer {
   const date = book.createdAt.toISOString().slice(0, 10);
@@ -14,7 +17,7 @@ export function renderBookHtml(book: BookForExport): Buffer {
       (page) => `<section class="page" id="page-${page.index + 1}" aria-label="Page ${page.index + 1}">
 ${page.picture ? figure(page.picture) : ''}
 ${paragraphsOf(page.text)
-  .map((paragraph) => `<p>${escapeXml(paragraph)}</p>`)
+  .map((paragraph) => `<p dir="auto">${escapeXml(paragraph)}</p>`)
   .join('\n')}
 <p class="number">${page.index + 1}</p>
 </section>`,
@@ -22,7 +25,7 @@ ${paragraphsOf(page.text)
     .join('\n');
 
   return Buffer.from(`<!doctype html>
-<html lang="${escapeXml(book.language)}">
+<html lang="${escapeXml(book.language)}" dir="${bookDirection(book.language)}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -43,8 +46,8 @@ ${paragraphsOf(page.text)
 <body>
 <article>
 <header>
-<h1>${escapeXml(book.title)}</h1>
-<p class="meta">Written by Story Agent on ${date} from the prompt “${escapeXml(book.prompt)}”${book.style ? `, in the style “${escapeXml(book.style)}”` : ''}</p>
+<h1 dir="auto">${escapeXml(book.title)}</h1>
+<p class="meta" dir="ltr" lang="en">Written by Story Agent on ${date} from the prompt “<bdi>${escapeXml(book.prompt)}</bdi>”${book.style ? `, in the style “${escapeXml(book.style)}”` : ''}</p>
 </header>
 ${pages}
 </article>
