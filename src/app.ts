@@ -14,6 +14,10 @@ import type { StoryRepository } from './ports/story-repository.js';
 import { GenerationPipeline } from './services/generation/generation-pipeline.js';
 import { GenerationService } from './services/generation/generation-service.js';
 import { DraftSweep } from './services/generation/draft-sweep.js';
+import { OrphanFileSweep } from './services/generation/orphan-file-sweep.js';
+import { MediaSweep } from './services/generation/media-sweep.js';
+import { MEDIA_SWEEP_LOCK_KEY, PostgresAdvisoryLock, SingleProcessLock } from './adapters/database/advisory-lock.js';
+import type { ProcessLock } from './ports/process-lock.js';
 import { Automatic1111ImageGenerator } from './adapters/images/automatic1111-image-generator.js';
 import type { ImageGenerator } from './ports/image-generator.js';
 import { OnnxImageGenerator } from './adapters/images/onnx-image-generator.js';
@@ -305,7 +309,21 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     worker =
       role === 'api'
         ? null
-        : await startWorker(config, role, { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup });
+        : await startWorker(config, role, {
+            repository,
+            bus,
+            queue,
+            media,
+            textSide,
+            generations,
+            logger,
+            metrics,
+            painter,
+            lookForPainter,
+            setup,
+            // Workers sharing one PostgreSQL take turns to sweep; an embedded database has one process only.
+            sweepLock: config.database.kind === 'postgres' ? new PostgresAdvisoryLock(dataSource, MEDIA_SWEEP_LOCK_KEY) : new SingleProcessLock(),
+          });
     if (role === 'worker' && config.workerMetricsPort !== undefined) {
       workerMetrics = await startWorkerMetricsServer({ registry, access: config.metrics, host: config.host, port: config.workerMetricsPort, logger });
     }
@@ -539,17 +557,19 @@ interface WorkerParts {
   /** Fills `painter` when a picture model arrived in SD_MODEL_DIR (see painterLookout). */
   lookForPainter: (() => Promise<void>) | undefined;
   setup: SetupService;
+  /** Held while this worker sweeps media, so that one worker sweeps at a time. */
+  sweepLock: ProcessLock;
 }
 
 interface RunningWorker {
-  /** Stops looking for silent sessions to queue again, and for drafts to sweep. */
+  /** Stops looking for silent sessions to queue again, and for drafts and files to sweep. */
   stopRecovery(): void;
   /** Releases the image backend, once no generation runs any more. */
   close(): Promise<void>;
 }
 
 async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): Promise<RunningWorker> {
-  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup } = parts;
+  const { repository, bus, queue, media, textSide, generations, logger, metrics, painter, lookForPainter, setup, sweepLock } = parts;
   const images = createImageGenerator(config.images, logger);
   painter.current = images;
   const pipeline = new GenerationPipeline({
@@ -612,13 +632,14 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   const timer = setInterval(recover, config.generation.heartbeatMs);
   timer.unref();
   // Drafts of page repaints whose session ended without discarding them: only sessions already ended, so
-  // those just queued again above (and any running elsewhere) keep theirs. Workers sweep; API processes never do.
-  const drafts = new DraftSweep(repository, media, logger);
+  // those just queued again above (and any running elsewhere) keep theirs. Then files no record names, older
+  // than ORPHAN_FILE_GRACE_MS. Workers sweep, one at a time; API processes never do.
+  const mediaSweep = new MediaSweep(sweepLock, [new DraftSweep(repository, media, logger), new OrphanFileSweep(repository, media, logger)], logger);
   let sweeping: Promise<unknown> | null = null;
   const sweep = () => {
-    sweeping ??= drafts
+    sweeping ??= mediaSweep
       .sweep()
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the drafts of ended page repaints'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the drafts of ended page repaints and files no record names'))
       .finally(() => {
         sweeping = null;
       });

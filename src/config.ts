@@ -274,7 +274,7 @@ export interface AppConfig {
     shutdownTimeoutMs: number;
     /** A running session's row is touched this often; one untouched for 3× this is taken as abandoned. */
     heartbeatMs: number;
-    /** Workers sweep drafts of ended page repaints at start-up and then this often (ms). */
+    /** Workers sweep drafts of ended page repaints, then picture files no record names, at start-up and then this often (ms). */
     draftSweepIntervalMs: number;
   };
   /** The Hugging Face Hub models are downloaded from (HF_ENDPOINT) and a token for gated ones (HF_TOKEN). */

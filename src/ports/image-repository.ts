@@ -44,4 +44,10 @@ export interface ImageRepository {
   findEndedDrafts(after: string | null, limit: number): Promise<DraftFile[]>;
   /** Deletes those of these records that are still drafts of an ended (or gone) session; returns the ids deleted. */
   deleteEndedDrafts(ids: readonly string[]): Promise<string[]>;
+  /**
+   * Those of these media keys that an image record names, drafts included (every record that names a file of the
+   * MediaStore is an image record); in no particular order. One query per call, so callers pass a batch (a few hundred
+   * keys), never every file at once.
+   */
+  findNamedMediaKeys(keys: readonly string[]): Promise<string[]>;
 }

@@ -307,6 +307,12 @@ export class InMemoryRepositories implements StoryRepository {
   }
 
   /** As the database's check: a draft whose session has ended, or whose session row is gone. */
+  async findNamedMediaKeys(keys: readonly string[]): Promise<string[]> {
+    this.calls.push('findNamedMediaKeys');
+    const named = new Set(this.images.map((image) => image.filePath));
+    return [...new Set(keys)].filter((key) => named.has(key));
+  }
+
   private isEndedDraft(image: GeneratedImage): boolean {
     if (image.pendingSessionId === null) return false;
     const session = this.sessions.get(image.pendingSessionId);

@@ -13,7 +13,7 @@ import {
   type ImageToImageRequest,
 } from '../../src/ports/image-generator.js';
 import { RetryLater } from '../../src/ports/job-queue.js';
-import type { MediaStore } from '../../src/ports/media-store.js';
+import { InMemoryMediaStore as MemoryMedia } from '../support/in-memory-media-store.js';
 import type { ProgressUpdate } from '../../src/ports/progress-bus.js';
 import {
   TextGenerationError,
@@ -147,28 +147,6 @@ async function picture(request: ImageRequest): Promise<Buffer> {
   return sharp(data, { raw: { width, height, channels: 3 } })
     .png()
     .toBuffer();
-}
-
-class MemoryMedia implements MediaStore {
-  readonly files = new Map<string, Buffer>();
-  async save(bytes: Buffer): Promise<string> {
-    const key = `images/${randomUUID()}.png`;
-    this.files.set(key, bytes);
-    return key;
-  }
-  async read(key: string): Promise<Buffer> {
-    const bytes = this.files.get(key);
-    if (!bytes) throw new Error(`no file ${key}`);
-    return bytes;
-  }
-  async remove(key: string): Promise<number> {
-    const size = this.files.get(key)?.length ?? 0;
-    this.files.delete(key);
-    return size;
-  }
-  urlFor(key: string): string {
-    return `/media/${key}`;
-  }
 }
 
 class RecordingBus extends InProcessProgressBus {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InProcessProgressBus } from '../../src/adapters/progress/in-process-progress-bus.js';
 import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
 import type { JobQueue } from '../../src/ports/job-queue.js';
-import type { MediaStore } from '../../src/ports/media-store.js';
+import type { MediaStore, StoredFile } from '../../src/ports/media-store.js';
 import { SINGLE_USER } from '../../src/services/auth/viewer.js';
 import { ConflictError, ImagesDisabledError, InvalidInputError, LimitReachedError } from '../../src/services/errors.js';
 import { GenerationService } from '../../src/services/generation/generation-service.js';
@@ -43,6 +43,9 @@ class RecordingMedia implements MediaStore {
   async remove(key: string): Promise<number> {
     this.removed.push(key);
     return 0;
+  }
+  async *list(): AsyncIterable<StoredFile> {
+    yield* [];
   }
   urlFor(key: string): string {
     return `/media/${key}`;

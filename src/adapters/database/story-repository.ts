@@ -439,6 +439,16 @@ export class TypeOrmStoryRepository implements StoryRepository {
     );
     return (result.raw as { id: string }[]).map((row) => row.id);
   }
+
+  async findNamedMediaKeys(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.dataSource.manager
+      .createQueryBuilder(GeneratedImage, 'image')
+      .select('DISTINCT image.file_path', 'key')
+      .where('image.file_path IN (:...keys)', { keys: [...keys] })
+      .getRawMany<{ key: string }>();
+    return rows.map((row) => row.key);
+  }
 }
 
 /**

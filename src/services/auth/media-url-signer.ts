@@ -40,6 +40,7 @@ export function withSignedUrls(store: MediaStore, signer: MediaUrlSigner): Media
     save: (bytes, extension) => store.save(bytes, extension),
     read: (key) => store.read(key),
     remove: (key) => store.remove(key),
+    list: () => store.list(),
     urlFor: (key) => signer.sign(store.urlFor(key), key),
   };
 }
