@@ -11,77 +11,21 @@ import { closeDatabase, createDataSource, openDatabase } from '../../src/adapter
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { LocalMediaStore } from '../../src/adapters/media/local-media-store.js';
 import { startApp } from '../../src/app.js';
-import { type AppConfig, loadConfig } from '../../src/config.js';
-import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/enums.js';
+import type { AppConfig } from '../../src/config.js';
+import { ImageType } from '../../src/entities/enums.js';
 import { MediaSweep, MediaSweepOutcome } from '../../src/services/generation/media-sweep.js';
 import { ORPHAN_FILE_GRACE_MS, OrphanFileSweep } from '../../src/services/generation/orphan-file-sweep.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
-import { createRedisNamespace } from '../support/redis.js';
+import { saveCompletedBook, savePicture, startRepaint } from '../support/saved-books.js';
+import { bothDatabases, fileExists, lockNeverLost, splitLayoutConfig, useSweepDatabase } from '../support/sweep-database.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-
-/** Nothing else opens a test's embedded database, and PostgreSQL has no directory lock: losing it is a bug here. */
-function lockNeverLost(error: Error): never {
-  throw new Error('the database lock was lost during the test', { cause: error });
-}
-
-/** A database of this run's own: on the test PostgreSQL server, or an embedded PGlite in a temporary folder. */
-interface Database {
-  config: AppConfig['database'];
-  drop(): Promise<void>;
-}
-
-const databases: [string, () => Promise<Database>][] = [
-  [
-    'PostgreSQL',
-    async () => {
-      const database: TestDatabase = await createTestDatabase();
-      return { config: { kind: 'postgres', url: database.url, poolSize: 5 }, drop: () => database.drop() };
-    },
-  ],
-  [
-    'embedded PGlite',
-    async () => {
-      const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-orphans-'));
-      return { config: { kind: 'embedded', dataDir }, drop: () => fs.rm(dataDir, { recursive: true, force: true }) };
-    },
-  ],
-];
 
 /** Two grace periods ago: old enough to sweep. */
 const longAgo = () => new Date(Date.now() - 2 * ORPHAN_FILE_GRACE_MS);
 
-const exists = (file: string) =>
-  fs.access(file).then(
-    () => true,
-    () => false,
-  );
-
 /** Saves a one-page book in `repository` with its character, scene and composite in `media`, and two drafts of a running repaint; answers every file's key. */
 async function savedBook(repository: TypeOrmStoryRepository, media: LocalMediaStore): Promise<string[]> {
-  const sessionId = randomUUID();
-  await repository.createSession({
-    id: sessionId,
-    prompt: 'a race',
-    options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 1 },
-    stage: STAGE.queued,
-    ownerId: null,
-  });
-  const page = { outline: 'o', sceneDescription: 'a meadow', characterSide: CharacterSide.LEFT, characterDistance: CharacterDistance.FAR };
-  const story = await repository.saveBookOnce(
-    { id: randomUUID(), title: 'T', prompt: 'a race', style: null, characterDescription: 'a fox', pages: [page] },
-    sessionId,
-  );
-  await repository.updateRunningSession(sessionId, { status: GenerationStatus.COMPLETED });
-  const repaint = randomUUID();
-  await repository.createSession({
-    id: repaint,
-    prompt: 'a race',
-    options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex: 0, redescribe: false },
-    stage: STAGE.queued,
-    ownerId: null,
-    storyId: story.id,
-  });
-  await repository.updateRunningSession(repaint, { status: GenerationStatus.GENERATING_IMAGES });
+  const { story } = await saveCompletedBook(repository, 1);
+  const repaint = await startRepaint(repository, story.id, 0);
   const pictures: [ImageType, number | null, string | null][] = [
     [ImageType.CHARACTER, null, null],
     [ImageType.BACKGROUND, 0, null],
@@ -91,21 +35,7 @@ async function savedBook(repository: TypeOrmStoryRepository, media: LocalMediaSt
   ];
   const keys = [];
   for (const [imageType, pageIndex, pendingSessionId] of pictures) {
-    const filePath = await media.save(Buffer.alloc(1000, 7), 'png');
-    const saved = await repository.saveImageOnce({
-      id: randomUUID(),
-      storyId: story.id,
-      imageType,
-      pageIndex,
-      filePath,
-      width: 64,
-      height: 64,
-      promptUsed: 'a meadow',
-      seed: 3,
-      pendingSessionId,
-    });
-    if (!saved) throw new Error('the picture was refused');
-    keys.push(filePath);
+    keys.push(await savePicture(repository, media, { storyId: story.id, imageType, pageIndex, pendingSessionId }));
   }
   return keys;
 }
@@ -119,26 +49,11 @@ async function orphan(mediaDir: string, when: Date, bytes: number, name = `${ran
   return `images/${name}`;
 }
 
-describe.each(databases)('OrphanFileSweep on %s and the local media store', (_name, create) => {
-  let database: Database;
-  let dataSource: DataSource;
-  let repository: TypeOrmStoryRepository;
-  let tmp: string;
-
-  beforeAll(async () => {
-    database = await create();
-    dataSource = await openDatabase(createDataSource(database.config), database.config, { onLockLost: lockNeverLost });
-    repository = new TypeOrmStoryRepository(dataSource, { serializeWrites: database.config.kind === 'embedded' });
-    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-orphans-media-'));
-  });
-
-  afterAll(async () => {
-    await closeDatabase(dataSource);
-    await database.drop();
-    await fs.rm(tmp, { recursive: true, force: true });
-  });
+describe.each(bothDatabases('story-agent-orphans-'))('OrphanFileSweep on %s and the local media store', (_name, create) => {
+  const opened = useSweepDatabase(create, 'story-agent-orphans-media-');
 
   it('removes old files no record names; keeps fresh ones, named ones (however old), other files and whatever links point at', async () => {
+    const { repository, tmp } = opened;
     const mediaDir = path.join(tmp, 'media');
     const outside = path.join(tmp, 'outside');
     await fs.mkdir(outside, { recursive: true });
@@ -162,9 +77,9 @@ describe.each(databases)('OrphanFileSweep on %s and the local media store', (_na
     const result = await new OrphanFileSweep(repository, media, logger, { batchSize: 3 }).sweep();
 
     expect(result).toEqual({ files: 3, bytes: 600 });
-    for (const key of [...old, leftoverWrite]) expect(await exists(path.join(mediaDir, key))).toBe(false);
-    for (const key of [...named, fresh, writing, foreign]) expect(await exists(path.join(mediaDir, key))).toBe(true);
-    expect(await exists(target)).toBe(true);
+    for (const key of [...old, leftoverWrite]) expect(await fileExists(path.join(mediaDir, key))).toBe(false);
+    for (const key of [...named, fresh, writing, foreign]) expect(await fileExists(path.join(mediaDir, key))).toBe(true);
+    expect(await fileExists(target)).toBe(true);
     expect((await fs.lstat(link)).isSymbolicLink()).toBe(true);
     expect(lines.filter((line) => line.msg.startsWith('swept'))).toEqual([
       expect.objectContaining({ level: 30, files: 3, bytes: 600, msg: 'swept 3 picture files no record names (600 bytes)' }),
@@ -172,6 +87,7 @@ describe.each(databases)('OrphanFileSweep on %s and the local media store', (_na
   });
 
   it('never follows an images folder that is a link out of MEDIA_DIR', async () => {
+    const { repository, tmp } = opened;
     const mediaDir = path.join(tmp, 'linked-media');
     const elsewhere = path.join(tmp, 'elsewhere');
     await fs.mkdir(mediaDir, { recursive: true });
@@ -181,10 +97,11 @@ describe.each(databases)('OrphanFileSweep on %s and the local media store', (_na
     const result = await new OrphanFileSweep(repository, new LocalMediaStore(mediaDir, '/media'), pino({ level: 'silent' })).sweep();
 
     expect(result).toEqual({ files: 0, bytes: 0 });
-    expect(await exists(path.join(elsewhere, stranger))).toBe(true);
+    expect(await fileExists(path.join(elsewhere, stranger))).toBe(true);
   });
 
   it('answers which of a batch of keys a record names, drafts included', async () => {
+    const { repository, tmp } = opened;
     const media = new LocalMediaStore(path.join(tmp, 'lookup'), '/media');
     const named = await savedBook(repository, media);
     const unknown = [`images/${randomUUID()}.png`, `images/${randomUUID()}.png.partial`];
@@ -248,51 +165,32 @@ describe('one media sweep at a time on PostgreSQL', () => {
     await running;
 
     expect(await new MediaSweep(second.lock, [second.orphans], logger).sweep()).toBe(MediaSweepOutcome.SKIPPED);
-    expect(await exists(path.join(tmp, old))).toBe(true);
+    expect(await fileExists(path.join(tmp, old))).toBe(true);
 
     letGo();
     expect(await firstRound).toBe(MediaSweepOutcome.SWEPT);
-    expect(await exists(path.join(tmp, old))).toBe(false);
+    expect(await fileExists(path.join(tmp, old))).toBe(false);
 
     // The lock was let go: the second worker's next round runs, and so does one after a sweep that failed.
     const later = await orphan(tmp, longAgo(), 100);
     const failing = { sweep: () => Promise.reject(new Error('Connection terminated unexpectedly')) };
     await expect(new MediaSweep(first.lock, [failing], logger).sweep()).rejects.toThrow('Connection terminated unexpectedly');
     expect(await new MediaSweep(second.lock, [second.orphans], logger).sweep()).toBe(MediaSweepOutcome.SWEPT);
-    expect(await exists(path.join(tmp, later))).toBe(false);
+    expect(await fileExists(path.join(tmp, later))).toBe(false);
   });
 
   it('a worker skips its start-up sweep while another process holds the lock, and sweeps at start-up otherwise; an API process never sweeps', async ({
     onTestFinished,
   }) => {
-    const appDatabase = await createTestDatabase();
-    const redis = createRedisNamespace();
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'story-agent-orphans-app-'));
+    const { config: appConfig, database: appDatabase } = await splitLayoutConfig(onTestFinished, 'story-agent-orphans-app-');
     const holder = new pg.Client({ connectionString: appDatabase.url });
-    onTestFinished(async () => {
-      await holder.end().catch(() => undefined);
-      await appDatabase.drop();
-      await redis.cleanup();
-      await fs.rm(dataDir, { recursive: true, force: true });
-    });
-    const appConfig = loadConfig({
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATA_DIR: dataDir,
-      DATABASE_URL: appDatabase.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: redis.prefix,
-      OLLAMA_BASE_URL: 'http://127.0.0.1:9',
-      TEXT_BACKEND: 'ollama',
-      IMAGE_BACKEND: 'none',
-    });
+    onTestFinished(() => holder.end().catch(() => undefined));
     const dataSource = await openDatabase(createDataSource(appConfig.database), appConfig.database, { onLockLost: lockNeverLost });
     try {
       const named = await savedBook(new TypeOrmStoryRepository(dataSource, { serializeWrites: false }), new LocalMediaStore(appConfig.mediaDir, '/media'));
       for (const key of named) await fs.utimes(path.join(appConfig.mediaDir, key), longAgo(), longAgo());
       const old = await orphan(appConfig.mediaDir, longAgo(), 100);
-      const onDisk = (key: string) => exists(path.join(appConfig.mediaDir, key));
+      const onDisk = (key: string) => fileExists(path.join(appConfig.mediaDir, key));
 
       const api = await startApp(appConfig, { role: 'api', logger: pino({ level: 'silent' }) });
       await api.stop(0);

@@ -6,6 +6,7 @@ import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, Ima
 import { PictureSwap } from '../../src/ports/book-repository.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { createRepaintSession, pictureRow } from '../support/saved-books.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let database: TestDatabase;
@@ -65,17 +66,8 @@ describe('StoryRepository under two runs of one session', () => {
   it('keeps exactly one image of a type when both save it, and both get that one back', async () => {
     const sessionId = await newSession();
     const story = await repository.saveBookOnce(book(randomUUID(), 2), sessionId);
-    const image = (filePath: string, imageType = ImageType.CHARACTER, pageIndex: number | null = null) => ({
-      id: randomUUID(),
-      storyId: story.id,
-      imageType,
-      pageIndex,
-      filePath,
-      width: 64,
-      height: 64,
-      promptUsed: 'a fox',
-      seed: 1,
-    });
+    const image = (filePath: string, imageType = ImageType.CHARACTER, pageIndex: number | null = null) =>
+      pictureRow({ storyId: story.id, imageType, pageIndex, filePath });
     const [first, second] = await Promise.all([repository.saveImageOnce(image('images/a.png')), repository.saveImageOnce(image('images/b.png'))]);
     expect(first!.id).toBe(second!.id);
     expect(await repository.findImagesByStoryIds([story.id])).toHaveLength(1);
@@ -118,20 +110,12 @@ describe('StoryRepository and the drafts of a page repaint', () => {
   async function bookWithRepaint() {
     const story = await repository.saveBookOnce(book(randomUUID(), 1), await newSession());
     await repository.saveImageOnce(scene(story.id, 'images/old.png', null));
-    const sessionId = randomUUID();
-    await repository.createSession({
-      id: sessionId,
-      prompt: 'a race',
-      options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex: 0, redescribe: false },
-      stage: STAGE.queued,
-      ownerId: null,
-      storyId: story.id,
-    });
+    const sessionId = await createRepaintSession(repository, story.id, 0);
     return { storyId: story.id, sessionId };
   }
 
   function scene(storyId: string, filePath: string, pendingSessionId: string | null, imageType = ImageType.BACKGROUND) {
-    return { id: randomUUID(), storyId, imageType, pageIndex: 0, filePath, width: 64, height: 64, promptUsed: 'a meadow', seed: 1, pendingSessionId };
+    return pictureRow({ storyId, imageType, pageIndex: 0, filePath, pendingSessionId });
   }
 
   it('saves a draft only while its session runs, so a cancelled session keeps none', async () => {

@@ -1,30 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
-import type { MediaStore } from '../../src/ports/media-store.js';
+import { GenerationStatus, ImageType } from '../../src/entities/index.js';
 import { DraftSweep } from '../../src/services/generation/draft-sweep.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
+import { InMemoryMediaStore } from '../support/in-memory-media-store.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
-
-/** Files in memory; remove answers the bytes it freed, as the local store does, and fails for the keys in `failing`. */
-class MemoryMedia implements Pick<MediaStore, 'remove'> {
-  readonly files = new Map<string, Buffer>();
-  readonly failing = new Set<string>();
-
-  put(bytes: number): string {
-    const key = `images/${randomUUID()}.png`;
-    this.files.set(key, Buffer.alloc(bytes, 1));
-    return key;
-  }
-
-  async remove(key: string): Promise<number> {
-    if (this.failing.has(key)) throw Object.assign(new Error(`EACCES: permission denied, unlink '${key}'`), { code: 'EACCES' });
-    const size = this.files.get(key)?.length ?? 0;
-    this.files.delete(key);
-    return size;
-  }
-}
+import { saveCompletedBook, savePicture, startRepaint } from '../support/saved-books.js';
 
 interface LogLine {
   level: number;
@@ -36,41 +16,12 @@ interface LogLine {
 /** A saved book of `pageCount` pages whose page pictures are in use, and a way to add page repaints with drafts. */
 async function setup(pageCount = 8) {
   const repositories = new InMemoryRepositories();
-  const media = new MemoryMedia();
+  const media = new InMemoryMediaStore();
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
-  const bookSession = randomUUID();
-  await repositories.createSession({
-    id: bookSession,
-    prompt: 'a fox',
-    options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount },
-    stage: STAGE.queued,
-    ownerId: null,
-  });
-  const page = { outline: 'o', sceneDescription: 'a hill', characterSide: CharacterSide.LEFT, characterDistance: CharacterDistance.NEAR };
-  const story = await repositories.saveBookOnce(
-    { id: randomUUID(), title: 'T', prompt: 'a fox', style: null, characterDescription: 'a fox', pages: Array.from({ length: pageCount }, () => page) },
-    bookSession,
-  );
-  await repositories.updateRunningSession(bookSession, { status: GenerationStatus.COMPLETED });
-
-  const picture = async (imageType: ImageType, pageIndex: number, pendingSessionId: string | null, bytes: number) => {
-    const filePath = media.put(bytes);
-    const saved = await repositories.saveImageOnce({
-      id: randomUUID(),
-      storyId: story.id,
-      imageType,
-      pageIndex,
-      filePath,
-      width: 64,
-      height: 64,
-      promptUsed: 'a hill',
-      seed: 1,
-      pendingSessionId,
-    });
-    if (!saved) throw new Error('the draft was refused');
-    return filePath;
-  };
+  const { story } = await saveCompletedBook(repositories, pageCount);
+  const picture = (imageType: ImageType, pageIndex: number, pendingSessionId: string | null, bytes: number) =>
+    savePicture(repositories, media, { storyId: story.id, imageType, pageIndex, pendingSessionId }, bytes);
   for (let index = 0; index < pageCount; index += 1) {
     await picture(ImageType.BACKGROUND, index, null, 10);
     await picture(ImageType.COMBINED, index, null, 10);
@@ -78,16 +29,7 @@ async function setup(pageCount = 8) {
 
   /** A page repaint of `pageIndex` with its two drafts saved while it ran, then left in `status`; returns the session and the drafts' files. */
   const repaint = async (pageIndex: number, status: GenerationStatus, bytes = 100) => {
-    const sessionId = randomUUID();
-    await repositories.createSession({
-      id: sessionId,
-      prompt: 'a fox',
-      options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex, redescribe: false },
-      stage: STAGE.queued,
-      ownerId: null,
-      storyId: story.id,
-    });
-    await repositories.updateRunningSession(sessionId, { status: GenerationStatus.GENERATING_IMAGES });
+    const sessionId = await startRepaint(repositories, story.id, pageIndex);
     const files = [await picture(ImageType.BACKGROUND, pageIndex, sessionId, bytes), await picture(ImageType.COMBINED, pageIndex, sessionId, bytes)];
     if (status !== GenerationStatus.GENERATING_IMAGES) await repositories.updateRunningSession(sessionId, { status });
     return { sessionId, files };

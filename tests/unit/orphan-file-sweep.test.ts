@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CharacterDistance, CharacterSide, GenerationKind, GenerationStatus, ImageType } from '../../src/entities/index.js';
+import { GenerationStatus, ImageType } from '../../src/entities/index.js';
 import type { ProcessLock } from '../../src/ports/process-lock.js';
 import { DraftSweep } from '../../src/services/generation/draft-sweep.js';
 import { MediaSweep, MediaSweepOutcome } from '../../src/services/generation/media-sweep.js';
 import { ORPHAN_FILE_GRACE_MS, OrphanFileSweep } from '../../src/services/generation/orphan-file-sweep.js';
-import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { InMemoryMediaStore } from '../support/in-memory-media-store.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
+import { saveCompletedBook, savePicture, startRepaint } from '../support/saved-books.js';
 
 interface LogLine {
   level: number;
@@ -30,48 +30,11 @@ async function setup() {
   media.clock = () => OLD;
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
-  const bookSession = randomUUID();
-  await repositories.createSession({
-    id: bookSession,
-    prompt: 'a fox',
-    options: { kind: GenerationKind.BOOK, style: null, seed: null, pageCount: 1 },
-    stage: STAGE.queued,
-    ownerId: null,
-  });
-  const page = { outline: 'o', sceneDescription: 'a hill', characterSide: CharacterSide.LEFT, characterDistance: CharacterDistance.NEAR };
-  const story = await repositories.saveBookOnce(
-    { id: randomUUID(), title: 'T', prompt: 'a fox', style: null, characterDescription: 'a fox', pages: [page] },
-    bookSession,
-  );
-  await repositories.updateRunningSession(bookSession, { status: GenerationStatus.COMPLETED });
-
-  const picture = async (imageType: ImageType, pageIndex: number | null, pendingSessionId: string | null) => {
-    const filePath = await media.save(Buffer.alloc(10, 1));
-    await repositories.saveImageOnce({
-      id: randomUUID(),
-      storyId: story.id,
-      imageType,
-      pageIndex,
-      filePath,
-      width: 64,
-      height: 64,
-      promptUsed: 'p',
-      seed: 1,
-      pendingSessionId,
-    });
-    return filePath;
-  };
+  const { story } = await saveCompletedBook(repositories, 1);
+  const picture = (imageType: ImageType, pageIndex: number | null, pendingSessionId: string | null) =>
+    savePicture(repositories, media, { storyId: story.id, imageType, pageIndex, pendingSessionId }, 10);
   const named = [await picture(ImageType.CHARACTER, null, null), await picture(ImageType.BACKGROUND, 0, null), await picture(ImageType.COMBINED, 0, null)];
-  const repaint = randomUUID();
-  await repositories.createSession({
-    id: repaint,
-    prompt: 'a fox',
-    options: { kind: GenerationKind.PAGE_REPAINT, style: null, seed: null, pageIndex: 0, redescribe: false },
-    stage: STAGE.queued,
-    ownerId: null,
-    storyId: story.id,
-  });
-  await repositories.updateRunningSession(repaint, { status: GenerationStatus.GENERATING_IMAGES });
+  const repaint = await startRepaint(repositories, story.id, 0);
   named.push(await picture(ImageType.BACKGROUND, 0, repaint), await picture(ImageType.COMBINED, 0, repaint));
 
   /** A file no record names, written at `when`, of `bytes` bytes, under a key of the store's (or the given one). */

@@ -12,6 +12,7 @@ import { STAGE } from '../../src/services/progress/progress-plan.js';
 import { StoryService } from '../../src/services/stories/story-service.js';
 import { InMemoryGenerationMetrics } from '../support/in-memory-generation-metrics.js';
 import { InMemoryRepositories } from '../support/in-memory-repositories.js';
+import { pictureRow } from '../support/saved-books.js';
 
 /** GenerationService.repaintPage and StoryService.updatePageText against in-memory ports: what they accept, refuse and store. */
 
@@ -190,18 +191,7 @@ describe('GenerationService.cancel of a page repaint that no worker runs', () =>
 
 /** Page 1's scene: in use (pendingSessionId null) or a draft of the session given. */
 function picture(storyId: string, filePath: string, pendingSessionId: string | null) {
-  return {
-    id: randomUUID(),
-    storyId,
-    imageType: ImageType.BACKGROUND,
-    pageIndex: 1,
-    filePath,
-    width: 64,
-    height: 64,
-    promptUsed: 'a hill',
-    seed: 1,
-    pendingSessionId,
-  };
+  return pictureRow({ storyId, imageType: ImageType.BACKGROUND, pageIndex: 1, filePath, pendingSessionId });
 }
 
 describe('StoryService.updatePageText', () => {
