@@ -748,6 +748,22 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(book.metrics.ended).toContainEqual({ failed: 'page-repaint' });
   });
 
+  it("fails without painting when the book's character picture cannot be read, and changes nothing", async () => {
+    const book = await finishedBook();
+    const before = await pictures(book);
+    book.media.files.delete(before['CHARACTER:null'].filePath);
+    const files = new Set(book.media.files.keys());
+    const { sessionId, done } = await repaint(book, { pageIndex: 1, seed: 7 });
+    await done;
+    const session = await book.repositories.requireSession(sessionId);
+    expect(session.status).toBe(GenerationStatus.FAILED);
+    expect(session.errorMessage).toMatch(/^The book's character picture could not be read or cut out, so page 2 was not painted again: /);
+    expect(book.painter.calls).toEqual([]);
+    expect(await pictures(book)).toEqual(before);
+    expect(new Set(book.media.files.keys())).toEqual(files);
+    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
+  });
+
   it('fails without painting when images are switched off on the worker, and changes nothing', async () => {
     const book = await finishedBook();
     const before = await pictures(book);
@@ -815,47 +831,6 @@ describe('GenerationPipeline painting one page of a saved book again', () => {
     expect(after['BACKGROUND:1'].id).toBe(draft.id);
     expect(after['COMBINED:1'].id).not.toBe(before['COMBINED:1'].id);
     expect(book.media.files.has(before['BACKGROUND:1'].filePath)).toBe(false);
-  });
-
-  it('keeps no draft of a scene that finishes painting after the repaint failed for another reason', async () => {
-    const book = await finishedBook();
-    const before = await pictures(book);
-    // The character picture cannot be read: the run fails while the scene is still being painted.
-    book.media.files.delete(before['CHARACTER:null'].filePath);
-    let discarded!: () => void;
-    const afterDiscard = new Promise<void>((resolve) => {
-      discarded = resolve;
-    });
-    const discard = book.repositories.discardDraftImages.bind(book.repositories);
-    book.repositories.discardDraftImages = async (sessionId) => {
-      const keys = await discard(sessionId);
-      discarded();
-      return keys;
-    };
-    const generate = book.painter.generate.bind(book.painter);
-    book.painter.generate = async (requests, options) => {
-      await afterDiscard;
-      return generate(requests, options);
-    };
-    let lateSave!: (saved: unknown) => void;
-    const saved = new Promise((resolve) => {
-      lateSave = resolve;
-    });
-    const save = book.repositories.saveImageOnce.bind(book.repositories);
-    book.repositories.saveImageOnce = async (image) => {
-      const row = await save(image);
-      lateSave(row);
-      return row;
-    };
-    const files = new Set(book.media.files.keys());
-    const { sessionId, done } = await repaint(book, { pageIndex: 1 });
-    await done;
-    expect((await book.repositories.requireSession(sessionId)).status).toBe(GenerationStatus.FAILED);
-    expect(await saved).toBeNull();
-    await new Promise(setImmediate);
-    expect(await book.repositories.findDraftImages(sessionId)).toEqual([]);
-    expect(new Set(book.media.files.keys())).toEqual(files);
-    expect(await pictures(book)).toEqual(before);
   });
 
   it('resumes a run that crashed right after the swap by finishing it: nothing is painted or swapped again, the old files still go', async () => {

@@ -127,9 +127,11 @@ export class PageRepaint {
     if (description.trim() === '') {
       throw new PageRepaintFailed(`${capitalised(this.label)} has no scene description; paint it again with "describe again" (redescribe) to write one.`);
     }
+    // The cut-out first: it takes milliseconds, and a character that cannot be read fails the repaint before seconds of painting go to waste.
+    const prepared = await this.prepareCharacter(run, character);
     const picture: Picture = { imageType: ImageType.BACKGROUND, page: page.index, label: `${this.label}'s scene`, seedOffset: 0, description };
     const [painting] = this.pictures.paintAll(run, painter, book, [picture], drafts);
-    const [scene, prepared] = await Promise.all([painting, this.prepareCharacter(run, character)]);
+    const scene = await painting;
     if (!scene) throw new PageRepaintFailed(`${capitalised(this.label)} could not be painted again; it keeps its old picture (see the warnings for why).`);
     if (!prepared) return;
     await this.pictures.composite(run, book, page, drafts, prepared, scene);
