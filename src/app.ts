@@ -265,7 +265,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
   const stories = new StoryService(repository, mediaSigner ? withSignedUrls(media, mediaSigner) : media, logger);
   const apiKeys = new ApiKeyService(new ApiKeyStore(dataSource));
   const setup = new SetupService(
-    setupSettings(config),
+    setupSettings(config, role),
     {
       probes: new LocalSetupProbes(dataSource, textSide, READINESS_TIMEOUT_MS),
       hub: new HuggingFaceHub({ ...config.huggingFace, stallTimeoutMs: config.downloads.stallTimeoutMs }),
@@ -529,7 +529,7 @@ async function imagesEnabled(config: AppConfig, role: Role, painter: PainterSlot
  * does (chooseAutoBackend): Ollama with its model, the embedded model when Ollama is down or lacks
  * the model while the GGUF is there (offering the Ollama pull beside it), else Ollama to pull into.
  */
-function setupSettings(config: AppConfig): SetupSettings {
+function setupSettings(config: AppConfig, role: Role): SetupSettings {
   const textBackend = config.text.backend;
   const text: SetupSettings['text'] =
     textBackend === 'openai'
@@ -541,7 +541,13 @@ function setupSettings(config: AppConfig): SetupSettings {
           embeddedModelFile: config.embedded.modelFile,
         };
   const { backend, chosenByDefault, sdModelDir, automatic1111Url } = config.images;
-  return { text, images: { backend, chosenByDefault, sdModelDir, automatic1111Url }, database: { kind: config.database.kind } };
+  return {
+    text,
+    images: { backend, chosenByDefault, sdModelDir, automatic1111Url },
+    database: { kind: config.database.kind },
+    // The API processes run the downloads the set-up panel starts (README: Scaling out); a worker waits for them.
+    takesOverDownloads: role !== 'worker',
+  };
 }
 
 interface WorkerParts {

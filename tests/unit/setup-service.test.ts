@@ -85,6 +85,7 @@ const SETTINGS: SetupSettings = {
   text: { backend: 'auto', ollamaBaseUrl: 'http://127.0.0.1:11434', ollamaModel: 'llama3.2', embeddedModelFile: '/data/models/text/qwen.gguf' },
   images: { backend: 'none', chosenByDefault: true, sdModelDir: '/data/models/sd', automatic1111Url: undefined },
   database: { kind: 'embedded' },
+  takesOverDownloads: true,
 };
 
 /** Shared downloads whose downloading process dies when `dead` is set: it says nothing more, and its record lapses. */
@@ -105,6 +106,52 @@ class DyingShared implements SharedDownloads<SharedDownload> {
   }
   subscribe(component: string, listener: (record: SharedDownload) => void): Promise<() => void> {
     return this.alive.subscribe(component, listener);
+  }
+}
+
+/**
+ * Shared downloads as Redis keeps them for several processes: `process()` is one process's view.
+ * `kill()` on a view is that process dying: it says nothing more, and its claim and RUNNING
+ * record are gone, as they are CLAIM_TTL_MS after it last renewed them.
+ */
+class LapsingShared {
+  private readonly claims = new Map<string, object>();
+  private readonly records = new Map<string, SharedDownload>();
+  private readonly listeners = new Map<string, Set<(record: SharedDownload) => void>>();
+
+  process(): SharedDownloads<SharedDownload> & { kill(): void } {
+    const self = {};
+    let dead = false;
+    return {
+      claim: async (component) => {
+        if (dead || this.claims.has(component)) return false;
+        this.claims.set(component, self);
+        return true;
+      },
+      publish: async (component, record) => {
+        if (dead) return;
+        this.records.set(component, record);
+        for (const listener of this.listeners.get(component) ?? []) listener(record);
+      },
+      release: async (component) => {
+        if (this.claims.get(component) === self) this.claims.delete(component);
+      },
+      latest: async (component) => this.records.get(component) ?? null,
+      subscribe: async (component, listener) => {
+        const set = this.listeners.get(component) ?? new Set();
+        set.add(listener);
+        this.listeners.set(component, set);
+        return () => set.delete(listener);
+      },
+      kill: () => {
+        dead = true;
+        for (const [component, holder] of this.claims) {
+          if (holder !== self) continue;
+          this.claims.delete(component);
+          if (this.records.get(component)?.progress.state === DownloadState.RUNNING) this.records.delete(component);
+        }
+      },
+    };
   }
 }
 
@@ -432,18 +479,21 @@ describe('SetupService downloads seen from another process', () => {
     expect(await completed).toEqual({ ok: true });
   });
 
-  it('ends a follower and a waiting generation FAILED when the process running the download is gone', async () => {
+  it('ends a follower and a waiting generation FAILED when the process running the download is gone and none takes it over', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
       const shared = new DyingShared();
       const downloader = service({}, shared);
-      const other = service({}, shared);
+      const other = service({ takesOverDownloads: false }, shared);
       await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
       await flush();
       const stream = collect(other.setup, SetupComponent.PICTURE_MODEL);
       const waiting = other.setup.whenDownloaded(SetupComponent.PICTURE_MODEL, new AbortController().signal);
       await flush();
       shared.dead = true;
+      // One round for another process to take it over, then it is given up.
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(stream.events.map((event) => event.state)).toEqual([DownloadState.RUNNING]);
       await vi.advanceTimersByTimeAsync(30_000);
       const gone = 'The picture model download stopped: the server process running it is gone; start it again';
       expect((await stream.done).map((event) => [event.state, event.errorMessage])).toEqual([
@@ -456,6 +506,134 @@ describe('SetupService downloads seen from another process', () => {
       vi.useRealTimers();
     }
   });
+});
+
+describe('SetupService taking over a download whose process died', () => {
+  /** Runs `body` with the lapse watch's interval under the test's hand. */
+  async function withFakeIntervals(body: () => Promise<void>): Promise<void> {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      await body();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it('continues the download in a following process from where it stood, and a generation waiting in a worker proceeds', () =>
+    withFakeIntervals(async () => {
+      const shared = new LapsingShared();
+      const dying = shared.process();
+      const downloader = service({}, dying);
+      const api = service({}, shared.process());
+      const worker = service({ takesOverDownloads: false }, shared.process());
+      await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
+      downloader.transfers.started[0].options.onProgress(2000, 5000);
+      await flush();
+      const stream = collect(api.setup, SetupComponent.PICTURE_MODEL);
+      const waiting = worker.setup.whenDownloaded(SetupComponent.PICTURE_MODEL, new AbortController().signal);
+      await flush();
+
+      dying.kill();
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(api.transfers.started.map((transfer) => transfer.what)).toEqual(downloader.transfers.started.map((transfer) => transfer.what));
+      expect(worker.transfers.started).toEqual([]);
+      expect(await api.setup.status(SetupComponent.PICTURE_MODEL)).toMatchObject({
+        state: ComponentState.DOWNLOADING,
+        download: { state: DownloadState.RUNNING, bytesDone: 2000, bytesTotal: 5000 },
+      });
+      const [resumed] = api.transfers.started;
+      api.at(1000);
+      resumed.options.onProgress(3000, 5000);
+      resumed.finish();
+      expect((await stream.done).map((event) => [event.state, event.bytesDone])).toEqual([
+        [DownloadState.RUNNING, 2000],
+        [DownloadState.RUNNING, 2000],
+        [DownloadState.RUNNING, 3000],
+        [DownloadState.COMPLETED, 5000],
+      ]);
+      expect(await waiting).toEqual({ ok: true });
+      expect(api.installed).toEqual([SetupComponent.PICTURE_MODEL]);
+      await downloader.setup.close();
+    }));
+
+  it('is taken over by exactly one of two following processes', () =>
+    withFakeIntervals(async () => {
+      const shared = new LapsingShared();
+      const dying = shared.process();
+      const downloader = service({}, dying);
+      const followers = [service({}, shared.process()), service({}, shared.process())];
+      await downloader.setup.startDownload(SetupComponent.STORY_MODEL);
+      await flush();
+      const streams = followers.map((follower) => collect(follower.setup, SetupComponent.STORY_MODEL));
+      const waits = followers.map((follower) => follower.setup.whenDownloaded(SetupComponent.STORY_MODEL, new AbortController().signal));
+      await flush();
+
+      dying.kill();
+      await vi.advanceTimersByTimeAsync(30_000);
+      const takers = followers.filter((follower) => follower.transfers.started.length > 0);
+      expect(takers.map((taker) => taker.transfers.started.length)).toEqual([1]);
+      takers[0].transfers.started[0].finish();
+      for (const stream of streams) expect((await stream.done).at(-1)?.state).toBe(DownloadState.COMPLETED);
+      expect(await Promise.all(waits)).toEqual([{ ok: true }, { ok: true }]);
+      await downloader.setup.close();
+    }));
+
+  it('counts takeovers without progress in the record, and starts counting again once bytes flow', () =>
+    withFakeIntervals(async () => {
+      const shared = new LapsingShared();
+      const dying = shared.process();
+      const downloader = service({}, dying);
+      const view = shared.process();
+      const api = service({}, view);
+      await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
+      await flush();
+      const stream = collect(api.setup, SetupComponent.PICTURE_MODEL);
+      await flush();
+      dying.kill();
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(await view.latest(SetupComponent.PICTURE_MODEL)).toMatchObject({ takeovers: 1 });
+      api.transfers.started[0].options.onProgress(10, 5000);
+      await flush();
+      expect(await view.latest(SetupComponent.PICTURE_MODEL)).toMatchObject({ takeovers: 0, progress: { bytesDone: 10 } });
+      api.transfers.started[0].finish();
+      await stream.done;
+      await downloader.setup.close();
+    }));
+
+  it('ends FAILED, saying the processes running it kept dying, when taken over three times in a row without progress', () =>
+    withFakeIntervals(async () => {
+      const shared = new LapsingShared();
+      const followers = [1, 2, 3, 4].map(() => {
+        const view = shared.process();
+        return { view, ...service({}, view) };
+      });
+      const dying = shared.process();
+      const downloader = service({}, dying);
+      await downloader.setup.startDownload(SetupComponent.PICTURE_MODEL);
+      await flush();
+      const streams = followers.map((follower) => collect(follower.setup, SetupComponent.PICTURE_MODEL));
+      await flush();
+      const kept =
+        'The picture model download failed: the server processes running it kept dying (3 times in a row without getting further; out of memory, or restarted?); what was downloaded is kept, start it again once they stay up';
+
+      // Each process that takes it over dies before a byte arrives.
+      dying.kill();
+      for (let round = 1; round <= 3; round++) {
+        await vi.advanceTimersByTimeAsync(30_000);
+        const takers = followers.filter((follower) => follower.transfers.started.length > 0);
+        expect(takers).toHaveLength(round);
+        takers.at(-1)?.view.kill();
+      }
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(followers.filter((follower) => follower.transfers.started.length > 0)).toHaveLength(3);
+      const survivor = followers.find((follower) => follower.transfers.started.length === 0);
+      const events = await streams[followers.indexOf(survivor as (typeof followers)[number])].done;
+      expect(events.at(-1)).toMatchObject({ state: DownloadState.FAILED, errorMessage: kept });
+      expect(await survivor?.view.latest(SetupComponent.PICTURE_MODEL)).toMatchObject({ progress: { state: DownloadState.FAILED } });
+      expect(await survivor?.view.claim(SetupComponent.PICTURE_MODEL, 30_000)).toBe(true);
+      await downloader.setup.close();
+      for (const follower of followers) await follower.setup.close();
+    }));
 });
 
 describe('TransferRate', () => {

@@ -83,6 +83,8 @@ export interface ComponentStatus {
 export interface SharedDownload {
   progress: DownloadProgress;
   action: SetupAction;
+  /** How many times in a row a process took the download over from one that died, with no bytes fetched since; absent (0) in records of older versions. */
+  takeovers?: number;
 }
 
 export interface SetupReport {
@@ -104,6 +106,8 @@ export interface SetupSettings {
     automatic1111Url: string | undefined;
   };
   database: { kind: 'postgres' | 'embedded' };
+  /** This process can run every download (it has DATA_DIR/models and SD_MODEL_DIR to write): it continues one whose process died. */
+  takesOverDownloads: boolean;
 }
 
 export interface SetupHooks {
@@ -114,6 +118,8 @@ export interface SetupHooks {
 const PROBE_TIMEOUT_MS = 3000;
 /** A download's claim (and its RUNNING record) lapses this long after the process running it last said anything; it says so at least every third of it. */
 const CLAIM_TTL_MS = 30_000;
+/** A download taken over this many times in a row without a byte fetched ends FAILED at the next lapse: the processes running it keep dying. */
+const MAX_TAKEOVERS = 3;
 /** How long a finished download's last record stays to be seen. */
 const KEEP_ENDED_MS = 24 * 60 * 60 * 1000;
 /** Progress events at most this often while bytes flow; state changes go out at once. */
@@ -136,6 +142,10 @@ class RunningDownload {
   /** A publish held back by the rate limit, sent when the interval is over (so the last bytes before a pause are not lost). */
   trailing: ReturnType<typeof setTimeout> | null = null;
   ended!: Promise<DownloadOutcome>;
+  /** Takeovers in a row with no byte fetched since (SharedDownload.takeovers); back to 0 once bytes go past `resumedAt`. */
+  takeovers = 0;
+  /** Bytes the download had when this process took it over. */
+  resumedAt = 0;
 
   constructor(
     readonly component: SetupComponent,
@@ -337,6 +347,7 @@ export class SetupService implements ModelDownloadWaits {
       signal: this.stopping.signal,
       onProgress: (done: number, total: number | null) => {
         download.bytesDone = done;
+        if (done > download.resumedAt) download.takeovers = 0;
         if (total !== null) download.bytesTotal = total;
         const at = this.now();
         download.rate.add(at, done);
@@ -404,42 +415,106 @@ export class SetupService implements ModelDownloadWaits {
   private async share(download: RunningDownload): Promise<void> {
     const keepMs = download.state === DownloadState.RUNNING ? CLAIM_TTL_MS : KEEP_ENDED_MS;
     await this.ports.shared
-      .publish(download.component, { progress: download.progress(), action: download.action }, { keepMs, claimMs: CLAIM_TTL_MS })
+      .publish(download.component, { progress: download.progress(), action: download.action, takeovers: download.takeovers }, { keepMs, claimMs: CLAIM_TTL_MS })
       .catch((error: unknown) => this.logger.warn({ err: error, component: download.component }, 'could not share the download progress'));
   }
 
   /**
    * follow() of a component with no download running here: the latest record any process
    * shared (or IDLE), then every record shared, ending after COMPLETED or FAILED. A download
-   * whose record lapses (its process died) ends FAILED.
+   * whose record lapses (its process died) is taken over by this process when it can run it
+   * (takesOverDownloads) and wins the claim, and followed on wherever it goes on; a process that
+   * cannot run it waits one more round for another to take it over, then ends it FAILED.
    */
   private followShared(component: SetupComponent): AsyncIterator<DownloadProgress> {
     let unsubscribe: (() => void) | null = null;
+    /** The last RUNNING record seen: what a takeover continues. */
+    let lastRunning: SharedDownload | null = null;
+    let lapsedBefore = false;
+    const seen = (record: SharedDownload | null) => {
+      if (record?.progress.state === DownloadState.RUNNING) lastRunning = record;
+    };
     const feed = new ProgressFeed(() => {
       clearInterval(watch);
       unsubscribe?.();
     });
     const watch = setInterval(async () => {
       const latest = await this.ports.shared.latest(component).catch(() => undefined);
-      if (latest === undefined || latest?.progress.state === DownloadState.RUNNING) return;
-      feed.push(
-        latest?.progress ?? {
-          ...idle(component),
-          state: DownloadState.FAILED,
-          errorMessage: `The ${LABEL[component]} download stopped: the server process running it is gone; start it again`,
-        },
-      );
+      if (latest === undefined) return;
+      seen(latest);
+      if (latest?.progress.state === DownloadState.RUNNING) {
+        lapsedBefore = false;
+        return;
+      }
+      if (latest) return feed.push(latest.progress);
+      // No record: the process running it died. A takeover's records come through the subscription.
+      if (lastRunning && this.settings.takesOverDownloads) return void this.takeOver(lastRunning);
+      if (lastRunning && !lapsedBefore) {
+        lapsedBefore = true;
+        return;
+      }
+      feed.push({
+        ...idle(component),
+        state: DownloadState.FAILED,
+        errorMessage: `The ${LABEL[component]} download stopped: the server process running it is gone; start it again`,
+      });
     }, CLAIM_TTL_MS);
     watch.unref();
     const started = (async () => {
-      const listening = await this.ports.shared.subscribe(component, (record) => feed.push(record.progress));
+      const listening = await this.ports.shared.subscribe(component, (record) => {
+        seen(record);
+        feed.push(record.progress);
+      });
       if (feed.stopped) return listening();
       unsubscribe = listening;
       const latest = await this.ports.shared.latest(component);
+      seen(latest);
       // Records that came while asking are as new as this one or newer.
       feed.pushFirst(latest?.progress ?? this.downloads.get(component)?.progress() ?? idle(component));
     })();
     return feed.iterator(started);
+  }
+
+  /**
+   * Continues the download `lapsed` described, whose process died, if this process wins its
+   * claim: from the bytes already on disk (transfers resume their partial files), publishing as
+   * usual. Past MAX_TAKEOVERS in a row without progress it publishes FAILED instead.
+   */
+  private async takeOver(lapsed: SharedDownload): Promise<void> {
+    const { component } = lapsed.progress;
+    if (this.downloads.get(component)?.state === DownloadState.RUNNING || this.starting.has(component)) return;
+    const attempt = (async () => {
+      const won = await this.ports.shared.claim(component, CLAIM_TTL_MS).catch((error: unknown) => {
+        this.logger.warn({ err: error, component }, 'could not claim a download whose process died');
+        return false;
+      });
+      if (!won) return idle(component);
+      const download = new RunningDownload(component, lapsed.action);
+      download.bytesDone = download.resumedAt = lapsed.progress.bytesDone;
+      download.bytesTotal = lapsed.progress.bytesTotal ?? lapsed.action.sizeBytes;
+      download.takeovers = (lapsed.takeovers ?? 0) + 1;
+      this.downloads.set(component, download);
+      if (download.takeovers > MAX_TAKEOVERS) {
+        download.state = DownloadState.FAILED;
+        download.errorMessage = `The ${LABEL[component]} download failed: the server processes running it kept dying (${MAX_TAKEOVERS} times in a row without getting further; out of memory, or restarted?); what was downloaded is kept, start it again once they stay up`;
+        download.ended = Promise.resolve({ ok: false, message: download.errorMessage });
+        this.logger.warn({ component, source: lapsed.action.source, takeovers: MAX_TAKEOVERS }, 'model download given up: the processes running it kept dying');
+        this.publish(download, this.now());
+        await this.ports.shared.release(component).catch(() => undefined);
+        return download.progress();
+      }
+      // The transfer counts from 0 again, adding the bytes it finds on disk, as a fresh start does.
+      download.rate.add(this.now(), 0);
+      await this.share(download);
+      download.ended = this.run(download);
+      this.logger.warn(
+        { component, source: lapsed.action.source, bytesDone: download.bytesDone, takeover: download.takeovers },
+        'model download taken over from a process that died; resuming it here',
+      );
+      return download.progress();
+    })();
+    this.starting.set(component, attempt);
+    await attempt.finally(() => this.starting.delete(component));
   }
 
   // --- what is there ----------------------------------------------------------------------
