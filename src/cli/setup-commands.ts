@@ -52,8 +52,13 @@ export async function status(client: GraphQLClient, options: { json?: boolean },
     );
     if (component.action) {
       const [what, ...license] = actionLines(component.action);
-      // A ready component's action is optional (the embedded model is in use while Ollama lacks its model): `setup` leaves it be.
-      const how = component.state === 'READY' ? `optional: press Download on the page's set-up panel (${what})` : `fix: story-agent setup (${what})`;
+      // A ready component's action is optional (the embedded model is in use while Ollama lacks its model): `setup` leaves it be, or joins it once running.
+      const how =
+        component.state !== 'READY'
+          ? `fix: story-agent setup (${what})`
+          : component.download?.state === 'RUNNING'
+            ? `optional, downloading: ${describeTransfer(component.download)} (${what})`
+            : `optional: press Download on the page's set-up panel (${what})`;
       io.stdout.write(`${' '.repeat(width + 2)}${how}\n`);
       for (const line of license) io.stdout.write(`${' '.repeat(width + 7)}${line}\n`);
     }
@@ -66,7 +71,10 @@ export async function status(client: GraphQLClient, options: { json?: boolean },
 export async function setup(client: GraphQLClient, options: { yes?: boolean }, io: Io): Promise<number> {
   const report = await fetchStatus(client);
   const todo = report.components.flatMap((component) =>
-    component.action && (component.state === 'MISSING' || component.state === 'DOWNLOADING') ? [{ ...component, action: component.action }] : [],
+    // A download already running is joined and shown, the optional one of a READY component included.
+    component.action && (component.state === 'MISSING' || component.state === 'DOWNLOADING' || component.download?.state === 'RUNNING')
+      ? [{ ...component, action: component.action }]
+      : [],
   );
   const stuck = report.components.filter((component) => component.state === 'UNREACHABLE');
   for (const component of stuck) io.stderr.write(`${NAMES[component.component]}: ${clean(component.message)}\n`);

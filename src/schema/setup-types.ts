@@ -6,7 +6,8 @@ import { ComponentState, DownloadState, SetupActionKind } from '../services/setu
 registerEnumType(SetupComponent, { name: 'SetupComponent', description: 'A part of the installation the set-up panel reports on.' });
 registerEnumType(ComponentState, {
   name: 'SetupComponentState',
-  description: 'READY; MISSING (the action fixes it); DOWNLOADING; UNREACHABLE (a server it needs does not answer); OFF (switched off by configuration).',
+  description:
+    'READY (also while an optional download of it runs: see `download`); MISSING (the action fixes it); DOWNLOADING (a missing component being downloaded); UNREACHABLE (a server it needs does not answer); OFF (switched off by configuration).',
 });
 registerEnumType(SetupActionKind, { name: 'SetupActionKind' });
 registerEnumType(DownloadState, { name: 'DownloadState', description: 'IDLE: no download of the component has run in this server process.' });

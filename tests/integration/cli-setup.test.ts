@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StartModelDownloadDocument } from '../../src/client/generated/graphql.js';
 import { OnnxRuntimeHost } from '../../src/adapters/images/onnx-image-generator.js';
 import { buildTinySdModel, type TinyModel } from '../../packages/onnx-diffusion/tests/support/tiny-sd-model.js';
 import { repoFilesOf, startFakeHub, type FakeHub } from '../support/fake-hub.js';
@@ -117,5 +118,27 @@ describe('story-agent status and setup with TEXT_BACKEND unset, Ollama lacking t
     const setup = await runStoryAgent(['setup', '--yes', '--url', embedded.url]);
     expect(setup).toMatchObject({ code: 0, stdout: 'Everything is ready: nothing to download.\n' });
     expect(lacking.pulls).toEqual([]);
+  });
+
+  it('while the optional pull runs, status stays ready and shows its progress, and setup joins it to the end', async () => {
+    const held = lacking.pausePulls();
+    await embedded.query(StartModelDownloadDocument, { component: 'STORY_MODEL' });
+    await held.reached;
+    const run = await runStoryAgent(['status', '--url', embedded.url]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^story model +READY +embedded +.+\. Downloading Llama 3\.2 3B Instruct \(Ollama, Q4_K_M\)$/m);
+    expect(run.stdout).toMatch(/optional, downloading: .+ \(Llama 3\.2 3B Instruct \(Ollama, Q4_K_M\), 2\.0 GB \(pulled by Ollama\)\)/);
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('Ready to make books.');
+    let listed!: () => void;
+    const joining = new Promise<void>((resolve) => {
+      listed = resolve;
+    });
+    const setup = runStoryAgent(['setup', '--yes', '--url', embedded.url], { onStdout: (soFar) => soFar.includes('To download:') && listed() });
+    // Released once setup has listed what it joins, so that it saw the pull running.
+    await joining;
+    held.release();
+    expect(await setup).toMatchObject({ code: 0 });
+    expect((await setup).stdout).toContain('story model: downloaded and verified.');
+    expect(lacking.pulls).toEqual(['llama3.2']);
   });
 });

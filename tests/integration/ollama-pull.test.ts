@@ -11,6 +11,8 @@ import { startFakeOllama, type FakeOllama, type FakeOllamaOptions, type PullStal
  * milliseconds; nothing here measures time.
  */
 const STALL_MS = 150;
+/** Waits before retries, small so that the suite stays quick; the defaults are seconds. */
+const SETTINGS: OllamaPullSettings = { stallTimeoutMs: STALL_MS, retryDelaysMs: [5, 10, 20] };
 const LAYERS = [1_500_000, 12_000, 485];
 const TOTAL = LAYERS.reduce((sum, size) => sum + size, 0);
 /** The first layer's bytes at step 2 of 4, where the stalls below stick. */
@@ -30,11 +32,7 @@ interface Pull {
   url: string;
 }
 
-async function pull(
-  fake: Partial<FakeOllamaOptions>,
-  settings: OllamaPullSettings = { stallTimeoutMs: STALL_MS },
-  signal = new AbortController().signal,
-): Promise<Pull> {
+async function pull(fake: Partial<FakeOllamaOptions>, settings: OllamaPullSettings = SETTINGS, signal = new AbortController().signal): Promise<Pull> {
   ollama = await startFakeOllama({ modelInstalled: false, pullLayers: LAYERS, pullStepsPerLayer: 4, ...fake });
   const store = new OllamaModelStore(ollama.url, settings);
   const progress: [number, number | null][] = [];
@@ -130,10 +128,91 @@ describe('OllamaModelStore.pull', () => {
     expect(ollama?.options.modelInstalled).toBe(false);
   });
 
+  it('waits through a restart of Ollama during the pull: refused requests count as fruitless tries, and the pull resumes once it is back', async () => {
+    const fake = await startFakeOllama({ modelInstalled: false, pullLayers: LAYERS, pullStepsPerLayer: 4, pullStall: stall('cut', 1) });
+    ollama = fake;
+    const retries: string[] = [];
+    const progress: [number, number | null][] = [];
+    await new OllamaModelStore(fake.url, SETTINGS).pull('llama3.2', {
+      signal: new AbortController().signal,
+      onProgress: (done, total) => progress.push([done, total]),
+      onRetry: (reason) => {
+        retries.push(reason);
+        // Ollama goes down as its connection is cut, and is back after refusing two requests.
+        if (retries.length === 1) fake.goDown();
+        if (retries.length === 3) void fake.comeBack();
+      },
+    });
+    expect(retries.slice(1)).toEqual(
+      Array(2).fill(
+        `Ollama at ${fake.url} refused the connection pulling "llama3.2" again, as while it restarts (fetch failed: connect ECONNREFUSED ${fake.url.slice(7)}); ` +
+          'pulling again, Ollama resumes what it fetched',
+      ),
+    );
+    expect(fake.pulls).toEqual(['llama3.2', 'llama3.2']);
+    expect(progress).toContainEqual([AT_STALL, 1_500_000]);
+    expectNeverBackwards(progress);
+    expect(progress.at(-1)).toEqual([TOTAL, TOTAL]);
+    expect(fake.options.modelInstalled).toBe(true);
+  });
+
+  it('fails with what to do when Ollama stays down after going away mid-pull, after three refused requests in a row', async () => {
+    const fake = await startFakeOllama({ modelInstalled: false, pullLayers: LAYERS, pullStepsPerLayer: 4, pullStall: stall('cut', 1) });
+    ollama = fake;
+    const retries: string[] = [];
+    const outcome = new OllamaModelStore(fake.url, SETTINGS).pull('llama3.2', {
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+      onRetry: (reason) => {
+        if (retries.push(reason) === 1) fake.goDown();
+      },
+    });
+    await expect(outcome).rejects.toThrow(
+      new DownloadError(
+        `Ollama at ${fake.url} refused the connection pulling "llama3.2" again, as while it restarts (fetch failed: connect ECONNREFUSED ${fake.url.slice(7)}), ` +
+          "with no new byte in 3 requests in a row: check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), " +
+          'then start the download again; Ollama keeps what it fetched and resumes from there',
+      ),
+    );
+    expect(fake.pulls).toEqual(['llama3.2']);
+    expect(retries).toHaveLength(3);
+  });
+
+  it('takes a connection reset before the first answer as a fruitless try, not as an Ollama that is not running, and asks again', async () => {
+    const { outcome, progress, retries, url } = await pull({ pullStall: { kind: 'reset-before-headers', atStep: 0, times: 1 } });
+    await outcome;
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatch(
+      new RegExp(
+        `^Ollama at ${url} reset the connection pulling "llama3\\.2" before answering, as a proxy in front of it may \\(fetch failed: .+\\); ` +
+          'pulling again, Ollama resumes what it fetched$',
+      ),
+    );
+    expect(ollama?.pulls).toEqual(['llama3.2', 'llama3.2']);
+    expect(progress.at(-1)).toEqual([TOTAL, TOTAL]);
+  });
+
+  it('fails after three requests in a row reset before an answer, saying so rather than to start Ollama', async () => {
+    const { outcome, retries, url } = await pull({ pullStall: { kind: 'reset-before-headers', atStep: 0, times: Number.POSITIVE_INFINITY } });
+    const error = await outcome.then(
+      () => null,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).message).toMatch(
+      new RegExp(
+        `^Ollama at ${url} reset the connection pulling "llama3\\.2" before answering, as a proxy in front of it may \\(fetch failed: .+\\), ` +
+          'with no new byte in 3 requests in a row: ',
+      ),
+    );
+    expect(ollama?.pulls).toHaveLength(3);
+    expect(retries).toHaveLength(2);
+  });
+
   it("takes an {error} line as Ollama's answer and does not ask again", async () => {
     ollama = await startFakeOllama({ modelInstalled: false });
     const retries: string[] = [];
-    const outcome = new OllamaModelStore(ollama.url, { stallTimeoutMs: STALL_MS }).pull('no-such-model', {
+    const outcome = new OllamaModelStore(ollama.url, SETTINGS).pull('no-such-model', {
       signal: new AbortController().signal,
       onProgress: () => undefined,
       onRetry: (reason) => retries.push(reason),
@@ -168,7 +247,7 @@ describe('OllamaModelStore.pull', () => {
     ollama = fake;
     const retries: string[] = [];
     const progress: number[] = [];
-    await new OllamaModelStore(fake.url, { stallTimeoutMs: STALL_MS }).pull('llama3.2', {
+    await new OllamaModelStore(fake.url, SETTINGS).pull('llama3.2', {
       signal: new AbortController().signal,
       onProgress: (done) => progress.push(done),
       onRetry: (reason) => {
@@ -184,7 +263,7 @@ describe('OllamaModelStore.pull', () => {
   });
 
   it('counts a request that never answered as one without progress, and honours a smaller number of tries', async () => {
-    const { outcome, retries, url } = await pull({ pullStall: stall('before-headers', Number.POSITIVE_INFINITY) }, { stallTimeoutMs: STALL_MS, tries: 2 });
+    const { outcome, retries, url } = await pull({ pullStall: stall('before-headers', Number.POSITIVE_INFINITY) }, { ...SETTINGS, tries: 2 });
     await expect(outcome).rejects.toThrow(
       new DownloadError(
         `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s while waiting for its answer, with no new byte in 2 requests in a row: ` +
@@ -194,6 +273,17 @@ describe('OllamaModelStore.pull', () => {
     );
     expect(ollama?.pulls).toHaveLength(2);
     expect(retries).toHaveLength(1);
+  });
+
+  it("waits before asking again after a break, and the caller's signal ends that wait without another request", async () => {
+    const stop = new AbortController();
+    const { outcome, retries } = await pull({ pullStall: stall('cut', 1) }, { ...SETTINGS, retryDelaysMs: [60_000] }, stop.signal);
+    await vi.waitFor(() => expect(retries).toHaveLength(1));
+    const reason = new Error('the server is stopping');
+    stop.abort(reason);
+    await expect(outcome).rejects.toBe(reason);
+    expect(ollama?.pulls).toEqual(['llama3.2']);
+    expect(ollama?.options.modelInstalled).toBe(false);
   });
 
   it("stops at once on the caller's signal, without trying again", async () => {

@@ -173,7 +173,17 @@ describe('the set-up panel', () => {
     await expect(story.getAttribute('data-state')).resolves.toBe('READY');
     expect(await story.locator('.setup-message').textContent()).toContain(`the embedded model ${gguf.file} is used`);
     expect(await story.getByRole('button').textContent()).toMatch(/Download \(2\.0 GB\)/);
+    // Held half-way: while it runs the story model stays ready, its bar beside it, also on a page opened meanwhile.
+    const held = fakeOllama.pausePulls();
     await story.getByRole('button', { name: /^Download/ }).click();
+    await held.reached;
+    await page.getByRole('progressbar', { name: 'Story model download' }).waitFor();
+    await expect(story.getAttribute('data-state')).resolves.toBe('READY');
+    await page.reload();
+    await page.getByRole('progressbar', { name: 'Story model download' }).waitFor();
+    await expect(item(page, 'STORY_MODEL').getAttribute('data-state')).resolves.toBe('READY');
+    expect(await item(page, 'STORY_MODEL').locator('.setup-message').textContent()).toContain('. Downloading Llama 3.2 3B Instruct (Ollama, Q4_K_M)');
+    held.release();
     await page.locator('.setup-ready').waitFor();
     expect(await page.locator('.setup-ready').textContent()).toContain('story model (ollama)');
     expect(fakeOllama.pulls).toEqual(['llama3.2']);

@@ -37,10 +37,12 @@ type Failure =
  * is sent and the connection stays open (Ollama hung, or a proxy holding the stream);
  * `repeating`: the layer's last line is sent again every 20 ms with no new byte, as Ollama ticks
  * while its own registry download is stuck; `before-headers`: not even the response headers are
- * sent; `cut`: the socket is destroyed mid-stream, as when a proxy or the network drops it.
+ * sent; `cut`: the socket is destroyed mid-stream, as when a proxy or the network drops it;
+ * `reset-before-headers`: the socket is destroyed before the response headers, as a proxy in front
+ * of Ollama does when it cannot reach it.
  */
 export interface PullStall {
-  kind: 'silent' | 'repeating' | 'before-headers' | 'cut';
+  kind: 'silent' | 'repeating' | 'before-headers' | 'cut' | 'reset-before-headers';
   /** The first layer's progress step it sticks at (a resumed pull sticks there again). */
   atStep: number;
   /** How many pull requests stall; later ones pull normally. Infinity: every one. */
@@ -134,6 +136,10 @@ export interface FakeOllama extends FakeChatServer {
   abandonedPulls: number;
   /** Holds every pull half-way until released; `reached` resolves once a pull is held. */
   pausePulls(): { release(): void; reached: Promise<void> };
+  /** Stops listening and drops its connections, so that new ones are refused (ECONNREFUSED), as while Ollama restarts. */
+  goDown(): void;
+  /** Listens again on the same port, as Ollama once restarted (keeping the layers it pulled). */
+  comeBack(): Promise<void>;
 }
 
 /** Twelve pages of a plan; the fake sends as many as the request's schema asks for. */
@@ -280,6 +286,7 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     const stall = options.pullStall && stalledPulls < options.pullStall.times ? options.pullStall : null;
     if (stall) stalledPulls++;
     if (stall?.kind === 'before-headers') return;
+    if (stall?.kind === 'reset-before-headers') return void res.socket?.destroy();
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const send = (line: object) => res.write(`${JSON.stringify(line)}\n`);
     send({ status: 'pulling manifest' });
@@ -428,12 +435,18 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
     res.end(line({ content: '' }, true));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
+  const listen = (on: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(on, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  await listen(port);
+  const boundPort = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${boundPort}`,
     options,
     requests,
     abandoned,
@@ -460,9 +473,15 @@ export async function startFakeOllama(overrides: Partial<FakeOllamaOptions> = {}
         reached: reachedPromise,
       };
     },
+    goDown: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+    comeBack: () => listen(boundPort),
     close: () =>
       new Promise<void>((resolve) => {
         hold = null;
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

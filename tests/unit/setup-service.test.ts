@@ -257,6 +257,39 @@ describe('SetupService.report', () => {
     });
   });
 
+  it('keeps a story model served by the embedded GGUF READY while its optional Ollama pull runs, with the download attached, here and in another process', async () => {
+    const shared = new InProcessSharedDownloads<SharedDownload>();
+    const images = { backend: 'none', chosenByDefault: false, sdModelDir: '/data/models/sd', automatic1111Url: undefined } as const;
+    const here = service({ images }, shared);
+    const there = service({ images }, shared);
+    for (const { probes, transfers } of [here, there]) {
+      transfers.installed = ['qwen2.5:1.5b-instruct'];
+      probes.files.add('/data/models/text/qwen.gguf');
+    }
+    await here.setup.startDownload(SetupComponent.STORY_MODEL);
+    here.transfers.started[0].options.onProgress(1000, 4000);
+    for (const { setup } of [here, there]) {
+      const report = await setup.report();
+      // Books are being written on the embedded model meanwhile: the machine is ready.
+      expect(report.ready).toBe(true);
+      expect(report.components.find((c) => c.component === SetupComponent.STORY_MODEL)).toMatchObject({
+        state: ComponentState.READY,
+        backend: 'embedded',
+        message:
+          'Ollama at http://127.0.0.1:11434 does not have the model "llama3.2": the embedded model /data/models/text/qwen.gguf is used; ' +
+          'pull it into Ollama (here, or `ollama pull llama3.2`) to use Ollama. Downloading Llama 3.2 3B Instruct (Ollama, Q4_K_M)',
+        action: { kind: SetupActionKind.OLLAMA_PULL, source: 'llama3.2' },
+        download: { state: DownloadState.RUNNING },
+      });
+    }
+    expect((await here.setup.status(SetupComponent.STORY_MODEL)).download).toMatchObject({ bytesDone: 1000, bytesTotal: 4000 });
+    // Pressing Download in the other process joins the pull rather than starting a second one.
+    expect(await there.setup.startDownload(SetupComponent.STORY_MODEL)).toMatchObject({ state: DownloadState.RUNNING });
+    expect(there.transfers.started).toEqual([]);
+    here.transfers.started[0].finish();
+    expect(await here.setup.whenDownloaded(SetupComponent.STORY_MODEL, AbortSignal.timeout(5000))).toEqual({ ok: true });
+  });
+
   it('with TEXT_BACKEND=ollama, a GGUF on disk changes nothing: the pull is what fixes a missing model', async () => {
     const { setup, probes, transfers } = service({
       text: { backend: 'ollama', ollamaBaseUrl: 'http://127.0.0.1:11434', ollamaModel: 'llama3.2', embeddedModelFile: '/data/models/text/qwen.gguf' },

@@ -12,6 +12,17 @@ import { modelNamesIn } from '../text/ollama-probe.js';
 const PULL_TRIES = 3;
 
 /**
+ * Waits (ms) before asking again after a stall or a broken connection, by how many requests in a
+ * row brought no new byte: none (the one that failed did bring some) waits the first, one the
+ * second, and so on, the last repeating. An Ollama that is restarting refuses connections for a
+ * few seconds; asking again at once would only find it down.
+ */
+const PULL_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000];
+
+/** Socket errors of a connection Ollama (or a proxy in front of it) accepted and then dropped, before or while answering. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/**
  * The slowest rate (bytes/s) Ollama is assumed to hash a model at. After "verifying sha256
  * digest" it reads every layer it downloaded and sends nothing until done, so that silence is
  * allowed on top of the stall timeout in proportion to the model's size: 25 MiB/s is a Raspberry
@@ -27,6 +38,8 @@ export interface OllamaPullSettings {
   stallTimeoutMs?: number;
   /** Requests in a row that may stall or break without a new byte before the pull fails (default PULL_TRIES). */
   tries?: number;
+  /** Waits (ms) before each retry, by how many fruitless requests in a row came before it (default PULL_RETRY_DELAYS_MS; the last repeats). */
+  retryDelaysMs?: readonly number[];
 }
 
 interface PullEvent {
@@ -80,7 +93,14 @@ class PullTally {
 }
 
 /** How one request of a pull ended: a stall or a broken connection is asked for again. */
-type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number; step: string } | { kind: 'broken'; reason: string; step: string };
+type RequestOutcome =
+  | { kind: 'success' }
+  | { kind: 'stalled'; silentMs: number; step: string }
+  | { kind: 'broken'; reason: string; step: string }
+  /** Reset before Ollama's headers: something accepted the connection and dropped it. */
+  | { kind: 'reset'; reason: string }
+  /** Refused on a retry: Ollama went away during the pull (restarting, most often). */
+  | { kind: 'refused'; reason: string };
 
 /**
  * Ollama's model store over its HTTP API: `GET /api/tags` lists what is
@@ -95,7 +115,10 @@ type RequestOutcome = { kind: 'success' } | { kind: 'stalled'; silentMs: number;
  * resumes them when the pull is asked for again, which this does up to
  * PULL_TRIES times in a row without a new byte. A connection that breaks once
  * Ollama has answered (reset, or closed mid-stream) is asked for again the same
- * way. An `{error}` line or an HTTP error status is not: that is Ollama's own
+ * way, and so is one reset before Ollama's headers (a proxy dropping it), and,
+ * once the pull is under way, a refused connection (Ollama restarting). Each
+ * retry waits PULL_RETRY_DELAYS_MS first, longer the more fruitless requests
+ * came before it. An `{error}` line or an HTTP error status is not: that is Ollama's own
  * answer (no such model, registry refused, disk full), which asking again
  * would only repeat. undici's own 300 s header and body timeouts are off for
  * these requests, so the stall rule is the one limit.
@@ -120,18 +143,16 @@ export class OllamaModelStore implements OllamaModels {
   async pull(model: string, options: TransferOptions): Promise<void> {
     const stallMs = this.settings.stallTimeoutMs ?? DOWNLOAD_STALL_TIMEOUT_MS;
     const tries = this.settings.tries ?? PULL_TRIES;
+    const delays = this.settings.retryDelaysMs ?? PULL_RETRY_DELAYS_MS;
     const tally = new PullTally(options.onProgress);
     let fruitless = 0;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const bestBefore = tally.best;
       tally.restart();
-      const outcome = await this.request(model, tally, options.signal, stallMs);
+      const outcome = await this.request(model, tally, options.signal, stallMs, attempt > 0);
       if (outcome.kind === 'success') return;
       fruitless = tally.best > bestBefore ? 0 : fruitless + 1;
-      const what =
-        outcome.kind === 'stalled'
-          ? `made no progress pulling "${model}" for ${seconds(outcome.silentMs)} ${outcome.step}`
-          : `lost the connection pulling "${model}" ${outcome.step} (${outcome.reason})`;
+      const what = describeOutcome(outcome, model);
       if (fruitless >= tries) {
         throw new DownloadError(
           `Ollama at ${this.baseUrl} ${what}, with no new byte in ${tries} requests in a row: check Ollama's log, the network to it ` +
@@ -139,11 +160,15 @@ export class OllamaModelStore implements OllamaModels {
         );
       }
       options.onRetry?.(`Ollama at ${this.baseUrl} ${what}; pulling again, Ollama resumes what it fetched`);
+      await wait(delays[Math.min(fruitless, delays.length - 1)] ?? 0, options.signal);
     }
   }
 
-  /** One `POST /api/pull`, followed until "success", until it stalls or until its connection breaks; throws DownloadError for anything else. */
-  private async request(model: string, tally: PullTally, signal: AbortSignal, stallMs: number): Promise<RequestOutcome> {
+  /**
+   * One `POST /api/pull`, followed until "success", until it stalls or until its connection breaks or is reset;
+   * on a retry (`underWay`) a refused connection too. Throws DownloadError for anything else.
+   */
+  private async request(model: string, tally: PullTally, signal: AbortSignal, stallMs: number, underWay: boolean): Promise<RequestOutcome> {
     const stalled = new AbortController();
     let step = 'while waiting for its answer';
     let silentMs = stallMs;
@@ -179,10 +204,15 @@ export class OllamaModelStore implements OllamaModels {
       }).catch((error: unknown) => {
         signal.throwIfAborted();
         if (stalled.signal.aborted) throw error;
+        const code = socketCodeOf(error as Error);
+        if (code && RESET_CODES.has(code)) return { kind: 'reset', reason: describeBreak(error as Error) } satisfies RequestOutcome;
+        if (underWay && code === 'ECONNREFUSED') return { kind: 'refused', reason: describeBreak(error as Error) } satisfies RequestOutcome;
         throw new DownloadError(`Ollama is not reachable at ${this.baseUrl} (${(error as Error).message}): start it with \`ollama serve\``, {
           cause: error,
         });
       });
+      // The connection was reset or refused: asked for again.
+      if ('kind' in response) return response;
       if (!response.ok || !response.body) {
         throw new DownloadError(`Ollama at ${this.baseUrl} could not pull "${model}": ${await errorOf(response as unknown as Response)}`);
       }
@@ -208,6 +238,42 @@ export class OllamaModelStore implements OllamaModels {
     if (!succeeded) throw new DownloadError(`Ollama at ${this.baseUrl} ended the pull of "${model}" without saying it succeeded; start the download again`);
     return { kind: 'success' };
   }
+}
+
+/** What went wrong in one request, for the retry notice and the final error: "lost the connection pulling "llama3.2" after …". */
+function describeOutcome(outcome: Exclude<RequestOutcome, { kind: 'success' }>, model: string): string {
+  switch (outcome.kind) {
+    case 'stalled':
+      return `made no progress pulling "${model}" for ${seconds(outcome.silentMs)} ${outcome.step}`;
+    case 'broken':
+      return `lost the connection pulling "${model}" ${outcome.step} (${outcome.reason})`;
+    case 'reset':
+      return `reset the connection pulling "${model}" before answering, as a proxy in front of it may (${outcome.reason})`;
+    case 'refused':
+      return `refused the connection pulling "${model}" again, as while it restarts (${outcome.reason})`;
+  }
+}
+
+/** The socket error code under undici's "fetch failed" (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET), or null. */
+function socketCodeOf(error: Error): string | null {
+  const cause = error.cause as { code?: unknown } | undefined;
+  return typeof cause?.code === 'string' ? cause.code : null;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal.throwIfAborted();
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** undici's "terminated" with what ended the socket: "terminated: other side closed". */

@@ -80,7 +80,7 @@ export type SetupComponent =
   | 'PICTURE_MODEL'
   | 'STORY_MODEL';
 
-/** READY; MISSING (the action fixes it); DOWNLOADING; UNREACHABLE (a server it needs does not answer); OFF (switched off by configuration). */
+/** READY (also while an optional download of it runs: see `download`); MISSING (the action fixes it); DOWNLOADING (a missing component being downloaded); UNREACHABLE (a server it needs does not answer); OFF (switched off by configuration). */
 export type SetupComponentState =
   | 'DOWNLOADING'
   | 'MISSING'

@@ -12,6 +12,7 @@ export enum ComponentState {
   READY = 'READY',
   /** Not there; `action` fixes it. */
   MISSING = 'MISSING',
+  /** A missing component being downloaded; a READY one being downloaded (the optional Ollama pull) stays READY. */
   DOWNLOADING = 'DOWNLOADING',
   /** A server it needs does not answer; the message says what to start. */
   UNREACHABLE = 'UNREACHABLE',
@@ -168,6 +169,14 @@ class RunningDownload {
   }
 }
 
+/** A component's status while a download of it runs: READY stays READY (the download is optional), anything else is DOWNLOADING. */
+function during(found: Omit<ComponentStatus, 'download'>, action: SetupAction, progress: DownloadProgress): ComponentStatus {
+  if (found.state === ComponentState.READY) {
+    return { ...found, action, download: progress, message: `${found.message}. Downloading ${action.title}` };
+  }
+  return { ...found, state: ComponentState.DOWNLOADING, action, download: progress, message: `Downloading the ${LABEL[found.component]}: ${action.title}` };
+}
+
 /**
  * What is ready and what is not (story model, picture model, database), the one
  * action that fixes each missing piece, and running those actions: one download
@@ -193,30 +202,18 @@ export class SetupService implements ModelDownloadWaits {
     return { ready: components.every((c) => c.state === ComponentState.READY || c.state === ComponentState.OFF), components };
   }
 
-  /** One component's status. */
+  /**
+   * One component's status. While a download of it runs (here or in another process), `download`
+   * is its progress and `action` what it fetches; a MISSING component is then DOWNLOADING, while a
+   * READY one stays READY (the optional Ollama pull while the embedded model serves stories).
+   */
   async status(component: SetupComponent): Promise<ComponentStatus> {
     const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
     const found = await this.inspect(component, signal);
     const download = this.downloads.get(component);
-    if (download?.state === DownloadState.RUNNING) {
-      return {
-        ...found,
-        state: ComponentState.DOWNLOADING,
-        action: download.action,
-        download: download.progress(),
-        message: `Downloading the ${LABEL[component]}: ${download.action.title}`,
-      };
-    }
+    if (download?.state === DownloadState.RUNNING) return during(found, download.action, download.progress());
     const elsewhere = await this.ports.shared.latest(component);
-    if (elsewhere?.progress.state === DownloadState.RUNNING) {
-      return {
-        ...found,
-        state: ComponentState.DOWNLOADING,
-        action: elsewhere.action,
-        download: elsewhere.progress,
-        message: `Downloading the ${LABEL[component]}: ${elsewhere.action.title}`,
-      };
-    }
+    if (elsewhere?.progress.state === DownloadState.RUNNING) return during(found, elsewhere.action, elsewhere.progress);
     return { ...found, download: download?.progress() ?? elsewhere?.progress ?? null };
   }
 
@@ -312,7 +309,7 @@ export class SetupService implements ModelDownloadWaits {
     const running = this.downloads.get(component);
     if (running?.state === DownloadState.RUNNING) return running.progress();
     // Running in another process: this request joins it.
-    if (status.state === ComponentState.DOWNLOADING && status.download) return status.download;
+    if (status.download?.state === DownloadState.RUNNING) return status.download;
     if (!status.action) throw new InvalidInputError(`There is nothing to download for the ${LABEL[component]}: ${status.message}`);
     if (!(await this.ports.shared.claim(component, CLAIM_TTL_MS))) {
       // Another process claimed it since the look above.

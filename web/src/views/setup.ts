@@ -59,7 +59,7 @@ const progressTemplate = (component: Component, current: SetupProgress) => {
 
 const componentTemplate = (component: Component) => {
   const current = progress.get(component.component);
-  const running = current?.state === 'RUNNING' || component.state === 'DOWNLOADING';
+  const running = current?.state === 'RUNNING' || component.download?.state === 'RUNNING';
   const failure = failures.get(component.component);
   const action = component.action;
   return html`
@@ -129,7 +129,8 @@ export async function refreshSetup(): Promise<void> {
     loadError = plainMessage(error);
   }
   for (const component of status?.components ?? []) {
-    if (component.state === 'DOWNLOADING' && component.download) {
+    // A READY component's optional download runs with it READY: the download's state says it runs.
+    if (component.download?.state === 'RUNNING') {
       progress.set(component.component, component.download);
       follow(component.component);
     }
@@ -143,11 +144,15 @@ async function startDownload(component: SetupComponent): Promise<void> {
     const { startModelDownload } = await client.request(StartModelDownloadDocument, { component });
     progress.set(component, startModelDownload);
     // Said as the server says it in setupStatus while a download runs.
-    const downloading = (c: Component): Component => ({
-      ...c,
-      state: 'DOWNLOADING',
-      message: c.action ? `Downloading the ${NAMES[component].toLowerCase()}: ${c.action.title}` : c.message,
-    });
+    const downloading = (c: Component): Component =>
+      c.state === 'READY'
+        ? { ...c, download: startModelDownload, message: c.action ? `${c.message}. Downloading ${c.action.title}` : c.message }
+        : {
+            ...c,
+            state: 'DOWNLOADING',
+            download: startModelDownload,
+            message: c.action ? `Downloading the ${NAMES[component].toLowerCase()}: ${c.action.title}` : c.message,
+          };
     if (status) status = { ...status, components: status.components.map((c) => (c.component === component ? downloading(c) : c)) };
     follow(component);
   } catch (error) {
