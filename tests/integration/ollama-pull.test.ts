@@ -49,6 +49,15 @@ function expectNeverBackwards(progress: [number, number | null][]) {
 
 const stall = (kind: PullStall['kind'], times: number): PullStall => ({ kind, atStep: 2, times });
 
+/** The DownloadError a pull ends with; fails the test when it ends otherwise. */
+async function downloadErrorOf(outcome: Promise<void>): Promise<DownloadError> {
+  const error = await outcome.then(
+    () => null,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(DownloadError);
+  return error as DownloadError;
+}
 describe('OllamaModelStore.pull', () => {
   it('pulls in one request when Ollama keeps making progress', async () => {
     const { outcome, progress, retries } = await pull({});
@@ -110,12 +119,7 @@ describe('OllamaModelStore.pull', () => {
 
   it('fails with what to do when the connection is cut on every request, after three in a row that bring no new byte', async () => {
     const { outcome, progress, retries, url } = await pull({ pullStall: stall('cut', Number.POSITIVE_INFINITY) });
-    const error = await outcome.then(
-      () => null,
-      (reason: unknown) => reason,
-    );
-    expect(error).toBeInstanceOf(DownloadError);
-    expect((error as DownloadError).message).toMatch(
+    expect((await downloadErrorOf(outcome)).message).toMatch(
       new RegExp(
         `^Ollama at ${url} lost the connection pulling "llama3\\.2" after "pulling aaaaaaaaaaaa" \\(.+\\), with no new byte in 3 requests in a row: ` +
           "check Ollama's log, the network to it and that it can reach its registry \\(restart Ollama if it hangs\\), then start the download again; " +
@@ -194,12 +198,7 @@ describe('OllamaModelStore.pull', () => {
 
   it('fails after three requests in a row reset before an answer, saying so rather than to start Ollama', async () => {
     const { outcome, retries, url } = await pull({ pullStall: { kind: 'reset-before-headers', atStep: 0, times: Number.POSITIVE_INFINITY } });
-    const error = await outcome.then(
-      () => null,
-      (reason: unknown) => reason,
-    );
-    expect(error).toBeInstanceOf(DownloadError);
-    expect((error as DownloadError).message).toMatch(
+    expect((await downloadErrorOf(outcome)).message).toMatch(
       new RegExp(
         `^Ollama at ${url} reset the connection pulling "llama3\\.2" before answering, as a proxy in front of it may \\(fetch failed: .+\\), ` +
           'with no new byte in 3 requests in a row: ',
@@ -224,12 +223,7 @@ describe('OllamaModelStore.pull', () => {
 
   it('fails with what to do after three requests in a row that bring no new byte', async () => {
     const { outcome, progress, retries, url } = await pull({ pullStall: stall('repeating', Number.POSITIVE_INFINITY) });
-    const error = await outcome.then(
-      () => null,
-      (reason: unknown) => reason,
-    );
-    expect(error).toBeInstanceOf(DownloadError);
-    expect((error as DownloadError).message).toBe(
+    expect((await downloadErrorOf(outcome)).message).toBe(
       `Ollama at ${url} made no progress pulling "llama3.2" for 0.15 s after "pulling aaaaaaaaaaaa", with no new byte in 3 requests in a row: ` +
         "check Ollama's log, the network to it and that it can reach its registry (restart Ollama if it hangs), then start the download again; " +
         'Ollama keeps what it fetched and resumes from there',
