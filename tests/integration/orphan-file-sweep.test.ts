@@ -138,6 +138,9 @@ describe('one media sweep at a time on PostgreSQL', () => {
       lock: new PostgresAdvisoryLock(dataSource, MEDIA_SWEEP_LOCK_KEY),
       orphans: new OrphanFileSweep(new TypeOrmStoryRepository(dataSource, { serializeWrites: false }), media, logger),
     }));
+    // Pictures in use, as old as the orphans: a sweep removes nothing while most old files are unnamed.
+    const named = await savedBook(new TypeOrmStoryRepository(dataSources[0], { serializeWrites: false }), media);
+    for (const key of named) await fs.utimes(path.join(tmp, key), longAgo(), longAgo());
     const old = await orphan(tmp, longAgo(), 100);
 
     // The first worker's sweep is held open at its start until the second has tried.

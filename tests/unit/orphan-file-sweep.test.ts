@@ -74,7 +74,7 @@ describe('OrphanFileSweep', () => {
 
   it('asks the database about the old files a batch at a time, never about all of them at once', async () => {
     const { repositories, media, logger, named, orphan } = await setup();
-    const old = Array.from({ length: 7 }, () => orphan(OLD, 10));
+    const old = Array.from({ length: 4 }, () => orphan(OLD, 10));
     orphan(FRESH, 10);
     const asked: string[][] = [];
     const spy = {
@@ -84,11 +84,38 @@ describe('OrphanFileSweep', () => {
       },
     };
 
-    expect(await new OrphanFileSweep(spy, media, logger, { now: () => NOW, batchSize: 3 }).sweep()).toEqual({ files: 7, bytes: 70 });
-    // 5 named + 7 orphans, all old; the fresh file is never looked up.
-    expect(asked.map((keys) => keys.length)).toEqual([3, 3, 3, 3]);
+    expect(await new OrphanFileSweep(spy, media, logger, { now: () => NOW, batchSize: 3 }).sweep()).toEqual({ files: 4, bytes: 40 });
+    // 5 named + 4 orphans, all old; the fresh file is never looked up.
+    expect(asked.map((keys) => keys.length)).toEqual([3, 3, 3]);
     expect(new Set(asked.flat())).toEqual(new Set([...named, ...old]));
     for (const key of old) expect(media.files.has(key)).toBe(false);
+  });
+
+  it('removes nothing when most old files are named by no record (MEDIA_DIR of another database), and warns saying so', async () => {
+    const { repositories, media, lines, logger, named, orphan } = await setup();
+    // 6 unnamed against 5 named: more than half of the old files.
+    const old = Array.from({ length: 6 }, () => orphan(OLD, 10));
+
+    expect(await new OrphanFileSweep(repositories, media, logger, { now: () => NOW }).sweep()).toEqual({ files: 0, bytes: 0 });
+    for (const key of [...named, ...old]) expect(media.files.has(key)).toBe(true);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        unnamed: 6,
+        old: 11,
+        msg: expect.stringMatching(/^6 of the 11 picture files older than an hour in MEDIA_DIR are named by no record of this database: .*Nothing was removed/),
+      }),
+    );
+  });
+
+  it('removes nothing when the database names no picture at all (a new or reset database beside old pictures)', async () => {
+    const { media, lines, logger, named, orphan } = await setup();
+    const old = orphan(OLD, 10);
+    const emptyDatabase = { findNamedMediaKeys: async () => [] };
+
+    expect(await new OrphanFileSweep(emptyDatabase, media, logger, { now: () => NOW }).sweep()).toEqual({ files: 0, bytes: 0 });
+    for (const key of [...named, old]) expect(media.files.has(key)).toBe(true);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 40, unnamed: 6, old: 6 }));
   });
 
   it('leaves a file it cannot remove for the next sweep, with a warning, and removes the others', async () => {

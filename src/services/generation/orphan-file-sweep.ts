@@ -12,8 +12,16 @@ import type { MediaStore, StoredFile } from '../../ports/media-store.js';
  */
 export const ORPHAN_FILE_GRACE_MS = 60 * 60 * 1000;
 
-/** Files old enough to remove that are looked up in the database per query, so no query (nor memory) holds every file. */
+/** Files old enough to remove that are looked up in the database per query, so no query holds every file. */
 const ORPHAN_SWEEP_BATCH = 500;
+
+/**
+ * A sweep removes nothing when more of the old files are named by no record than by one. Orphans are the odd
+ * crash's leftovers, a few among many pictures in use; most of MEDIA_DIR unnamed means MEDIA_DIR belongs to another
+ * database (DATABASE_URL pointed at a new PostgreSQL, the embedded database reset or not mounted, media restored
+ * without its database), whose pictures a sweep must never take.
+ */
+const MOST_FILES_UNNAMED = 0.5;
 
 /** What one sweep removed. */
 export interface OrphanFileSweepResult {
@@ -61,38 +69,54 @@ export class OrphanFileSweep {
   }
 
   /**
-   * Lists the store once, looks up the files older than the grace period a batch at a time, removes those no record
-   * names, and logs one line with the files and bytes removed (info when there were any, debug otherwise). A file that
-   * cannot be removed is logged and left for the next sweep. Throws when the store cannot be listed or the database read.
+   * Lists the store once and looks up the files older than the grace period a batch at a time; then, unless most of
+   * those files are named by no record (MOST_FILES_UNNAMED: MEDIA_DIR of another database; logged as a warning,
+   * nothing removed), removes the unnamed ones, and logs one line with the files and bytes removed (info when there
+   * were any, debug otherwise). A file that cannot be removed is logged and left for the next sweep. Memory: the
+   * unnamed files' keys. Throws when the store cannot be listed or the database read.
    */
   async sweep(): Promise<OrphanFileSweepResult> {
-    const total: OrphanFileSweepResult = { files: 0, bytes: 0 };
     const newest = this.now() - this.graceMs;
+    const unnamed: StoredFile[] = [];
+    let old = 0;
     let batch: StoredFile[] = [];
+    const lookUp = async () => {
+      const named = new Set(await this.images.findNamedMediaKeys(batch.map((file) => file.key)));
+      unnamed.push(...batch.filter((file) => !named.has(file.key)));
+      old += batch.length;
+      batch = [];
+    };
     for await (const file of this.media.list()) {
       if (file.modifiedAt.getTime() > newest) continue;
       batch.push(file);
-      if (batch.length < this.batchSize) continue;
-      await this.removeUnnamed(batch, total);
-      batch = [];
+      if (batch.length >= this.batchSize) await lookUp();
     }
-    if (batch.length > 0) await this.removeUnnamed(batch, total);
+    if (batch.length > 0) await lookUp();
+    if (unnamed.length > old * MOST_FILES_UNNAMED) {
+      this.logger.warn(
+        { unnamed: unnamed.length, old },
+        `${unnamed.length} of the ${old} picture files older than an hour in MEDIA_DIR are named by no record of this database: ` +
+          'is MEDIA_DIR from another database (DATABASE_URL changed, the embedded database reset or not mounted)? Nothing was removed; ' +
+          'point MEDIA_DIR and the database at the same installation, or remove the files by hand if they are not wanted',
+      );
+      return { files: 0, bytes: 0 };
+    }
+    const total = await this.remove(unnamed);
     const level = total.files > 0 ? 'info' : 'debug';
     this.logger[level](total, `swept ${total.files} picture files no record names (${total.bytes} bytes)`);
     return total;
   }
 
-  private async removeUnnamed(batch: readonly StoredFile[], total: OrphanFileSweepResult): Promise<void> {
-    const named = new Set(await this.images.findNamedMediaKeys(batch.map((file) => file.key)));
-    for (const file of batch) {
-      if (named.has(file.key)) continue;
+  private async remove(files: readonly StoredFile[]): Promise<OrphanFileSweepResult> {
+    const total: OrphanFileSweepResult = { files: 0, bytes: 0 };
+    for (const file of files) {
       try {
-        const bytes = await this.media.remove(file.key);
+        total.bytes += await this.media.remove(file.key);
         total.files += 1;
-        total.bytes += bytes;
       } catch (error) {
         this.logger.warn({ err: error, key: file.key }, 'could not remove a picture file no record names; the next sweep tries again');
       }
     }
+    return total;
   }
 }
