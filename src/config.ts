@@ -9,6 +9,7 @@ import { defaultModel, ModelRole } from './services/setup/model-catalog.js';
  * Every setting the server reads, validated once at start-up. Each variable is
  * documented in README.md ("Configuration") with the same default as here.
  */
+
 const booleanish = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const httpUrl = z
@@ -17,10 +18,12 @@ const httpUrl = z
   .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
   .transform((value) => value.replace(/\/+$/, ''));
 
-/** The text backends TEXT_BACKEND may name. */
 /** Every TEXT_BACKEND name (metric labels list them all). */
 export const TEXT_BACKENDS = ['ollama', 'openai', 'embedded'] as const;
 export type TextBackendName = (typeof TEXT_BACKENDS)[number];
+
+/** The longest delay Node's timers keep (2^31 − 1 ms, about 24.8 days): a longer one fires after 1 ms, so a millisecond setting above it would make its timer fire at once, over and over. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -62,7 +65,7 @@ const environmentSchema = z.object({
   OLLAMA_BASE_URL: httpUrl.default('http://127.0.0.1:11434'),
   OLLAMA_MODEL: z.string().min(1).default('llama3.2'),
   OLLAMA_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
-  OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  OLLAMA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(MAX_TIMER_MS).default(300_000),
   STORY_MAX_CHARS: z.coerce.number().int().min(200).max(50_000).default(6000),
   TEXT_BACKEND: z.enum(TEXT_BACKENDS).optional(),
   OLLAMA_RECHECK_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
@@ -73,26 +76,26 @@ const environmentSchema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_MODEL: z.string().min(1).optional(),
   OPENAI_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
-  OPENAI_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  OPENAI_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(MAX_TIMER_MS).default(300_000),
   EMBEDDED_MODEL_FILE: z.string().min(1).optional(),
   EMBEDDED_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
   EMBEDDED_CONTEXT_SIZE: z.coerce.number().int().min(512).max(131_072).default(4096),
   EMBEDDED_GPU: z.enum(['auto', 'off', 'cuda', 'vulkan', 'metal']).default('auto'),
   EMBEDDED_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.8),
-  EMBEDDED_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  EMBEDDED_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(MAX_TIMER_MS).default(300_000),
   EMBEDDED_SEED: z.coerce
     .number()
     .int()
     .min(0)
     .max(2 ** 32 - 1)
     .optional(),
-  MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
-  DOWNLOAD_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  MODEL_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(MAX_TIMER_MS).default(60_000),
+  DOWNLOAD_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(MAX_TIMER_MS).default(60_000),
 
   IMAGE_BACKEND: z.enum(['none', 'automatic1111', 'onnx']).optional(),
   AUTOMATIC1111_URL: httpUrl.optional(),
   AUTOMATIC1111_STEPS: z.coerce.number().int().min(1).max(150).default(20),
-  AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).default(600_000),
+  AUTOMATIC1111_TIMEOUT_MS: z.coerce.number().int().min(1000).max(MAX_TIMER_MS).default(600_000),
   HARMONIZE_STRENGTH: z.coerce.number().min(0).max(1).default(0.3),
   IMAGE_BATCH_SIZE: z.coerce.number().int().min(1).max(32).default(8),
   IMAGE_WIDTH: z.coerce.number().int().min(64).max(2048).multipleOf(8).default(512),
@@ -121,10 +124,10 @@ const environmentSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   MAX_RUNS_PER_SESSION: z.coerce.number().int().min(1).max(50).default(5),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
-  JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(2000),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
-  SESSION_HEARTBEAT_MS: z.coerce.number().int().min(100).default(10_000),
-  DRAFT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(3_600_000),
+  JOB_BACKOFF_MS: z.coerce.number().int().min(0).max(MAX_TIMER_MS).default(2000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(MAX_TIMER_MS).default(10_000),
+  SESSION_HEARTBEAT_MS: z.coerce.number().int().min(100).max(MAX_TIMER_MS).default(10_000),
+  DRAFT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).max(MAX_TIMER_MS).default(3_600_000),
 
   REDIS_URL: z
     .string()
@@ -134,8 +137,8 @@ const environmentSchema = z.object({
     .string()
     .regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only')
     .default('story-agent'),
-  JOB_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
-  JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
+  JOB_LOCK_DURATION_MS: z.coerce.number().int().min(500).max(MAX_TIMER_MS).default(30_000),
+  JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(200).max(MAX_TIMER_MS).default(15_000),
   GRAPHQL_LANDING_PAGE: booleanish.optional(),
   WEB_DIR: z.string().min(1).optional(),
   EXPORT_PDF_PAGE_SIZE: z.enum(['A5', 'LETTER']).default('A5'),

@@ -127,6 +127,10 @@ describe('loadConfig', () => {
     ['GENERATION_CONCURRENCY', '0'],
     ['LOG_LEVEL', 'loud'],
     ['GRAPHQL_LANDING_PAGE', 'maybe'],
+    // Longer than Node's timers keep (2^31 − 1 ms): such a timer would fire after 1 ms, over and over.
+    ['DRAFT_SWEEP_INTERVAL_MS', '2147483648'],
+    ['DOWNLOAD_STALL_TIMEOUT_MS', '9999999999'],
+    ['SESSION_HEARTBEAT_MS', '2147483648'],
   ])('rejects %s=%s with a ConfigError that names the variable', (name, value) => {
     expect(configError({ [name]: value }).message).toContain(name);
   });
