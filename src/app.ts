@@ -329,6 +329,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     }
   } catch (error) {
     // A half-started process (the port taken, say) lets go of what it opened before failing.
+    worker?.stopRecovery();
     await Promise.allSettled([queue.close(0), http?.close(), bus.close(), worker?.close(), setup.close(), bookRenderer?.close()]);
     await Promise.allSettled([closeBackbone(), closeDatabase(dataSource), textSide.close()]);
     throw error;
@@ -642,10 +643,15 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
   // than ORPHAN_FILE_GRACE_MS. Workers sweep, one at a time; API processes never do.
   const mediaSweep = new MediaSweep(sweepLock, [new DraftSweep(repository, media, logger), new OrphanFileSweep(repository, media, logger)], logger);
   let sweeping: Promise<unknown> | null = null;
+  // Stopping ends a sweep between two steps, so a long first sweep does not hold the process past SHUTDOWN_TIMEOUT_MS.
+  const stopSweeping = new AbortController();
   const sweep = () => {
     sweeping ??= mediaSweep
-      .sweep()
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the drafts of ended page repaints and files no record names'))
+      .sweep(stopSweeping.signal)
+      .catch((error: unknown) => {
+        if (stopSweeping.signal.aborted) logger.info('media sweep stopped: the worker is stopping; the next start sweeps again');
+        else logger.warn({ err: error }, 'could not sweep the drafts of ended page repaints and files no record names');
+      })
       .finally(() => {
         sweeping = null;
       });
@@ -658,9 +664,10 @@ async function startWorker(config: AppConfig, role: Role, parts: WorkerParts): P
     stopRecovery: () => {
       clearInterval(timer);
       clearInterval(sweepTimer);
+      stopSweeping.abort(new Error('The worker is stopping'));
     },
     close: async () => {
-      // A sweep under way finishes before the database closes.
+      // A sweep under way ends its current step before the database closes.
       await sweeping;
       await painter.current?.close?.();
     },

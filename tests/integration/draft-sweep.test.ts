@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { pino } from 'pino';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeDatabase, createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
 import { LocalMediaStore } from '../../src/adapters/media/local-media-store.js';
@@ -118,7 +118,8 @@ describe('the sweep in the split layout', () => {
       const lines: { msg: string; rows?: number; bytes?: number }[] = [];
       const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
       const worker = await startApp(config, { role: 'worker', logger });
-      // Stopping waits for a sweep under way, so the start-up sweep has run by then.
+      // Stopping ends a sweep under way: let the start-up sweep's drafts step finish first.
+      await vi.waitFor(() => expect(lines.some((line) => line.msg.startsWith('swept'))).toBe(true), { timeout: 15_000 });
       await worker.stop(0);
 
       expect(await filesOf(failed)).toEqual([]);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MEDIA_SWEEP_LOCK_KEY, PostgresAdvisoryLock } from '../../src/adapters/database/advisory-lock.js';
 import { closeDatabase, createDataSource, openDatabase } from '../../src/adapters/database/data-source.js';
 import { TypeOrmStoryRepository } from '../../src/adapters/database/story-repository.js';
@@ -205,14 +205,17 @@ describe('one media sweep at a time on PostgreSQL', () => {
       const lines: { msg: string; files?: number; bytes?: number }[] = [];
       const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
       const skipping = await startApp(appConfig, { role: 'worker', logger });
-      // Stopping waits for a sweep under way, so the start-up round has been decided by then.
+      // Stopping ends a sweep under way: let the start-up round be decided first.
+      await vi.waitFor(() => expect(lines.some((line) => line.msg === 'another process is sweeping media: skipped this round')).toBe(true), {
+        timeout: 15_000,
+      });
       await skipping.stop(0);
       expect(await onDisk(old)).toBe(true);
-      expect(lines.some((line) => line.msg === 'another process is sweeping media: skipped this round')).toBe(true);
 
       await holder.query('SELECT pg_advisory_unlock($1)', [MEDIA_SWEEP_LOCK_KEY]);
       lines.length = 0;
       const sweeping = await startApp(appConfig, { role: 'worker', logger });
+      await vi.waitFor(() => expect(lines.some((line) => line.msg.startsWith('swept') && line.files !== undefined)).toBe(true), { timeout: 15_000 });
       await sweeping.stop(0);
       expect(await onDisk(old)).toBe(false);
       for (const key of named) expect(await onDisk(key)).toBe(true);

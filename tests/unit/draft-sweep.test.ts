@@ -88,6 +88,26 @@ describe('DraftSweep', () => {
     for (const { files } of ended) for (const file of files) expect(media.files.has(file)).toBe(false);
   });
 
+  it('stops between two batches once its signal is aborted (the worker is stopping): each batch goes whole, files and records', async () => {
+    const { repositories, media, logger, repaint, draftsOf } = await setup();
+    const ended = [];
+    for (let index = 0; index < 3; index += 1) ended.push(await repaint(index, GenerationStatus.FAILED, 50));
+    const stopping = new AbortController();
+    const deleteEndedDrafts = repositories.deleteEndedDrafts.bind(repositories);
+    repositories.deleteEndedDrafts = async (ids) => {
+      const deleted = await deleteEndedDrafts(ids);
+      stopping.abort(new Error('The worker is stopping'));
+      return deleted;
+    };
+
+    await expect(new DraftSweep(repositories, media, logger, 2).sweep(stopping.signal)).rejects.toThrow('The worker is stopping');
+    // One batch of two drafts went, files and records together; the other four are left for the next start.
+    const left = ended.flatMap(({ sessionId }) => draftsOf(sessionId)).map((draft) => draft.filePath);
+    const files = ended.flatMap((session) => session.files);
+    expect(left).toHaveLength(4);
+    for (const file of files) expect(media.files.has(file)).toBe(left.includes(file));
+  });
+
   it('keeps the record of a file it cannot remove, and sweeps it once the file can go', async () => {
     const { repositories, media, logger, lines, repaint, draftsOf } = await setup();
     const ended = await repaint(0, GenerationStatus.CANCELLED, 100);

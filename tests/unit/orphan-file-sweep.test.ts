@@ -118,6 +118,22 @@ describe('OrphanFileSweep', () => {
     expect(lines).toContainEqual(expect.objectContaining({ level: 40, unnamed: 6, old: 6 }));
   });
 
+  it('stops between two removals once its signal is aborted (the worker is stopping)', async () => {
+    const { repositories, media, logger, named, orphan } = await setup();
+    const old = [orphan(OLD, 10), orphan(OLD, 10), orphan(OLD, 10)];
+    const stopping = new AbortController();
+    const remove = media.remove.bind(media);
+    media.remove = async (key) => {
+      const bytes = await remove(key);
+      stopping.abort(new Error('The worker is stopping'));
+      return bytes;
+    };
+
+    await expect(new OrphanFileSweep(repositories, media, logger, { now: () => NOW }).sweep(stopping.signal)).rejects.toThrow('The worker is stopping');
+    expect(old.filter((key) => media.files.has(key))).toHaveLength(2);
+    for (const key of named) expect(media.files.has(key)).toBe(true);
+  });
+
   it('leaves a file it cannot remove for the next sweep, with a warning, and removes the others', async () => {
     const { repositories, media, lines, logger, orphan } = await setup();
     const stuck = orphan(OLD, 100);

@@ -39,12 +39,14 @@ export class DraftSweep {
   /**
    * Removes every draft of an ended session, files then records, and logs one line with the rows and
    * bytes removed (info when there were any, debug otherwise). A file that cannot be removed is logged
-   * and its record kept for the next sweep. Throws when the database cannot be read or written.
+   * and its record kept for the next sweep. Throws when the database cannot be read or written, and
+   * `signal`'s reason when it is aborted (checked before each batch, so a batch's files and records go together).
    */
-  async sweep(): Promise<DraftSweepResult> {
+  async sweep(signal?: AbortSignal): Promise<DraftSweepResult> {
     const total: DraftSweepResult = { rows: 0, bytes: 0 };
     let after: string | null = null;
     for (;;) {
+      signal?.throwIfAborted();
       const batch = await this.images.findEndedDrafts(after, this.batchSize);
       if (batch.length === 0) break;
       after = batch[batch.length - 1].id;

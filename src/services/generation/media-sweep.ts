@@ -3,7 +3,8 @@ import type { ProcessLock } from '../../ports/process-lock.js';
 
 /** One kind of leftover a sweep removes (DraftSweep, OrphanFileSweep). */
 interface Sweeper {
-  sweep(): Promise<unknown>;
+  /** Sweeps; stops between steps, throwing `signal`'s reason, once it is aborted. */
+  sweep(signal?: AbortSignal): Promise<unknown>;
 }
 
 /** How a round of the media sweep went. */
@@ -27,10 +28,13 @@ export class MediaSweep {
     private readonly logger: Logger,
   ) {}
 
-  /** Runs every sweeper in order under the lock, or none when another process holds it. Throws what a sweeper throws. */
-  async sweep(): Promise<MediaSweepOutcome> {
+  /**
+   * Runs every sweeper in order under the lock, or none when another process holds it. Throws what a sweeper throws,
+   * and `signal`'s reason once it is aborted (the process is stopping: the round ends between two steps).
+   */
+  async sweep(signal?: AbortSignal): Promise<MediaSweepOutcome> {
     const ran = await this.lock.runAlone(async () => {
-      for (const sweeper of this.sweepers) await sweeper.sweep();
+      for (const sweeper of this.sweepers) await sweeper.sweep(signal);
     });
     if (ran) return MediaSweepOutcome.SWEPT;
     this.logger.debug('another process is sweeping media: skipped this round');

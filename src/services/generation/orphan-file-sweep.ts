@@ -73,14 +73,16 @@ export class OrphanFileSweep {
    * those files are named by no record (MOST_FILES_UNNAMED: MEDIA_DIR of another database; logged as a warning,
    * nothing removed), removes the unnamed ones, and logs one line with the files and bytes removed (info when there
    * were any, debug otherwise). A file that cannot be removed is logged and left for the next sweep. Memory: the
-   * unnamed files' keys. Throws when the store cannot be listed or the database read.
+   * unnamed files' keys. Throws when the store cannot be listed or the database read, and `signal`'s reason when
+   * it is aborted (checked before each look-up and each removal).
    */
-  async sweep(): Promise<OrphanFileSweepResult> {
+  async sweep(signal?: AbortSignal): Promise<OrphanFileSweepResult> {
     const newest = this.now() - this.graceMs;
     const unnamed: StoredFile[] = [];
     let old = 0;
     let batch: StoredFile[] = [];
     const lookUp = async () => {
+      signal?.throwIfAborted();
       const named = new Set(await this.images.findNamedMediaKeys(batch.map((file) => file.key)));
       unnamed.push(...batch.filter((file) => !named.has(file.key)));
       old += batch.length;
@@ -101,15 +103,16 @@ export class OrphanFileSweep {
       );
       return { files: 0, bytes: 0 };
     }
-    const total = await this.remove(unnamed);
+    const total = await this.remove(unnamed, signal);
     const level = total.files > 0 ? 'info' : 'debug';
     this.logger[level](total, `swept ${total.files} picture files no record names (${total.bytes} bytes)`);
     return total;
   }
 
-  private async remove(files: readonly StoredFile[]): Promise<OrphanFileSweepResult> {
+  private async remove(files: readonly StoredFile[], signal: AbortSignal | undefined): Promise<OrphanFileSweepResult> {
     const total: OrphanFileSweepResult = { files: 0, bytes: 0 };
     for (const file of files) {
+      signal?.throwIfAborted();
       try {
         total.bytes += await this.media.remove(file.key);
         total.files += 1;
