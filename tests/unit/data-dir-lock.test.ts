@@ -168,6 +168,17 @@ describe('lockDataDir', () => {
     expect(fs.existsSync(lockPath)).toBe(false);
   });
 
+  it('refuses the pid file an earlier release left at <dataDir>.lock while the process it names runs, saying what to do', async ({ onTestFinished }) => {
+    const earlier = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    onTestFinished(() => void earlier.kill('SIGKILL'));
+    await once(earlier, 'spawn');
+    fs.writeFileSync(lockPath, String(earlier.pid));
+    await expect(lockHere()).rejects.toThrow(
+      `is in use by process ${earlier.pid}, says ${lockPath}, the lock of a Story Agent release before this one: stop that server first. If process ${earlier.pid} is no Story Agent`,
+    );
+    expect(fs.readFileSync(lockPath, 'utf8')).toBe(String(earlier.pid));
+  });
+
   it('tells onLost when its lock is taken away while held, and its release then leaves the lock to whoever holds it', async () => {
     let lost: (error: Error) => void = () => undefined;
     const lostError = new Promise<Error>((resolve) => {

@@ -60,14 +60,32 @@ function refreshedAt(lockPath: string): number | undefined {
   return fs.statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs;
 }
 
+/** Whether a process with this id runs now (EPERM: it does, as another user's). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
 /**
- * Deletes `<dataDir>.lock` where it is a file: the pid file of the releases before proper-lockfile.
- * Those judged it by its pid, which is what left starts refused after a crash; this one is not
- * judged, so a server of such a release still running on this DATA_DIR is not seen (stop it
- * before starting this one). Its unlink cannot remove a lock directory.
+ * Deletes `<dataDir>.lock` where it is a file: the pid file of the releases before proper-lockfile,
+ * which held it while they ran. One naming another running process is refused (a server of such a
+ * release may still run on this DATA_DIR; if that pid now belongs to another program, the message
+ * says to delete the file); one naming a process that has ended, or this one, is deleted. Its unlink
+ * cannot remove a lock directory.
  */
-function removeOldLockFile(lockPath: string): void {
+function removeOldLockFile(lockPath: string, dataDir: string): void {
   if (!fs.lstatSync(lockPath, { throwIfNoEntry: false })?.isFile()) return;
+  const pid = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+    throw new DatabaseInUseError(
+      `The embedded database in ${dataDir} is in use by process ${pid}, says ${lockPath}, the lock of a Story Agent release before this one: ` +
+        `stop that server first. If process ${pid} is no Story Agent (its id was given to another program since), delete ${lockPath} and start again.`,
+    );
+  }
   try {
     fs.unlinkSync(lockPath);
   } catch (error) {
@@ -154,7 +172,7 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions):
       throw error;
     }
     try {
-      removeOldLockFile(lockPath);
+      removeOldLockFile(lockPath, dataDir);
       return await lockfile.lock(key, lockOptions);
     } catch (error) {
       if (errorCode(error) === 'ELOCKED') return null;
