@@ -60,7 +60,8 @@ const environmentSchema = z.object({
     .string()
     .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL')
     .optional(),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  // Two at least: the migration and media-sweep locks hold a connection of their own while their work runs on another.
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
 
   OLLAMA_BASE_URL: httpUrl.default('http://127.0.0.1:11434'),
   OLLAMA_MODEL: z.string().min(1).default('llama3.2'),

@@ -131,6 +131,8 @@ describe('loadConfig', () => {
     ['DRAFT_SWEEP_INTERVAL_MS', '2147483648'],
     ['DOWNLOAD_STALL_TIMEOUT_MS', '9999999999'],
     ['SESSION_HEARTBEAT_MS', '2147483648'],
+    // The migration and media-sweep locks hold one connection while their queries need another.
+    ['DATABASE_POOL_SIZE', '1'],
   ])('rejects %s=%s with a ConfigError that names the variable', (name, value) => {
     expect(configError({ [name]: value }).message).toContain(name);
   });
