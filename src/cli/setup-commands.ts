@@ -109,12 +109,19 @@ export async function setup(client: GraphQLClient, options: { yes?: boolean }, i
   return failed ? EXIT.failed : EXIT.ok;
 }
 
-/** Starts (or joins) one download and shows it to its end. */
+/**
+ * Starts one download, or joins the one already running, and shows it to its end. A running one is only followed,
+ * not started again: it may end between the status read and this call, and a start of a component that is ready by
+ * then is refused.
+ */
 async function download(client: GraphQLClient, component: Component, io: Io): Promise<SetupProgress> {
   const name = NAMES[component.component];
-  const { startModelDownload } = await client.request(StartModelDownloadDocument, { component: component.component });
+  const current =
+    component.download?.state === 'RUNNING'
+      ? component.download
+      : (await client.request(StartModelDownloadDocument, { component: component.component })).startModelDownload;
   const display = createDownloadDisplay(io.stderr, name);
-  display.update(startModelDownload);
+  display.update(current);
   try {
     return await followSetupProgress({
       url: client.endpoint.replace(/^http/, 'ws'),
