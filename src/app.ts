@@ -269,7 +269,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     {
       probes: new LocalSetupProbes(dataSource, textSide, READINESS_TIMEOUT_MS),
       hub: new HuggingFaceHub({ ...config.huggingFace, stallTimeoutMs: config.downloads.stallTimeoutMs }),
-      ollama: new OllamaModelStore(config.ollama.baseUrl, { stallTimeoutMs: config.downloads.stallTimeoutMs }),
+      ollama: new OllamaModelStore(config.ollama.baseUrl, { stallTimeoutMs: config.downloads.stallTimeoutMs, listTimeoutMs: OLLAMA_PROBE_TIMEOUT_MS }),
       shared: sharedDownloads,
     },
     logger,

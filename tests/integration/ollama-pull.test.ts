@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OllamaModelStore, type OllamaPullSettings } from '../../src/adapters/downloads/ollama-models.js';
 import { DownloadError } from '../../src/ports/model-downloads.js';
@@ -309,5 +310,32 @@ describe('OllamaModelStore.pull', () => {
     ]);
     expect(ollama?.pulls).toHaveLength(2);
     expect(progress.at(-1)).toEqual([485, 485]);
+  });
+});
+
+describe('OllamaModelStore.installedModels', () => {
+  /** A server that accepts connections and never answers, as a hung Ollama does. */
+  async function hungServer(onTestFinished: (fn: () => void) => void): Promise<string> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    });
+    return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  }
+
+  it('takes an Ollama that accepts the connection but never answers as not answering (null), so the set-up panel still shows', async ({ onTestFinished }) => {
+    const url = await hungServer(onTestFinished);
+    expect(await new OllamaModelStore(url, { listTimeoutMs: 100 }).installedModels(new AbortController().signal)).toBeNull();
+  });
+
+  it("throws the caller's own abort rather than answering null", async ({ onTestFinished }) => {
+    const url = await hungServer(onTestFinished);
+    const caller = new AbortController();
+    const listing = new OllamaModelStore(url, { listTimeoutMs: 60_000 }).installedModels(caller.signal);
+    caller.abort(new Error('the panel stopped asking'));
+    await expect(listing).rejects.toThrow('the panel stopped asking');
   });
 });

@@ -40,7 +40,12 @@ export interface OllamaPullSettings {
   tries?: number;
   /** Waits (ms) before each retry, by how many fruitless requests in a row came before it (default PULL_RETRY_DELAYS_MS; the last repeats). */
   retryDelaysMs?: readonly number[];
+  /** How long (ms) installedModels waits for Ollama's list before taking it as not answering (default LIST_TIMEOUT_MS). */
+  listTimeoutMs?: number;
 }
+
+/** installedModels' wait for `GET /api/tags`, ms: a list Ollama answers in milliseconds; an Ollama that accepts connections but hangs is not answering. */
+const LIST_TIMEOUT_MS = 1500;
 
 interface PullEvent {
   status?: string;
@@ -129,9 +134,11 @@ export class OllamaModelStore implements OllamaModels {
     private readonly settings: OllamaPullSettings = {},
   ) {}
 
+  /** The models Ollama lists (`name:tag`); null when it does not answer within listTimeoutMs. Throws only `signal`'s reason. */
   async installedModels(signal: AbortSignal): Promise<string[] | null> {
     try {
-      const response = await fetch(`${this.baseUrl}/api/tags`, { signal });
+      const waited = AbortSignal.any([signal, AbortSignal.timeout(this.settings.listTimeoutMs ?? LIST_TIMEOUT_MS)]);
+      const response = await fetch(`${this.baseUrl}/api/tags`, { signal: waited });
       if (!response.ok) return null;
       return modelNamesIn(await response.json());
     } catch {
